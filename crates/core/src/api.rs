@@ -1,0 +1,301 @@
+//! Request and response bodies of the gateway's REST API. JSON is snake_case; every call
+//! carries `call_sid` and `status`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::agent::{Agent, AgentStatus};
+use crate::ids::{AgentId, CallSid, LeadId, NumberId};
+use crate::lead::{Lead, TranscriptRole, TranscriptTurn};
+use crate::media::MediaJoin;
+use crate::number::PhoneNumber;
+use crate::phone::E164;
+use crate::record::CallRecord;
+use crate::status::CallStatus;
+
+/// `POST /v1/calls`: place an outbound call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct OutboundCallRequest {
+    /// Who to call.
+    pub to: E164,
+    /// Which business number to call from (must be outbound-capable).
+    pub from_number_id: NumberId,
+    /// The lead being called, if any.
+    #[serde(default)]
+    pub lead_id: Option<LeadId>,
+}
+
+/// The reply to an action or an outbound call: the record as it stands and how to join
+/// the audio. Status changes are confirmed later on the event stream.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct CallActionResponse {
+    /// The call.
+    pub call: CallRecord,
+    /// How to join the audio.
+    pub media: MediaJoin,
+}
+
+/// Where a transfer goes: a JSON string is an E.164 number, a JSON integer an agent id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(untagged)]
+pub enum TransferTarget {
+    /// An outside number.
+    Number(E164),
+    /// Another agent of the same business.
+    Agent(AgentId),
+}
+
+impl TransferTarget {
+    /// Stored form: the number, or `agent:<id>`.
+    pub fn to_stored(&self) -> String {
+        match self {
+            Self::Number(n) => n.to_string(),
+            Self::Agent(a) => format!("agent:{a}"),
+        }
+    }
+
+    /// Parse the stored form.
+    pub fn from_stored(s: &str) -> Option<Self> {
+        match s.strip_prefix("agent:") {
+            Some(id) => id.parse().ok().map(Self::Agent),
+            None => s.parse().ok().map(Self::Number),
+        }
+    }
+}
+
+/// `POST /v1/calls/{call_sid}/transfer`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TransferRequest {
+    /// Number (string) or agent id (integer).
+    pub to: TransferTarget,
+}
+
+/// `POST /v1/calls/{call_sid}/dtmf`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DtmfRequest {
+    /// Digits 0-9, `*`, `#`, A-D and `w` (half-second pause); at most 64.
+    pub digits: String,
+}
+
+impl DtmfRequest {
+    /// Check the digits; returns a message for people when they are not valid.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.digits.is_empty() || self.digits.len() > 64 {
+            return Err("digits must be 1 to 64 characters".into());
+        }
+        match self
+            .digits
+            .chars()
+            .find(|c| !matches!(c, '0'..='9' | '*' | '#' | 'A'..='D' | 'w'))
+        {
+            Some(c) => Err(format!("{c:?} is not a DTMF digit (0-9, *, #, A-D, w)")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Start or stop recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingAction {
+    /// Start recording.
+    Start,
+    /// Stop recording.
+    Stop,
+}
+
+/// `POST /v1/calls/{call_sid}/recording`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RecordingRequest {
+    /// start or stop.
+    pub action: RecordingAction,
+}
+
+/// `GET /v1/calls` query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CallListQuery {
+    /// Only calls in this status.
+    #[serde(default)]
+    pub status: Option<CallStatus>,
+    /// Page size, 1 to 200 (default 50).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// Only calls older than this one (the previous page's `next_before`).
+    #[serde(default)]
+    pub before: Option<CallSid>,
+}
+
+/// A page of call history, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct CallList {
+    /// The calls.
+    pub calls: Vec<CallRecord>,
+    /// Pass as `before` for the next page; absent on the last page.
+    pub next_before: Option<CallSid>,
+}
+
+/// `GET /v1/calls/{call_sid}`: the call with its lead and transcript.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct CallDetail {
+    /// The call (flattened: `call_sid`, `status`, ... are top-level).
+    #[serde(flatten)]
+    pub call: CallRecord,
+    /// Its lead, if known.
+    pub lead: Option<Lead>,
+    /// Its transcript, in order.
+    pub transcript: Vec<TranscriptTurn>,
+}
+
+/// A waiting call in `GET /v1/queue`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct QueueEntry {
+    /// The call (flattened).
+    #[serde(flatten)]
+    pub call: CallRecord,
+    /// The caller's lead name, when the number is a known lead.
+    pub lead_name: Option<String>,
+}
+
+/// `GET /v1/queue`: ringing and queued inbound calls, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct QueueResponse {
+    /// Waiting calls.
+    pub calls: Vec<QueueEntry>,
+}
+
+/// `GET /v1/numbers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct NumbersResponse {
+    /// The business's numbers.
+    pub numbers: Vec<PhoneNumber>,
+}
+
+/// `GET /v1/agents`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct AgentsResponse {
+    /// The business's agents.
+    pub agents: Vec<Agent>,
+}
+
+/// `PUT /v1/agents/me/status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AgentStatusRequest {
+    /// The new status.
+    pub status: AgentStatus,
+}
+
+/// `GET /v1/leads?phone=` query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct LeadQuery {
+    /// Exact E.164 phone number.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// At most this many (1 to 200, default 50).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// `GET /v1/leads`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct LeadsResponse {
+    /// Matching leads.
+    pub leads: Vec<Lead>,
+}
+
+/// `GET /v1/leads/{id}`: the lead and its calls, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct LeadDetail {
+    /// The lead (flattened).
+    #[serde(flatten)]
+    pub lead: Lead,
+    /// Its calls, newest first (at most 50).
+    pub calls: Vec<CallRecord>,
+}
+
+/// `GET /v1/transcripts/{call_sid}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct TranscriptResponse {
+    /// The call.
+    pub call_sid: CallSid,
+    /// Its turns, in order.
+    pub turns: Vec<TranscriptTurn>,
+}
+
+/// One turn in a transcript webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TranscriptTurnIn {
+    /// Who spoke.
+    pub role: TranscriptRole,
+    /// What was said.
+    pub content: String,
+    /// When (ms since epoch).
+    pub occurred_at: i64,
+    /// Order within the call; a redelivered sequence is ignored.
+    pub sequence: i64,
+}
+
+/// `POST /webhooks/transcripts/{source}`: turns of one call, by our `call_sid`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TranscriptWebhook {
+    /// The call.
+    pub call_sid: CallSid,
+    /// One or more turns.
+    pub turns: Vec<TranscriptTurnIn>,
+}
+
+/// Every error the API returns: `{"error": {"code": "...", "message": "..."}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// Machine-readable code and a sentence for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ErrorDetail {
+    /// Stable code, e.g. `not_found`, `invalid_request`, `illegal_transition`.
+    pub code: String,
+    /// What went wrong and how to fix it.
+    pub message: String,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct Health {
+    /// Always `ok` when the gateway can reach its database.
+    pub status: String,
+    /// `sqlite` or `postgres`.
+    pub database: String,
+}

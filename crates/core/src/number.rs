@@ -1,0 +1,38 @@
+//! The business's own phone numbers.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{NumberId, ProviderId};
+use crate::phone::E164;
+
+/// What a number can be used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct NumberCapabilities {
+    /// Customers can call it.
+    pub inbound: bool,
+    /// Agents can call out from it.
+    pub outbound: bool,
+}
+
+/// A business phone number and the provider that carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct PhoneNumber {
+    /// Id.
+    pub id: NumberId,
+    /// The number.
+    pub e164: E164,
+    /// Label shown in the number selector ("Sales US").
+    pub label: String,
+    /// Provider carrying it.
+    pub provider_id: ProviderId,
+    /// That provider's configured name.
+    pub provider: String,
+    /// That provider's kind (simulator, twilio, asterisk, livekit).
+    pub provider_kind: String,
+    /// Inbound/outbound capability.
+    pub capabilities: NumberCapabilities,
+    /// Preselected for outbound calls.
+    pub is_default: bool,
+}

@@ -1,0 +1,188 @@
+//! Agent actions on calls: check, log, ask the provider. The provider's confirmation comes
+//! back later as an event; the reply carries the record as it stands and the media join.
+
+use switchboard_core::api::{
+    CallActionResponse, OutboundCallRequest, RecordingAction, TransferTarget,
+};
+use switchboard_core::{CallAction, CallRecord, CallSid, MediaJoin, NormalizedCallEvent};
+use switchboard_telephony::{CallRef, OutboundCall};
+
+use crate::error::ApiError;
+use crate::store::Principal;
+use crate::{AppState, new_call_sid, now_ms};
+
+/// The details some actions carry.
+#[derive(Debug, Clone)]
+pub enum ActionDetail {
+    /// Nothing more.
+    None,
+    /// Transfer target.
+    Transfer(TransferTarget),
+    /// Digits.
+    Dtmf(String),
+    /// Start/stop.
+    Recording(RecordingAction),
+}
+
+/// Perform `action` on a call for `who`.
+pub async fn perform(
+    st: &AppState,
+    who: &Principal,
+    sid: &CallSid,
+    action: CallAction,
+    detail: ActionDetail,
+) -> Result<CallActionResponse, ApiError> {
+    // Resolve the provider before logging anything, so a misconfigured provider does not
+    // leave a dangling "action requested" in the history.
+    let current = st
+        .store
+        .call(who.business_id, sid)
+        .await?
+        .ok_or(ApiError::NotFound("call"))?;
+    let handle = current
+        .provider_id
+        .and_then(|id| st.providers.get(id))
+        .ok_or_else(|| {
+            ApiError::Conflict(
+                "the provider carrying this call is not running on this gateway".into(),
+            )
+        })?
+        .clone();
+    let transfer = match &detail {
+        ActionDetail::Transfer(t) => Some(t),
+        _ => None,
+    };
+    let rec = st.store.begin_action(who, sid, action, transfer).await?;
+    let call = call_ref(&rec);
+    let p = &handle.provider;
+    let result = match &detail {
+        ActionDetail::Transfer(t) => p.transfer(&call, t).await,
+        ActionDetail::Dtmf(d) => p.send_dtmf(&call, d).await,
+        ActionDetail::Recording(RecordingAction::Start) => p.start_recording(&call).await,
+        ActionDetail::Recording(RecordingAction::Stop) => p.stop_recording(&call).await,
+        ActionDetail::None => match action {
+            CallAction::Answer => p.answer(&call).await,
+            CallAction::Hold => p.hold(&call).await,
+            CallAction::Resume => p.resume(&call).await,
+            CallAction::End => p.end(&call).await,
+            CallAction::Transfer | CallAction::Dtmf | CallAction::Recording => {
+                return Err(ApiError::BadRequest(format!(
+                    "{action} needs a request body"
+                )));
+            }
+        },
+    };
+    if let Err(e) = result {
+        let err = e.to_call_error();
+        st.store
+            .action_failed(who.business_id, sid, action, &err)
+            .await?;
+        return Err(ApiError::Provider(err));
+    }
+    Ok(CallActionResponse {
+        call: rec,
+        media: MediaJoin::None,
+    })
+}
+
+fn call_ref(rec: &CallRecord) -> CallRef {
+    CallRef {
+        call_sid: rec.call_sid.clone(),
+        vendor_call_id: rec.vendor_call_id.clone(),
+        direction: rec.direction,
+        from: rec.from.clone(),
+        to: rec.to.clone(),
+    }
+}
+
+/// Place an outbound call. The record (and its `call_sid`) is stored before the provider is
+/// asked; a provider failure leaves it `failed` with the normalised error, so every attempt
+/// has an audit trail.
+pub async fn place_call(
+    st: &AppState,
+    who: &Principal,
+    req: &OutboundCallRequest,
+) -> Result<CallActionResponse, ApiError> {
+    let numbers = st.store.numbers(who.business_id).await?;
+    let number = numbers
+        .iter()
+        .find(|n| n.id == req.from_number_id)
+        .ok_or_else(|| {
+            ApiError::Invalid(format!(
+                "from_number_id {} is not one of this business's numbers",
+                req.from_number_id
+            ))
+        })?;
+    if !number.capabilities.outbound {
+        return Err(ApiError::Invalid(format!(
+            "{} ({}) cannot place outbound calls",
+            number.e164, number.label
+        )));
+    }
+    if let Some(lead) = req.lead_id {
+        st.store
+            .lead(who.business_id, lead)
+            .await?
+            .ok_or_else(|| ApiError::Invalid(format!("lead {lead} does not exist")))?;
+    }
+    let handle = st
+        .providers
+        .get(number.provider_id)
+        .ok_or_else(|| {
+            ApiError::Conflict(format!(
+                "provider {} is not running on this gateway",
+                number.provider
+            ))
+        })?
+        .clone();
+
+    let sid = new_call_sid();
+    let mut rec = CallRecord::outbound(
+        sid.clone(),
+        who.business_id,
+        number.e164.to_string(),
+        req.to.to_string(),
+        now_ms(),
+    );
+    rec.agent_id = Some(who.agent_id);
+    rec.number_id = Some(number.id);
+    rec.provider_id = Some(number.provider_id);
+    rec.lead_id = req.lead_id;
+    rec.telephony_vendor = Some(handle.vendor.clone());
+    st.store.create_outbound(&rec).await?;
+
+    let outcome = handle
+        .provider
+        .initiate(&OutboundCall {
+            call_sid: sid.clone(),
+            from: number.e164.clone(),
+            to: req.to.clone(),
+        })
+        .await;
+    // Either way the result goes through the normal event path, so it is merged, stored and
+    // streamed like anything a provider reports.
+    let ev = match outcome {
+        Ok(init) => NormalizedCallEvent {
+            call_sid: Some(sid.clone()),
+            telephony_vendor: Some(handle.vendor.clone()),
+            vendor_call_id: Some(init.vendor_call_id),
+            ..NormalizedCallEvent::new(format!("{sid}:initiated"), now_ms())
+        },
+        Err(e) => NormalizedCallEvent {
+            call_sid: Some(sid.clone()),
+            status: Some(switchboard_core::CallStatus::Failed),
+            error: Some(e.to_call_error()),
+            ..NormalizedCallEvent::new(format!("{sid}:initiate-failed"), now_ms())
+        },
+    };
+    st.store.ingest_call_event(&handle.row, &ev).await?;
+    let call = st
+        .store
+        .call(who.business_id, &sid)
+        .await?
+        .ok_or(ApiError::Internal)?;
+    Ok(CallActionResponse {
+        call,
+        media: MediaJoin::None,
+    })
+}

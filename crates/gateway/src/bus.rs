@@ -1,0 +1,89 @@
+//! Realtime fan-out. One feeder task per process reads committed `call_events` in id order
+//! (woken by the store after each commit, or by PostgreSQL NOTIFY from any replica) and
+//! broadcasts them; WebSocket sessions filter by business. Reading from the table instead
+//! of passing events along in memory is what keeps the order right across concurrent
+//! writers and replicas.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_core::{BusinessId, StreamEvent};
+use tokio::sync::broadcast;
+
+use crate::store::Store;
+
+/// One event on its way to subscribers, serialised once for all of them.
+#[derive(Debug)]
+pub struct BusEvent {
+    /// Whose event.
+    pub business_id: BusinessId,
+    /// The event.
+    pub event: StreamEvent,
+    /// Its JSON text.
+    pub json: String,
+}
+
+/// The in-process broadcast. A subscriber that falls behind by more than the capacity is
+/// told so (`Lagged`) and catches up from the database.
+#[derive(Debug, Clone)]
+pub struct Bus {
+    tx: broadcast::Sender<Arc<BusEvent>>,
+}
+
+impl Default for Bus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Bus {
+    /// A bus with room for 4096 events per subscriber.
+    pub fn new() -> Self {
+        Self {
+            tx: broadcast::channel(4096).0,
+        }
+    }
+
+    /// Listen to every event from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<BusEvent>> {
+        self.tx.subscribe()
+    }
+
+    /// Start the feeder: from the current end of the log, forward every committed event.
+    pub async fn start_feeder(
+        &self,
+        store: Arc<dyn Store>,
+    ) -> Result<tokio::task::JoinHandle<()>, crate::store::StoreError> {
+        let mut last = store.last_event_id().await?;
+        let tx = self.tx.clone();
+        let wake = store.commits();
+        Ok(tokio::spawn(async move {
+            loop {
+                // The timeout is a safety net for a wake-up lost with a dropped PostgreSQL
+                // connection; normally the notification arrives first.
+                let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
+                loop {
+                    match store.events_after(last, 500).await {
+                        Ok(events) if events.is_empty() => break,
+                        Ok(events) => {
+                            for (business_id, event) in events {
+                                last = event.id;
+                                let json = serde_json::to_string(&event).unwrap_or_default();
+                                // No subscribers is fine: nobody is watching.
+                                let _ = tx.send(Arc::new(BusEvent {
+                                    business_id,
+                                    event,
+                                    json,
+                                }));
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "realtime feeder could not read events; retrying");
+                            break;
+                        }
+                    }
+                }
+            }
+        }))
+    }
+}

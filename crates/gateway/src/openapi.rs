@@ -1,0 +1,126 @@
+//! The OpenAPI 3.0 document served at `/openapi.json`. Schemas are derived from the core
+//! types (schemars), so they cannot drift from what the handlers (de)serialise; the route
+//! table below is checked against the router by a test.
+
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde_json::{Map, Value, json};
+use switchboard_core::api::*;
+use switchboard_core::{Agent, NormalizedCallEvent, StreamEvent};
+
+type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+fn s<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.subschema_for::<T>()
+}
+
+/// One operation.
+#[derive(Debug)]
+pub struct Op {
+    /// HTTP method, lowercase.
+    pub method: &'static str,
+    /// Path template with `{param}`s.
+    pub path: &'static str,
+    /// What it does.
+    pub summary: &'static str,
+    /// Needs a bearer token.
+    pub auth: bool,
+    /// Request body schema.
+    pub body: Option<SchemaFn>,
+    /// Success status.
+    pub ok: u16,
+    /// Success body schema.
+    pub response: Option<SchemaFn>,
+    /// Query parameters: (name, schema type, description).
+    pub query: &'static [(&'static str, &'static str, &'static str)],
+}
+
+macro_rules! op {
+    ($m:literal $p:literal, $sum:literal, auth=$a:literal, body=$b:expr, $ok:literal => $r:expr $(, query=$q:expr)?) => {
+        Op { method: $m, path: $p, summary: $sum, auth: $a, body: $b, ok: $ok, response: $r, query: op!(@q $($q)?) }
+    };
+    (@q) => { &[] };
+    (@q $q:expr) => { $q };
+}
+
+/// Every documented operation.
+pub static ROUTES: &[Op] = &[
+    op!("get" "/healthz", "Liveness and database reachability", auth=false, body=None, 200 => Some(s::<Health>)),
+    op!("get" "/openapi.json", "This document", auth=false, body=None, 200 => None),
+    op!("get" "/v1/queue", "Ringing and queued inbound calls, oldest first", auth=true, body=None, 200 => Some(s::<QueueResponse>)),
+    op!("get" "/v1/calls", "Call history, newest first, paged by call_sid", auth=true, body=None, 200 => Some(s::<CallList>),
+        query=&[("status", "string", "only calls in this status"), ("limit", "integer", "page size 1-200 (50)"),
+                ("before", "string", "call_sid: only older calls (next_before of the previous page)")]),
+    op!("post" "/v1/calls", "Place an outbound call (stored before the provider is asked)", auth=true,
+        body=Some(s::<OutboundCallRequest>), 201 => Some(s::<CallActionResponse>)),
+    op!("get" "/v1/calls/{call_sid}", "A call with its lead and transcript", auth=true, body=None, 200 => Some(s::<CallDetail>)),
+    op!("post" "/v1/calls/{call_sid}/answer", "Answer (claims the call for the caller)", auth=true, body=None, 202 => Some(s::<CallActionResponse>)),
+    op!("post" "/v1/calls/{call_sid}/hold", "Put on hold", auth=true, body=None, 202 => Some(s::<CallActionResponse>)),
+    op!("post" "/v1/calls/{call_sid}/resume", "Take off hold", auth=true, body=None, 202 => Some(s::<CallActionResponse>)),
+    op!("post" "/v1/calls/{call_sid}/end", "Hang up (or decline a ringing call)", auth=true, body=None, 202 => Some(s::<CallActionResponse>)),
+    op!("post" "/v1/calls/{call_sid}/transfer", "Transfer to a number (string) or an agent (integer)", auth=true,
+        body=Some(s::<TransferRequest>), 202 => Some(s::<CallActionResponse>)),
+    op!("post" "/v1/calls/{call_sid}/dtmf", "Send DTMF digits", auth=true, body=Some(s::<DtmfRequest>), 202 => Some(s::<CallActionResponse>)),
+    op!("post" "/v1/calls/{call_sid}/recording", "Start or stop recording", auth=true,
+        body=Some(s::<RecordingRequest>), 202 => Some(s::<CallActionResponse>)),
+    op!("get" "/v1/numbers", "The business's phone numbers", auth=true, body=None, 200 => Some(s::<NumbersResponse>)),
+    op!("get" "/v1/leads", "Leads, optionally by exact phone", auth=true, body=None, 200 => Some(s::<LeadsResponse>),
+        query=&[("phone", "string", "E.164 phone"), ("limit", "integer", "1-200 (50)")]),
+    op!("get" "/v1/leads/{id}", "A lead and its calls", auth=true, body=None, 200 => Some(s::<LeadDetail>)),
+    op!("get" "/v1/transcripts/{call_sid}", "A call's transcript", auth=true, body=None, 200 => Some(s::<TranscriptResponse>)),
+    op!("get" "/v1/agents", "The business's agents", auth=true, body=None, 200 => Some(s::<AgentsResponse>)),
+    op!("put" "/v1/agents/me/status", "Set the caller's status", auth=true, body=Some(s::<AgentStatusRequest>), 200 => Some(s::<Agent>)),
+    op!("get" "/v1/events", "WebSocket: every change in order; each text message is a StreamEvent. Resume with since=<last id>",
+        auth=true, body=None, 101 => Some(s::<StreamEvent>), query=&[("since", "integer", "resume after this event id (default: now)")]),
+    op!("post" "/webhooks/transcripts/{source}", "Transcript turns by call_sid; X-Switchboard-Signature: sha256=HMAC(body)",
+        auth=false, body=Some(s::<TranscriptWebhook>), 200 => None),
+    op!("post" "/webhooks/{kind}/{provider}", "A provider's webhook (the simulator's: a signed NormalizedCallEvent)",
+        auth=false, body=Some(s::<NormalizedCallEvent>), 200 => None),
+];
+
+fn path_params(path: &str) -> Vec<Value> {
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .collect()
+}
+
+/// Build the document.
+pub fn document() -> Value {
+    let mut g = SchemaSettings::openapi3().into_generator();
+    let error = serde_json::to_value(s::<ErrorBody>(&mut g)).unwrap_or_default();
+    let mut paths = Map::new();
+    for op in ROUTES {
+        let mut params = path_params(op.path);
+        params.extend(op.query.iter().map(|(n, t, d)| json!({ "name": n, "in": "query", "required": false, "description": d, "schema": { "type": t } })));
+        let mut responses = Map::new();
+        let ok = match op.response {
+            Some(f) => {
+                json!({ "description": "OK", "content": { "application/json": { "schema": f(&mut g) } } })
+            }
+            None => json!({ "description": "OK" }),
+        };
+        responses.insert(op.ok.to_string(), ok);
+        responses.insert("default".into(), json!({ "description": "Error", "content": { "application/json": { "schema": error } } }));
+        let mut o = json!({ "summary": op.summary, "parameters": params, "responses": responses });
+        if let Some(f) = op.body {
+            o["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": f(&mut g) } } });
+        }
+        if op.auth {
+            o["security"] = json!([{ "bearer": [] }]);
+        }
+        let entry = paths.entry(op.path).or_insert_with(|| json!({}));
+        entry[op.method] = o;
+    }
+    let schemas = g.take_definitions(true);
+    json!({
+        "openapi": "3.0.3",
+        "info": { "title": "Switchboard gateway", "version": env!("CARGO_PKG_VERSION"),
+                  "description": "One API for calls whatever the provider. Times are milliseconds since the Unix epoch." },
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } }
+        }
+    })
+}

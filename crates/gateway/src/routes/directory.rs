@@ -1,0 +1,100 @@
+//! Numbers, leads, agents, transcripts, health and the OpenAPI document.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use switchboard_core::api::{
+    AgentStatusRequest, AgentsResponse, Health, LeadDetail, LeadQuery, LeadsResponse,
+    NumbersResponse, TranscriptResponse,
+};
+use switchboard_core::{Agent, LeadId};
+
+use super::{ApiJson, ApiQuery, SidPath};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::store::Principal;
+
+pub async fn health(State(st): State<AppState>) -> Result<Json<Health>, ApiError> {
+    st.store.ping().await?;
+    Ok(Json(Health {
+        status: "ok".into(),
+        database: st.store.backend().into(),
+    }))
+}
+
+pub async fn openapi() -> Json<serde_json::Value> {
+    Json(crate::openapi::document())
+}
+
+pub async fn numbers(
+    State(st): State<AppState>,
+    who: Principal,
+) -> Result<Json<NumbersResponse>, ApiError> {
+    Ok(Json(NumbersResponse {
+        numbers: st.store.numbers(who.business_id).await?,
+    }))
+}
+
+pub async fn leads(
+    State(st): State<AppState>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<LeadQuery>,
+) -> Result<Json<LeadsResponse>, ApiError> {
+    if let Some(p) = &q.phone {
+        p.parse::<switchboard_core::E164>()
+            .map_err(|e| ApiError::Invalid(e.to_string()))?;
+    }
+    Ok(Json(LeadsResponse {
+        leads: st.store.leads(who.business_id, &q).await?,
+    }))
+}
+
+pub async fn lead(
+    State(st): State<AppState>,
+    who: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<LeadDetail>, ApiError> {
+    let id: LeadId = id
+        .parse()
+        .map_err(|e: switchboard_core::IdError| ApiError::BadRequest(e.to_string()))?;
+    let lead = st
+        .store
+        .lead(who.business_id, id)
+        .await?
+        .ok_or(ApiError::NotFound("lead"))?;
+    let calls = st.store.calls_of_lead(who.business_id, id, 50).await?;
+    Ok(Json(LeadDetail { lead, calls }))
+}
+
+pub async fn transcript(
+    State(st): State<AppState>,
+    who: Principal,
+    SidPath(sid): SidPath,
+) -> Result<Json<TranscriptResponse>, ApiError> {
+    // A call of another business is a 404, like one that does not exist.
+    st.store
+        .call(who.business_id, &sid)
+        .await?
+        .ok_or(ApiError::NotFound("call"))?;
+    let turns = st.store.transcript(who.business_id, &sid).await?;
+    Ok(Json(TranscriptResponse {
+        call_sid: sid,
+        turns,
+    }))
+}
+
+pub async fn agents(
+    State(st): State<AppState>,
+    who: Principal,
+) -> Result<Json<AgentsResponse>, ApiError> {
+    Ok(Json(AgentsResponse {
+        agents: st.store.agents(who.business_id).await?,
+    }))
+}
+
+pub async fn set_status(
+    State(st): State<AppState>,
+    who: Principal,
+    ApiJson(req): ApiJson<AgentStatusRequest>,
+) -> Result<Json<Agent>, ApiError> {
+    Ok(Json(st.store.set_agent_status(&who, req.status).await?))
+}

@@ -1,0 +1,109 @@
+//! `GET /v1/events?since=ID`: the WebSocket event stream. Backlog from the database first,
+//! then live events from the bus; ids only ever increase, so a client that reconnects
+//! with the last id it saw misses nothing and sees nothing twice.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Response;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use switchboard_core::BusinessId;
+use tokio::sync::broadcast::error::RecvError;
+
+use super::ApiQuery;
+use crate::AppState;
+use crate::error::ApiError;
+use crate::store::Principal;
+
+/// Query of `/v1/events`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Resume after this event id; without it the stream starts at the current end.
+    since: Option<i64>,
+}
+
+const PAGE: u32 = 500;
+
+pub async fn stream(
+    State(st): State<AppState>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<EventsQuery>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, ApiError> {
+    if q.since.is_some_and(|s| s < 0) {
+        return Err(ApiError::BadRequest(
+            "since must be 0 or a positive event id".into(),
+        ));
+    }
+    let since = match q.since {
+        Some(s) => s,
+        None => st.store.last_event_id().await?,
+    };
+    Ok(ws.on_upgrade(move |socket| session(st, who.business_id, since, socket)))
+}
+
+async fn session(st: AppState, business: BusinessId, since: i64, socket: WebSocket) {
+    let (mut tx, mut rx) = socket.split();
+    // Subscribe before reading the backlog so nothing falls between the two.
+    let mut live = st.bus.subscribe();
+    let mut last = since;
+    if catch_up(&st, business, &mut last, &mut tx).await.is_err() {
+        return;
+    }
+    let mut ping = tokio::time::interval(Duration::from_secs(20));
+    loop {
+        tokio::select! {
+            msg = live.recv() => match msg {
+                Ok(ev) if ev.business_id == business && ev.event.id > last => {
+                    if tx.send(Message::Text(ev.json.clone().into())).await.is_err() { return; }
+                    last = ev.event.id;
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => {
+                    if catch_up(&st, business, &mut last, &mut tx).await.is_err() { return; }
+                }
+                Err(RecvError::Closed) => return,
+            },
+            incoming = rx.next() => match incoming {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                Some(Ok(_)) => {}
+            },
+            _ = ping.tick() => {
+                if tx.send(Message::Ping(Vec::new().into())).await.is_err() { return; }
+            }
+        }
+    }
+}
+
+async fn catch_up<S>(
+    st: &AppState,
+    business: BusinessId,
+    last: &mut i64,
+    tx: &mut S,
+) -> Result<(), ()>
+where
+    S: futures_util::Sink<Message> + Unpin,
+{
+    loop {
+        let page = match st.store.events_since(business, *last, PAGE).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "event backlog unavailable; closing stream so the client retries");
+                let _ = tx.send(Message::Close(None)).await;
+                return Err(());
+            }
+        };
+        let full = page.len() as u32 == PAGE;
+        for ev in page {
+            let json = serde_json::to_string(&ev).map_err(|_| ())?;
+            tx.send(Message::Text(json.into())).await.map_err(|_| ())?;
+            *last = ev.id;
+        }
+        if !full {
+            return Ok(());
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! The router, and extractors that turn malformed input into clear 4xx errors.
+
+mod calls;
+mod directory;
+mod events;
+mod webhooks;
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use serde::de::DeserializeOwned;
+use switchboard_core::CallSid;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Every route. Keep `openapi::ROUTES` in step (a test checks it).
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(directory::health))
+        .route("/openapi.json", get(directory::openapi))
+        .route("/v1/queue", get(calls::queue))
+        .route("/v1/calls", get(calls::list).post(calls::place))
+        .route("/v1/calls/{call_sid}", get(calls::detail))
+        .route("/v1/calls/{call_sid}/answer", post(calls::answer))
+        .route("/v1/calls/{call_sid}/hold", post(calls::hold))
+        .route("/v1/calls/{call_sid}/resume", post(calls::resume))
+        .route("/v1/calls/{call_sid}/end", post(calls::end))
+        .route("/v1/calls/{call_sid}/transfer", post(calls::transfer))
+        .route("/v1/calls/{call_sid}/dtmf", post(calls::dtmf))
+        .route("/v1/calls/{call_sid}/recording", post(calls::recording))
+        .route("/v1/numbers", get(directory::numbers))
+        .route("/v1/leads", get(directory::leads))
+        .route("/v1/leads/{id}", get(directory::lead))
+        .route("/v1/transcripts/{call_sid}", get(directory::transcript))
+        .route("/v1/agents", get(directory::agents))
+        .route("/v1/agents/me/status", put(directory::set_status))
+        .route("/v1/events", get(events::stream))
+        .route(
+            "/webhooks/transcripts/{source}",
+            post(webhooks::transcripts),
+        )
+        .route("/webhooks/{kind}/{provider}", post(webhooks::provider))
+        .fallback(|| async { ApiError::NotFound("route") })
+}
+
+/// `Json<T>` whose rejections are [`ApiError`]s: syntax errors are 400, data errors
+/// (unknown fields, invalid E.164, wrong types) 422, both saying what was wrong.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(JsonRejection::JsonDataError(e)) => Err(ApiError::Invalid(e.body_text())),
+            Err(e) => Err(ApiError::BadRequest(e.body_text())),
+        }
+    }
+}
+
+/// `Query<T>` with [`ApiError`] rejections.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Self(q.0))
+            .map_err(|e: QueryRejection| ApiError::BadRequest(e.body_text()))
+    }
+}
+
+/// A `{call_sid}` path segment, validated.
+#[derive(Debug)]
+pub struct SidPath(pub CallSid);
+
+impl<S: Send + Sync> FromRequestParts<S> for SidPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let axum::extract::Path(raw) =
+            axum::extract::Path::<String>::from_request_parts(parts, state)
+                .await
+                .map_err(|e: PathRejection| ApiError::BadRequest(e.body_text()))?;
+        raw.parse()
+            .map(Self)
+            .map_err(|e: switchboard_core::IdError| ApiError::BadRequest(e.to_string()))
+    }
+}

@@ -1,0 +1,307 @@
+//! Storage: the [`Store`] trait the rest of the gateway uses, and its SQL implementation
+//! for SQLite (the embedded default) and PostgreSQL (replicas).
+//!
+//! Both databases share one dialect-neutral SQL layer ([`sql::SqlStore`]) because the
+//! queries are the same; what truly differs lives in a [`sql::Backend`]: connection setup
+//! (WAL and a single writer for SQLite), row locking and cross-process event ordering
+//! (`FOR UPDATE` and an advisory lock for PostgreSQL), and how commits are announced
+//! (an in-process wake-up, or `NOTIFY`). One contract test suite runs against both.
+//!
+//! Every write is one transaction that also appends its `call_events` rows, so a change
+//! and its stream event are stored together or not at all.
+
+pub mod postgres;
+mod rows;
+pub mod sql;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use switchboard_core::api::{
+    CallList, CallListQuery, LeadQuery, QueueEntry, TranscriptTurnIn, TransferTarget,
+};
+use switchboard_core::{
+    Agent, AgentId, AgentRole, AgentStatus, BusinessId, CallAction, CallError, CallRecord, CallSid,
+    CallStatus, Lead, LeadId, LeadStatus, NormalizedCallEvent, NumberId, PhoneNumber, ProviderId,
+    QueueId, StreamEvent, TranscriptTurn,
+};
+use tokio::sync::Notify;
+
+/// Who is calling the API, from their bearer token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Principal {
+    /// The tenant: every query is scoped to it.
+    pub business_id: BusinessId,
+    /// The agent.
+    pub agent_id: AgentId,
+    /// Their role.
+    pub role: AgentRole,
+}
+
+/// A configured provider as stored (config still holds `secret:` references).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProviderRow {
+    /// Id.
+    pub id: ProviderId,
+    /// Owner.
+    pub business_id: BusinessId,
+    /// Unique name; webhooks address the provider by it.
+    pub name: String,
+    /// simulator, twilio, asterisk, livekit.
+    pub kind: String,
+    /// Provider-specific JSON.
+    pub config: serde_json::Value,
+}
+
+/// A number to create.
+#[derive(Debug, Clone)]
+pub struct NewNumber {
+    /// The number.
+    pub e164: switchboard_core::E164,
+    /// Label for the selector.
+    pub label: String,
+    /// Carrying provider.
+    pub provider_id: ProviderId,
+    /// Can receive calls.
+    pub inbound: bool,
+    /// Can place calls.
+    pub outbound: bool,
+    /// Preselected.
+    pub is_default: bool,
+}
+
+/// A lead to create.
+#[derive(Debug, Clone)]
+pub struct NewLead {
+    /// Phone (E.164).
+    pub phone: switchboard_core::E164,
+    /// Name.
+    pub name: String,
+    /// Company.
+    pub company: Option<String>,
+    /// Status.
+    pub status: LeadStatus,
+    /// Notes.
+    pub notes: Option<String>,
+}
+
+/// What happened to an ingested provider event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IngestOutcome {
+    /// It started a new call record.
+    Created,
+    /// It changed an existing record.
+    Updated,
+    /// It was new but changed nothing (late or already implied).
+    Unchanged,
+    /// The same event was stored before.
+    Duplicate,
+}
+
+/// Result of [`Store::ingest_call_event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ingested {
+    /// The call the event belongs to.
+    pub call_sid: CallSid,
+    /// What it did.
+    pub outcome: IngestOutcome,
+}
+
+/// Storage failures, by what the caller should do about them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No such row in this business.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A provider event or transcript named a call we do not know; an audit event was
+    /// written.
+    #[error("unknown call: {0}")]
+    UnknownCall(String),
+    /// The action is not allowed in the call's current status.
+    #[error("cannot {action} a call that is {status}")]
+    IllegalTransition {
+        /// What was asked.
+        action: CallAction,
+        /// Where the call stands.
+        status: CallStatus,
+    },
+    /// Someone else got there first (another agent answered).
+    #[error("{0}")]
+    Conflict(String),
+    /// Not allowed for this agent.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The request names something invalid (e.g. a transfer to an unknown agent).
+    #[error("{0}")]
+    Invalid(String),
+    /// A stored row does not parse; a bug or a manual edit.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    /// The database failed; retrying may work.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations failed.
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// Shorthand.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Everything the gateway stores and reads. Reads are scoped by business; writes append
+/// their stream events in the same transaction.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+    /// Woken after every commit that appended events (this process's or, with
+    /// PostgreSQL, any replica's).
+    fn commits(&self) -> Arc<Notify>;
+    /// Can we reach the database?
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Create a business.
+    async fn create_business(&self, name: &str) -> StoreResult<BusinessId>;
+    /// Find a business by name.
+    async fn business_by_name(&self, name: &str) -> StoreResult<Option<BusinessId>>;
+    /// Create an agent.
+    async fn create_agent(
+        &self,
+        business: BusinessId,
+        name: &str,
+        display_name: &str,
+        role: AgentRole,
+    ) -> StoreResult<AgentId>;
+    /// Find agents by login name, optionally within one business.
+    async fn agents_named(
+        &self,
+        name: &str,
+        business: Option<BusinessId>,
+    ) -> StoreResult<Vec<(BusinessId, Agent)>>;
+    /// Store a token's hash for an agent.
+    async fn add_token(&self, agent: AgentId, token_hash: &str) -> StoreResult<()>;
+    /// Who holds this token hash?
+    async fn authenticate(&self, token_hash: &str) -> StoreResult<Option<Principal>>;
+
+    /// Configure a provider.
+    async fn create_provider(
+        &self,
+        business: BusinessId,
+        name: &str,
+        kind: &str,
+        config: &serde_json::Value,
+    ) -> StoreResult<ProviderId>;
+    /// All enabled providers.
+    async fn providers(&self) -> StoreResult<Vec<ProviderRow>>;
+    /// Add a number.
+    async fn create_number(
+        &self,
+        business: BusinessId,
+        number: &NewNumber,
+    ) -> StoreResult<NumberId>;
+    /// Add a queue.
+    async fn create_queue(
+        &self,
+        business: BusinessId,
+        name: &str,
+        is_default: bool,
+    ) -> StoreResult<QueueId>;
+    /// Add a lead.
+    async fn create_lead(&self, business: BusinessId, lead: &NewLead) -> StoreResult<LeadId>;
+
+    /// The business's numbers.
+    async fn numbers(&self, business: BusinessId) -> StoreResult<Vec<PhoneNumber>>;
+    /// The business's agents.
+    async fn agents(&self, business: BusinessId) -> StoreResult<Vec<Agent>>;
+    /// Leads, optionally by phone.
+    async fn leads(&self, business: BusinessId, query: &LeadQuery) -> StoreResult<Vec<Lead>>;
+    /// One lead.
+    async fn lead(&self, business: BusinessId, id: LeadId) -> StoreResult<Option<Lead>>;
+    /// Calls of a lead, newest first.
+    async fn calls_of_lead(
+        &self,
+        business: BusinessId,
+        id: LeadId,
+        limit: u32,
+    ) -> StoreResult<Vec<CallRecord>>;
+    /// A page of history, newest first.
+    async fn calls(&self, business: BusinessId, query: &CallListQuery) -> StoreResult<CallList>;
+    /// One call.
+    async fn call(&self, business: BusinessId, sid: &CallSid) -> StoreResult<Option<CallRecord>>;
+    /// Waiting inbound calls, oldest first.
+    async fn queue(&self, business: BusinessId) -> StoreResult<Vec<QueueEntry>>;
+    /// A call's transcript, in order.
+    async fn transcript(
+        &self,
+        business: BusinessId,
+        sid: &CallSid,
+    ) -> StoreResult<Vec<TranscriptTurn>>;
+    /// A business's stream events after `since`, in order.
+    async fn events_since(
+        &self,
+        business: BusinessId,
+        since: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StreamEvent>>;
+    /// Every business's events after `since`, in order (feeds the realtime bus).
+    async fn events_after(
+        &self,
+        since: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<(BusinessId, StreamEvent)>>;
+    /// The newest event id, 0 when there is none.
+    async fn last_event_id(&self) -> StoreResult<i64>;
+
+    /// Correlate, merge and store one provider event (see `gateway::ingest`).
+    async fn ingest_call_event(
+        &self,
+        provider: &ProviderRow,
+        ev: &NormalizedCallEvent,
+    ) -> StoreResult<Ingested>;
+    /// Store transcript turns of a call; returns how many were new.
+    async fn ingest_transcript(
+        &self,
+        provider: &ProviderRow,
+        sid: &CallSid,
+        turns: &[TranscriptTurnIn],
+    ) -> StoreResult<usize>;
+    /// Store a new outbound call before its provider is asked.
+    async fn create_outbound(&self, rec: &CallRecord) -> StoreResult<()>;
+    /// Check an agent's action against the state machine and ownership, claim the call
+    /// where the action needs it, and log the request.
+    async fn begin_action(
+        &self,
+        who: &Principal,
+        sid: &CallSid,
+        action: CallAction,
+        transfer: Option<&TransferTarget>,
+    ) -> StoreResult<CallRecord>;
+    /// Log that the provider refused an action.
+    async fn action_failed(
+        &self,
+        business: BusinessId,
+        sid: &CallSid,
+        action: CallAction,
+        error: &CallError,
+    ) -> StoreResult<()>;
+    /// Set the caller's status.
+    async fn set_agent_status(&self, who: &Principal, status: AgentStatus) -> StoreResult<Agent>;
+}
+
+/// Open a store from a URL: `sqlite://...` or `postgres://...`. Runs migrations.
+pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(
+            sql::SqlStore::<postgres::Postgres>::connect(url).await?,
+        ))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(
+            sql::SqlStore::<sqlite::Sqlite>::connect(url).await?,
+        ))
+    } else {
+        Err(StoreError::Invalid(format!(
+            "unsupported database url {url:?}: use sqlite:///path/to/file.db or postgres://user@host/db"
+        )))
+    }
+}

@@ -1,0 +1,1097 @@
+//! The SQL store shared by SQLite and PostgreSQL. Queries use `$N` placeholders, which
+//! both accept; per-database behaviour comes from the [`Backend`].
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{Any, AnyPool, Transaction};
+use switchboard_core::api::{
+    CallList, CallListQuery, LeadQuery, QueueEntry, TranscriptTurnIn, TransferTarget,
+};
+use switchboard_core::{
+    Agent, AgentId, AgentRole, AgentStatus, BusinessId, CallAction, CallError, CallRecord, CallSid,
+    CallStatus, Direction, Lead, LeadId, NormalizedCallEvent, NumberId, PhoneNumber, ProviderId,
+    QueueId, StreamEvent, StreamEventKind, TranscriptTurn,
+};
+use tokio::sync::Notify;
+
+use super::rows::{
+    AGENT_SELECT, AgentRow, CALL_COLUMNS, CALL_INSERT, CALL_SELECT, CALL_UPDATE, CallRow,
+    EVENT_SELECT, EventRow, LEAD_SELECT, LeadRow, NUMBER_SELECT, NumberRow, ProviderDbRow,
+    TURN_SELECT, TurnRow, bind_call,
+};
+use super::{
+    IngestOutcome, Ingested, NewLead, NewNumber, Principal, ProviderRow, Store, StoreError,
+    StoreResult,
+};
+
+/// How far back the last-resort correlation looks for an in-progress call.
+const FALLBACK_WINDOW_MS: i64 = 4 * 60 * 60 * 1000;
+
+/// What differs between the databases.
+#[async_trait]
+pub trait Backend: Send + Sync + std::fmt::Debug + Sized + 'static {
+    /// `sqlite` or `postgres`.
+    const NAME: &'static str;
+    /// Open the pools (writer, reader) and run migrations.
+    async fn open(url: &str) -> StoreResult<(Self, AnyPool, AnyPool)>;
+    /// Appended to `SELECT`s that read a row the transaction will update.
+    fn for_update(&self) -> &'static str;
+    /// Called before a transaction appends events: makes event ids commit in id order.
+    async fn order_events(&self, tx: &mut Transaction<'static, Any>) -> StoreResult<()>;
+    /// Called before commit of a transaction that appended events.
+    async fn announce(&self, tx: &mut Transaction<'static, Any>) -> StoreResult<()>;
+    /// Called after such a commit.
+    fn committed(&self);
+    /// What the realtime feeder waits on.
+    fn commits(&self) -> Arc<Notify>;
+}
+
+/// The store. `write` is the pool transactions use; `read` serves plain reads (for SQLite
+/// they differ: one writer connection, several readers under WAL).
+#[derive(Debug)]
+pub struct SqlStore<B: Backend> {
+    backend: B,
+    write: AnyPool,
+    read: AnyPool,
+}
+
+pub(super) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Shared pool options: bounded waits so a stuck database becomes an error, not a hang.
+pub(super) fn pool_options(max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .acquire_timeout(std::time::Duration::from_secs(10))
+}
+
+/// A write in progress: the transaction plus the events it appended.
+struct Tx<'b, B: Backend> {
+    tx: Transaction<'static, Any>,
+    backend: &'b B,
+    ordered: bool,
+    appended: usize,
+}
+
+impl<B: Backend> Tx<'_, B> {
+    async fn append(
+        &mut self,
+        business: BusinessId,
+        kind: StreamEventKind,
+        call_sid: Option<&CallSid>,
+        data: &serde_json::Value,
+    ) -> StoreResult<i64> {
+        if !self.ordered {
+            self.backend.order_events(&mut self.tx).await?;
+            self.ordered = true;
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO call_events (business_id, call_sid, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(business.get())
+        .bind(call_sid.map(|s| s.to_string()))
+        .bind(kind.as_str())
+        .bind(data.to_string())
+        .bind(now_ms())
+        .fetch_one(&mut *self.tx)
+        .await?;
+        self.appended += 1;
+        Ok(id)
+    }
+
+    async fn commit(mut self) -> StoreResult<()> {
+        if self.appended > 0 {
+            self.backend.announce(&mut self.tx).await?;
+        }
+        self.tx.commit().await?;
+        if self.appended > 0 {
+            self.backend.committed();
+        }
+        Ok(())
+    }
+}
+
+fn record_json(rec: &CallRecord) -> serde_json::Value {
+    serde_json::to_value(rec).unwrap_or(serde_json::Value::Null)
+}
+
+impl<B: Backend> SqlStore<B> {
+    /// Connect and migrate.
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        sqlx::any::install_default_drivers();
+        let (backend, write, read) = B::open(url).await?;
+        Ok(Self {
+            backend,
+            write,
+            read,
+        })
+    }
+
+    async fn begin(&self) -> StoreResult<Tx<'_, B>> {
+        Ok(Tx {
+            tx: self.write.begin().await?,
+            backend: &self.backend,
+            ordered: false,
+            appended: 0,
+        })
+    }
+
+    async fn call_in_tx(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        filter: &str,
+        binds: &[Bind<'_>],
+    ) -> StoreResult<Option<CallRecord>> {
+        let sql = format!(
+            "SELECT {} FROM call_records c WHERE {filter}{}",
+            *CALL_SELECT,
+            self.backend.for_update()
+        );
+        let mut q = sqlx::query_as::<_, CallRow>(&sql);
+        for b in binds {
+            q = match b {
+                Bind::Int(v) => q.bind(*v),
+                Bind::Text(v) => q.bind(v.to_string()),
+            };
+        }
+        q.fetch_optional(&mut **tx)
+            .await?
+            .map(CallRecord::try_from)
+            .transpose()
+    }
+
+    /// Find the call an event belongs to, in the documented order: call_sid, then
+    /// (vendor, vendor_call_id), then (platform, voice_platform_call_id), then the newest
+    /// in-progress call on the same service number that lacks the event's ids.
+    async fn correlate(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        business: BusinessId,
+        ev: &NormalizedCallEvent,
+    ) -> StoreResult<Option<CallRecord>> {
+        let b = Bind::Int(business.get());
+        if let Some(sid) = &ev.call_sid {
+            // An explicit sid that is not ours is unknown; guessing would merge strangers.
+            return self
+                .call_in_tx(
+                    tx,
+                    "c.call_sid = $1 AND c.business_id = $2",
+                    &[Bind::Text(sid.as_str()), b],
+                )
+                .await;
+        }
+        if let (Some(v), Some(id)) = (&ev.telephony_vendor, &ev.vendor_call_id) {
+            let found = self
+                .call_in_tx(
+                    tx,
+                    "c.telephony_vendor = $1 AND c.vendor_call_id = $2 AND c.business_id = $3",
+                    &[Bind::Text(v.as_str()), Bind::Text(id), b],
+                )
+                .await?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        if let (Some(p), Some(id)) = (&ev.voice_platform, &ev.voice_platform_call_id) {
+            let found = self
+                .call_in_tx(
+                    tx,
+                    "c.voice_platform = $1 AND c.voice_platform_call_id = $2 AND c.business_id = $3",
+                    &[Bind::Text(p.as_str()), Bind::Text(id), b],
+                )
+                .await?;
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+        let Some(service) = ev.service_number() else {
+            return Ok(None);
+        };
+        let mut filter = String::from(
+            "c.business_id = $1 AND c.service_number = $2 AND c.created_at >= $3 \
+             AND c.status IN ('ringing', 'queued', 'answered', 'on_hold', 'transferred')",
+        );
+        if ev.vendor_call_id.is_some() {
+            filter.push_str(" AND c.vendor_call_id IS NULL");
+        }
+        if ev.voice_platform_call_id.is_some() {
+            filter.push_str(" AND c.voice_platform_call_id IS NULL");
+        }
+        if let Some(d) = ev.direction {
+            filter.push_str(if d == Direction::Inbound {
+                " AND c.direction = 'inbound'"
+            } else {
+                " AND c.direction = 'outbound'"
+            });
+        }
+        filter.push_str(" ORDER BY c.created_at DESC, c.call_sid DESC LIMIT 1");
+        let since = Bind::Int(ev.occurred_at.min(now_ms()) - FALLBACK_WINDOW_MS);
+        self.call_in_tx(tx, &filter, &[b, Bind::Text(service), since])
+            .await
+    }
+
+    /// Routing for a new inbound call: the number it rang, the lead who called, the
+    /// business's default queue. Providers never decide these.
+    async fn route_inbound(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        rec: &mut CallRecord,
+    ) -> StoreResult<()> {
+        let b = rec.business_id.get();
+        let number: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM business_phone_numbers WHERE business_id = $1 AND e164 = $2",
+        )
+        .bind(b)
+        .bind(rec.to.clone())
+        .fetch_optional(&mut **tx)
+        .await?;
+        rec.number_id = number
+            .map(NumberId::try_from)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let lead: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM leads WHERE business_id = $1 AND phone = $2")
+                .bind(b)
+                .bind(rec.from.clone())
+                .fetch_optional(&mut **tx)
+                .await?;
+        rec.lead_id = lead
+            .map(LeadId::try_from)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let queue: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM queues WHERE business_id = $1 ORDER BY is_default DESC, id LIMIT 1",
+        )
+        .bind(b)
+        .fetch_optional(&mut **tx)
+        .await?;
+        rec.queue_id = queue
+            .map(QueueId::try_from)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(())
+    }
+
+    async fn link_lead(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        rec: &CallRecord,
+    ) -> StoreResult<()> {
+        if let Some(lead) = rec.lead_id {
+            sqlx::query("UPDATE leads SET call_sid = $1, updated_at = $2 WHERE id = $3 AND business_id = $4")
+                .bind(rec.call_sid.to_string())
+                .bind(now_ms())
+                .bind(lead.get())
+                .bind(rec.business_id.get())
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn audit_unknown(
+        &self,
+        provider: &ProviderRow,
+        what: serde_json::Value,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        tx.append(
+            provider.business_id,
+            StreamEventKind::WebhookRejected,
+            None,
+            &what,
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    async fn fetch_calls(&self, sql: &str, binds: &[Bind<'_>]) -> StoreResult<Vec<CallRecord>> {
+        let mut q = sqlx::query_as::<_, CallRow>(sql);
+        for b in binds {
+            q = match b {
+                Bind::Int(v) => q.bind(*v),
+                Bind::Text(v) => q.bind(v.to_string()),
+            };
+        }
+        q.fetch_all(&self.read)
+            .await?
+            .into_iter()
+            .map(CallRecord::try_from)
+            .collect()
+    }
+}
+
+/// A bind value for the few dynamically built queries.
+#[derive(Clone, Copy)]
+enum Bind<'a> {
+    Int(i64),
+    Text(&'a str),
+}
+
+fn clamp_limit(limit: Option<u32>) -> i64 {
+    i64::from(limit.unwrap_or(50).clamp(1, 200))
+}
+
+#[async_trait]
+impl<B: Backend> Store for SqlStore<B> {
+    fn backend(&self) -> &'static str {
+        B::NAME
+    }
+
+    fn commits(&self) -> Arc<Notify> {
+        self.backend.commits()
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM businesses")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_business(&self, name: &str) -> StoreResult<BusinessId> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO businesses (name, created_at) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(name.to_owned())
+        .bind(now_ms())
+        .fetch_one(&self.write)
+        .await?;
+        BusinessId::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    async fn business_by_name(&self, name: &str) -> StoreResult<Option<BusinessId>> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM businesses WHERE name = $1")
+            .bind(name.to_owned())
+            .fetch_optional(&self.read)
+            .await?;
+        id.map(BusinessId::try_from)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    async fn create_agent(
+        &self,
+        business: BusinessId,
+        name: &str,
+        display_name: &str,
+        role: AgentRole,
+    ) -> StoreResult<AgentId> {
+        let now = now_ms();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO agents (business_id, name, display_name, role, status, status_at, created_at) \
+             VALUES ($1, $2, $3, $4, 'offline', $5, $5) RETURNING id",
+        )
+        .bind(business.get())
+        .bind(name.to_owned())
+        .bind(display_name.to_owned())
+        .bind(role.as_str())
+        .bind(now)
+        .fetch_one(&self.write)
+        .await?;
+        AgentId::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    async fn agents_named(
+        &self,
+        name: &str,
+        business: Option<BusinessId>,
+    ) -> StoreResult<Vec<(BusinessId, Agent)>> {
+        let sql = format!(
+            "SELECT business_id, {AGENT_SELECT} FROM agents WHERE name = $1 AND ($2 = 0 OR business_id = $2) ORDER BY id"
+        );
+        let rows: Vec<(i64, AgentRow)> = sqlx::query(&sql)
+            .bind(name.to_owned())
+            .bind(business.map_or(0, BusinessId::get))
+            .fetch_all(&self.read)
+            .await?
+            .into_iter()
+            .map(|row| {
+                use sqlx::{FromRow, Row};
+                Ok((
+                    row.try_get::<i64, _>("business_id")?,
+                    AgentRow::from_row(&row)?,
+                ))
+            })
+            .collect::<Result<_, sqlx::Error>>()?;
+        rows.into_iter()
+            .map(|(b, a)| {
+                Ok((
+                    BusinessId::try_from(b).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    Agent::try_from(a)?,
+                ))
+            })
+            .collect()
+    }
+
+    async fn add_token(&self, agent: AgentId, token_hash: &str) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO api_tokens (agent_id, token_hash, created_at) VALUES ($1, $2, $3)",
+        )
+        .bind(agent.get())
+        .bind(token_hash.to_owned())
+        .bind(now_ms())
+        .execute(&self.write)
+        .await?;
+        Ok(())
+    }
+
+    async fn authenticate(&self, token_hash: &str) -> StoreResult<Option<Principal>> {
+        let row: Option<(i64, i64, String)> = sqlx::query_as(
+            "SELECT a.business_id, a.id, a.role FROM api_tokens t JOIN agents a ON a.id = t.agent_id WHERE t.token_hash = $1",
+        )
+        .bind(token_hash.to_owned())
+        .fetch_optional(&self.read)
+        .await?;
+        let Some((b, a, role)) = row else {
+            return Ok(None);
+        };
+        let corrupt = |e: switchboard_core::IdError| StoreError::Corrupt(e.to_string());
+        Ok(Some(Principal {
+            business_id: BusinessId::try_from(b).map_err(corrupt)?,
+            agent_id: AgentId::try_from(a).map_err(corrupt)?,
+            role: AgentRole::from_name(&role)
+                .ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
+        }))
+    }
+
+    async fn create_provider(
+        &self,
+        business: BusinessId,
+        name: &str,
+        kind: &str,
+        config: &serde_json::Value,
+    ) -> StoreResult<ProviderId> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO telephony_providers (business_id, name, kind, config, enabled, created_at) \
+             VALUES ($1, $2, $3, $4, TRUE, $5) RETURNING id",
+        )
+        .bind(business.get())
+        .bind(name.to_owned())
+        .bind(kind.to_owned())
+        .bind(config.to_string())
+        .bind(now_ms())
+        .fetch_one(&self.write)
+        .await?;
+        ProviderId::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    async fn providers(&self) -> StoreResult<Vec<ProviderRow>> {
+        let rows: Vec<ProviderDbRow> = sqlx::query_as(
+            "SELECT id, business_id, name, kind, config FROM telephony_providers WHERE enabled = TRUE ORDER BY id",
+        )
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter().map(ProviderRow::try_from).collect()
+    }
+
+    async fn create_number(&self, business: BusinessId, n: &NewNumber) -> StoreResult<NumberId> {
+        let mut tx = self.write.begin().await?;
+        if n.is_default {
+            // One default per business: the dialer preselects it.
+            sqlx::query(
+                "UPDATE business_phone_numbers SET is_default = FALSE WHERE business_id = $1",
+            )
+            .bind(business.get())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO business_phone_numbers (business_id, provider_id, e164, label, inbound, outbound, is_default, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(business.get())
+        .bind(n.provider_id.get())
+        .bind(n.e164.to_string())
+        .bind(n.label.clone())
+        .bind(n.inbound)
+        .bind(n.outbound)
+        .bind(n.is_default)
+        .bind(now_ms())
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        NumberId::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    async fn create_queue(
+        &self,
+        business: BusinessId,
+        name: &str,
+        is_default: bool,
+    ) -> StoreResult<QueueId> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO queues (business_id, name, is_default, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+        )
+        .bind(business.get())
+        .bind(name.to_owned())
+        .bind(is_default)
+        .bind(now_ms())
+        .fetch_one(&self.write)
+        .await?;
+        QueueId::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    async fn create_lead(&self, business: BusinessId, l: &NewLead) -> StoreResult<LeadId> {
+        let now = now_ms();
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO leads (business_id, phone, name, company, status, notes, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
+        )
+        .bind(business.get())
+        .bind(l.phone.to_string())
+        .bind(l.name.clone())
+        .bind(l.company.clone())
+        .bind(l.status.as_str())
+        .bind(l.notes.clone())
+        .bind(now)
+        .fetch_one(&self.write)
+        .await?;
+        LeadId::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))
+    }
+
+    async fn numbers(&self, business: BusinessId) -> StoreResult<Vec<PhoneNumber>> {
+        let sql = format!(
+            "SELECT {NUMBER_SELECT} FROM business_phone_numbers n JOIN telephony_providers p ON p.id = n.provider_id \
+             WHERE n.business_id = $1 ORDER BY n.is_default DESC, n.id"
+        );
+        let rows: Vec<NumberRow> = sqlx::query_as(&sql)
+            .bind(business.get())
+            .fetch_all(&self.read)
+            .await?;
+        rows.into_iter().map(PhoneNumber::try_from).collect()
+    }
+
+    async fn agents(&self, business: BusinessId) -> StoreResult<Vec<Agent>> {
+        let sql = format!(
+            "SELECT {AGENT_SELECT} FROM agents WHERE business_id = $1 ORDER BY display_name, id"
+        );
+        let rows: Vec<AgentRow> = sqlx::query_as(&sql)
+            .bind(business.get())
+            .fetch_all(&self.read)
+            .await?;
+        rows.into_iter().map(Agent::try_from).collect()
+    }
+
+    async fn leads(&self, business: BusinessId, query: &LeadQuery) -> StoreResult<Vec<Lead>> {
+        let sql = format!(
+            "SELECT {LEAD_SELECT} FROM leads WHERE business_id = $1 AND ($2 = '' OR phone = $2) ORDER BY name, id LIMIT $3"
+        );
+        let rows: Vec<LeadRow> = sqlx::query_as(&sql)
+            .bind(business.get())
+            .bind(query.phone.clone().unwrap_or_default())
+            .bind(clamp_limit(query.limit))
+            .fetch_all(&self.read)
+            .await?;
+        rows.into_iter().map(Lead::try_from).collect()
+    }
+
+    async fn lead(&self, business: BusinessId, id: LeadId) -> StoreResult<Option<Lead>> {
+        let sql = format!("SELECT {LEAD_SELECT} FROM leads WHERE business_id = $1 AND id = $2");
+        let row: Option<LeadRow> = sqlx::query_as(&sql)
+            .bind(business.get())
+            .bind(id.get())
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(Lead::try_from).transpose()
+    }
+
+    async fn calls_of_lead(
+        &self,
+        business: BusinessId,
+        id: LeadId,
+        limit: u32,
+    ) -> StoreResult<Vec<CallRecord>> {
+        let sql = format!(
+            "SELECT {} FROM call_records c WHERE c.business_id = $1 AND c.lead_id = $2 ORDER BY c.call_sid DESC LIMIT $3",
+            *CALL_SELECT
+        );
+        self.fetch_calls(
+            &sql,
+            &[
+                Bind::Int(business.get()),
+                Bind::Int(id.get()),
+                Bind::Int(i64::from(limit)),
+            ],
+        )
+        .await
+    }
+
+    async fn calls(&self, business: BusinessId, query: &CallListQuery) -> StoreResult<CallList> {
+        let limit = clamp_limit(query.limit);
+        let sql = format!(
+            "SELECT {} FROM call_records c WHERE c.business_id = $1 AND ($2 = '' OR c.status = $2) \
+             AND ($3 = '' OR c.call_sid < $3) ORDER BY c.call_sid DESC LIMIT $4",
+            *CALL_SELECT
+        );
+        let status = query.status.map_or("", CallStatus::as_str);
+        let before = query.before.as_ref().map_or("", CallSid::as_str);
+        let calls = self
+            .fetch_calls(
+                &sql,
+                &[
+                    Bind::Int(business.get()),
+                    Bind::Text(status),
+                    Bind::Text(before),
+                    Bind::Int(limit),
+                ],
+            )
+            .await?;
+        let next_before = (calls.len() as i64 == limit)
+            .then(|| calls.last().map(|c| c.call_sid.clone()))
+            .flatten();
+        Ok(CallList { calls, next_before })
+    }
+
+    async fn call(&self, business: BusinessId, sid: &CallSid) -> StoreResult<Option<CallRecord>> {
+        let sql = format!(
+            "SELECT {} FROM call_records c WHERE c.call_sid = $1 AND c.business_id = $2",
+            *CALL_SELECT
+        );
+        Ok(self
+            .fetch_calls(&sql, &[Bind::Text(sid.as_str()), Bind::Int(business.get())])
+            .await?
+            .pop())
+    }
+
+    async fn queue(&self, business: BusinessId) -> StoreResult<Vec<QueueEntry>> {
+        let sql = format!(
+            "SELECT {}, l.name AS lead_name FROM call_records c LEFT JOIN leads l ON l.id = c.lead_id \
+             WHERE c.business_id = $1 AND c.direction = 'inbound' AND c.status IN ('ringing', 'queued') \
+             ORDER BY c.created_at, c.call_sid LIMIT 500",
+            *CALL_SELECT
+        );
+        let rows = sqlx::query(&sql)
+            .bind(business.get())
+            .fetch_all(&self.read)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                use sqlx::{FromRow, Row};
+                let call = CallRecord::try_from(CallRow::from_row(row)?)?;
+                Ok(QueueEntry {
+                    call,
+                    lead_name: row.try_get("lead_name")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn transcript(
+        &self,
+        business: BusinessId,
+        sid: &CallSid,
+    ) -> StoreResult<Vec<TranscriptTurn>> {
+        let sql = format!(
+            "SELECT {TURN_SELECT} FROM conversation_transcripts WHERE business_id = $1 AND call_sid = $2 ORDER BY sequence"
+        );
+        let rows: Vec<TurnRow> = sqlx::query_as(&sql)
+            .bind(business.get())
+            .bind(sid.to_string())
+            .fetch_all(&self.read)
+            .await?;
+        rows.into_iter().map(TranscriptTurn::try_from).collect()
+    }
+
+    async fn events_since(
+        &self,
+        business: BusinessId,
+        since: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StreamEvent>> {
+        let sql = format!(
+            "SELECT {EVENT_SELECT} FROM call_events WHERE business_id = $1 AND id > $2 ORDER BY id LIMIT $3"
+        );
+        let rows: Vec<EventRow> = sqlx::query_as(&sql)
+            .bind(business.get())
+            .bind(since)
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await?;
+        rows.into_iter().map(StreamEvent::try_from).collect()
+    }
+
+    async fn events_after(
+        &self,
+        since: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<(BusinessId, StreamEvent)>> {
+        let sql =
+            format!("SELECT {EVENT_SELECT} FROM call_events WHERE id > $1 ORDER BY id LIMIT $2");
+        let rows: Vec<EventRow> = sqlx::query_as(&sql)
+            .bind(since)
+            .bind(i64::from(limit))
+            .fetch_all(&self.read)
+            .await?;
+        rows.into_iter()
+            .map(|r| {
+                let b = BusinessId::try_from(r.business_id)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok((b, StreamEvent::try_from(r)?))
+            })
+            .collect()
+    }
+
+    async fn last_event_id(&self) -> StoreResult<i64> {
+        let id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM call_events")
+            .fetch_one(&self.read)
+            .await?;
+        Ok(id.unwrap_or(0))
+    }
+
+    async fn ingest_call_event(
+        &self,
+        provider: &ProviderRow,
+        ev: &NormalizedCallEvent,
+    ) -> StoreResult<Ingested> {
+        let business = provider.business_id;
+        // Two attempts: the second only runs when a concurrent writer created the same
+        // call between our lookup and our insert.
+        for _ in 0..2 {
+            let mut tx = self.begin().await?;
+            // The receipt goes first: a redelivered event stops here, and under PostgreSQL
+            // a concurrent copy waits on the unique key until this transaction ends.
+            let fresh = sqlx::query(
+                "INSERT INTO webhook_receipts (provider_id, event_id, received_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(provider.id.get())
+            .bind(ev.event_id.clone())
+            .bind(now_ms())
+            .execute(&mut *tx.tx)
+            .await?
+            .rows_affected()
+                == 1;
+            if !fresh {
+                let sid: Option<String> =
+                    sqlx::query_scalar("SELECT call_sid FROM webhook_receipts WHERE provider_id = $1 AND event_id = $2")
+                        .bind(provider.id.get())
+                        .bind(ev.event_id.clone())
+                        .fetch_optional(&mut *tx.tx)
+                        .await?
+                        .flatten();
+                tx.tx.rollback().await?;
+                let call_sid = sid.and_then(|s| s.parse().ok()).ok_or_else(|| {
+                    StoreError::UnknownCall(format!(
+                        "event {} was seen but matched no call",
+                        ev.event_id
+                    ))
+                })?;
+                return Ok(Ingested {
+                    call_sid,
+                    outcome: IngestOutcome::Duplicate,
+                });
+            }
+
+            let (rec, outcome) = match self.correlate(&mut tx.tx, business, ev).await? {
+                Some(mut rec) => {
+                    let applied = rec.apply(ev);
+                    if applied.changed
+                        && applied.to == CallStatus::Transferred
+                        && applied.from != CallStatus::Transferred
+                    {
+                        // The gateway, not the provider, decides who gets a transferred call.
+                        if let Some(TransferTarget::Agent(a)) = rec
+                            .transfer_to
+                            .as_deref()
+                            .and_then(TransferTarget::from_stored)
+                        {
+                            rec.agent_id = Some(a);
+                        }
+                    }
+                    if !applied.in_order {
+                        tracing::info!(call_sid = %rec.call_sid, from = %applied.from, to = %applied.to, event = %ev.event_id,
+                            "status skipped a step; an earlier event is missing or late");
+                    }
+                    if applied.changed {
+                        bind_call(sqlx::query(&CALL_UPDATE), &rec, now_ms())
+                            .execute(&mut *tx.tx)
+                            .await?;
+                        tx.append(
+                            business,
+                            StreamEventKind::CallUpdated,
+                            Some(&rec.call_sid),
+                            &record_json(&rec),
+                        )
+                        .await?;
+                        (rec, IngestOutcome::Updated)
+                    } else {
+                        (rec, IngestOutcome::Unchanged)
+                    }
+                }
+                None => {
+                    let sid = crate::new_call_sid();
+                    let Some(mut rec) = CallRecord::inbound(sid, business, ev) else {
+                        tx.tx.rollback().await?;
+                        let what = serde_json::json!({
+                            "provider": provider.name, "event_id": ev.event_id, "call_sid": ev.call_sid,
+                            "vendor_call_id": ev.vendor_call_id, "voice_platform_call_id": ev.voice_platform_call_id,
+                            "status": ev.status, "reason": "no call matches this event and it cannot start one",
+                        });
+                        self.audit_unknown(provider, what).await?;
+                        return Err(StoreError::UnknownCall(describe(ev)));
+                    };
+                    rec.provider_id = Some(provider.id);
+                    self.route_inbound(&mut tx.tx, &mut rec).await?;
+                    let inserted = bind_call(sqlx::query(&CALL_INSERT), &rec, now_ms())
+                        .execute(&mut *tx.tx)
+                        .await?
+                        .rows_affected();
+                    if inserted == 0 {
+                        tx.tx.rollback().await?;
+                        continue;
+                    }
+                    self.link_lead(&mut tx.tx, &rec).await?;
+                    tx.append(
+                        business,
+                        StreamEventKind::CallCreated,
+                        Some(&rec.call_sid),
+                        &record_json(&rec),
+                    )
+                    .await?;
+                    (rec, IngestOutcome::Created)
+                }
+            };
+            sqlx::query("UPDATE webhook_receipts SET call_sid = $1 WHERE provider_id = $2 AND event_id = $3")
+                .bind(rec.call_sid.to_string())
+                .bind(provider.id.get())
+                .bind(ev.event_id.clone())
+                .execute(&mut *tx.tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(Ingested {
+                call_sid: rec.call_sid,
+                outcome,
+            });
+        }
+        Err(StoreError::Conflict(format!(
+            "event {} raced with another writer twice; retry",
+            ev.event_id
+        )))
+    }
+
+    async fn ingest_transcript(
+        &self,
+        provider: &ProviderRow,
+        sid: &CallSid,
+        turns: &[TranscriptTurnIn],
+    ) -> StoreResult<usize> {
+        let business = provider.business_id;
+        let mut tx = self.begin().await?;
+        let exists: Option<String> = sqlx::query_scalar(
+            "SELECT call_sid FROM call_records WHERE call_sid = $1 AND business_id = $2",
+        )
+        .bind(sid.to_string())
+        .bind(business.get())
+        .fetch_optional(&mut *tx.tx)
+        .await?;
+        if exists.is_none() {
+            tx.tx.rollback().await?;
+            let what = serde_json::json!({ "provider": provider.name, "call_sid": sid, "turns": turns.len(),
+                "reason": "transcript for a call this business does not have" });
+            self.audit_unknown(provider, what).await?;
+            return Err(StoreError::UnknownCall(format!(
+                "no call {sid} in this business"
+            )));
+        }
+        let mut stored = 0;
+        for t in turns {
+            let n = sqlx::query(
+                "INSERT INTO conversation_transcripts (business_id, call_sid, role, content, occurred_at, sequence, source) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+            )
+            .bind(business.get())
+            .bind(sid.to_string())
+            .bind(t.role.as_str())
+            .bind(t.content.clone())
+            .bind(t.occurred_at)
+            .bind(t.sequence)
+            .bind(provider.name.clone())
+            .execute(&mut *tx.tx)
+            .await?
+            .rows_affected();
+            if n == 1 {
+                let turn = TranscriptTurn {
+                    call_sid: sid.clone(),
+                    role: t.role,
+                    content: t.content.clone(),
+                    occurred_at: t.occurred_at,
+                    sequence: t.sequence,
+                };
+                let data = serde_json::to_value(&turn).unwrap_or_default();
+                tx.append(business, StreamEventKind::TranscriptTurn, Some(sid), &data)
+                    .await?;
+                stored += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(stored)
+    }
+
+    async fn create_outbound(&self, rec: &CallRecord) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let n = bind_call(sqlx::query(&CALL_INSERT), rec, now_ms())
+            .execute(&mut *tx.tx)
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(StoreError::Conflict(format!(
+                "call {} already exists",
+                rec.call_sid
+            )));
+        }
+        self.link_lead(&mut tx.tx, rec).await?;
+        tx.append(
+            rec.business_id,
+            StreamEventKind::CallCreated,
+            Some(&rec.call_sid),
+            &record_json(rec),
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    async fn begin_action(
+        &self,
+        who: &Principal,
+        sid: &CallSid,
+        action: CallAction,
+        transfer: Option<&TransferTarget>,
+    ) -> StoreResult<CallRecord> {
+        let mut tx = self.begin().await?;
+        let mut rec = self
+            .call_in_tx(
+                &mut tx.tx,
+                "c.call_sid = $1 AND c.business_id = $2",
+                &[Bind::Text(sid.as_str()), Bind::Int(who.business_id.get())],
+            )
+            .await?
+            .ok_or(StoreError::NotFound("call"))?;
+        if !action.allowed_in(rec.status) {
+            return Err(StoreError::IllegalTransition {
+                action,
+                status: rec.status,
+            });
+        }
+        let mine = rec.agent_id.is_none_or(|a| a == who.agent_id);
+        match action {
+            CallAction::Answer if !mine => {
+                return Err(StoreError::Conflict(
+                    "another agent is handling this call".into(),
+                ));
+            }
+            CallAction::Answer => rec.agent_id = Some(who.agent_id),
+            // A ringing call nobody has claimed may be declined by any agent.
+            _ if !mine && who.role == AgentRole::Agent => {
+                return Err(StoreError::Forbidden(
+                    "this call belongs to another agent".into(),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(target) = transfer {
+            if let TransferTarget::Agent(agent) = target {
+                let exists: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM agents WHERE id = $1 AND business_id = $2")
+                        .bind(agent.get())
+                        .bind(who.business_id.get())
+                        .fetch_optional(&mut *tx.tx)
+                        .await?;
+                if exists.is_none() {
+                    return Err(StoreError::Invalid(format!(
+                        "there is no agent {agent} to transfer to"
+                    )));
+                }
+                if *agent == who.agent_id {
+                    return Err(StoreError::Invalid(
+                        "a call cannot be transferred to the agent already on it".into(),
+                    ));
+                }
+            }
+            rec.transfer_to = Some(target.to_stored());
+        }
+        bind_call(sqlx::query(&CALL_UPDATE), &rec, now_ms())
+            .execute(&mut *tx.tx)
+            .await?;
+        let data = serde_json::json!({ "action": action, "agent_id": who.agent_id, "call": rec });
+        tx.append(
+            who.business_id,
+            StreamEventKind::CallAction,
+            Some(sid),
+            &data,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(rec)
+    }
+
+    async fn action_failed(
+        &self,
+        business: BusinessId,
+        sid: &CallSid,
+        action: CallAction,
+        error: &CallError,
+    ) -> StoreResult<()> {
+        let mut tx = self.begin().await?;
+        let data = serde_json::json!({ "action": action, "error": error });
+        tx.append(
+            business,
+            StreamEventKind::CallActionFailed,
+            Some(sid),
+            &data,
+        )
+        .await?;
+        tx.commit().await
+    }
+
+    async fn set_agent_status(&self, who: &Principal, status: AgentStatus) -> StoreResult<Agent> {
+        let mut tx = self.begin().await?;
+        sqlx::query(
+            "UPDATE agents SET status = $1, status_at = $2 WHERE id = $3 AND business_id = $4",
+        )
+        .bind(status.as_str())
+        .bind(now_ms())
+        .bind(who.agent_id.get())
+        .bind(who.business_id.get())
+        .execute(&mut *tx.tx)
+        .await?;
+        let sql = format!("SELECT {AGENT_SELECT} FROM agents WHERE id = $1");
+        let row: AgentRow = sqlx::query_as(&sql)
+            .bind(who.agent_id.get())
+            .fetch_one(&mut *tx.tx)
+            .await?;
+        let agent = Agent::try_from(row)?;
+        let data = serde_json::to_value(&agent).unwrap_or_default();
+        tx.append(who.business_id, StreamEventKind::AgentStatus, None, &data)
+            .await?;
+        tx.commit().await?;
+        Ok(agent)
+    }
+}
+
+fn describe(ev: &NormalizedCallEvent) -> String {
+    let ids: Vec<String> = [
+        ev.call_sid.as_ref().map(|s| format!("call_sid {s}")),
+        ev.vendor_call_id
+            .as_ref()
+            .map(|s| format!("vendor_call_id {s}")),
+        ev.voice_platform_call_id
+            .as_ref()
+            .map(|s| format!("voice_platform_call_id {s}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if ids.is_empty() {
+        "the event names no call".into()
+    } else {
+        format!("no call matches {}", ids.join(", "))
+    }
+}
+
+// Keep the column count and the generated statements in step.
+const _: () = assert!(CALL_COLUMNS.len() == 36);

@@ -1,0 +1,206 @@
+//! # switchboard-telephony
+//!
+//! The boundary between the gateway and whatever carries the calls. A provider does two
+//! things: it *executes* actions (answer, hold, transfer, ...) and it *reports* what
+//! happened, either as webhooks the gateway hands to [`TelephonyProvider::parse_webhook`]
+//! (verify, then normalise to [`ProviderEvent`]s) or, for in-process providers such as the
+//! simulator, by sending [`ProviderEvent`]s on an [`EventSink`]. Either way the gateway
+//! sees only `switchboard_core` types. Providers never decide routing: queues and
+//! assignment are the gateway's.
+//!
+//! Start with [`TelephonyProvider`], then [`simulator`], the embedded default.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use switchboard_core::api::{TranscriptTurnIn, TransferTarget};
+use switchboard_core::{CallError, CallErrorCode, CallSid, Direction, E164, NormalizedCallEvent};
+
+pub mod signature;
+pub mod simulator;
+
+/// The call an action is about, as the gateway knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRef {
+    /// Our id.
+    pub call_sid: CallSid,
+    /// The provider's id, once known.
+    pub vendor_call_id: Option<String>,
+    /// Direction.
+    pub direction: Direction,
+    /// Calling party.
+    pub from: String,
+    /// Called party.
+    pub to: String,
+}
+
+/// An outbound call to place. `call_sid` exists before the provider is asked; providers
+/// echo it back in their events where they can.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundCall {
+    /// Our id.
+    pub call_sid: CallSid,
+    /// The business number to call from.
+    pub from: E164,
+    /// Who to call.
+    pub to: E164,
+}
+
+/// The provider accepted an outbound call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Initiated {
+    /// The provider's call id.
+    pub vendor_call_id: String,
+}
+
+/// What a provider can do; the desktop greys out what is missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Capabilities {
+    /// Receives calls.
+    pub inbound: bool,
+    /// Places calls.
+    pub outbound: bool,
+    /// Hold and resume.
+    pub hold: bool,
+    /// Transfer to a number.
+    pub transfer_to_number: bool,
+    /// Transfer to another agent.
+    pub transfer_to_agent: bool,
+    /// Send DTMF.
+    pub dtmf: bool,
+    /// Record calls.
+    pub recording: bool,
+    /// Streams live transcript turns.
+    pub transcripts: bool,
+}
+
+/// Something a provider reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ProviderEvent {
+    /// A call changed or gained data.
+    Call(NormalizedCallEvent),
+    /// A transcript turn of a call we know by `call_sid`.
+    Transcript {
+        /// The call.
+        call_sid: CallSid,
+        /// The turn.
+        turn: TranscriptTurnIn,
+    },
+}
+
+/// Where in-process providers send what they report. Bounded, so a stalled database slows
+/// the provider down instead of growing memory.
+pub type EventSink = tokio::sync::mpsc::Sender<ProviderEvent>;
+
+/// An incoming webhook, as the gateway received it.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookRequest<'a> {
+    /// The full public URL the provider called (some signatures cover it).
+    pub url: &'a str,
+    /// Headers, names in lowercase.
+    pub headers: &'a [(String, String)],
+    /// The raw body.
+    pub body: &'a [u8],
+}
+
+impl WebhookRequest<'_> {
+    /// A header by lowercase name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why a webhook was refused before touching the database.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookError {
+    /// Missing or wrong signature.
+    #[error("webhook signature is missing or does not match")]
+    BadSignature,
+    /// The body is not what this provider sends.
+    #[error("malformed webhook: {0}")]
+    Malformed(String),
+}
+
+/// What the gateway sends back to the provider once the webhook is committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookReply {
+    /// Content type of `body`.
+    pub content_type: &'static str,
+    /// Body (JSON, TwiML, ...).
+    pub body: String,
+}
+
+/// Errors from provider actions and configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProviderError {
+    /// The provider refused or failed; normalised.
+    #[error("{}", .0.message)]
+    Call(CallError),
+    /// The provider's configuration is wrong.
+    #[error("provider configuration: {0}")]
+    Config(String),
+    /// This provider cannot do that.
+    #[error("this provider does not support {0}")]
+    Unsupported(&'static str),
+}
+
+impl ProviderError {
+    /// The normalised call error for this failure.
+    pub fn to_call_error(&self) -> CallError {
+        match self {
+            Self::Call(e) => e.clone(),
+            Self::Config(m) => CallError::new(
+                CallErrorCode::ProviderError,
+                format!("provider configuration: {m}"),
+            ),
+            Self::Unsupported(what) => CallError::new(
+                CallErrorCode::Rejected,
+                format!("this provider does not support {what}"),
+            ),
+        }
+    }
+}
+
+/// One telephony provider: Twilio, a PBX, LiveKit SIP, or the simulator. Held by the
+/// gateway as `Arc<dyn TelephonyProvider>`. Actions return once the provider accepted the
+/// request; the result arrives later as a [`ProviderEvent`].
+#[async_trait]
+pub trait TelephonyProvider: Send + Sync + fmt::Debug {
+    /// `simulator`, `twilio`, `asterisk`, `livekit`.
+    fn kind(&self) -> &'static str;
+    /// The feature matrix.
+    fn capabilities(&self) -> Capabilities;
+    /// Check the configuration without placing calls.
+    fn validate_config(&self) -> Result<(), ProviderError>;
+
+    /// Place an outbound call.
+    async fn initiate(&self, call: &OutboundCall) -> Result<Initiated, ProviderError>;
+    /// Connect a ringing or queued inbound call to the agent.
+    async fn answer(&self, call: &CallRef) -> Result<(), ProviderError>;
+    /// Put on hold.
+    async fn hold(&self, call: &CallRef) -> Result<(), ProviderError>;
+    /// Take off hold.
+    async fn resume(&self, call: &CallRef) -> Result<(), ProviderError>;
+    /// Transfer to a number or an agent.
+    async fn transfer(&self, call: &CallRef, to: &TransferTarget) -> Result<(), ProviderError>;
+    /// Hang up.
+    async fn end(&self, call: &CallRef) -> Result<(), ProviderError>;
+    /// Send touch tones.
+    async fn send_dtmf(&self, call: &CallRef, digits: &str) -> Result<(), ProviderError>;
+    /// Start recording; the url arrives as an event.
+    async fn start_recording(&self, call: &CallRef) -> Result<(), ProviderError>;
+    /// Stop recording.
+    async fn stop_recording(&self, call: &CallRef) -> Result<(), ProviderError>;
+    /// The newest recording's url, if the provider can be asked for it.
+    async fn recording_url(&self, call: &CallRef) -> Result<Option<String>, ProviderError>;
+
+    /// Verify and normalise a webhook.
+    fn parse_webhook(&self, req: &WebhookRequest<'_>) -> Result<Vec<ProviderEvent>, WebhookError>;
+    /// The reply the provider expects once the webhook is committed.
+    fn webhook_response(&self, call_sid: Option<&CallSid>) -> WebhookReply;
+}

@@ -1,0 +1,699 @@
+//! The built-in simulator: the embedded default provider for demos and tests.
+//!
+//! It behaves like a remote provider. Inbound calls arrive on a seeded schedule from the
+//! configured callers (the gateway passes its leads' numbers); every action is confirmed
+//! asynchronously, a little later, through the simulator's own events; answered calls
+//! stream scripted transcript turns; callers hang up when left ringing or talking too
+//! long; outbound calls ring and then answer or fail (busy, no answer, failed) at the
+//! configured rates. Its webhook format, for external load and tests, is the normalised
+//! event itself, signed with HMAC-SHA256 (see [`crate::signature`]).
+//!
+//! Calls it did not start (created through its webhook, say) are still confirmed: like a
+//! real provider, it acts on any call id it is given.
+
+pub mod scenario;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use switchboard_core::api::{TranscriptTurnIn, TransferTarget};
+use switchboard_core::{
+    CallError, CallErrorCode, CallSid, CallStatus, Direction, NormalizedCallEvent, TelephonyVendor,
+};
+
+use crate::{
+    CallRef, Capabilities, EventSink, Initiated, OutboundCall, ProviderError, ProviderEvent,
+    TelephonyProvider, WebhookError, WebhookReply, WebhookRequest, signature,
+};
+use scenario::{OutboundOutcome, SCRIPTS};
+
+fn default_first_call() -> u64 {
+    2_000
+}
+fn default_confirm() -> u64 {
+    150
+}
+fn default_ring_timeout() -> u64 {
+    90_000
+}
+fn default_turn_interval() -> u64 {
+    2_500
+}
+fn default_talk_limit() -> u64 {
+    300_000
+}
+fn default_outbound_ring() -> u64 {
+    1_500
+}
+fn default_max_waiting() -> usize {
+    5
+}
+
+/// The simulator's configuration (the `config` JSON of a `simulator` provider, with
+/// `secret:` references already resolved).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SimulatorConfig {
+    /// Scenario seed.
+    #[serde(default)]
+    pub seed: u64,
+    /// Mean inbound calls per minute; 0 turns inbound traffic off.
+    #[serde(default)]
+    pub inbound_per_minute: f64,
+    /// Delay before the first inbound call.
+    #[serde(default = "default_first_call")]
+    pub first_call_after_ms: u64,
+    /// No new inbound call while this many are already waiting.
+    #[serde(default = "default_max_waiting")]
+    pub max_waiting: usize,
+    /// How long the "network" takes to confirm an action.
+    #[serde(default = "default_confirm")]
+    pub confirm_delay_ms: u64,
+    /// A caller left ringing this long hangs up (abandoned).
+    #[serde(default = "default_ring_timeout")]
+    pub ring_timeout_ms: u64,
+    /// Time between transcript turns of a connected call.
+    #[serde(default = "default_turn_interval")]
+    pub transcript_interval_ms: u64,
+    /// A connected caller hangs up after this long.
+    #[serde(default = "default_talk_limit")]
+    pub talk_limit_ms: u64,
+    /// How long an outbound call rings before its outcome.
+    #[serde(default = "default_outbound_ring")]
+    pub outbound_ring_ms: u64,
+    /// Share of outbound calls that get a busy signal.
+    #[serde(default)]
+    pub outbound_busy_rate: f64,
+    /// Share of outbound calls that ring out.
+    #[serde(default)]
+    pub outbound_no_answer_rate: f64,
+    /// Share of outbound calls the network fails.
+    #[serde(default)]
+    pub outbound_failed_rate: f64,
+    /// Secret for the simulator's signed webhooks (usually `secret:NAME` in the stored
+    /// config).
+    #[serde(default)]
+    pub webhook_secret: Option<String>,
+    /// Caller numbers for inbound calls (the gateway fills this from the leads).
+    #[serde(default)]
+    pub callers: Vec<String>,
+    /// Business numbers inbound calls arrive at (the gateway fills this).
+    #[serde(default)]
+    pub service_numbers: Vec<String>,
+}
+
+impl SimulatorConfig {
+    /// Parse and check a config value.
+    pub fn from_json(value: serde_json::Value) -> Result<Self, ProviderError> {
+        let cfg: Self =
+            serde_json::from_value(value).map_err(|e| ProviderError::Config(e.to_string()))?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    fn check(&self) -> Result<(), ProviderError> {
+        let rates = [
+            self.outbound_busy_rate,
+            self.outbound_no_answer_rate,
+            self.outbound_failed_rate,
+        ];
+        if rates.iter().any(|r| !(0.0..=1.0).contains(r)) || rates.iter().sum::<f64>() > 1.0 {
+            return Err(ProviderError::Config(
+                "outbound rates must each be in [0, 1] and sum to at most 1".into(),
+            ));
+        }
+        if !(0.0..=600.0).contains(&self.inbound_per_minute) {
+            return Err(ProviderError::Config(
+                "inbound_per_minute must be between 0 and 600".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// What the simulator remembers about one call.
+#[derive(Debug)]
+struct SimCall {
+    call_sid: Option<CallSid>,
+    direction: Direction,
+    from: String,
+    to: String,
+    status: Option<CallStatus>,
+    seq: i64,
+    last_at: i64,
+    /// Bumped on every status change; a timer whose epoch is stale does nothing.
+    epoch: u64,
+    script: usize,
+    next_turn: usize,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cfg: SimulatorConfig,
+    sink: EventSink,
+    calls: Mutex<HashMap<String, SimCall>>,
+    outbound_count: AtomicU64,
+    recording_count: AtomicU64,
+}
+
+/// The simulator provider. Cheap to clone; all clones share one world.
+#[derive(Debug, Clone)]
+pub struct Simulator {
+    inner: Arc<Inner>,
+}
+
+impl Simulator {
+    /// A simulator reporting to `sink`. Call [`Simulator::start`] for inbound traffic.
+    pub fn new(cfg: SimulatorConfig, sink: EventSink) -> Result<Self, ProviderError> {
+        cfg.check()?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                cfg,
+                sink,
+                calls: Mutex::new(HashMap::new()),
+                outbound_count: AtomicU64::new(0),
+                recording_count: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// Start inbound traffic (if configured). The task ends when the sink closes.
+    pub fn start(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let cfg = &self.inner.cfg;
+        if cfg.inbound_per_minute <= 0.0 || cfg.callers.is_empty() || cfg.service_numbers.is_empty()
+        {
+            return None;
+        }
+        let sim = self.clone();
+        Some(tokio::spawn(async move { sim.inbound_loop().await }))
+    }
+
+    async fn inbound_loop(self) {
+        let cfg = &self.inner.cfg;
+        for n in 0u64.. {
+            let plan = scenario::inbound_plan(
+                cfg.seed,
+                n,
+                cfg.inbound_per_minute,
+                cfg.callers.len(),
+                cfg.service_numbers.len(),
+            );
+            let wait = if n == 0 {
+                cfg.first_call_after_ms
+            } else {
+                plan.gap_ms
+            };
+            tokio::time::sleep(Duration::from_millis(wait)).await;
+            if self.inner.sink.is_closed() {
+                return;
+            }
+            if self.waiting() >= cfg.max_waiting {
+                continue;
+            }
+            let key = format!("SIM-IN-{}-{n}", cfg.seed);
+            let call = SimCall {
+                call_sid: None,
+                direction: Direction::Inbound,
+                from: cfg.callers[plan.caller].clone(),
+                to: cfg.service_numbers[plan.number].clone(),
+                status: None,
+                seq: 0,
+                last_at: 0,
+                epoch: 0,
+                script: plan.script,
+                next_turn: 0,
+            };
+            self.lock().insert(key.clone(), call);
+            self.emit(&key, Some(CallStatus::Ringing), |_| {}).await;
+            self.after(&key, cfg.ring_timeout_ms, |sim, key| async move {
+                sim.emit(&key, Some(CallStatus::Abandoned), |_| {}).await;
+            });
+        }
+    }
+
+    fn waiting(&self) -> usize {
+        self.lock()
+            .values()
+            .filter(|c| matches!(c.status, Some(CallStatus::Ringing | CallStatus::Queued)))
+            .count()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SimCall>> {
+        // A panic while holding this lock cannot leave the map half-updated in a way that
+        // matters more than stopping the simulator would, so recover the guard.
+        self.inner.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The simulator's key for a call: the vendor id it gave out, or our sid for calls it
+    /// hears of first through an action.
+    fn key_for(&self, call: &CallRef) -> String {
+        let key = call
+            .vendor_call_id
+            .clone()
+            .unwrap_or_else(|| call.call_sid.to_string());
+        let mut calls = self.lock();
+        let entry = calls.entry(key.clone()).or_insert_with(|| SimCall {
+            call_sid: None,
+            direction: call.direction,
+            from: call.from.clone(),
+            to: call.to.clone(),
+            status: None,
+            seq: 0,
+            last_at: 0,
+            epoch: 0,
+            script: call.call_sid.timestamp_ms() as usize % SCRIPTS.len(),
+            next_turn: 0,
+        });
+        entry.call_sid = Some(call.call_sid.clone());
+        key
+    }
+
+    /// Report a status change (or a data-only event when `status` is `None`).
+    async fn emit(
+        &self,
+        key: &str,
+        status: Option<CallStatus>,
+        extra: impl FnOnce(&mut NormalizedCallEvent),
+    ) {
+        let ev = {
+            let mut calls = self.lock();
+            let Some(c) = calls.get_mut(key) else { return };
+            if c.status.is_some_and(CallStatus::is_terminal) && status.is_some() {
+                return; // The call is over; a late timer has nothing to say.
+            }
+            // Strictly increasing per call, so order is never a tie on the gateway's side.
+            let at = now_ms().max(c.last_at + 1);
+            c.last_at = at;
+            c.seq += 1;
+            if status.is_some() {
+                c.status = status;
+                c.epoch += 1;
+            }
+            let mut ev = NormalizedCallEvent {
+                call_sid: c.call_sid.clone(),
+                telephony_vendor: Some(TelephonyVendor::Simulator),
+                vendor_call_id: Some(key.to_owned()),
+                status,
+                direction: Some(c.direction),
+                from: Some(c.from.clone()),
+                to: Some(c.to.clone()),
+                sequence: Some(c.seq),
+                ..NormalizedCallEvent::new(format!("{key}:{}", c.seq), at)
+            };
+            extra(&mut ev);
+            ev
+        };
+        // A closed sink means the gateway is shutting down; nothing is waiting for this.
+        let _ = self.inner.sink.send(ProviderEvent::Call(ev)).await;
+    }
+
+    /// Run `f` after `ms` unless the call's status changed meanwhile.
+    fn after<F, Fut>(&self, key: &str, ms: u64, f: F)
+    where
+        F: FnOnce(Simulator, String) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let epoch = self.lock().get(key).map(|c| c.epoch);
+        let (sim, key) = (self.clone(), key.to_owned());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            if sim.lock().get(&key).map(|c| c.epoch) == epoch {
+                f(sim, key).await;
+            }
+        });
+    }
+
+    /// Confirm a status after the configured delay, as a remote provider would.
+    fn confirm(&self, key: &str, status: CallStatus) {
+        let sim = self.clone();
+        let key = key.to_owned();
+        let delay = self.inner.cfg.confirm_delay_ms;
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            sim.emit(&key, Some(status), |_| {}).await;
+            if status == CallStatus::Answered {
+                sim.connected(&key);
+            }
+        });
+    }
+
+    /// A call just connected: stream its transcript and hang up after the talk limit.
+    fn connected(&self, key: &str) {
+        let cfg = &self.inner.cfg;
+        self.after(key, cfg.talk_limit_ms, |sim, key| async move {
+            sim.emit(&key, Some(CallStatus::Completed), |_| {}).await;
+        });
+        let (sim, key) = (self.clone(), key.to_owned());
+        let interval = cfg.transcript_interval_ms.max(10);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(interval)).await;
+                let turn = {
+                    let mut calls = sim.lock();
+                    let Some(c) = calls.get_mut(&key) else { return };
+                    match c.status {
+                        Some(CallStatus::Answered) => {}
+                        Some(CallStatus::OnHold) => continue,
+                        _ => return,
+                    }
+                    let script = SCRIPTS[c.script % SCRIPTS.len()];
+                    let (Some(sid), Some(&(role, text))) =
+                        (c.call_sid.clone(), script.get(c.next_turn))
+                    else {
+                        return;
+                    };
+                    let seq = c.next_turn as i64;
+                    c.next_turn += 1;
+                    (
+                        sid,
+                        TranscriptTurnIn {
+                            role,
+                            content: text.to_owned(),
+                            occurred_at: now_ms(),
+                            sequence: seq,
+                        },
+                    )
+                };
+                if sim
+                    .inner
+                    .sink
+                    .send(ProviderEvent::Transcript {
+                        call_sid: turn.0,
+                        turn: turn.1,
+                    })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        });
+    }
+
+    fn status_of(&self, key: &str) -> Option<CallStatus> {
+        self.lock().get(key).and_then(|c| c.status)
+    }
+
+    fn webhook_secret(&self) -> Option<&[u8]> {
+        self.inner.cfg.webhook_secret.as_deref().map(str::as_bytes)
+    }
+}
+
+#[async_trait]
+impl TelephonyProvider for Simulator {
+    fn kind(&self) -> &'static str {
+        "simulator"
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            inbound: true,
+            outbound: true,
+            hold: true,
+            transfer_to_number: true,
+            transfer_to_agent: true,
+            dtmf: true,
+            recording: true,
+            transcripts: true,
+        }
+    }
+
+    fn validate_config(&self) -> Result<(), ProviderError> {
+        self.inner.cfg.check()
+    }
+
+    async fn initiate(&self, call: &OutboundCall) -> Result<Initiated, ProviderError> {
+        let cfg = &self.inner.cfg;
+        let n = self.inner.outbound_count.fetch_add(1, Ordering::Relaxed);
+        let key = format!("SIM-OUT-{}-{n}-{}", cfg.seed, call.call_sid.as_str());
+        self.lock().insert(
+            key.clone(),
+            SimCall {
+                call_sid: Some(call.call_sid.clone()),
+                direction: Direction::Outbound,
+                from: call.from.to_string(),
+                to: call.to.to_string(),
+                status: None,
+                seq: 0,
+                last_at: 0,
+                epoch: 0,
+                script: n as usize % SCRIPTS.len(),
+                next_turn: 0,
+            },
+        );
+        let outcome = scenario::outbound_outcome(
+            cfg.seed,
+            n,
+            cfg.outbound_busy_rate,
+            cfg.outbound_no_answer_rate,
+            cfg.outbound_failed_rate,
+        );
+        let (sim, k) = (self.clone(), key.clone());
+        let (confirm, ring) = (cfg.confirm_delay_ms, cfg.outbound_ring_ms);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(confirm)).await;
+            sim.emit(&k, Some(CallStatus::Ringing), |_| {}).await;
+            tokio::time::sleep(Duration::from_millis(ring)).await;
+            if sim.status_of(&k) != Some(CallStatus::Ringing) {
+                return; // The agent hung up first.
+            }
+            let error = match outcome {
+                OutboundOutcome::Answered => {
+                    sim.emit(&k, Some(CallStatus::Answered), |_| {}).await;
+                    sim.connected(&k);
+                    return;
+                }
+                OutboundOutcome::Busy => CallError {
+                    provider_code: Some("486".into()),
+                    provider_message: Some("Busy Here".into()),
+                    ..CallError::new(CallErrorCode::Busy, "the line was busy")
+                },
+                OutboundOutcome::NoAnswer => CallError {
+                    provider_code: Some("480".into()),
+                    provider_message: Some("Temporarily Unavailable".into()),
+                    ..CallError::new(CallErrorCode::NoAnswer, "nobody answered")
+                },
+                OutboundOutcome::Failed => CallError {
+                    provider_code: Some("503".into()),
+                    provider_message: Some("Service Unavailable".into()),
+                    ..CallError::new(
+                        CallErrorCode::Unavailable,
+                        "the network could not complete the call",
+                    )
+                },
+            };
+            sim.emit(&k, Some(CallStatus::Failed), |ev| ev.error = Some(error))
+                .await;
+        });
+        Ok(Initiated {
+            vendor_call_id: key,
+        })
+    }
+
+    async fn answer(&self, call: &CallRef) -> Result<(), ProviderError> {
+        let key = self.key_for(call);
+        self.confirm(&key, CallStatus::Answered);
+        Ok(())
+    }
+
+    async fn hold(&self, call: &CallRef) -> Result<(), ProviderError> {
+        let key = self.key_for(call);
+        self.confirm(&key, CallStatus::OnHold);
+        Ok(())
+    }
+
+    async fn resume(&self, call: &CallRef) -> Result<(), ProviderError> {
+        let key = self.key_for(call);
+        let (sim, k, delay) = (self.clone(), key, self.inner.cfg.confirm_delay_ms);
+        // Resume must not restart the transcript task: connected() already runs it.
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            sim.emit(&k, Some(CallStatus::Answered), |_| {}).await;
+        });
+        Ok(())
+    }
+
+    async fn transfer(&self, call: &CallRef, to: &TransferTarget) -> Result<(), ProviderError> {
+        let key = self.key_for(call);
+        let (sim, k, delay) = (self.clone(), key, self.inner.cfg.confirm_delay_ms);
+        let to_agent = matches!(to, TransferTarget::Agent(_));
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            sim.emit(&k, Some(CallStatus::Transferred), |_| {}).await;
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            // An agent transfer rings the next agent; a number transfer leaves our floor.
+            let next = if to_agent {
+                CallStatus::Ringing
+            } else {
+                CallStatus::Completed
+            };
+            sim.emit(&k, Some(next), |_| {}).await;
+        });
+        Ok(())
+    }
+
+    async fn end(&self, call: &CallRef) -> Result<(), ProviderError> {
+        let key = self.key_for(call);
+        self.confirm(&key, CallStatus::Completed);
+        Ok(())
+    }
+
+    async fn send_dtmf(&self, call: &CallRef, _digits: &str) -> Result<(), ProviderError> {
+        self.key_for(call);
+        Ok(())
+    }
+
+    async fn start_recording(&self, call: &CallRef) -> Result<(), ProviderError> {
+        let key = self.key_for(call);
+        let n = self.inner.recording_count.fetch_add(1, Ordering::Relaxed);
+        let url = format!("sim://recordings/{key}/{n}.wav");
+        let (sim, delay) = (self.clone(), self.inner.cfg.confirm_delay_ms);
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(delay)).await;
+            sim.emit(&key, None, |ev| ev.recording_url = Some(url))
+                .await;
+        });
+        Ok(())
+    }
+
+    async fn stop_recording(&self, call: &CallRef) -> Result<(), ProviderError> {
+        self.key_for(call);
+        Ok(())
+    }
+
+    async fn recording_url(&self, _call: &CallRef) -> Result<Option<String>, ProviderError> {
+        // Recording urls arrive as events; the simulator keeps no archive to query.
+        Ok(None)
+    }
+
+    fn parse_webhook(&self, req: &WebhookRequest<'_>) -> Result<Vec<ProviderEvent>, WebhookError> {
+        let Some(secret) = self.webhook_secret() else {
+            return Err(WebhookError::BadSignature);
+        };
+        if !signature::verify(secret, req.body, req.header(signature::HEADER)) {
+            return Err(WebhookError::BadSignature);
+        }
+        let ev: NormalizedCallEvent =
+            serde_json::from_slice(req.body).map_err(|e| WebhookError::Malformed(e.to_string()))?;
+        if ev.event_id.trim().is_empty() {
+            return Err(WebhookError::Malformed("event_id must not be empty".into()));
+        }
+        if ev.call_sid.is_none()
+            && ev.vendor_call_id.is_none()
+            && ev.voice_platform_call_id.is_none()
+        {
+            return Err(WebhookError::Malformed(
+                "an event needs call_sid, vendor_call_id or voice_platform_call_id".into(),
+            ));
+        }
+        Ok(vec![ProviderEvent::Call(ev)])
+    }
+
+    fn webhook_response(&self, call_sid: Option<&CallSid>) -> WebhookReply {
+        WebhookReply {
+            content_type: "application/json",
+            body: serde_json::json!({ "ok": true, "call_sid": call_sid }).to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> SimulatorConfig {
+        SimulatorConfig::from_json(serde_json::json!({
+            "seed": 1, "confirm_delay_ms": 1, "outbound_ring_ms": 1, "transcript_interval_ms": 5,
+            "webhook_secret": "s3cret"
+        }))
+        .expect("valid config")
+    }
+
+    #[test]
+    fn bad_config_is_refused_with_a_reason() {
+        let err = SimulatorConfig::from_json(
+            serde_json::json!({ "outbound_busy_rate": 0.9, "outbound_failed_rate": 0.5 }),
+        )
+        .expect_err("rates over 1");
+        assert!(err.to_string().contains("sum to at most 1"));
+        let err = SimulatorConfig::from_json(serde_json::json!({ "sede": 1 })).expect_err("typo");
+        assert!(err.to_string().contains("sede"));
+    }
+
+    #[tokio::test]
+    async fn outbound_call_rings_then_answers_and_talks() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let sim = Simulator::new(cfg(), tx).expect("simulator");
+        let sid = CallSid::from_parts(1_700_000_000_000, 9);
+        let call = OutboundCall {
+            call_sid: sid.clone(),
+            from: "+14155550100".parse().expect("e164"),
+            to: "+14155550111".parse().expect("e164"),
+        };
+        let init = sim.initiate(&call).await.expect("accepted");
+        let mut statuses = vec![];
+        while statuses.len() < 2 {
+            match rx.recv().await.expect("event") {
+                ProviderEvent::Call(ev) => {
+                    assert_eq!(ev.call_sid.as_ref(), Some(&sid));
+                    assert_eq!(
+                        ev.vendor_call_id.as_deref(),
+                        Some(init.vendor_call_id.as_str())
+                    );
+                    statuses.push(ev.status.expect("status event"));
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(statuses, [CallStatus::Ringing, CallStatus::Answered]);
+        match rx.recv().await.expect("transcript turn") {
+            ProviderEvent::Transcript { call_sid, turn } => {
+                assert_eq!(call_sid, sid);
+                assert_eq!(turn.sequence, 0);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn webhook_needs_a_valid_signature() {
+        let (tx, _rx) = tokio::sync::mpsc::channel(1);
+        let sim = Simulator::new(cfg(), tx).expect("simulator");
+        let body = serde_json::to_vec(&NormalizedCallEvent {
+            vendor_call_id: Some("X1".into()),
+            status: Some(CallStatus::Ringing),
+            ..NormalizedCallEvent::new("e1", 5)
+        })
+        .expect("json");
+        let good = vec![(
+            signature::HEADER.to_owned(),
+            signature::sign(b"s3cret", &body),
+        )];
+        let bad = vec![(
+            signature::HEADER.to_owned(),
+            signature::sign(b"other", &body),
+        )];
+        let req = |h: &'static [(String, String)]| WebhookRequest {
+            url: "http://x",
+            headers: h,
+            body: &body,
+        };
+        let good: &'static [(String, String)] = Box::leak(good.into_boxed_slice());
+        let bad: &'static [(String, String)] = Box::leak(bad.into_boxed_slice());
+        assert_eq!(sim.parse_webhook(&req(good)).expect("valid").len(), 1);
+        assert_eq!(
+            sim.parse_webhook(&req(bad)),
+            Err(WebhookError::BadSignature)
+        );
+    }
+}

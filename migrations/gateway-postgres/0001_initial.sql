@@ -1,0 +1,158 @@
+-- Switchboard gateway schema, PostgreSQL dialect. Times are milliseconds since the Unix epoch.
+-- Flags are BOOLEAN (0/1). Never edit a migration that has landed: add a new one.
+
+CREATE TABLE businesses (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    name        TEXT NOT NULL UNIQUE,
+    created_at  BIGINT NOT NULL
+);
+
+CREATE TABLE agents (
+    id            BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    business_id   BIGINT NOT NULL REFERENCES businesses(id),
+    name          TEXT NOT NULL,
+    display_name  TEXT NOT NULL,
+    role          TEXT NOT NULL CHECK (role IN ('agent', 'supervisor', 'admin')),
+    status        TEXT NOT NULL DEFAULT 'offline'
+                  CHECK (status IN ('available', 'busy', 'wrap_up', 'away', 'offline')),
+    status_at     BIGINT NOT NULL,
+    created_at    BIGINT NOT NULL,
+    UNIQUE (business_id, name)
+);
+
+-- Only the SHA-256 of a token is kept; the token itself is shown once.
+CREATE TABLE api_tokens (
+    id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    agent_id    BIGINT NOT NULL REFERENCES agents(id),
+    token_hash  TEXT NOT NULL UNIQUE,
+    created_at  BIGINT NOT NULL
+);
+
+-- config is JSON; credentials in it are "secret:NAME" references resolved at run time.
+CREATE TABLE telephony_providers (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    business_id  BIGINT NOT NULL REFERENCES businesses(id),
+    name         TEXT NOT NULL UNIQUE,
+    kind         TEXT NOT NULL,
+    config       TEXT NOT NULL DEFAULT '{}',
+    enabled      BOOLEAN NOT NULL DEFAULT TRUE,
+    created_at   BIGINT NOT NULL
+);
+
+CREATE TABLE business_phone_numbers (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    business_id  BIGINT NOT NULL REFERENCES businesses(id),
+    provider_id  BIGINT NOT NULL REFERENCES telephony_providers(id),
+    e164         TEXT NOT NULL,
+    label        TEXT NOT NULL,
+    inbound      BOOLEAN NOT NULL,
+    outbound     BOOLEAN NOT NULL,
+    is_default   BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at   BIGINT NOT NULL,
+    UNIQUE (business_id, e164)
+);
+
+CREATE TABLE queues (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    business_id  BIGINT NOT NULL REFERENCES businesses(id),
+    name         TEXT NOT NULL,
+    is_default   BOOLEAN NOT NULL DEFAULT FALSE,
+    created_at   BIGINT NOT NULL,
+    UNIQUE (business_id, name)
+);
+
+CREATE TABLE leads (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    business_id  BIGINT NOT NULL REFERENCES businesses(id),
+    phone        TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    company      TEXT,
+    status       TEXT NOT NULL DEFAULT 'new',
+    notes        TEXT,
+    call_sid     TEXT UNIQUE,
+    created_at   BIGINT NOT NULL,
+    updated_at   BIGINT NOT NULL,
+    UNIQUE (business_id, phone)
+);
+
+CREATE TABLE call_records (
+    id                      BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    call_sid                TEXT NOT NULL UNIQUE,
+    business_id             BIGINT NOT NULL REFERENCES businesses(id),
+    direction               TEXT NOT NULL CHECK (direction IN ('inbound', 'outbound')),
+    status                  TEXT NOT NULL,
+    status_at               BIGINT NOT NULL,
+    status_seq              BIGINT NOT NULL DEFAULT 0,
+    status_event            TEXT NOT NULL DEFAULT '',
+    from_number             TEXT NOT NULL,
+    to_number               TEXT NOT NULL,
+    service_number          TEXT,
+    lead_id                 BIGINT REFERENCES leads(id),
+    agent_id                BIGINT REFERENCES agents(id),
+    queue_id                BIGINT REFERENCES queues(id),
+    number_id               BIGINT REFERENCES business_phone_numbers(id),
+    provider_id             BIGINT REFERENCES telephony_providers(id),
+    telephony_vendor        TEXT,
+    vendor_call_id          TEXT,
+    voice_platform          TEXT,
+    voice_platform_call_id  TEXT,
+    conversation_id         TEXT,
+    transfer_to             TEXT,
+    created_at              BIGINT NOT NULL,
+    answered_at             BIGINT,
+    ended_at                BIGINT,
+    duration_secs           BIGINT,
+    reported_duration_secs  BIGINT,
+    disposition             TEXT,
+    notes                   TEXT,
+    recording_url           TEXT,
+    recording_at            BIGINT,
+    error_code              TEXT,
+    error_message           TEXT,
+    error_provider_code     TEXT,
+    error_provider_message  TEXT,
+    error_retryable         BOOLEAN,
+    updated_at              BIGINT NOT NULL,
+    UNIQUE (telephony_vendor, vendor_call_id),
+    UNIQUE (voice_platform, voice_platform_call_id)
+);
+CREATE INDEX call_records_business_sid ON call_records (business_id, call_sid);
+CREATE INDEX call_records_business_status ON call_records (business_id, status, created_at);
+CREATE INDEX call_records_service_number ON call_records (service_number, status, created_at);
+CREATE INDEX call_records_lead ON call_records (lead_id, created_at);
+
+-- Append-only. The id is the resume cursor of GET /v1/events; an identity column guarantees
+-- ids are never reused, so a cursor never skips a later event.
+CREATE TABLE call_events (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    business_id  BIGINT NOT NULL REFERENCES businesses(id),
+    call_sid     TEXT,
+    kind         TEXT NOT NULL,
+    payload      TEXT NOT NULL,
+    created_at   BIGINT NOT NULL
+);
+CREATE INDEX call_events_business_id ON call_events (business_id, id);
+CREATE INDEX call_events_call ON call_events (call_sid, id);
+
+-- One row per accepted provider event: makes redelivery idempotent and is the proof that a
+-- webhook acknowledged with 2xx was stored.
+CREATE TABLE webhook_receipts (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    provider_id  BIGINT NOT NULL REFERENCES telephony_providers(id),
+    event_id     TEXT NOT NULL,
+    call_sid     TEXT,
+    received_at  BIGINT NOT NULL,
+    UNIQUE (provider_id, event_id)
+);
+
+CREATE TABLE conversation_transcripts (
+    id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    business_id  BIGINT NOT NULL REFERENCES businesses(id),
+    call_sid     TEXT NOT NULL REFERENCES call_records(call_sid),
+    role         TEXT NOT NULL,
+    content      TEXT NOT NULL,
+    occurred_at  BIGINT NOT NULL,
+    sequence     BIGINT NOT NULL,
+    source       TEXT NOT NULL,
+    UNIQUE (call_sid, sequence)
+);
