@@ -1,5 +1,6 @@
 -- Switchboard gateway schema, PostgreSQL dialect. Times are milliseconds since the Unix epoch.
--- Flags are BOOLEAN (0/1). Never edit a migration that has landed: add a new one.
+-- Flags are integers 0/1 in both dialects: the sqlx Any driver, which lets one query
+-- layer serve both databases, cannot decode SQLite's BOOLEAN. Never edit a migration that has landed: add a new one.
 
 CREATE TABLE businesses (
     id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -35,7 +36,7 @@ CREATE TABLE telephony_providers (
     name         TEXT NOT NULL UNIQUE,
     kind         TEXT NOT NULL,
     config       TEXT NOT NULL DEFAULT '{}',
-    enabled      BOOLEAN NOT NULL DEFAULT TRUE,
+    enabled      BIGINT NOT NULL DEFAULT 1 CHECK (enabled IN (0, 1)),
     created_at   BIGINT NOT NULL
 );
 
@@ -45,9 +46,9 @@ CREATE TABLE business_phone_numbers (
     provider_id  BIGINT NOT NULL REFERENCES telephony_providers(id),
     e164         TEXT NOT NULL,
     label        TEXT NOT NULL,
-    inbound      BOOLEAN NOT NULL,
-    outbound     BOOLEAN NOT NULL,
-    is_default   BOOLEAN NOT NULL DEFAULT FALSE,
+    inbound      BIGINT NOT NULL CHECK (inbound IN (0, 1)),
+    outbound     BIGINT NOT NULL CHECK (outbound IN (0, 1)),
+    is_default   BIGINT NOT NULL DEFAULT 0 CHECK (is_default IN (0, 1)),
     created_at   BIGINT NOT NULL,
     UNIQUE (business_id, e164)
 );
@@ -56,7 +57,7 @@ CREATE TABLE queues (
     id           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     business_id  BIGINT NOT NULL REFERENCES businesses(id),
     name         TEXT NOT NULL,
-    is_default   BOOLEAN NOT NULL DEFAULT FALSE,
+    is_default   BIGINT NOT NULL DEFAULT 0 CHECK (is_default IN (0, 1)),
     created_at   BIGINT NOT NULL,
     UNIQUE (business_id, name)
 );
@@ -111,7 +112,7 @@ CREATE TABLE call_records (
     error_message           TEXT,
     error_provider_code     TEXT,
     error_provider_message  TEXT,
-    error_retryable         BOOLEAN,
+    error_retryable         BIGINT CHECK (error_retryable IN (0, 1)),
     updated_at              BIGINT NOT NULL,
     UNIQUE (telephony_vendor, vendor_call_id),
     UNIQUE (voice_platform, voice_platform_call_id)

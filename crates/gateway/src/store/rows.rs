@@ -130,7 +130,7 @@ pub fn bind_call<'q>(
         .bind(err.map(|e| e.message.clone()))
         .bind(err.and_then(|e| e.provider_code.clone()))
         .bind(err.and_then(|e| e.provider_message.clone()))
-        .bind(err.map(|e| e.retryable))
+        .bind(err.map(|e| i64::from(e.retryable)))
         .bind(now)
 }
 
@@ -201,7 +201,7 @@ pub struct CallRow {
     error_message: Option<String>,
     error_provider_code: Option<String>,
     error_provider_message: Option<String>,
-    error_retryable: Option<bool>,
+    error_retryable: Option<i64>,
 }
 
 impl TryFrom<CallRow> for CallRecord {
@@ -214,7 +214,7 @@ impl TryFrom<CallRow> for CallRecord {
                 message: r.error_message.unwrap_or_default(),
                 provider_code: r.error_provider_code,
                 provider_message: r.error_provider_message,
-                retryable: r.error_retryable.unwrap_or(false),
+                retryable: r.error_retryable == Some(1),
             }),
             None => None,
         };
@@ -337,9 +337,9 @@ pub struct NumberRow {
     provider_id: i64,
     provider: String,
     provider_kind: String,
-    inbound: bool,
-    outbound: bool,
-    is_default: bool,
+    inbound: i64,
+    outbound: i64,
+    is_default: i64,
 }
 
 impl TryFrom<NumberRow> for PhoneNumber {
@@ -353,10 +353,10 @@ impl TryFrom<NumberRow> for PhoneNumber {
             provider: r.provider,
             provider_kind: r.provider_kind,
             capabilities: NumberCapabilities {
-                inbound: r.inbound,
-                outbound: r.outbound,
+                inbound: r.inbound == 1,
+                outbound: r.outbound == 1,
             },
-            is_default: r.is_default,
+            is_default: r.is_default == 1,
         })
     }
 }

@@ -469,7 +469,7 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> StoreResult<ProviderId> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO telephony_providers (business_id, name, kind, config, enabled, created_at) \
-             VALUES ($1, $2, $3, $4, TRUE, $5) RETURNING id",
+             VALUES ($1, $2, $3, $4, 1, $5) RETURNING id",
         )
         .bind(business.get())
         .bind(name.to_owned())
@@ -483,7 +483,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn providers(&self) -> StoreResult<Vec<ProviderRow>> {
         let rows: Vec<ProviderDbRow> = sqlx::query_as(
-            "SELECT id, business_id, name, kind, config FROM telephony_providers WHERE enabled = TRUE ORDER BY id",
+            "SELECT id, business_id, name, kind, config FROM telephony_providers WHERE enabled = 1 ORDER BY id",
         )
         .fetch_all(&self.read)
         .await?;
@@ -494,12 +494,10 @@ impl<B: Backend> Store for SqlStore<B> {
         let mut tx = self.write.begin().await?;
         if n.is_default {
             // One default per business: the dialer preselects it.
-            sqlx::query(
-                "UPDATE business_phone_numbers SET is_default = FALSE WHERE business_id = $1",
-            )
-            .bind(business.get())
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query("UPDATE business_phone_numbers SET is_default = 0 WHERE business_id = $1")
+                .bind(business.get())
+                .execute(&mut *tx)
+                .await?;
         }
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO business_phone_numbers (business_id, provider_id, e164, label, inbound, outbound, is_default, created_at) \
@@ -509,9 +507,9 @@ impl<B: Backend> Store for SqlStore<B> {
         .bind(n.provider_id.get())
         .bind(n.e164.to_string())
         .bind(n.label.clone())
-        .bind(n.inbound)
-        .bind(n.outbound)
-        .bind(n.is_default)
+        .bind(i64::from(n.inbound))
+        .bind(i64::from(n.outbound))
+        .bind(i64::from(n.is_default))
         .bind(now_ms())
         .fetch_one(&mut *tx)
         .await?;
@@ -530,7 +528,7 @@ impl<B: Backend> Store for SqlStore<B> {
         )
         .bind(business.get())
         .bind(name.to_owned())
-        .bind(is_default)
+        .bind(i64::from(is_default))
         .bind(now_ms())
         .fetch_one(&self.write)
         .await?;

@@ -1,0 +1,327 @@
+//! Shared test harness: real databases (a SQLite file per test, a fresh PostgreSQL
+//! database per test on the local server, started if it is not running), the real router
+//! served on a loopback port, or the real binary as a child process.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::Connection;
+use switchboard_core::NormalizedCallEvent;
+use switchboard_gateway::AppState;
+use switchboard_gateway::demo::{self, Seeded};
+use switchboard_gateway::secrets::Secrets;
+use switchboard_gateway::store::{self, Store};
+use switchboard_telephony::signature;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::sync::OnceCell;
+
+/// The webhook secret every test provider uses (as `secret:TEST_WEBHOOK`).
+pub const SECRET: &str = "test-webhook-secret";
+pub const SECRET_NAME: &str = "TEST_WEBHOOK";
+
+/// A simulator config for tests: no inbound traffic of its own, quick confirmations.
+pub fn quiet_sim() -> serde_json::Value {
+    serde_json::json!({ "seed": 7, "inbound_per_minute": 0.0, "confirm_delay_ms": 20, "transcript_interval_ms": 50,
+                        "outbound_ring_ms": 50, "webhook_secret": format!("secret:{SECRET_NAME}") })
+}
+
+/// Wait until `f` returns Some, polling every 20 ms, for at most `secs`.
+pub async fn eventually<T, F, Fut>(secs: u64, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+static PG_READY: OnceCell<()> = OnceCell::const_new();
+
+/// Make sure the PostgreSQL server answers; start the local cluster if it does not.
+pub async fn ensure_postgres() {
+    PG_READY
+        .get_or_init(|| async {
+            let url = pg_admin_url();
+            if sqlx::PgConnection::connect(&url).await.is_ok() {
+                return;
+            }
+            eprintln!("PostgreSQL is not answering at {url}; starting the local cluster");
+            let versions = std::fs::read_dir("/etc/postgresql")
+                .expect("PostgreSQL is installed (run cargo xtask setup)");
+            for v in versions.flatten() {
+                let _ = std::process::Command::new("pg_ctlcluster")
+                    .args([
+                        "--skip-systemctl-redirect",
+                        &v.file_name().to_string_lossy(),
+                        "main",
+                        "start",
+                    ])
+                    .status();
+            }
+            eventually(30, "PostgreSQL to accept connections", || async {
+                sqlx::PgConnection::connect(&url).await.ok().map(|_| ())
+            })
+            .await;
+        })
+        .await;
+}
+
+/// A database for one test.
+#[derive(Debug)]
+pub enum TestDb {
+    Sqlite {
+        _dir: tempfile::TempDir,
+        url: String,
+        path: PathBuf,
+    },
+    Postgres {
+        name: String,
+        url: String,
+    },
+}
+
+impl TestDb {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gateway.db");
+        Self::Sqlite {
+            url: format!("sqlite://{}", path.display()),
+            path,
+            _dir: dir,
+        }
+    }
+
+    pub async fn postgres() -> Self {
+        ensure_postgres().await;
+        let admin = pg_admin_url();
+        let name = format!("sb_t_{}", ulid::Ulid::new().to_string().to_lowercase());
+        let mut conn = sqlx::PgConnection::connect(&admin).await.unwrap();
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let mut url = url::Url::parse(&admin).unwrap();
+        url.set_path(&name);
+        Self::Postgres {
+            name,
+            url: url.to_string(),
+        }
+    }
+
+    pub async fn of(kind: &str) -> Self {
+        match kind {
+            "sqlite" => Self::sqlite().await,
+            _ => Self::postgres().await,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Sqlite { url, .. } | Self::Postgres { url, .. } => url,
+        }
+    }
+
+    /// Drop a PostgreSQL test database (leftovers from failed runs are removed by
+    /// `cargo xtask test`).
+    pub async fn cleanup(self) {
+        if let Self::Postgres { name, .. } = self {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&pg_admin_url()).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .execute(&mut conn)
+                    .await;
+            }
+        }
+    }
+}
+
+/// A secrets directory holding the test webhook secret.
+pub fn secrets_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(SECRET_NAME), SECRET).unwrap();
+    dir
+}
+
+/// The real router, served in this process on a loopback port.
+pub struct TestGateway {
+    pub base: String,
+    pub state: AppState,
+    pub store: Arc<dyn Store>,
+    _secrets: tempfile::TempDir,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+impl TestGateway {
+    pub async fn start(db: &TestDb) -> Self {
+        let store = store::connect(db.url()).await.unwrap();
+        Self::with_store(store).await
+    }
+
+    pub async fn with_store(store: Arc<dyn Store>) -> Self {
+        let secrets = secrets_dir();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = switchboard_gateway::start(
+            store.clone(),
+            &Secrets::new(Some(secrets.path().to_owned())),
+            base.clone(),
+        )
+        .await
+        .unwrap();
+        let server = tokio::spawn({
+            let state = state.clone();
+            async move {
+                switchboard_gateway::serve(listener, state, std::future::pending())
+                    .await
+                    .unwrap();
+            }
+        });
+        Self {
+            base,
+            state,
+            store,
+            _secrets: secrets,
+            server,
+        }
+    }
+
+    pub fn client(&self, token: &str) -> switchboard_client::Client {
+        switchboard_client::Client::new(&self.base, token).unwrap()
+    }
+}
+
+/// Seed a business with a quiet simulator; `n` keeps numbers of several businesses apart.
+pub async fn seed(store: &dyn Store, n: u32) -> Seeded {
+    demo::seed_business(
+        store,
+        &format!("Business {n}"),
+        &format!("sim-{n}"),
+        quiet_sim(),
+        100 * n,
+        10,
+    )
+    .await
+    .unwrap()
+}
+
+pub async fn token(store: &dyn Store, seeded: &Seeded, agent: &str) -> String {
+    demo::issue_token(store, seeded.agent(agent)).await.unwrap()
+}
+
+/// POST a signed simulator webhook; returns (status, body).
+pub async fn post_webhook(
+    http: &reqwest::Client,
+    base: &str,
+    provider: &str,
+    ev: &NormalizedCallEvent,
+) -> (u16, String) {
+    post_signed(
+        http,
+        &format!("{base}/webhooks/simulator/{provider}"),
+        &serde_json::to_vec(ev).unwrap(),
+        SECRET,
+    )
+    .await
+}
+
+pub async fn post_signed(
+    http: &reqwest::Client,
+    url: &str,
+    body: &[u8],
+    secret: &str,
+) -> (u16, String) {
+    let resp = http
+        .post(url)
+        .header("content-type", "application/json")
+        .header(signature::HEADER, signature::sign(secret.as_bytes(), body))
+        .body(body.to_vec())
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// An inbound call event from the simulator's vendor.
+pub fn inbound(
+    vendor_id: &str,
+    event: &str,
+    at: i64,
+    status: switchboard_core::CallStatus,
+    to: &str,
+) -> NormalizedCallEvent {
+    NormalizedCallEvent {
+        telephony_vendor: Some(switchboard_core::TelephonyVendor::Simulator),
+        vendor_call_id: Some(vendor_id.into()),
+        direction: Some(switchboard_core::Direction::Inbound),
+        from: Some("+16285550999".into()),
+        to: Some(to.into()),
+        status: Some(status),
+        ..NormalizedCallEvent::new(event, at)
+    }
+}
+
+/// The real binary as a child process. Killed (SIGKILL) on drop.
+pub struct GatewayProcess {
+    pub base: String,
+    pub child: tokio::process::Child,
+}
+
+impl GatewayProcess {
+    /// Start `switchboard-gateway serve` on a free port and wait until it says where.
+    pub async fn spawn(db_url: &str, data_dir: &Path, secrets: &Path, extra: &[&str]) -> Self {
+        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard-gateway"));
+        cmd.args(["serve", "--bind", "127.0.0.1:0", "--database", db_url])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--secrets-dir")
+            .arg(secrets)
+            .args(extra)
+            .env("SWITCHBOARD_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("gateway announced its address in time")
+            .unwrap()
+            .expect("gateway printed a line");
+        let base = line.rsplit(' ').next().unwrap().to_owned();
+        assert!(
+            base.starts_with("http://127.0.0.1:"),
+            "unexpected first line {line:?}"
+        );
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self { base, child }
+    }
+
+    pub async fn kill(&mut self) {
+        self.child.kill().await.unwrap();
+    }
+}
