@@ -822,8 +822,13 @@ impl<B: Backend> Store for SqlStore<B> {
                     }
                 }
                 None => {
-                    let sid = crate::new_call_sid();
-                    let Some(mut rec) = CallRecord::inbound(sid, business, ev) else {
+                    // An event that names our call_sid refers to an existing call; when
+                    // that call is not in this business it must not start a new one.
+                    let created = match ev.call_sid {
+                        Some(_) => None,
+                        None => CallRecord::inbound(crate::new_call_sid(), business, ev),
+                    };
+                    let Some(mut rec) = created else {
                         tx.tx.rollback().await?;
                         let what = serde_json::json!({
                             "provider": provider.name, "event_id": ev.event_id, "call_sid": ev.call_sid,

@@ -175,9 +175,15 @@ impl Drop for TestGateway {
 }
 
 impl TestGateway {
-    pub async fn start(db: &TestDb) -> Self {
+    /// Seed `businesses` businesses (see [`seed`]), then start: providers are loaded at
+    /// start-up, as in the binary.
+    pub async fn start(db: &TestDb, businesses: u32) -> (Self, Vec<Seeded>) {
         let store = store::connect(db.url()).await.unwrap();
-        Self::with_store(store).await
+        let mut seeded = vec![];
+        for n in 1..=businesses {
+            seeded.push(seed(&*store, n).await);
+        }
+        (Self::with_store(store).await, seeded)
     }
 
     pub async fn with_store(store: Arc<dyn Store>) -> Self {

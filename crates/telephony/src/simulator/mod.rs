@@ -135,6 +135,19 @@ impl SimulatorConfig {
     }
 }
 
+fn base36(mut n: u64) -> String {
+    let mut out = vec![];
+    loop {
+        out.push(b"0123456789abcdefghijklmnopqrstuvwxyz"[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -160,6 +173,9 @@ struct SimCall {
 #[derive(Debug)]
 struct Inner {
     cfg: SimulatorConfig,
+    /// Start time in base 36: call ids stay unique across restarts of the same scenario,
+    /// which would otherwise reuse SIM-IN-0, SIM-IN-1, ...
+    run: String,
     sink: EventSink,
     calls: Mutex<HashMap<String, SimCall>>,
     outbound_count: AtomicU64,
@@ -179,6 +195,7 @@ impl Simulator {
         Ok(Self {
             inner: Arc::new(Inner {
                 cfg,
+                run: base36(now_ms().max(0) as u64),
                 sink,
                 calls: Mutex::new(HashMap::new()),
                 outbound_count: AtomicU64::new(0),
@@ -220,7 +237,7 @@ impl Simulator {
             if self.waiting() >= cfg.max_waiting {
                 continue;
             }
-            let key = format!("SIM-IN-{}-{n}", cfg.seed);
+            let key = format!("SIM-{}-IN-{n}", self.inner.run);
             let call = SimCall {
                 call_sid: None,
                 direction: Direction::Inbound,
@@ -435,7 +452,7 @@ impl TelephonyProvider for Simulator {
     async fn initiate(&self, call: &OutboundCall) -> Result<Initiated, ProviderError> {
         let cfg = &self.inner.cfg;
         let n = self.inner.outbound_count.fetch_add(1, Ordering::Relaxed);
-        let key = format!("SIM-OUT-{}-{n}-{}", cfg.seed, call.call_sid.as_str());
+        let key = format!("SIM-{}-OUT-{n}", self.inner.run);
         self.lock().insert(
             key.clone(),
             SimCall {
