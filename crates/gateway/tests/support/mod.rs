@@ -298,8 +298,23 @@ pub struct GatewayProcess {
 impl GatewayProcess {
     /// Start `switchboard-gateway serve` on a free port and wait until it says where.
     pub async fn spawn(db_url: &str, data_dir: &Path, secrets: &Path, extra: &[&str]) -> Self {
+        Self::spawn_with(db_url, data_dir, secrets, "127.0.0.1:0", extra).await
+    }
+
+    /// Like [`Self::spawn`] on a fixed address (to restart on the same port).
+    pub async fn spawn_at(db_url: &str, data_dir: &Path, secrets: &Path, bind: &str) -> Self {
+        Self::spawn_with(db_url, data_dir, secrets, bind, &[]).await
+    }
+
+    async fn spawn_with(
+        db_url: &str,
+        data_dir: &Path,
+        secrets: &Path,
+        bind: &str,
+        extra: &[&str],
+    ) -> Self {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard-gateway"));
-        cmd.args(["serve", "--bind", "127.0.0.1:0", "--database", db_url])
+        cmd.args(["serve", "--bind", bind, "--database", db_url])
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--secrets-dir")
