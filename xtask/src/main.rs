@@ -1,1 +1,234 @@
-fn main() {}
+//! `cargo xtask`: the project's own scripts, so a clean machine needs nothing by hand.
+//!
+//! - `setup`: install and start what the tests need (PostgreSQL), idempotently.
+//! - `run`: the product on the embedded default (gateway on SQLite with the demo).
+//! - `test`: setup, then every test.
+//! - `bench gateway`: the gateway benchmarks (figures printed, nothing asserted).
+
+#![allow(clippy::print_stdout)]
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let rest: Vec<&str> = args.iter().skip(1).map(String::as_str).collect();
+    match args.first().map(String::as_str) {
+        Some("setup") => setup(),
+        Some("test") => test(&rest),
+        Some("run") => run(&rest),
+        Some("bench") => bench(&rest),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <setup | run [--bind ADDR] | test [cargo test args] | bench [gateway]>"
+            );
+            std::process::exit(2);
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_owned()
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+fn status(cmd: &mut Command) -> Result<()> {
+    let s = cmd.status().with_context(|| format!("running {cmd:?}"))?;
+    if !s.success() {
+        bail!("{cmd:?} failed with {s}");
+    }
+    Ok(())
+}
+
+fn quiet_ok(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn have(tool: &str) -> bool {
+    quiet_ok(Command::new("sh").args(["-c", &format!("command -v {tool}")]))
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"))
+}
+
+/// `apt-get install` the packages that are missing (as root, or through sudo).
+fn apt_install(packages: &[&str]) -> Result<()> {
+    let missing: Vec<&str> = packages
+        .iter()
+        .copied()
+        .filter(|p| !quiet_ok(Command::new("dpkg-query").args(["-W", "-f=${Status}", p])))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    println!("xtask: installing {}", missing.join(" "));
+    let sudo = if is_root() { vec![] } else { vec!["sudo"] };
+    let run = |args: &[&str]| {
+        let mut all: Vec<&str> = sudo.clone();
+        all.extend_from_slice(args);
+        status(
+            Command::new(all[0])
+                .args(&all[1..])
+                .env("DEBIAN_FRONTEND", "noninteractive"),
+        )
+    };
+    run(&["apt-get", "update", "-q"])?;
+    let mut install = vec!["apt-get", "install", "-y", "-q", "--no-install-recommends"];
+    install.extend(&missing);
+    run(&install)
+}
+
+fn pg_ready(url: &str) -> bool {
+    quiet_ok(Command::new("psql").args([url, "-Atc", "SELECT 1"]))
+}
+
+/// PostgreSQL reachable at DATABASE_URL, or the local cluster installed and started.
+fn ensure_postgres() -> Result<String> {
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        if !pg_ready(&url) {
+            bail!("DATABASE_URL={url} does not answer; unset it to use the local cluster");
+        }
+        return Ok(url);
+    }
+    if pg_ready(PG_URL) {
+        return Ok(PG_URL.into());
+    }
+    if !PathBuf::from("/etc/postgresql").exists() || !have("pg_ctlcluster") {
+        apt_install(&["postgresql", "postgresql-contrib"])?;
+    }
+    for entry in std::fs::read_dir("/etc/postgresql").context("listing PostgreSQL clusters")? {
+        let version = entry?.file_name().to_string_lossy().into_owned();
+        println!("xtask: starting PostgreSQL {version}");
+        // Already running is fine; the readiness wait below is what counts.
+        let _ = Command::new("pg_ctlcluster")
+            .args(["--skip-systemctl-redirect", &version, "main", "start"])
+            .status();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !pg_ready(PG_URL) {
+        if Instant::now() > deadline {
+            bail!(
+                "PostgreSQL did not accept connections at {PG_URL} within 60 s (trust auth for postgres on 127.0.0.1 is expected)"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    Ok(PG_URL.into())
+}
+
+/// Drop databases left by test runs that died before cleaning up.
+fn drop_stale_test_databases(url: &str) -> Result<()> {
+    let out = Command::new("psql").args([url, "-Atc", "SELECT datname FROM pg_database WHERE datname LIKE 'sb\\_t\\_%' OR datname LIKE 'sb\\_bench\\_%'"]).output()?;
+    for db in String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+    {
+        let _ = Command::new("psql")
+            .args([
+                url,
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
+            ])
+            .status();
+    }
+    Ok(())
+}
+
+fn setup() -> Result<()> {
+    if !have("psql") || !have("pgbench") {
+        apt_install(&["postgresql-client", "postgresql", "postgresql-contrib"])?;
+    }
+    let url = ensure_postgres()?;
+    drop_stale_test_databases(&url)?;
+    println!("xtask: PostgreSQL ready at {url}");
+    Ok(())
+}
+
+fn test(extra: &[&str]) -> Result<()> {
+    setup()?;
+    let url = ensure_postgres()?;
+    status(
+        cargo()
+            .args(["test", "--workspace"])
+            .args(extra)
+            .env("DATABASE_URL", url),
+    )
+}
+
+fn run(extra: &[&str]) -> Result<()> {
+    status(cargo().args(["build", "-p", "switchboard-gateway"]))?;
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root().join("target"));
+    let bin = target.join("debug").join("switchboard-gateway");
+    let bind = extra
+        .windows(2)
+        .find(|w| w[0] == "--bind")
+        .map_or("127.0.0.1:8080", |w| w[1]);
+    let mut gateway = Command::new(&bin)
+        .args(["serve", "--demo", "--bind", bind])
+        .spawn()
+        .context("starting the gateway")?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let health = format!("http://{bind}/healthz");
+    while !quiet_ok(Command::new("curl").args(["-sf", &health])) {
+        if let Some(s) = gateway.try_wait()? {
+            bail!("the gateway exited with {s}");
+        }
+        if Instant::now() > deadline {
+            bail!("the gateway did not answer {health} within 30 s");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let token = Command::new(&bin)
+        .args(["token", "--agent", "alice"])
+        .output()?;
+    println!("\nSwitchboard gateway (demo) on http://{bind}");
+    println!(
+        "  agent alice's token: {}",
+        String::from_utf8_lossy(&token.stdout).trim()
+    );
+    println!("  try: curl -H \"Authorization: Bearer <token>\" http://{bind}/v1/queue");
+    println!("  API: http://{bind}/openapi.json    stop: Ctrl-C\n");
+    let s = gateway.wait()?;
+    if !s.success() {
+        bail!("the gateway exited with {s}");
+    }
+    Ok(())
+}
+
+fn bench(what: &[&str]) -> Result<()> {
+    let target = what.first().copied().unwrap_or("gateway");
+    match target {
+        "gateway" => {
+            setup()?;
+            let url = ensure_postgres()?;
+            status(
+                cargo()
+                    .args(["bench", "-p", "switchboard-gateway", "--bench", "gateway"])
+                    .env("DATABASE_URL", url),
+            )
+        }
+        other => bail!("unknown benchmark {other:?}; available: gateway"),
+    }
+}

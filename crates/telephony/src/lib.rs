@@ -78,6 +78,9 @@ pub struct Capabilities {
 /// Something a provider reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+// Nearly every report is a call event, so boxing it would allocate on the common path to
+// save space on the rare one.
+#[allow(clippy::large_enum_variant)]
 pub enum ProviderEvent {
     /// A call changed or gained data.
     Call(NormalizedCallEvent),

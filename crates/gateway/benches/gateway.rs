@@ -1,0 +1,251 @@
+//! `cargo xtask bench gateway`: figures, not assertions.
+//!
+//! 1. Webhook ingest rate (signed simulator webhooks over loopback HTTP, each one
+//!    transaction) on SQLite and on PostgreSQL, next to pgbench's single-row commit rate
+//!    on the same PostgreSQL in the same run.
+//! 2. Webhook -> WebSocket delivery latency (p50/p99) with 1,000 connected event-stream
+//!    clients.
+//!
+//! All loops are bounded; servers bind to 127.0.0.1.
+
+#![allow(clippy::unwrap_used, clippy::print_stdout, dead_code)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use support::{SECRET, TestDb, TestGateway, inbound};
+use switchboard_core::CallStatus;
+use switchboard_telephony::signature;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+const CALLS: usize = 1_000; // x3 events each
+const CONCURRENCY: usize = 16;
+const WS_CLIENTS: usize = 1_000;
+const WS_EVENTS: usize = 200;
+
+fn signed(ev: &switchboard_core::NormalizedCallEvent) -> (Vec<u8>, String) {
+    let body = serde_json::to_vec(ev).unwrap();
+    let sig = signature::sign(SECRET.as_bytes(), &body);
+    (body, sig)
+}
+
+/// Events per second: CALLS calls, each ringing -> answered -> completed, CONCURRENCY at once.
+async fn ingest(kind: &str) -> f64 {
+    let db = TestDb::of(kind).await;
+    let (gw, _) = TestGateway::start(&db, 1).await;
+    let url = format!("{}/webhooks/simulator/sim-1", gw.base);
+    let http = reqwest::Client::new();
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = vec![];
+    for _ in 0..CONCURRENCY {
+        let (http, url, next) = (http.clone(), url.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= CALLS {
+                    return;
+                }
+                for (n, st) in [
+                    CallStatus::Ringing,
+                    CallStatus::Answered,
+                    CallStatus::Completed,
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    let ev = inbound(
+                        &format!("B{i}"),
+                        &format!("b{i}-{n}"),
+                        1_000 + n as i64,
+                        st,
+                        "+14155550100",
+                    );
+                    let (body, sig) = signed(&ev);
+                    let r = http
+                        .post(&url)
+                        .header(signature::HEADER, sig)
+                        .body(body)
+                        .send()
+                        .await
+                        .unwrap();
+                    assert!(r.status().is_success(), "{}", r.status());
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let rate = (CALLS * 3) as f64 / started.elapsed().as_secs_f64();
+    drop(gw);
+    db.cleanup().await;
+    rate
+}
+
+/// pgbench: single-row INSERT commits per second with `clients` connections, 5 s.
+fn pgbench(clients: usize) -> f64 {
+    let admin = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("sb_bench_{}", std::process::id());
+    let mut url = url::Url::parse(&admin).unwrap();
+    url.set_path(&name);
+    let psql = |u: &str, sql: &str| {
+        std::process::Command::new("psql")
+            .args([u, "-qc", sql])
+            .env("PGOPTIONS", "--client-min-messages=warning")
+            .status()
+            .unwrap()
+    };
+    psql(&admin, &format!("DROP DATABASE IF EXISTS {name}"));
+    psql(&admin, &format!("CREATE DATABASE {name}"));
+    psql(
+        url.as_str(),
+        "CREATE TABLE rows (id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, v TEXT NOT NULL)",
+    );
+    let script = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(script.path(), "INSERT INTO rows (v) VALUES ('x');\n").unwrap();
+    let out = std::process::Command::new("pgbench")
+        .args(["-n", "-c", &clients.to_string(), "-j", "2", "-T", "5", "-f"])
+        .arg(script.path())
+        .arg(url.as_str())
+        .output()
+        .unwrap();
+    psql(&admin, &format!("DROP DATABASE IF EXISTS {name}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "pgbench output not understood: {text} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        })
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Webhook -> WebSocket latency with WS_CLIENTS connected clients.
+async fn ws_latency(kind: &str) -> (Duration, Duration, usize) {
+    let db = TestDb::of(kind).await;
+    let (gw, seeded) = TestGateway::start(&db, 1).await;
+    let token = support::token(&*gw.store, &seeded[0], "alice").await;
+    let since = gw.store.last_event_id().await.unwrap();
+    let sent: Arc<Vec<OnceLock<Instant>>> =
+        Arc::new((0..=WS_EVENTS).map(|_| OnceLock::new()).collect());
+    let ws_url = format!(
+        "{}/v1/events?since={since}",
+        gw.base.replacen("http", "ws", 1)
+    );
+    let ready = Arc::new(tokio::sync::Semaphore::new(0));
+    let mut clients = vec![];
+    for _ in 0..WS_CLIENTS {
+        let mut req = ws_url.as_str().into_client_request().unwrap();
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let (sent, ready) = (sent.clone(), ready.clone());
+        clients.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(WS_EVENTS);
+            while let Some(Ok(msg)) = ws.next().await {
+                let Message::Text(text) = msg else { continue };
+                let now = Instant::now();
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let Some(id) = v["data"]["vendor_call_id"]
+                    .as_str()
+                    .and_then(|s| s.strip_prefix('L'))
+                else {
+                    continue;
+                };
+                let i: usize = id.parse().unwrap();
+                if i == WS_EVENTS {
+                    ready.add_permits(1); // the warm-up event: this client is subscribed
+                    continue;
+                }
+                lat.push(now - *sent[i].get().unwrap());
+                if lat.len() == WS_EVENTS {
+                    return lat;
+                }
+            }
+            lat
+        }));
+    }
+    let http = reqwest::Client::new();
+    let url = format!("{}/webhooks/simulator/sim-1", gw.base);
+    let post = |i: usize| {
+        let ev = inbound(
+            &format!("L{i}"),
+            &format!("l{i}"),
+            1_000,
+            CallStatus::Ringing,
+            "+14155550100",
+        );
+        let (body, sig) = signed(&ev);
+        http.post(&url)
+            .header(signature::HEADER, sig)
+            .body(body)
+            .send()
+    };
+    // Warm-up: every client has its subscription once it has seen this event.
+    sent[WS_EVENTS].set(Instant::now()).unwrap();
+    post(WS_EVENTS).await.unwrap();
+    let _all = ready.acquire_many(WS_CLIENTS as u32).await.unwrap();
+    let mut tick = tokio::time::interval(Duration::from_millis(20)); // 50 webhooks/s offered
+    for i in 0..WS_EVENTS {
+        tick.tick().await;
+        sent[i].set(Instant::now()).unwrap();
+        assert!(post(i).await.unwrap().status().is_success());
+    }
+    let mut all = vec![];
+    for c in clients {
+        all.extend(c.await.unwrap());
+    }
+    all.sort_unstable();
+    let samples = all.len();
+    drop(gw);
+    db.cleanup().await;
+    (percentile(&all, 0.5), percentile(&all, 0.99), samples)
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    println!(
+        "switchboard gateway benchmarks ({} cores)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    let pg1 = pgbench(1);
+    let pg16 = pgbench(CONCURRENCY);
+    let sqlite = rt.block_on(ingest("sqlite"));
+    let postgres = rt.block_on(ingest("postgres"));
+    println!(
+        "pgbench single-row INSERT commits: {pg1:>8.0}/s with 1 client, {pg16:>8.0}/s with {CONCURRENCY}"
+    );
+    println!(
+        "webhook ingest, SQLite:            {sqlite:>8.0} events/s ({CONCURRENCY} concurrent senders)"
+    );
+    println!(
+        "webhook ingest, PostgreSQL:        {postgres:>8.0} events/s = {:.2}x pgbench's {CONCURRENCY}-client commit rate",
+        postgres / pg16
+    );
+    for kind in ["sqlite", "postgres"] {
+        let (p50, p99, n) = rt.block_on(ws_latency(kind));
+        println!(
+            "webhook -> WebSocket, {kind:<8} {WS_CLIENTS} clients: p50 {:.1} ms, p99 {:.1} ms ({n} deliveries)",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+    }
+}
