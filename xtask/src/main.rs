@@ -165,14 +165,48 @@ fn setup() -> Result<()> {
 }
 
 fn test(extra: &[&str]) -> Result<()> {
+    use std::io::{BufRead, BufReader};
     setup()?;
     let url = ensure_postgres()?;
-    status(
-        cargo()
-            .args(["test", "--workspace"])
-            .args(extra)
-            .env("DATABASE_URL", url),
-    )
+    let mut child = cargo()
+        .args(["test", "--workspace"])
+        .args(extra)
+        .env("DATABASE_URL", url)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("running cargo test")?;
+    // Pass the output through and add up cargo's per-binary results, so the run ends with
+    // one total instead of the last (often empty) doc-test summary.
+    let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
+    for line in BufReader::new(child.stdout.take().context("cargo test stdout")?).lines() {
+        let line = line?;
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let count = |word: &str| {
+                rest.split(';')
+                    .find_map(|part| {
+                        part.trim()
+                            .trim_start_matches("ok. ")
+                            .trim_start_matches("FAILED. ")
+                            .strip_suffix(word)
+                    })
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            passed += count(" passed");
+            failed += count(" failed");
+            ignored += count(" ignored");
+        }
+    }
+    let result = child.wait()?;
+    println!("\nsummary: {passed} passed, {failed} failed, {ignored} skipped");
+    if !result.success() {
+        bail!("cargo test failed ({result})");
+    }
+    if passed == 0 {
+        bail!("no test ran");
+    }
+    Ok(())
 }
 
 fn run(extra: &[&str]) -> Result<()> {

@@ -94,6 +94,10 @@ pub struct SimulatorConfig {
     /// Share of outbound calls the network fails.
     #[serde(default)]
     pub outbound_failed_rate: f64,
+    /// Numbers (prefixes) the simulated carrier refuses at once, as a CPaaS refuses an
+    /// invalid `To`: `initiate` fails with INVALID_NUMBER and no call is placed.
+    #[serde(default)]
+    pub reject_prefixes: Vec<String>,
     /// Secret for the simulator's signed webhooks (usually `secret:NAME` in the stored
     /// config).
     #[serde(default)]
@@ -451,6 +455,20 @@ impl TelephonyProvider for Simulator {
 
     async fn initiate(&self, call: &OutboundCall) -> Result<Initiated, ProviderError> {
         let cfg = &self.inner.cfg;
+        if cfg
+            .reject_prefixes
+            .iter()
+            .any(|p| call.to.as_str().starts_with(p.as_str()))
+        {
+            return Err(ProviderError::Call(CallError {
+                provider_code: Some("21211".into()),
+                provider_message: Some(format!("Invalid 'To' Phone Number: {}", call.to)),
+                ..CallError::new(
+                    CallErrorCode::InvalidNumber,
+                    format!("{} cannot be dialled", call.to),
+                )
+            }));
+        }
         let n = self.inner.outbound_count.fetch_add(1, Ordering::Relaxed);
         let key = format!("SIM-{}-OUT-{n}", self.inner.run);
         self.lock().insert(
