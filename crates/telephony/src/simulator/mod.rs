@@ -174,6 +174,29 @@ struct SimCall {
     next_turn: usize,
 }
 
+impl SimCall {
+    fn new(
+        call_sid: Option<CallSid>,
+        direction: Direction,
+        from: String,
+        to: String,
+        script: usize,
+    ) -> Self {
+        Self {
+            call_sid,
+            direction,
+            from,
+            to,
+            status: None,
+            seq: 0,
+            last_at: 0,
+            epoch: 0,
+            script,
+            next_turn: 0,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     cfg: SimulatorConfig,
@@ -242,18 +265,13 @@ impl Simulator {
                 continue;
             }
             let key = format!("SIM-{}-IN-{n}", self.inner.run);
-            let call = SimCall {
-                call_sid: None,
-                direction: Direction::Inbound,
-                from: cfg.callers[plan.caller].clone(),
-                to: cfg.service_numbers[plan.number].clone(),
-                status: None,
-                seq: 0,
-                last_at: 0,
-                epoch: 0,
-                script: plan.script,
-                next_turn: 0,
-            };
+            let call = SimCall::new(
+                None,
+                Direction::Inbound,
+                cfg.callers[plan.caller].clone(),
+                cfg.service_numbers[plan.number].clone(),
+                plan.script,
+            );
             self.lock().insert(key.clone(), call);
             self.emit(&key, Some(CallStatus::Ringing), |_| {}).await;
             self.after(&key, cfg.ring_timeout_ms, |sim, key| async move {
@@ -283,17 +301,15 @@ impl Simulator {
             .clone()
             .unwrap_or_else(|| call.call_sid.to_string());
         let mut calls = self.lock();
-        let entry = calls.entry(key.clone()).or_insert_with(|| SimCall {
-            call_sid: None,
-            direction: call.direction,
-            from: call.from.clone(),
-            to: call.to.clone(),
-            status: None,
-            seq: 0,
-            last_at: 0,
-            epoch: 0,
-            script: call.call_sid.timestamp_ms() as usize % SCRIPTS.len(),
-            next_turn: 0,
+        let script = call.call_sid.timestamp_ms() as usize % SCRIPTS.len();
+        let entry = calls.entry(key.clone()).or_insert_with(|| {
+            SimCall::new(
+                None,
+                call.direction,
+                call.from.clone(),
+                call.to.clone(),
+                script,
+            )
         });
         entry.call_sid = Some(call.call_sid.clone());
         key
@@ -471,21 +487,14 @@ impl TelephonyProvider for Simulator {
         }
         let n = self.inner.outbound_count.fetch_add(1, Ordering::Relaxed);
         let key = format!("SIM-{}-OUT-{n}", self.inner.run);
-        self.lock().insert(
-            key.clone(),
-            SimCall {
-                call_sid: Some(call.call_sid.clone()),
-                direction: Direction::Outbound,
-                from: call.from.to_string(),
-                to: call.to.to_string(),
-                status: None,
-                seq: 0,
-                last_at: 0,
-                epoch: 0,
-                script: n as usize % SCRIPTS.len(),
-                next_turn: 0,
-            },
+        let sim_call = SimCall::new(
+            Some(call.call_sid.clone()),
+            Direction::Outbound,
+            call.from.to_string(),
+            call.to.to_string(),
+            n as usize % SCRIPTS.len(),
         );
+        self.lock().insert(key.clone(), sim_call);
         let outcome = scenario::outbound_outcome(
             cfg.seed,
             n,
