@@ -33,7 +33,9 @@ pub enum StreamItem {
 #[derive(Debug)]
 pub struct EventStream {
     rx: mpsc::Receiver<StreamItem>,
-    last: Arc<AtomicI64>,
+    /// The last event handed to the consumer: the cursor to persist. The task keeps its
+    /// own (further ahead) cursor for reconnecting.
+    delivered: i64,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -46,19 +48,27 @@ impl Drop for EventStream {
 impl EventStream {
     pub(crate) fn start(base: url::Url, token: String, since: i64) -> Self {
         let (tx, rx) = mpsc::channel(256);
-        let last = Arc::new(AtomicI64::new(since));
-        let task = tokio::spawn(run(base, token, last.clone(), tx));
-        Self { rx, last, task }
+        let task = tokio::spawn(run(base, token, Arc::new(AtomicI64::new(since)), tx));
+        Self {
+            rx,
+            delivered: since,
+            task,
+        }
     }
 
     /// The next item; `None` once the stream has stopped.
     pub async fn next(&mut self) -> Option<StreamItem> {
-        self.rx.recv().await
+        let item = self.rx.recv().await;
+        if let Some(StreamItem::Event(ev)) = &item {
+            self.delivered = ev.id;
+        }
+        item
     }
 
-    /// The id of the last event delivered: where a restarted client resumes.
+    /// The id of the last event returned by [`Self::next`]: where a restarted client
+    /// resumes without losing what was received but not yet handled.
     pub fn last_event_id(&self) -> i64 {
-        self.last.load(Ordering::SeqCst)
+        self.delivered
     }
 }
 

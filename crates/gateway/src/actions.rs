@@ -85,7 +85,8 @@ pub async fn perform(
     })
 }
 
-fn call_ref(rec: &CallRecord) -> CallRef {
+/// What a provider needs to know about a call to act on it.
+pub fn call_ref(rec: &CallRecord) -> CallRef {
     CallRef {
         call_sid: rec.call_sid.clone(),
         vendor_call_id: rec.vendor_call_id.clone(),

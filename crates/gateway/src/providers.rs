@@ -126,6 +126,19 @@ async fn build(
                 );
             }
             let sim = Simulator::new(SimulatorConfig::from_json(config)?, tx)?;
+            let orphans = store
+                .live_calls_of_provider(row.id)
+                .await
+                .map_err(|e| ProviderError::Config(e.to_string()))?;
+            let orphans: Vec<_> = orphans
+                .iter()
+                .map(|c| (crate::actions::call_ref(c), c.status))
+                .collect();
+            if !orphans.is_empty() {
+                tracing::info!(provider = %row.name, calls = orphans.len(), "ending simulated calls left over from the last run");
+                let sim = sim.clone();
+                tokio::spawn(async move { sim.hang_up_orphans(&orphans).await });
+            }
             sim.start();
             (Arc::new(sim), TelephonyVendor::Simulator)
         }

@@ -119,3 +119,57 @@ async fn stream_resumes_after_restart_without_loss_or_repeats() {
     assert_eq!(all, 9);
     gw.kill().await;
 }
+
+/// Simulated calls left ringing or connected when the gateway stopped are reported over
+/// when it starts again, instead of haunting the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn simulated_calls_left_live_by_a_restart_are_ended() {
+    let db = TestDb::sqlite().await;
+    let store = switchboard_gateway::store::connect(db.url()).await.unwrap();
+    let seeded = support::seed(&*store, 1).await;
+    let tok = token(&*store, &seeded, "alice").await;
+    drop(store);
+    let (dir, secrets, http) = (
+        tempfile::tempdir().unwrap(),
+        support::secrets_dir(),
+        reqwest::Client::new(),
+    );
+    let mut gw = GatewayProcess::spawn(db.url(), dir.path(), secrets.path(), &[]).await;
+    post_webhook(
+        &http,
+        &gw.base,
+        "sim-1",
+        &inbound("O1", "o1", 1_000, CallStatus::Ringing, "+14155550100"),
+    )
+    .await;
+    post_webhook(
+        &http,
+        &gw.base,
+        "sim-1",
+        &inbound("O2", "o2", 1_000, CallStatus::Answered, "+14155550100"),
+    )
+    .await;
+    gw.kill().await;
+    let gw = GatewayProcess::spawn(db.url(), dir.path(), secrets.path(), &[]).await;
+    let client = Client::new(&gw.base, &tok).unwrap();
+    let calls = support::eventually(10, "left-over calls to end", || async {
+        let calls = client.calls(&Default::default()).await.unwrap().calls;
+        calls
+            .iter()
+            .all(|c| c.status.is_terminal())
+            .then_some(calls)
+    })
+    .await;
+    let by_vendor = |v: &str| {
+        calls
+            .iter()
+            .find(|c| c.vendor_call_id.as_deref() == Some(v))
+            .unwrap()
+            .status
+    };
+    assert_eq!(
+        (by_vendor("O1"), by_vendor("O2")),
+        (CallStatus::Abandoned, CallStatus::Completed)
+    );
+    assert!(client.queue().await.unwrap().calls.is_empty());
+}

@@ -250,6 +250,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         since: i64,
         limit: u32,
     ) -> StoreResult<Vec<(BusinessId, StreamEvent)>>;
+    /// Calls a provider carries that are not over yet (for reconciliation at start-up).
+    async fn live_calls_of_provider(&self, provider: ProviderId) -> StoreResult<Vec<CallRecord>>;
     /// The newest event id, 0 when there is none.
     async fn last_event_id(&self) -> StoreResult<i64>;
 

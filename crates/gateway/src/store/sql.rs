@@ -735,6 +735,15 @@ impl<B: Backend> Store for SqlStore<B> {
             .collect()
     }
 
+    async fn live_calls_of_provider(&self, provider: ProviderId) -> StoreResult<Vec<CallRecord>> {
+        let sql = format!(
+            "SELECT {} FROM call_records c WHERE c.provider_id = $1 \
+             AND c.status IN ('ringing', 'queued', 'answered', 'on_hold', 'transferred') ORDER BY c.call_sid LIMIT 10000",
+            *CALL_SELECT
+        );
+        self.fetch_calls(&sql, &[Bind::Int(provider.get())]).await
+    }
+
     async fn last_event_id(&self) -> StoreResult<i64> {
         let id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM call_events")
             .fetch_one(&self.read)

@@ -280,6 +280,21 @@ impl Simulator {
         }
     }
 
+    /// Calls left live by a previous run (the gateway stopped while they were up): their
+    /// simulated callers are long gone, so report them over, as a carrier would after an
+    /// outage. Waiting callers abandoned; connected ones completed.
+    pub async fn hang_up_orphans(&self, calls: &[(CallRef, CallStatus)]) {
+        for (call, status) in calls {
+            let key = self.key_for(call);
+            let end = if matches!(status, CallStatus::Ringing | CallStatus::Queued) {
+                CallStatus::Abandoned
+            } else {
+                CallStatus::Completed
+            };
+            self.emit(&key, Some(end), |_| {}).await;
+        }
+    }
+
     fn waiting(&self) -> usize {
         self.lock()
             .values()
