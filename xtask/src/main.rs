@@ -24,9 +24,7 @@ fn main() -> Result<()> {
         Some("run") => run(&rest),
         Some("bench") => bench(&rest),
         _ => {
-            eprintln!(
-                "usage: cargo xtask <setup | run [--bind ADDR] | test [cargo test args] | bench [gateway]>"
-            );
+            eprintln!("usage: cargo xtask <setup | run [--bind ADDR] | test [cargo test args] | bench [gateway]>");
             std::process::exit(2);
         }
     }
@@ -138,17 +136,16 @@ fn ensure_postgres() -> Result<String> {
 
 /// Drop databases left by test runs that died before cleaning up.
 fn drop_stale_test_databases(url: &str) -> Result<()> {
-    let out = Command::new("psql").args([url, "-Atc", "SELECT datname FROM pg_database WHERE datname LIKE 'sb\\_t\\_%' OR datname LIKE 'sb\\_bench\\_%'"]).output()?;
-    for db in String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.is_empty())
-    {
+    let out = Command::new("psql")
+        .args([
+            url,
+            "-Atc",
+            "SELECT datname FROM pg_database WHERE datname LIKE 'sb\\_t\\_%' OR datname LIKE 'sb\\_bench\\_%'",
+        ])
+        .output()?;
+    for db in String::from_utf8_lossy(&out.stdout).lines().filter(|l| !l.is_empty()) {
         let _ = Command::new("psql")
-            .args([
-                url,
-                "-qc",
-                &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"),
-            ])
+            .args([url, "-qc", &format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)")])
             .status();
     }
     Ok(())
@@ -234,9 +231,7 @@ fn run(extra: &[&str]) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let token = Command::new(&bin)
-        .args(["token", "--agent", "alice"])
-        .output()?;
+    let token = Command::new(&bin).args(["token", "--agent", "alice"]).output()?;
     println!("\nSwitchboard gateway (demo) on http://{bind}");
     println!(
         "  agent alice's token: {}",

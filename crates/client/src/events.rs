@@ -140,8 +140,7 @@ enum ConnectError {
     Other(String),
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(base: &url::Url, token: &str, since: i64) -> Result<Ws, ConnectError> {
     let mut req = ws_url(base, since)

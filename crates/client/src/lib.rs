@@ -13,7 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use switchboard_core::api::*;
-use switchboard_core::{Agent, AgentStatus, CallSid, LeadId};
+use switchboard_core::{Agent, AgentStatus, CallRecord, CallSid, LeadId};
 
 pub use events::{EventStream, StreamItem};
 
@@ -82,12 +82,9 @@ impl std::fmt::Debug for Client {
 impl Client {
     /// A client for the gateway at `base_url` (e.g. `http://127.0.0.1:8080`).
     pub fn new(base_url: &str, token: impl Into<String>) -> Result<Self, ClientError> {
-        let mut base =
-            url::Url::parse(base_url).map_err(|e| ClientError::Url(format!("{base_url}: {e}")))?;
+        let mut base = url::Url::parse(base_url).map_err(|e| ClientError::Url(format!("{base_url}: {e}")))?;
         if !matches!(base.scheme(), "http" | "https") {
-            return Err(ClientError::Url(format!(
-                "{base_url}: use http:// or https://"
-            )));
+            return Err(ClientError::Url(format!("{base_url}: use http:// or https://")));
         }
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
@@ -129,7 +126,28 @@ impl Client {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await?;
+        Self::read(req.send().await?).await
+    }
+
+    async fn send_keyed<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+        key: Option<&str>,
+    ) -> Result<T, ClientError> {
+        let mut req = self
+            .http
+            .request(method, self.url(path)?)
+            .bearer_auth(&self.token)
+            .json(body);
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        Self::read(req.send().await?).await
+    }
+
+    async fn read<T: DeserializeOwned>(resp: reqwest::Response) -> Result<T, ClientError> {
         let status = resp.status();
         if status.is_success() {
             return Ok(resp.json().await?);
@@ -139,18 +157,10 @@ impl Client {
             Ok(b) => (b.error.code, b.error.message),
             Err(_) => ("http_error".into(), text),
         };
-        Err(ClientError::Api {
-            status,
-            code,
-            message,
-        })
+        Err(ClientError::Api { status, code, message })
     }
 
-    async fn get<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        query: &[(&str, String)],
-    ) -> Result<T, ClientError> {
+    async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, String)]) -> Result<T, ClientError> {
         self.send::<(), T>(Method::GET, path, query, None).await
     }
 
@@ -185,10 +195,7 @@ impl Client {
     }
 
     /// `POST /v1/calls`.
-    pub async fn place_call(
-        &self,
-        req: &OutboundCallRequest,
-    ) -> Result<CallActionResponse, ClientError> {
+    pub async fn place_call(&self, req: &OutboundCallRequest) -> Result<CallActionResponse, ClientError> {
         self.send(Method::POST, "v1/calls", &[], Some(req)).await
     }
 
@@ -198,13 +205,8 @@ impl Client {
         action: &str,
         body: &B,
     ) -> Result<CallActionResponse, ClientError> {
-        self.send(
-            Method::POST,
-            &format!("v1/calls/{sid}/{action}"),
-            &[],
-            Some(body),
-        )
-        .await
+        self.send(Method::POST, &format!("v1/calls/{sid}/{action}"), &[], Some(body))
+            .await
     }
 
     /// `POST /v1/calls/{call_sid}/answer`.
@@ -228,38 +230,18 @@ impl Client {
     }
 
     /// `POST /v1/calls/{call_sid}/transfer`.
-    pub async fn transfer(
-        &self,
-        sid: &CallSid,
-        to: TransferTarget,
-    ) -> Result<CallActionResponse, ClientError> {
+    pub async fn transfer(&self, sid: &CallSid, to: TransferTarget) -> Result<CallActionResponse, ClientError> {
         self.action(sid, "transfer", &TransferRequest { to }).await
     }
 
     /// `POST /v1/calls/{call_sid}/dtmf`.
-    pub async fn dtmf(
-        &self,
-        sid: &CallSid,
-        digits: &str,
-    ) -> Result<CallActionResponse, ClientError> {
-        self.action(
-            sid,
-            "dtmf",
-            &DtmfRequest {
-                digits: digits.into(),
-            },
-        )
-        .await
+    pub async fn dtmf(&self, sid: &CallSid, digits: &str) -> Result<CallActionResponse, ClientError> {
+        self.action(sid, "dtmf", &DtmfRequest { digits: digits.into() }).await
     }
 
     /// `POST /v1/calls/{call_sid}/recording`.
-    pub async fn recording(
-        &self,
-        sid: &CallSid,
-        action: RecordingAction,
-    ) -> Result<CallActionResponse, ClientError> {
-        self.action(sid, "recording", &RecordingRequest { action })
-            .await
+    pub async fn recording(&self, sid: &CallSid, action: RecordingAction) -> Result<CallActionResponse, ClientError> {
+        self.action(sid, "recording", &RecordingRequest { action }).await
     }
 
     /// `GET /v1/numbers`.
@@ -269,8 +251,7 @@ impl Client {
 
     /// `GET /v1/leads?phone=`.
     pub async fn leads(&self, phone: Option<&str>) -> Result<LeadsResponse, ClientError> {
-        let query: Vec<(&str, String)> =
-            phone.map(|p| ("phone", p.to_owned())).into_iter().collect();
+        let query: Vec<(&str, String)> = phone.map(|p| ("phone", p.to_owned())).into_iter().collect();
         self.get("v1/leads", &query).await
     }
 
@@ -287,6 +268,33 @@ impl Client {
     /// `GET /v1/agents`.
     pub async fn agents(&self) -> Result<AgentsResponse, ClientError> {
         self.get("v1/agents", &[]).await
+    }
+
+    /// `GET /v1/agents/me`: who this token belongs to.
+    pub async fn me(&self) -> Result<Agent, ClientError> {
+        self.get("v1/agents/me", &[]).await
+    }
+
+    /// `PUT /v1/agents/me/status` with an idempotency key (safe to replay).
+    pub async fn set_status_once(&self, status: AgentStatus, key: &str) -> Result<Agent, ClientError> {
+        self.send_keyed(
+            Method::PUT,
+            "v1/agents/me/status",
+            &AgentStatusRequest { status },
+            Some(key),
+        )
+        .await
+    }
+
+    /// `PUT /v1/calls/{call_sid}/wrapup`, optionally with an idempotency key.
+    pub async fn wrap_up(
+        &self,
+        sid: &CallSid,
+        req: &WrapUpRequest,
+        key: Option<&str>,
+    ) -> Result<CallRecord, ClientError> {
+        self.send_keyed(Method::PUT, &format!("v1/calls/{sid}/wrapup"), req, key)
+            .await
     }
 
     /// `PUT /v1/agents/me/status`.

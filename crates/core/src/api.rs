@@ -204,6 +204,43 @@ pub struct AgentStatusRequest {
     pub status: AgentStatus,
 }
 
+/// `PUT /v1/calls/{call_sid}/wrapup`: the agent's outcome and notes, saved with the call.
+/// Send an `Idempotency-Key` header to make retries safe.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct WrapUpRequest {
+    /// Outcome, e.g. `resolved`, `follow_up`, `sale`, `not_interested` (1 to 64 characters).
+    pub disposition: String,
+    /// Free-form notes (at most 10,000 characters).
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+impl WrapUpRequest {
+    /// Check lengths; a message for people when they are wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        let d = self.disposition.trim();
+        if d.is_empty() || d.chars().count() > 64 {
+            return Err("disposition must be 1 to 64 characters".into());
+        }
+        if self.notes.as_ref().is_some_and(|n| n.chars().count() > 10_000) {
+            return Err("notes must be at most 10,000 characters".into());
+        }
+        Ok(())
+    }
+}
+
+/// The dispositions the console offers (the API accepts any short text).
+pub const DISPOSITIONS: [(&str, &str); 6] = [
+    ("resolved", "Resolved"),
+    ("follow_up", "Follow-up needed"),
+    ("sale", "Sale"),
+    ("not_interested", "Not interested"),
+    ("voicemail", "Left voicemail"),
+    ("wrong_number", "Wrong number"),
+];
+
 /// `GET /v1/leads?phone=` query.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

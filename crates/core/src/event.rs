@@ -138,12 +138,7 @@ impl CallErrorCode {
     pub const fn default_retryable(self) -> bool {
         matches!(
             self,
-            Self::Timeout
-                | Self::Unavailable
-                | Self::Busy
-                | Self::NoAnswer
-                | Self::RateLimited
-                | Self::Network
+            Self::Timeout | Self::Unavailable | Self::Busy | Self::NoAnswer | Self::RateLimited | Self::Network
         )
     }
 }
@@ -270,10 +265,7 @@ impl NormalizedCallEvent {
     /// be lost. Outbound calls are always created by us first, and an event without a
     /// status (a recording url, say) has too little to start a call from.
     pub fn may_create_call(&self) -> bool {
-        self.direction != Some(Direction::Outbound)
-            && self.status.is_some()
-            && self.from.is_some()
-            && self.to.is_some()
+        self.direction != Some(Direction::Outbound) && self.status.is_some() && self.from.is_some() && self.to.is_some()
     }
 
     /// The total order in which events of one call are merged: provider time, then
@@ -295,10 +287,7 @@ mod tests {
     #[test]
     fn vendors_are_data() {
         assert_eq!(TelephonyVendor::from("Twilio"), TelephonyVendor::Twilio);
-        assert_eq!(
-            TelephonyVendor::from("Plivo"),
-            TelephonyVendor::Other("plivo".into())
-        );
+        assert_eq!(TelephonyVendor::from("Plivo"), TelephonyVendor::Other("plivo".into()));
         let json = serde_json::to_string(&VoicePlatform::LiveKit).expect("serialise");
         assert_eq!(json, "\"livekit\"");
     }

@@ -116,21 +116,8 @@ pub struct ApplyOutcome {
 impl CallRecord {
     /// A record for an outbound call, before any provider is asked. It starts `queued`,
     /// like a CPaaS call that has been accepted but is not ringing yet.
-    pub fn outbound(
-        call_sid: CallSid,
-        business_id: BusinessId,
-        from: String,
-        to: String,
-        now: i64,
-    ) -> Self {
-        let mut rec = Self::blank(
-            call_sid,
-            business_id,
-            Direction::Outbound,
-            from.clone(),
-            to,
-            now,
-        );
+    pub fn outbound(call_sid: CallSid, business_id: BusinessId, from: String, to: String, now: i64) -> Self {
+        let mut rec = Self::blank(call_sid, business_id, Direction::Outbound, from.clone(), to, now);
         rec.service_number = Some(from);
         rec.status = CallStatus::Queued;
         rec.merge.status_event = "created".into();
@@ -139,11 +126,7 @@ impl CallRecord {
 
     /// A record for an inbound call first heard of through `ev`; `None` when the event
     /// cannot start a call (see [`NormalizedCallEvent::may_create_call`]).
-    pub fn inbound(
-        call_sid: CallSid,
-        business_id: BusinessId,
-        ev: &NormalizedCallEvent,
-    ) -> Option<Self> {
+    pub fn inbound(call_sid: CallSid, business_id: BusinessId, ev: &NormalizedCallEvent) -> Option<Self> {
         if !ev.may_create_call() {
             return None;
         }
@@ -240,10 +223,7 @@ impl CallRecord {
                 }
             }
             if matches!(next, CallStatus::Answered | CallStatus::OnHold) {
-                self.answered_at = Some(
-                    self.answered_at
-                        .map_or(ev.occurred_at, |a| a.min(ev.occurred_at)),
-                );
+                self.answered_at = Some(self.answered_at.map_or(ev.occurred_at, |a| a.min(ev.occurred_at)));
             }
         }
 
@@ -267,13 +247,13 @@ impl CallRecord {
             }
         }
 
-        self.duration_secs =
-            self.merge
-                .reported_duration_secs
-                .or(match (self.answered_at, self.ended_at) {
-                    (Some(a), Some(e)) => Some((e - a).max(0) / 1000),
-                    _ => None,
-                });
+        self.duration_secs = self
+            .merge
+            .reported_duration_secs
+            .or(match (self.answered_at, self.ended_at) {
+                (Some(a), Some(e)) => Some((e - a).max(0) / 1000),
+                _ => None,
+            });
 
         ApplyOutcome {
             changed: *self != before,
@@ -336,8 +316,7 @@ mod tests {
             .iter()
             .position(NormalizedCallEvent::may_create_call)
             .expect("some event can start the call");
-        let mut rec =
-            CallRecord::inbound(sid, business, &events[at]).expect("inbound event creates");
+        let mut rec = CallRecord::inbound(sid, business, &events[at]).expect("inbound event creates");
         for e in events[at + 1..].iter().chain(&events[..at]) {
             rec.apply(e);
         }
@@ -359,20 +338,14 @@ mod tests {
     fn terminal_is_not_undone_and_skips_are_reported() {
         let mut rec = replay(&[ev("a", 1, CallStatus::Ringing)]);
         let out = rec.apply(&ev("b", 5, CallStatus::OnHold));
-        assert!(
-            out.changed && !out.in_order,
-            "ringing -> on_hold skipped answered"
-        );
+        assert!(out.changed && !out.in_order, "ringing -> on_hold skipped answered");
         let mut failed = ev("c", 6, CallStatus::Failed);
         failed.error = Some(CallError::new(CallErrorCode::Rejected, "no"));
         rec.apply(&failed);
         let out = rec.apply(&ev("d", 7, CallStatus::Answered));
         assert!(!out.changed);
         assert_eq!(rec.status, CallStatus::Failed);
-        assert_eq!(
-            rec.error.as_ref().map(|e| e.code),
-            Some(CallErrorCode::Rejected)
-        );
+        assert_eq!(rec.error.as_ref().map(|e| e.code), Some(CallErrorCode::Rejected));
     }
 
     #[test]

@@ -63,10 +63,7 @@ impl CallStatus {
 
     /// Completed, missed, abandoned and failed calls are over for good.
     pub const fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            Self::Completed | Self::Missed | Self::Abandoned | Self::Failed
-        )
+        matches!(self, Self::Completed | Self::Missed | Self::Abandoned | Self::Failed)
     }
 
     /// Position in [`Self::ALL`]; breaks ties between events stamped with the same time.
@@ -83,15 +80,9 @@ impl CallStatus {
                 next,
                 Queued | Answered | Transferred | Completed | Missed | Abandoned | Failed
             ),
-            Queued => matches!(
-                next,
-                Ringing | Answered | Transferred | Missed | Abandoned | Failed
-            ),
+            Queued => matches!(next, Ringing | Answered | Transferred | Missed | Abandoned | Failed),
             Answered => matches!(next, OnHold | Transferred | Completed | Failed),
-            OnHold => matches!(
-                next,
-                Answered | Transferred | Completed | Abandoned | Failed
-            ),
+            OnHold => matches!(next, Answered | Transferred | Completed | Abandoned | Failed),
             // A transfer to an agent rings again; one to a number ends when that leg ends.
             Transferred => matches!(
                 next,
@@ -222,9 +213,7 @@ impl CallAction {
     pub const fn allowed_in(self, status: CallStatus) -> bool {
         use CallStatus::*;
         match self {
-            Self::Answer => {
-                matches!(status, Ringing | Queued) && status.can_transition_to(Answered)
-            }
+            Self::Answer => matches!(status, Ringing | Queued) && status.can_transition_to(Answered),
             Self::Hold => matches!(status, Answered),
             Self::Resume => matches!(status, OnHold),
             Self::Transfer => matches!(status, Answered | OnHold),
@@ -258,14 +247,8 @@ mod tests {
     #[test]
     fn every_live_state_can_end_or_fail() {
         for from in CallStatus::ALL.into_iter().filter(|s| !s.is_terminal()) {
-            assert!(
-                from.can_transition_to(CallStatus::Failed),
-                "{from} -> failed"
-            );
-            assert!(
-                !from.can_transition_to(from),
-                "{from} -> itself is not a transition"
-            );
+            assert!(from.can_transition_to(CallStatus::Failed), "{from} -> failed");
+            assert!(!from.can_transition_to(from), "{from} -> itself is not a transition");
         }
     }
 
@@ -276,10 +259,7 @@ mod tests {
         assert!(!CallAction::Answer.allowed_in(CallStatus::Answered));
         assert!(CallAction::Resume.allowed_in(CallStatus::OnHold));
         for s in CallStatus::ALL {
-            if let Some(t) = CallAction::Answer
-                .target()
-                .filter(|_| CallAction::Answer.allowed_in(s))
-            {
+            if let Some(t) = CallAction::Answer.target().filter(|_| CallAction::Answer.allowed_in(s)) {
                 assert!(s.can_transition_to(t));
             }
         }

@@ -52,13 +52,9 @@ async fn ingest(kind: &str) -> f64 {
                 if i >= CALLS {
                     return;
                 }
-                for (n, st) in [
-                    CallStatus::Ringing,
-                    CallStatus::Answered,
-                    CallStatus::Completed,
-                ]
-                .into_iter()
-                .enumerate()
+                for (n, st) in [CallStatus::Ringing, CallStatus::Answered, CallStatus::Completed]
+                    .into_iter()
+                    .enumerate()
                 {
                     let ev = inbound(
                         &format!("B{i}"),
@@ -91,8 +87,7 @@ async fn ingest(kind: &str) -> f64 {
 
 /// pgbench: single-row INSERT commits per second with `clients` connections, 5 s.
 fn pgbench(clients: usize) -> f64 {
-    let admin = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let admin = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let name = format!("sb_bench_{}", std::process::id());
     let mut url = url::Url::parse(&admin).unwrap();
     url.set_path(&name);
@@ -141,12 +136,8 @@ async fn ws_latency(kind: &str) -> (Duration, Duration, usize) {
     let (gw, seeded) = TestGateway::start(&db, 1).await;
     let token = support::token(&*gw.store, &seeded[0], "alice").await;
     let since = gw.store.last_event_id().await.unwrap();
-    let sent: Arc<Vec<OnceLock<Instant>>> =
-        Arc::new((0..=WS_EVENTS).map(|_| OnceLock::new()).collect());
-    let ws_url = format!(
-        "{}/v1/events?since={since}",
-        gw.base.replacen("http", "ws", 1)
-    );
+    let sent: Arc<Vec<OnceLock<Instant>>> = Arc::new((0..=WS_EVENTS).map(|_| OnceLock::new()).collect());
+    let ws_url = format!("{}/v1/events?since={since}", gw.base.replacen("http", "ws", 1));
     let ready = Arc::new(tokio::sync::Semaphore::new(0));
     let mut clients = vec![];
     for _ in 0..WS_CLIENTS {
@@ -161,10 +152,7 @@ async fn ws_latency(kind: &str) -> (Duration, Duration, usize) {
                 let Message::Text(text) = msg else { continue };
                 let now = Instant::now();
                 let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-                let Some(id) = v["data"]["vendor_call_id"]
-                    .as_str()
-                    .and_then(|s| s.strip_prefix('L'))
-                else {
+                let Some(id) = v["data"]["vendor_call_id"].as_str().and_then(|s| s.strip_prefix('L')) else {
                     continue;
                 };
                 let i: usize = id.parse().unwrap();
@@ -191,10 +179,7 @@ async fn ws_latency(kind: &str) -> (Duration, Duration, usize) {
             "+14155550100",
         );
         let (body, sig) = signed(&ev);
-        http.post(&url)
-            .header(signature::HEADER, sig)
-            .body(body)
-            .send()
+        http.post(&url).header(signature::HEADER, sig).body(body).send()
     };
     // Warm-up: every client has its subscription once it has seen this event.
     sent[WS_EVENTS].set(Instant::now()).unwrap();
@@ -230,12 +215,8 @@ fn main() {
     let pg16 = pgbench(CONCURRENCY);
     let sqlite = rt.block_on(ingest("sqlite"));
     let postgres = rt.block_on(ingest("postgres"));
-    println!(
-        "pgbench single-row INSERT commits: {pg1:>8.0}/s with 1 client, {pg16:>8.0}/s with {CONCURRENCY}"
-    );
-    println!(
-        "webhook ingest, SQLite:            {sqlite:>8.0} events/s ({CONCURRENCY} concurrent senders)"
-    );
+    println!("pgbench single-row INSERT commits: {pg1:>8.0}/s with 1 client, {pg16:>8.0}/s with {CONCURRENCY}");
+    println!("webhook ingest, SQLite:            {sqlite:>8.0} events/s ({CONCURRENCY} concurrent senders)");
     println!(
         "webhook ingest, PostgreSQL:        {postgres:>8.0} events/s = {:.2}x pgbench's {CONCURRENCY}-client commit rate",
         postgres / pg16

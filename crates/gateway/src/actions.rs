@@ -1,9 +1,7 @@
 //! Agent actions on calls: check, log, ask the provider. The provider's confirmation comes
 //! back later as an event; the reply carries the record as it stands and the media join.
 
-use switchboard_core::api::{
-    CallActionResponse, OutboundCallRequest, RecordingAction, TransferTarget,
-};
+use switchboard_core::api::{CallActionResponse, OutboundCallRequest, RecordingAction, TransferTarget};
 use switchboard_core::{CallAction, CallRecord, CallSid, MediaJoin, NormalizedCallEvent};
 use switchboard_telephony::{CallRef, OutboundCall};
 
@@ -42,11 +40,7 @@ pub async fn perform(
     let handle = current
         .provider_id
         .and_then(|id| st.providers.get(id))
-        .ok_or_else(|| {
-            ApiError::Conflict(
-                "the provider carrying this call is not running on this gateway".into(),
-            )
-        })?
+        .ok_or_else(|| ApiError::Conflict("the provider carrying this call is not running on this gateway".into()))?
         .clone();
     let transfer = match &detail {
         ActionDetail::Transfer(t) => Some(t),
@@ -66,17 +60,13 @@ pub async fn perform(
             CallAction::Resume => p.resume(&call).await,
             CallAction::End => p.end(&call).await,
             CallAction::Transfer | CallAction::Dtmf | CallAction::Recording => {
-                return Err(ApiError::BadRequest(format!(
-                    "{action} needs a request body"
-                )));
+                return Err(ApiError::BadRequest(format!("{action} needs a request body")));
             }
         },
     };
     if let Err(e) = result {
         let err = e.to_call_error();
-        st.store
-            .action_failed(who.business_id, sid, action, &err)
-            .await?;
+        st.store.action_failed(who.business_id, sid, action, &err).await?;
         return Err(ApiError::Provider(err));
     }
     Ok(CallActionResponse {
@@ -105,15 +95,12 @@ pub async fn place_call(
     req: &OutboundCallRequest,
 ) -> Result<CallActionResponse, ApiError> {
     let numbers = st.store.numbers(who.business_id).await?;
-    let number = numbers
-        .iter()
-        .find(|n| n.id == req.from_number_id)
-        .ok_or_else(|| {
-            ApiError::Invalid(format!(
-                "from_number_id {} is not one of this business's numbers",
-                req.from_number_id
-            ))
-        })?;
+    let number = numbers.iter().find(|n| n.id == req.from_number_id).ok_or_else(|| {
+        ApiError::Invalid(format!(
+            "from_number_id {} is not one of this business's numbers",
+            req.from_number_id
+        ))
+    })?;
     if !number.capabilities.outbound {
         return Err(ApiError::Invalid(format!(
             "{} ({}) cannot place outbound calls",
@@ -129,12 +116,7 @@ pub async fn place_call(
     let handle = st
         .providers
         .get(number.provider_id)
-        .ok_or_else(|| {
-            ApiError::Conflict(format!(
-                "provider {} is not running on this gateway",
-                number.provider
-            ))
-        })?
+        .ok_or_else(|| ApiError::Conflict(format!("provider {} is not running on this gateway", number.provider)))?
         .clone();
 
     let sid = new_call_sid();
@@ -177,11 +159,7 @@ pub async fn place_call(
         },
     };
     st.store.ingest_call_event(&handle.row, &ev).await?;
-    let call = st
-        .store
-        .call(who.business_id, &sid)
-        .await?
-        .ok_or(ApiError::Internal)?;
+    let call = st.store.call(who.business_id, &sid).await?.ok_or(ApiError::Internal)?;
     Ok(CallActionResponse {
         call,
         media: MediaJoin::None,

@@ -51,13 +51,10 @@ impl DbArgs {
         let dir = match &self.data_dir {
             Some(d) => d.clone(),
             None => dirs::data_dir()
-                .ok_or_else(|| {
-                    anyhow::anyhow!("no user data directory; pass --data-dir or --database")
-                })?
+                .ok_or_else(|| anyhow::anyhow!("no user data directory; pass --data-dir or --database"))?
                 .join("switchboard"),
         };
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("cannot create {}: {e}", dir.display()))?;
         Ok(dir)
     }
 
@@ -65,10 +62,7 @@ impl DbArgs {
     pub fn url(&self) -> anyhow::Result<String> {
         match &self.database {
             Some(u) => Ok(u.clone()),
-            None => Ok(format!(
-                "sqlite://{}",
-                self.data_dir()?.join("gateway.db").display()
-            )),
+            None => Ok(format!("sqlite://{}", self.data_dir()?.join("gateway.db").display())),
         }
     }
 }

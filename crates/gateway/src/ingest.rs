@@ -8,11 +8,7 @@ use crate::store::{ProviderRow, Store, StoreResult};
 
 /// Store one provider report; returns the call it concerns. The store commits before this
 /// returns, so a webhook acknowledged after it is durable.
-pub async fn ingest(
-    store: &dyn Store,
-    provider: &ProviderRow,
-    ev: &ProviderEvent,
-) -> StoreResult<Option<CallSid>> {
+pub async fn ingest(store: &dyn Store, provider: &ProviderRow, ev: &ProviderEvent) -> StoreResult<Option<CallSid>> {
     match ev {
         ProviderEvent::Call(ev) => Ok(Some(store.ingest_call_event(provider, ev).await?.call_sid)),
         ProviderEvent::Transcript { call_sid, turn } => {

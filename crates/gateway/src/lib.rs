@@ -69,11 +69,7 @@ pub fn now_ms() -> i64 {
 
 /// Everything a running gateway needs, started: providers running, realtime feeder
 /// running. Tests use this to serve the real router on a loopback port.
-pub async fn start(
-    store: Arc<dyn Store>,
-    secrets: &secrets::Secrets,
-    public_url: String,
-) -> anyhow::Result<AppState> {
+pub async fn start(store: Arc<dyn Store>, secrets: &secrets::Secrets, public_url: String) -> anyhow::Result<AppState> {
     let bus = Bus::new();
     bus.start_feeder(store.clone()).await?;
     let providers = Arc::new(providers::start(store.clone(), secrets).await?);
@@ -91,7 +87,5 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
 }

@@ -18,9 +18,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Migrate(db) => {
             let url = db.url()?;
-            store::connect(&url)
-                .await
-                .with_context(|| format!("opening {url}"))?;
+            store::connect(&url).await.with_context(|| format!("opening {url}"))?;
             eprintln!("database {url} is up to date");
         }
         Command::Token(args) => {
@@ -38,10 +36,7 @@ async fn main() -> anyhow::Result<()> {
             let (_, agent) = match found.as_slice() {
                 [one] => one.clone(),
                 [] => anyhow::bail!("no agent named {:?}", args.agent),
-                _ => anyhow::bail!(
-                    "several businesses have an agent {:?}; pass --business",
-                    args.agent
-                ),
+                _ => anyhow::bail!("several businesses have an agent {:?}; pass --business", args.agent),
             };
             let token = demo::issue_token(&*store, agent.id).await?;
             #[allow(clippy::print_stdout)]
@@ -51,9 +46,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Serve(args) => {
             let url = args.db.url()?;
-            let store: Arc<dyn store::Store> = store::connect(&url)
-                .await
-                .with_context(|| format!("opening {url}"))?;
+            let store: Arc<dyn store::Store> = store::connect(&url).await.with_context(|| format!("opening {url}"))?;
             let secrets_dir = match &args.secrets_dir {
                 Some(d) => d.clone(),
                 None => args.db.data_dir()?.join("secrets"),
@@ -65,16 +58,8 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("binding {}", args.bind))?;
             let addr = listener.local_addr()?;
-            let public_url = args
-                .public_url
-                .clone()
-                .unwrap_or_else(|| format!("http://{addr}"));
-            let state = switchboard_gateway::start(
-                store.clone(),
-                &Secrets::new(Some(secrets_dir)),
-                public_url,
-            )
-            .await?;
+            let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+            let state = switchboard_gateway::start(store.clone(), &Secrets::new(Some(secrets_dir)), public_url).await?;
             tracing::info!(
                 database = store.backend(),
                 providers = state.providers.len(),
@@ -97,8 +82,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

@@ -63,12 +63,15 @@ pub static ROUTES: &[Op] = &[
     op!("post" "/v1/calls/{call_sid}/dtmf", "Send DTMF digits", auth=true, body=Some(s::<DtmfRequest>), 202 => Some(s::<CallActionResponse>)),
     op!("post" "/v1/calls/{call_sid}/recording", "Start or stop recording", auth=true,
         body=Some(s::<RecordingRequest>), 202 => Some(s::<CallActionResponse>)),
+    op!("put" "/v1/calls/{call_sid}/wrapup", "Save disposition and notes (an Idempotency-Key header makes retries safe)", auth=true,
+        body=Some(s::<WrapUpRequest>), 200 => Some(s::<switchboard_core::CallRecord>)),
     op!("get" "/v1/numbers", "The business's phone numbers", auth=true, body=None, 200 => Some(s::<NumbersResponse>)),
     op!("get" "/v1/leads", "Leads, optionally by exact phone", auth=true, body=None, 200 => Some(s::<LeadsResponse>),
         query=&[("phone", "string", "E.164 phone"), ("limit", "integer", "1-200 (50)")]),
     op!("get" "/v1/leads/{id}", "A lead and its calls", auth=true, body=None, 200 => Some(s::<LeadDetail>)),
     op!("get" "/v1/transcripts/{call_sid}", "A call's transcript", auth=true, body=None, 200 => Some(s::<TranscriptResponse>)),
     op!("get" "/v1/agents", "The business's agents", auth=true, body=None, 200 => Some(s::<AgentsResponse>)),
+    op!("get" "/v1/agents/me", "The caller (who the token belongs to)", auth=true, body=None, 200 => Some(s::<Agent>)),
     op!("put" "/v1/agents/me/status", "Set the caller's status", auth=true, body=Some(s::<AgentStatusRequest>), 200 => Some(s::<Agent>)),
     op!("get" "/v1/events", "WebSocket: every change in order; each text message is a StreamEvent. Resume with since=<last id>",
         auth=true, body=None, 101 => Some(s::<StreamEvent>), query=&[("since", "integer", "resume after this event id (default: now)")]),
@@ -101,7 +104,10 @@ pub fn document() -> Value {
             None => json!({ "description": "OK" }),
         };
         responses.insert(op.ok.to_string(), ok);
-        responses.insert("default".into(), json!({ "description": "Error", "content": { "application/json": { "schema": error } } }));
+        responses.insert(
+            "default".into(),
+            json!({ "description": "Error", "content": { "application/json": { "schema": error } } }),
+        );
         let mut o = json!({ "summary": op.summary, "parameters": params, "responses": responses });
         if let Some(f) = op.body {
             o["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": f(&mut g) } } });

@@ -75,21 +75,13 @@ pub async fn start(store: Arc<dyn Store>, secrets: &Secrets) -> Result<Providers
     Ok(out)
 }
 
-async fn build(
-    store: Arc<dyn Store>,
-    secrets: &Secrets,
-    row: ProviderRow,
-) -> Result<ProviderHandle, ProviderError> {
+async fn build(store: Arc<dyn Store>, secrets: &Secrets, row: ProviderRow) -> Result<ProviderHandle, ProviderError> {
     let mut config = secrets
         .resolve(&row.config)
         .map_err(|e| ProviderError::Config(e.to_string()))?;
-    let webhook_secret = config
-        .get("webhook_secret")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned);
+    let webhook_secret = config.get("webhook_secret").and_then(|v| v.as_str()).map(str::to_owned);
     let (tx, rx) = mpsc::channel(1024);
-    let (provider, vendor): (Arc<dyn TelephonyProvider>, TelephonyVendor) = match row.kind.as_str()
-    {
+    let (provider, vendor): (Arc<dyn TelephonyProvider>, TelephonyVendor) = match row.kind.as_str() {
         "simulator" => {
             // Callers are the business's leads and calls arrive at the numbers this
             // provider carries, unless the config names them.
@@ -107,10 +99,7 @@ async fn build(
                     )
                     .await
                     .map_err(|e| ProviderError::Config(e.to_string()))?;
-                obj.insert(
-                    "callers".into(),
-                    leads.into_iter().map(|l| l.phone).collect(),
-                );
+                obj.insert("callers".into(), leads.into_iter().map(|l| l.phone).collect());
             }
             if !obj.contains_key("service_numbers") {
                 let numbers = store
@@ -120,10 +109,7 @@ async fn build(
                 let mine = numbers
                     .into_iter()
                     .filter(|n| n.provider_id == row.id && n.capabilities.inbound);
-                obj.insert(
-                    "service_numbers".into(),
-                    mine.map(|n| n.e164.to_string()).collect(),
-                );
+                obj.insert("service_numbers".into(), mine.map(|n| n.e164.to_string()).collect());
             }
             let sim = Simulator::new(SimulatorConfig::from_json(config)?, tx)?;
             let orphans = store

@@ -37,10 +37,7 @@ impl Secrets {
         }
         Err(MissingSecret {
             name: name.to_owned(),
-            path: path.map_or_else(
-                || "<secrets dir>/".to_owned() + name,
-                |p| p.display().to_string(),
-            ),
+            path: path.map_or_else(|| "<secrets dir>/".to_owned() + name, |p| p.display().to_string()),
         })
     }
 
@@ -52,12 +49,7 @@ impl Secrets {
                 Some(name) => Value::String(self.get(name)?),
                 None => config.clone(),
             },
-            Value::Array(items) => Value::Array(
-                items
-                    .iter()
-                    .map(|v| self.resolve(v))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Value::Array(items) => Value::Array(items.iter().map(|v| self.resolve(v)).collect::<Result<_, _>>()?),
             Value::Object(map) => Value::Object(
                 map.iter()
                     .map(|(k, v)| Ok((k.clone(), self.resolve(v)?)))
@@ -77,8 +69,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("TWILIO_TOKEN_TEST"), "abc\n").expect("write");
         let s = Secrets::new(Some(dir.path().to_owned()));
-        let cfg =
-            serde_json::json!({ "auth_token": "secret:TWILIO_TOKEN_TEST", "nested": ["plain"] });
+        let cfg = serde_json::json!({ "auth_token": "secret:TWILIO_TOKEN_TEST", "nested": ["plain"] });
         let out = s.resolve(&cfg).expect("resolves");
         assert_eq!(out["auth_token"], "abc");
         assert_eq!(out["nested"][0], "plain");

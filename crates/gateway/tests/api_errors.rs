@@ -47,10 +47,7 @@ async fn bad_requests_are_clear_4xx_and_write_nothing() {
     )
     .await;
     assert_eq!(st, 422);
-    assert!(
-        body["error"]["message"].as_str().unwrap().contains("E.164"),
-        "{body}"
-    );
+    assert!(body["error"]["message"].as_str().unwrap().contains("E.164"), "{body}");
     let (st, body) = json(
         post(
             "/v1/calls",
@@ -61,13 +58,7 @@ async fn bad_requests_are_clear_4xx_and_write_nothing() {
     )
     .await;
     assert_eq!(st, 422);
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("colour"),
-        "{body}"
-    );
+    assert!(body["error"]["message"].as_str().unwrap().contains("colour"), "{body}");
     let inbound_only = s.numbers[2].get();
     let (st, body) = json(
         post(
@@ -125,31 +116,17 @@ async fn bad_requests_are_clear_4xx_and_write_nothing() {
         .call_sid
         .clone();
     let before = gw.store.call(s.business, &sid).await.unwrap();
-    let events_before = gw
-        .store
-        .events_since(s.business, 0, 100)
-        .await
-        .unwrap()
-        .len();
+    let events_before = gw.store.events_since(s.business, 0, 100).await.unwrap().len();
     let (st, body) = json(post(&format!("/v1/calls/{sid}/hold"), "").await.unwrap()).await;
     assert_eq!(
         (st, body["error"]["code"].as_str()),
         (409, Some("illegal_transition")),
         "{body}"
     );
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("completed")
-    );
+    assert!(body["error"]["message"].as_str().unwrap().contains("completed"));
     assert_eq!(gw.store.call(s.business, &sid).await.unwrap(), before);
     assert_eq!(
-        gw.store
-            .events_since(s.business, 0, 100)
-            .await
-            .unwrap()
-            .len(),
+        gw.store.events_since(s.business, 0, 100).await.unwrap().len(),
         events_before
     );
     let (st, body) = json(
@@ -166,13 +143,7 @@ async fn bad_requests_are_clear_4xx_and_write_nothing() {
     )
     .await;
     assert_eq!(st, 422);
-    let (st, _) = json(
-        http.get(format!("{}/v1/queue", gw.base))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (st, _) = json(http.get(format!("{}/v1/queue", gw.base)).send().await.unwrap()).await;
     assert_eq!(st, 401, "no token");
     let (st, _) = json(
         http.get(format!("{}/v1/queue", gw.base))
@@ -196,12 +167,7 @@ async fn webhooks_verify_refuse_unknown_calls_and_audit() {
     let ev = inbound("W1", "w1", 1_000, CallStatus::Ringing, "+14155550100");
     let body = serde_json::to_vec(&ev).unwrap();
     assert_eq!(post_signed(&http, &url, &body, "wrong secret").await.0, 401);
-    assert_eq!(
-        post_signed(&http, &url, b"{not json", support::SECRET)
-            .await
-            .0,
-        422
-    );
+    assert_eq!(post_signed(&http, &url, b"{not json", support::SECRET).await.0, 422);
     assert_eq!(
         post_signed(
             &http,
@@ -231,16 +197,12 @@ async fn webhooks_verify_refuse_unknown_calls_and_audit() {
     stray.from = None;
     let (code, reply) = post_webhook(&http, &gw.base, "sim-1", &stray).await;
     assert_eq!(code, 404);
-    assert!(
-        reply.contains("unknown_call") && reply.contains("GHOST"),
-        "{reply}"
-    );
+    assert!(reply.contains("unknown_call") && reply.contains("GHOST"), "{reply}");
     let audit = gw.store.events_since(s.business, 0, 100).await.unwrap();
     assert!(
         audit
             .iter()
-            .any(|e| e.kind == StreamEventKind::WebhookRejected
-                && e.data["vendor_call_id"] == "GHOST")
+            .any(|e| e.kind == StreamEventKind::WebhookRejected && e.data["vendor_call_id"] == "GHOST")
     );
 
     // Transcript webhook: signed, by call_sid; unknown sid is a 404 with an audit event.
@@ -251,20 +213,13 @@ async fn webhooks_verify_refuse_unknown_calls_and_audit() {
     assert_eq!(code, 200, "{r}");
     let unknown = serde_json::json!({ "call_sid": "call_01J0000000000000000000000Z", "turns": [{ "role": "caller", "content": "x", "occurred_at": 5, "sequence": 0 }] });
     assert_eq!(
-        post_signed(
-            &http,
-            &turl,
-            unknown.to_string().as_bytes(),
-            support::SECRET
-        )
-        .await
-        .0,
+        post_signed(&http, &turl, unknown.to_string().as_bytes(), support::SECRET)
+            .await
+            .0,
         404
     );
     assert_eq!(
-        post_signed(&http, &turl, hook.to_string().as_bytes(), "nope")
-            .await
-            .0,
+        post_signed(&http, &turl, hook.to_string().as_bytes(), "nope").await.0,
         401
     );
     db.cleanup().await;
@@ -350,7 +305,7 @@ async fn openapi_lists_exactly_the_served_routes() {
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(
         paths.len(),
-        21,
+        23,
         "documented paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );
@@ -362,10 +317,7 @@ async fn openapi_lists_exactly_the_served_routes() {
             .replace("{kind}", "simulator")
             .replace("{provider}", "nobody");
         for (method, op) in ops.as_object().unwrap() {
-            let req = http.request(
-                method.to_uppercase().parse().unwrap(),
-                format!("{}{concrete}", gw.base),
-            );
+            let req = http.request(method.to_uppercase().parse().unwrap(), format!("{}{concrete}", gw.base));
             let resp = req.send().await.unwrap();
             let status = resp.status().as_u16();
             let body = resp.text().await.unwrap();
@@ -383,18 +335,11 @@ async fn openapi_lists_exactly_the_served_routes() {
                     .and_then(|v| v.as_str())
                 {
                     let name = schema.rsplit('/').next().unwrap();
-                    assert!(
-                        doc["components"]["schemas"].get(name).is_some(),
-                        "{name} is defined"
-                    );
+                    assert!(doc["components"]["schemas"].get(name).is_some(), "{name} is defined");
                 }
             }
         }
     }
-    let undocumented = http
-        .get(format!("{}/v1/nothing-here", gw.base))
-        .send()
-        .await
-        .unwrap();
+    let undocumented = http.get(format!("{}/v1/nothing-here", gw.base)).send().await.unwrap();
     assert_eq!(undocumented.status().as_u16(), 404);
 }

@@ -154,10 +154,7 @@ async fn simulated_calls_left_live_by_a_restart_are_ended() {
     let client = Client::new(&gw.base, &tok).unwrap();
     let calls = support::eventually(10, "left-over calls to end", || async {
         let calls = client.calls(&Default::default()).await.unwrap().calls;
-        calls
-            .iter()
-            .all(|c| c.status.is_terminal())
-            .then_some(calls)
+        calls.iter().all(|c| c.status.is_terminal()).then_some(calls)
     })
     .await;
     let by_vendor = |v: &str| {

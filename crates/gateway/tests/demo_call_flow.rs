@@ -21,20 +21,12 @@ fn token(data_dir: &std::path::Path, db: &str, agent: &str) -> String {
         .arg(data_dir)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "token: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "token: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_owned()
 }
 
 /// Read the stream until `sid` reaches `status`; returns the statuses seen for it on the way.
-async fn until_status(
-    events: &mut EventStream,
-    sid: &CallSid,
-    status: CallStatus,
-) -> Vec<(i64, CallStatus)> {
+async fn until_status(events: &mut EventStream, sid: &CallSid, status: CallStatus) -> Vec<(i64, CallStatus)> {
     let mut seen = vec![];
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     loop {
@@ -44,10 +36,7 @@ async fn until_status(
             .expect("stream open");
         if let StreamItem::Event(ev) = item {
             if ev.call_sid.as_ref() == Some(sid)
-                && matches!(
-                    ev.kind,
-                    StreamEventKind::CallUpdated | StreamEventKind::CallCreated
-                )
+                && matches!(ev.kind, StreamEventKind::CallUpdated | StreamEventKind::CallCreated)
             {
                 let rec: CallRecord = serde_json::from_value(ev.data).unwrap();
                 seen.push((ev.id, rec.status));
@@ -75,11 +64,7 @@ async fn demo_call_goes_through_every_action_in_order() {
 
     let mut events = alice.events(0);
     let queued = eventually(10, "a call in the queue", || async {
-        alice
-            .queue()
-            .await
-            .ok()
-            .and_then(|q| q.calls.into_iter().next())
+        alice.queue().await.ok().and_then(|q| q.calls.into_iter().next())
     })
     .await;
     assert!(
@@ -119,10 +104,7 @@ async fn demo_call_goes_through_every_action_in_order() {
         .find(|a| a.name == "bob")
         .unwrap()
         .id;
-    alice
-        .transfer(&sid, TransferTarget::Agent(bob_id))
-        .await
-        .unwrap();
+    alice.transfer(&sid, TransferTarget::Agent(bob_id)).await.unwrap();
     ids.extend(until_status(&mut events, &sid, CallStatus::Transferred).await);
     ids.extend(until_status(&mut events, &sid, CallStatus::Ringing).await);
     let rec = alice.call(&sid).await.unwrap().call;
@@ -139,47 +121,20 @@ async fn demo_call_goes_through_every_action_in_order() {
 
     let statuses: Vec<CallStatus> = ids.iter().map(|(_, s)| *s).collect();
     use CallStatus::*;
-    let expected = [
-        Answered,
-        OnHold,
-        Answered,
-        Transferred,
-        Ringing,
-        Answered,
-        Completed,
-    ];
+    let expected = [Answered, OnHold, Answered, Transferred, Ringing, Answered, Completed];
     let mut it = statuses.iter();
     assert!(
         expected.iter().all(|e| it.any(|s| s == e)),
         "stream order {statuses:?} contains {expected:?} in order"
     );
-    assert!(
-        ids.windows(2).all(|w| w[0].0 < w[1].0),
-        "event ids increase: {ids:?}"
-    );
+    assert!(ids.windows(2).all(|w| w[0].0 < w[1].0), "event ids increase: {ids:?}");
 
     let detail = alice.call(&sid).await.unwrap();
     assert_eq!(detail.call.status, Completed);
-    assert!(
-        detail.call.answered_at.is_some()
-            && detail.call.ended_at.is_some()
-            && detail.call.duration_secs.is_some()
-    );
+    assert!(detail.call.answered_at.is_some() && detail.call.ended_at.is_some() && detail.call.duration_secs.is_some());
     let lead = detail.lead.expect("the finished call has its lead");
-    assert_eq!(
-        lead.call_sid.as_ref(),
-        Some(&sid),
-        "and the lead points back at it"
-    );
+    assert_eq!(lead.call_sid.as_ref(), Some(&sid), "and the lead points back at it");
     assert!(!detail.transcript.is_empty(), "and its transcript");
-    assert!(
-        detail
-            .transcript
-            .windows(2)
-            .all(|w| w[0].sequence < w[1].sequence)
-    );
-    assert!(
-        alice.hold(&sid).await.is_err(),
-        "a finished call cannot be held"
-    );
+    assert!(detail.transcript.windows(2).all(|w| w[0].sequence < w[1].sequence));
+    assert!(alice.hold(&sid).await.is_err(), "a finished call cannot be held");
 }

@@ -10,9 +10,7 @@ use std::time::Duration;
 use support::{TestDb, TestGateway, eventually, token};
 use switchboard_client::{Client, StreamItem};
 use switchboard_core::api::{OutboundCallRequest, RecordingAction};
-use switchboard_core::{
-    AgentStatus, CallErrorCode, CallSid, CallStatus, Direction, StreamEventKind,
-};
+use switchboard_core::{AgentStatus, CallErrorCode, CallSid, CallStatus, Direction, StreamEventKind};
 use switchboard_gateway::demo;
 
 async fn gateway(busy_rate: f64) -> (TestDb, TestGateway, Client, demo::Seeded, String) {
@@ -30,11 +28,7 @@ async fn gateway(busy_rate: f64) -> (TestDb, TestGateway, Client, demo::Seeded, 
     (db, gw, client, seeded, tok)
 }
 
-async fn wait_status(
-    c: &Client,
-    sid: &CallSid,
-    status: CallStatus,
-) -> switchboard_core::CallRecord {
+async fn wait_status(c: &Client, sid: &CallSid, status: CallStatus) -> switchboard_core::CallRecord {
     eventually(10, &format!("call to be {status}"), || async {
         let rec = c.call(sid).await.unwrap().call;
         (rec.status == status).then_some(rec)
@@ -60,10 +54,7 @@ async fn outbound_call_answers_and_takes_controls() {
         placed.call.vendor_call_id.is_some(),
         "the provider's id is attached before the reply"
     );
-    assert_eq!(
-        alice.lead(lead).await.unwrap().lead.call_sid.as_ref(),
-        Some(&sid)
-    );
+    assert_eq!(alice.lead(lead).await.unwrap().lead.call_sid.as_ref(), Some(&sid));
 
     wait_status(&alice, &sid, CallStatus::Answered).await;
     alice.dtmf(&sid, "12#").await.unwrap();

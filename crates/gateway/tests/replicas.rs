@@ -76,11 +76,7 @@ async fn events_from_replica_a_reach_a_client_on_replica_b_in_order() {
         let StreamItem::Event(ev) = item else {
             continue;
         };
-        assert!(
-            ev.id > last_id,
-            "ids increase on B: {} after {last_id}",
-            ev.id
-        );
+        assert!(ev.id > last_id, "ids increase on B: {} after {last_id}", ev.id);
         last_id = ev.id;
         match ev.kind {
             StreamEventKind::CallCreated | StreamEventKind::CallUpdated => {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use support::{TestDb, inbound, seed};
 use switchboard_core::api::{CallListQuery, LeadQuery, TranscriptTurnIn, TransferTarget};
 use switchboard_core::{
-    AgentRole, AgentStatus, CallAction, CallErrorCode, CallRecord, CallStatus, Direction,
-    NormalizedCallEvent, StreamEventKind, TelephonyVendor, TranscriptRole, VoicePlatform,
+    AgentRole, AgentStatus, CallAction, CallErrorCode, CallRecord, CallStatus, Direction, NormalizedCallEvent,
+    StreamEventKind, TelephonyVendor, TranscriptRole, VoicePlatform,
 };
 use switchboard_gateway::store::{IngestOutcome, Principal, ProviderRow, Store, StoreError};
 
@@ -67,37 +67,23 @@ contract!(
     outbound_record_exists_before_the_provider_answers,
     history_pages_and_events_resume_in_order,
     agent_status_and_directory_reads,
+    wrap_up_is_saved_once_per_idempotency_key,
 );
 
 async fn inbound_call_is_created_routed_and_updated(store: Arc<dyn Store>) {
     let s = seed(&*store, 1).await;
     let p = provider_row(&*store, "sim-1").await;
-    let leads = store
-        .leads(s.business, &LeadQuery::default())
-        .await
-        .unwrap();
+    let leads = store.leads(s.business, &LeadQuery::default()).await.unwrap();
     let lead = &leads[0];
     let mut ev = inbound("V1", "e1", 1_000, CallStatus::Ringing, "+14155550100");
     ev.from = Some(lead.phone.clone());
     let got = store.ingest_call_event(&p, &ev).await.unwrap();
     assert_eq!(got.outcome, IngestOutcome::Created);
-    let rec = store
-        .call(s.business, &got.call_sid)
-        .await
-        .unwrap()
-        .unwrap();
+    let rec = store.call(s.business, &got.call_sid).await.unwrap().unwrap();
     assert_eq!(rec.status, CallStatus::Ringing);
     assert_eq!(rec.direction, Direction::Inbound);
-    assert_eq!(
-        rec.lead_id,
-        Some(lead.id),
-        "caller matched to the lead by phone"
-    );
-    assert_eq!(
-        rec.number_id,
-        Some(s.numbers[0]),
-        "routed to the number it rang"
-    );
+    assert_eq!(rec.lead_id, Some(lead.id), "caller matched to the lead by phone");
+    assert_eq!(rec.number_id, Some(s.numbers[0]), "routed to the number it rang");
     assert!(rec.queue_id.is_some(), "put in the default queue");
     let linked = store.lead(s.business, lead.id).await.unwrap().unwrap();
     assert_eq!(
@@ -112,15 +98,8 @@ async fn inbound_call_is_created_routed_and_updated(store: Arc<dyn Store>) {
         (got2.call_sid.clone(), got2.outcome),
         (got.call_sid.clone(), IngestOutcome::Updated)
     );
-    let rec = store
-        .call(s.business, &got.call_sid)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(
-        (rec.status, rec.answered_at),
-        (CallStatus::Answered, Some(2_000))
-    );
+    let rec = store.call(s.business, &got.call_sid).await.unwrap().unwrap();
+    assert_eq!((rec.status, rec.answered_at), (CallStatus::Answered, Some(2_000)));
 
     // A late ringing changes nothing.
     let late = inbound("V1", "e1b", 1_500, CallStatus::Ringing, "+14155550100"); // late, already superseded
@@ -161,33 +140,21 @@ async fn correlation_follows_the_documented_order(store: Arc<dyn Store>) {
     let s = seed(&*store, 1).await;
     let p = provider_row(&*store, "sim-1").await;
     let a = store
-        .ingest_call_event(
-            &p,
-            &inbound("VA", "a1", 1_000, CallStatus::Ringing, "+14155550100"),
-        )
+        .ingest_call_event(&p, &inbound("VA", "a1", 1_000, CallStatus::Ringing, "+14155550100"))
         .await
         .unwrap();
     // 1. call_sid wins over a vendor id that names another call.
     let b = store
-        .ingest_call_event(
-            &p,
-            &inbound("VB", "b1", 1_100, CallStatus::Ringing, "+14155550101"),
-        )
+        .ingest_call_event(&p, &inbound("VB", "b1", 1_100, CallStatus::Ringing, "+14155550101"))
         .await
         .unwrap();
     let mut by_sid = inbound("VB", "a2", 1_200, CallStatus::Answered, "+14155550100");
     by_sid.call_sid = Some(a.call_sid.clone());
-    assert_eq!(
-        store.ingest_call_event(&p, &by_sid).await.unwrap().call_sid,
-        a.call_sid
-    );
+    assert_eq!(store.ingest_call_event(&p, &by_sid).await.unwrap().call_sid, a.call_sid);
     // 2. (vendor, vendor_call_id).
     assert_eq!(
         store
-            .ingest_call_event(
-                &p,
-                &inbound("VB", "b2", 1_300, CallStatus::Answered, "+14155550101")
-            )
+            .ingest_call_event(&p, &inbound("VB", "b2", 1_300, CallStatus::Answered, "+14155550101"))
             .await
             .unwrap()
             .call_sid,
@@ -205,20 +172,13 @@ async fn correlation_follows_the_documented_order(store: Arc<dyn Store>) {
         ..NormalizedCallEvent::new("b4", 1_500)
     };
     assert_eq!(
-        store
-            .ingest_call_event(&p, &platform_only)
-            .await
-            .unwrap()
-            .call_sid,
+        store.ingest_call_event(&p, &platform_only).await.unwrap().call_sid,
         b.call_sid
     );
     // 4. Fallback: a platform event with an unseen id lands on the newest in-progress call
     //    on its service number that has no platform id yet.
     let c = store
-        .ingest_call_event(
-            &p,
-            &inbound("VC", "c1", 1_600, CallStatus::Ringing, "+14155550102"),
-        )
+        .ingest_call_event(&p, &inbound("VC", "c1", 1_600, CallStatus::Ringing, "+14155550102"))
         .await
         .unwrap();
     let fallback = NormalizedCallEvent {
@@ -230,11 +190,7 @@ async fn correlation_follows_the_documented_order(store: Arc<dyn Store>) {
         ..NormalizedCallEvent::new("c2", 1_700)
     };
     assert_eq!(
-        store
-            .ingest_call_event(&p, &fallback)
-            .await
-            .unwrap()
-            .call_sid,
+        store.ingest_call_event(&p, &fallback).await.unwrap().call_sid,
         c.call_sid
     );
     let rec = store.call(s.business, &c.call_sid).await.unwrap().unwrap();
@@ -290,10 +246,7 @@ async fn transcripts_are_idempotent_and_scoped(store: Arc<dyn Store>) {
     let p1 = provider_row(&*store, "sim-1").await;
     let p2 = provider_row(&*store, "sim-2").await;
     let call = store
-        .ingest_call_event(
-            &p1,
-            &inbound("T1", "t1", 1_000, CallStatus::Answered, "+14155550100"),
-        )
+        .ingest_call_event(&p1, &inbound("T1", "t1", 1_000, CallStatus::Answered, "+14155550100"))
         .await
         .unwrap();
     let turn = |seq, text: &str| TranscriptTurnIn {
@@ -303,18 +256,9 @@ async fn transcripts_are_idempotent_and_scoped(store: Arc<dyn Store>) {
         sequence: seq,
     };
     let turns = [turn(1, "second"), turn(0, "first")];
+    assert_eq!(store.ingest_transcript(&p1, &call.call_sid, &turns).await.unwrap(), 2);
     assert_eq!(
-        store
-            .ingest_transcript(&p1, &call.call_sid, &turns)
-            .await
-            .unwrap(),
-        2
-    );
-    assert_eq!(
-        store
-            .ingest_transcript(&p1, &call.call_sid, &turns)
-            .await
-            .unwrap(),
+        store.ingest_transcript(&p1, &call.call_sid, &turns).await.unwrap(),
         0,
         "redelivery stores nothing"
     );
@@ -328,56 +272,33 @@ async fn transcripts_are_idempotent_and_scoped(store: Arc<dyn Store>) {
         store.ingest_transcript(&p2, &call.call_sid, &turns).await,
         Err(StoreError::UnknownCall(_))
     ));
-    assert!(
-        store
-            .transcript(s2.business, &call.call_sid)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.transcript(s2.business, &call.call_sid).await.unwrap().is_empty());
 }
 
 async fn actions_follow_the_state_machine_and_claims(store: Arc<dyn Store>) {
     let s = seed(&*store, 1).await;
     let p = provider_row(&*store, "sim-1").await;
-    let (alice, bob, sam) = (
-        principal(&s, "alice"),
-        principal(&s, "bob"),
-        principal(&s, "sam"),
-    );
+    let (alice, bob, sam) = (principal(&s, "alice"), principal(&s, "bob"), principal(&s, "sam"));
     let call = store
-        .ingest_call_event(
-            &p,
-            &inbound("A1", "a1", 1_000, CallStatus::Ringing, "+14155550100"),
-        )
+        .ingest_call_event(&p, &inbound("A1", "a1", 1_000, CallStatus::Ringing, "+14155550100"))
         .await
         .unwrap();
     let sid = &call.call_sid;
     assert!(matches!(
-        store
-            .begin_action(&alice, sid, CallAction::Hold, None)
-            .await,
+        store.begin_action(&alice, sid, CallAction::Hold, None).await,
         Err(StoreError::IllegalTransition {
             action: CallAction::Hold,
             status: CallStatus::Ringing
         })
     ));
-    let rec = store
-        .begin_action(&alice, sid, CallAction::Answer, None)
-        .await
-        .unwrap();
+    let rec = store.begin_action(&alice, sid, CallAction::Answer, None).await.unwrap();
     assert_eq!(rec.agent_id, Some(alice.agent_id));
     assert!(matches!(
-        store
-            .begin_action(&bob, sid, CallAction::Answer, None)
-            .await,
+        store.begin_action(&bob, sid, CallAction::Answer, None).await,
         Err(StoreError::Conflict(_))
     ));
     store
-        .ingest_call_event(
-            &p,
-            &inbound("A1", "a2", 2_000, CallStatus::Answered, "+14155550100"),
-        )
+        .ingest_call_event(&p, &inbound("A1", "a2", 2_000, CallStatus::Answered, "+14155550100"))
         .await
         .unwrap();
     assert!(matches!(
@@ -406,10 +327,7 @@ async fn actions_follow_the_state_machine_and_claims(store: Arc<dyn Store>) {
     );
     // The provider confirms: the gateway hands the call to bob.
     store
-        .ingest_call_event(
-            &p,
-            &inbound("A1", "a3", 3_000, CallStatus::Transferred, "+14155550100"),
-        )
+        .ingest_call_event(&p, &inbound("A1", "a3", 3_000, CallStatus::Transferred, "+14155550100"))
         .await
         .unwrap();
     let rec = store.call(s.business, sid).await.unwrap().unwrap();
@@ -418,10 +336,7 @@ async fn actions_follow_the_state_machine_and_claims(store: Arc<dyn Store>) {
         (CallStatus::Transferred, Some(bob.agent_id))
     );
     store
-        .ingest_call_event(
-            &p,
-            &inbound("A1", "a4", 4_000, CallStatus::Completed, "+14155550100"),
-        )
+        .ingest_call_event(&p, &inbound("A1", "a4", 4_000, CallStatus::Completed, "+14155550100"))
         .await
         .unwrap();
     let before = store.call(s.business, sid).await.unwrap().unwrap();
@@ -442,10 +357,7 @@ async fn actions_follow_the_state_machine_and_claims(store: Arc<dyn Store>) {
         .map(|e| e.kind)
         .collect();
     assert_eq!(
-        kinds
-            .iter()
-            .filter(|k| **k == StreamEventKind::CallAction)
-            .count(),
+        kinds.iter().filter(|k| **k == StreamEventKind::CallAction).count(),
         3,
         "answer, hold, transfer logged"
     );
@@ -472,12 +384,7 @@ async fn outbound_record_exists_before_the_provider_answers(store: Arc<dyn Store
         (CallStatus::Queued, Direction::Outbound)
     );
     assert_eq!(
-        store
-            .lead(s.business, s.leads[3])
-            .await
-            .unwrap()
-            .unwrap()
-            .call_sid,
+        store.lead(s.business, s.leads[3]).await.unwrap().unwrap().call_sid,
         Some(sid.clone())
     );
     let failed = NormalizedCallEvent {
@@ -492,10 +399,7 @@ async fn outbound_record_exists_before_the_provider_answers(store: Arc<dyn Store
     store.ingest_call_event(&p, &failed).await.unwrap();
     let done = store.call(s.business, &sid).await.unwrap().unwrap();
     assert_eq!(done.status, CallStatus::Failed);
-    assert_eq!(
-        done.error.as_ref().map(|e| e.code),
-        Some(CallErrorCode::InvalidNumber)
-    );
+    assert_eq!(done.error.as_ref().map(|e| e.code), Some(CallErrorCode::InvalidNumber));
     assert!(
         store.queue(s.business).await.unwrap().is_empty(),
         "outbound calls are not in the inbound queue"
@@ -557,10 +461,7 @@ async fn history_pages_and_events_resume_in_order(store: Arc<dyn Store>) {
         .flat_map(|p| p.calls.iter().map(|c| c.call_sid.clone()))
         .collect();
     assert_eq!(all.len(), 7);
-    assert!(
-        all.windows(2).all(|w| w[0] > w[1]),
-        "newest first, no overlap"
-    );
+    assert!(all.windows(2).all(|w| w[0] > w[1]), "newest first, no overlap");
     assert!(page3.next_before.is_none());
     let ringing = store
         .calls(
@@ -577,10 +478,7 @@ async fn history_pages_and_events_resume_in_order(store: Arc<dyn Store>) {
     let events = store.events_since(s.business, 0, 100).await.unwrap();
     assert_eq!(events.len(), 7);
     assert!(events.windows(2).all(|w| w[0].id < w[1].id));
-    let resumed = store
-        .events_since(s.business, events[3].id, 100)
-        .await
-        .unwrap();
+    let resumed = store.events_since(s.business, events[3].id, 100).await.unwrap();
     assert_eq!(resumed, events[4..].to_vec());
     assert_eq!(store.last_event_id().await.unwrap(), events[6].id);
 }
@@ -589,7 +487,7 @@ async fn agent_status_and_directory_reads(store: Arc<dyn Store>) {
     let s = seed(&*store, 1).await;
     let alice = principal(&s, "alice");
     let agent = store
-        .set_agent_status(&alice, AgentStatus::Available)
+        .set_agent_status(&alice, AgentStatus::Available, None)
         .await
         .unwrap();
     assert_eq!(agent.status, AgentStatus::Available);
@@ -604,10 +502,7 @@ async fn agent_status_and_directory_reads(store: Arc<dyn Store>) {
     assert!(numbers[0].is_default && numbers[0].capabilities.outbound);
     assert!(numbers.iter().any(|n| !n.capabilities.outbound));
     let ev = store.events_since(s.business, 0, 10).await.unwrap();
-    assert_eq!(
-        ev.last().map(|e| e.kind),
-        Some(StreamEventKind::AgentStatus)
-    );
+    assert_eq!(ev.last().map(|e| e.kind), Some(StreamEventKind::AgentStatus));
     let by_phone = store
         .leads(
             s.business,
@@ -629,4 +524,66 @@ async fn agent_status_and_directory_reads(store: Arc<dyn Store>) {
         .unwrap();
     assert_eq!(who, alice);
     assert!(store.authenticate("nope").await.unwrap().is_none());
+}
+
+async fn wrap_up_is_saved_once_per_idempotency_key(store: Arc<dyn Store>) {
+    let s = seed(&*store, 1).await;
+    let p = provider_row(&*store, "sim-1").await;
+    let (alice, bob) = (principal(&s, "alice"), principal(&s, "bob"));
+    let call = store
+        .ingest_call_event(&p, &inbound("WU", "wu1", 1_000, CallStatus::Ringing, "+14155550100"))
+        .await
+        .unwrap();
+    store
+        .begin_action(&alice, &call.call_sid, CallAction::Answer, None)
+        .await
+        .unwrap();
+    store
+        .ingest_call_event(&p, &inbound("WU", "wu2", 2_000, CallStatus::Completed, "+14155550100"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.wrap_up(&bob, &call.call_sid, "sale", None, None).await,
+        Err(StoreError::Forbidden(_))
+    ));
+    let before = store.events_since(s.business, 0, 100).await.unwrap().len();
+    let rec = store
+        .wrap_up(
+            &alice,
+            &call.call_sid,
+            "follow_up",
+            Some("call back Tuesday"),
+            Some("k-1"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (rec.disposition.as_deref(), rec.notes.as_deref()),
+        (Some("follow_up"), Some("call back Tuesday"))
+    );
+    let again = store
+        .wrap_up(&alice, &call.call_sid, "sale", Some("replayed"), Some("k-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.disposition.as_deref(),
+        Some("follow_up"),
+        "a replay with the same key changes nothing"
+    );
+    assert_eq!(
+        store.events_since(s.business, 0, 100).await.unwrap().len(),
+        before + 1,
+        "one event for one wrap-up"
+    );
+    let stored = store.call(s.business, &call.call_sid).await.unwrap().unwrap();
+    assert_eq!(stored.notes.as_deref(), Some("call back Tuesday"));
+    let a1 = store
+        .set_agent_status(&alice, AgentStatus::WrapUp, Some("s-1"))
+        .await
+        .unwrap();
+    let a2 = store
+        .set_agent_status(&alice, AgentStatus::Away, Some("s-1"))
+        .await
+        .unwrap();
+    assert_eq!((a1.status, a2.status), (AgentStatus::WrapUp, AgentStatus::WrapUp));
 }

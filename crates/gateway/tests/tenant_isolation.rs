@@ -31,12 +31,7 @@ async fn every_endpoint_is_scoped_to_the_token_business() {
     ev.from = Some(theirs.leads(None).await.unwrap().leads[0].phone.clone());
     let (code, _) = post_webhook(&http, &gw.base, "sim-2", &ev).await;
     assert_eq!(code, 200);
-    let their_call = theirs
-        .calls(&CallListQuery::default())
-        .await
-        .unwrap()
-        .calls
-        .remove(0);
+    let their_call = theirs.calls(&CallListQuery::default()).await.unwrap().calls.remove(0);
     let sid = their_call.call_sid.clone();
     let hook = serde_json::json!({ "call_sid": sid, "turns": [{ "role": "caller", "content": "private", "occurred_at": 1, "sequence": 0 }] });
     assert_eq!(
@@ -64,45 +59,23 @@ async fn every_endpoint_is_scoped_to_the_token_business() {
     assert_eq!(not_found(mine.end(&sid).await), Some(404));
     assert_eq!(
         not_found(
-            mine.transfer(
-                &sid,
-                TransferTarget::Number("+14155550000".parse().unwrap())
-            )
-            .await
+            mine.transfer(&sid, TransferTarget::Number("+14155550000".parse().unwrap()))
+                .await
         ),
         Some(404)
     );
     assert_eq!(not_found(mine.dtmf(&sid, "1").await), Some(404));
-    assert_eq!(
-        not_found(mine.recording(&sid, RecordingAction::Start).await),
-        Some(404)
-    );
+    assert_eq!(not_found(mine.recording(&sid, RecordingAction::Start).await), Some(404));
     assert_eq!(theirs.call(&sid).await.unwrap(), before);
     // Lists show only our own.
-    assert!(
-        mine.calls(&CallListQuery::default())
-            .await
-            .unwrap()
-            .calls
-            .is_empty()
-    );
+    assert!(mine.calls(&CallListQuery::default()).await.unwrap().calls.is_empty());
     assert!(mine.queue().await.unwrap().calls.is_empty());
     let my_numbers = mine.numbers().await.unwrap().numbers;
-    assert!(
-        my_numbers
-            .iter()
-            .all(|n| n.e164.as_str().starts_with("+1415555010"))
-    );
+    assert!(my_numbers.iter().all(|n| n.e164.as_str().starts_with("+1415555010")));
     let my_leads = mine.leads(None).await.unwrap().leads;
     assert!(my_leads.iter().all(|l| l.id != their_lead));
     let their_phone = theirs.lead(their_lead).await.unwrap().lead.phone;
-    assert!(
-        mine.leads(Some(&their_phone))
-            .await
-            .unwrap()
-            .leads
-            .is_empty()
-    );
+    assert!(mine.leads(Some(&their_phone)).await.unwrap().leads.is_empty());
     let my_agents = mine.agents().await.unwrap().agents;
     assert!(my_agents.iter().all(|a| a.id != two.agent("alice")));
     // Their number, their lead and their agents are not ours to use.
@@ -112,11 +85,7 @@ async fn every_endpoint_is_scoped_to_the_token_business() {
         lead_id: None,
     };
     assert_eq!(
-        mine.place_call(&req)
-            .await
-            .unwrap_err()
-            .status()
-            .map(|s| s.as_u16()),
+        mine.place_call(&req).await.unwrap_err().status().map(|s| s.as_u16()),
         Some(422)
     );
     let req = OutboundCallRequest {
@@ -125,11 +94,7 @@ async fn every_endpoint_is_scoped_to_the_token_business() {
         lead_id: Some(their_lead),
     };
     assert_eq!(
-        mine.place_call(&req)
-            .await
-            .unwrap_err()
-            .status()
-            .map(|s| s.as_u16()),
+        mine.place_call(&req).await.unwrap_err().status().map(|s| s.as_u16()),
         Some(422)
     );
     let (code, _) = post_webhook(
@@ -140,35 +105,19 @@ async fn every_endpoint_is_scoped_to_the_token_business() {
     )
     .await;
     assert_eq!(code, 200);
-    let my_call = mine
-        .calls(&CallListQuery::default())
-        .await
-        .unwrap()
-        .calls
-        .remove(0);
+    let my_call = mine.calls(&CallListQuery::default()).await.unwrap().calls.remove(0);
     let err = mine
         .transfer(&my_call.call_sid, TransferTarget::Agent(two.agent("bob")))
         .await
         .unwrap_err();
-    assert!(
-        matches!(err.status().map(|s| s.as_u16()), Some(422 | 403)),
-        "{err}"
-    );
+    assert!(matches!(err.status().map(|s| s.as_u16()), Some(422 | 403)), "{err}");
 
     // The event stream carries only our business's events.
     let mut seen_mine = false;
-    while let Ok(Some(item)) =
-        tokio::time::timeout(Duration::from_millis(500), my_events.next()).await
-    {
+    while let Ok(Some(item)) = tokio::time::timeout(Duration::from_millis(500), my_events.next()).await {
         if let StreamItem::Event(ev) = item {
-            assert_ne!(
-                ev.call_sid.as_ref(),
-                Some(&sid),
-                "saw another business's event {ev:?}"
-            );
-            assert!(
-                !(ev.kind == StreamEventKind::TranscriptTurn && ev.data["content"] == "private")
-            );
+            assert_ne!(ev.call_sid.as_ref(), Some(&sid), "saw another business's event {ev:?}");
+            assert!(!(ev.kind == StreamEventKind::TranscriptTurn && ev.data["content"] == "private"));
             seen_mine |= ev.call_sid.as_ref() == Some(&my_call.call_sid);
         }
     }
@@ -177,9 +126,6 @@ async fn every_endpoint_is_scoped_to_the_token_business() {
     let mut cross = inbound("T2", "t2-x", 2_000, CallStatus::Completed, "+14155550200");
     cross.call_sid = Some(sid.clone());
     assert_eq!(post_webhook(&http, &gw.base, "sim-1", &cross).await.0, 404);
-    assert_eq!(
-        theirs.call(&sid).await.unwrap().call.status,
-        CallStatus::Answered
-    );
+    assert_eq!(theirs.call(&sid).await.unwrap().call.status, CallStatus::Answered);
     db.cleanup().await;
 }

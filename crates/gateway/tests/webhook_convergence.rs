@@ -14,13 +14,7 @@ use switchboard_core::{CallRecord, CallStatus, NormalizedCallEvent};
 fn story(call: &str) -> Vec<NormalizedCallEvent> {
     use CallStatus::*;
     let ev = |n: u32, t: i64, s: Option<CallStatus>| {
-        let mut e = inbound(
-            call,
-            &format!("{call}-e{n}"),
-            t,
-            s.unwrap_or(Ringing),
-            "+14155550100",
-        );
+        let mut e = inbound(call, &format!("{call}-e{n}"), t, s.unwrap_or(Ringing), "+14155550100");
         e.status = s;
         e.sequence = Some(i64::from(n));
         e

@@ -111,10 +111,7 @@ pub struct WebhookRequest<'a> {
 impl WebhookRequest<'_> {
     /// A header by lowercase name.
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 }
 
@@ -157,10 +154,7 @@ impl ProviderError {
     pub fn to_call_error(&self) -> CallError {
         match self {
             Self::Call(e) => e.clone(),
-            Self::Config(m) => CallError::new(
-                CallErrorCode::ProviderError,
-                format!("provider configuration: {m}"),
-            ),
+            Self::Config(m) => CallError::new(CallErrorCode::ProviderError, format!("provider configuration: {m}")),
             Self::Unsupported(what) => CallError::new(
                 CallErrorCode::Rejected,
                 format!("this provider does not support {what}"),

@@ -5,8 +5,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use switchboard_core::CallAction;
 use switchboard_core::api::{
-    CallActionResponse, CallDetail, CallList, CallListQuery, DtmfRequest, OutboundCallRequest,
-    QueueResponse, RecordingRequest, TransferRequest,
+    CallActionResponse, CallDetail, CallList, CallListQuery, DtmfRequest, OutboundCallRequest, QueueResponse,
+    RecordingRequest, TransferRequest, WrapUpRequest,
 };
 
 use super::{ApiJson, ApiQuery, SidPath};
@@ -17,10 +17,7 @@ use crate::store::Principal;
 
 type Reply = Result<(StatusCode, Json<CallActionResponse>), ApiError>;
 
-pub async fn queue(
-    State(st): State<AppState>,
-    who: Principal,
-) -> Result<Json<QueueResponse>, ApiError> {
+pub async fn queue(State(st): State<AppState>, who: Principal) -> Result<Json<QueueResponse>, ApiError> {
     Ok(Json(QueueResponse {
         calls: st.store.queue(who.business_id).await?,
     }))
@@ -49,31 +46,14 @@ pub async fn detail(
         None => None,
     };
     let transcript = st.store.transcript(who.business_id, &sid).await?;
-    Ok(Json(CallDetail {
-        call,
-        lead,
-        transcript,
-    }))
+    Ok(Json(CallDetail { call, lead, transcript }))
 }
 
-pub async fn place(
-    State(st): State<AppState>,
-    who: Principal,
-    ApiJson(req): ApiJson<OutboundCallRequest>,
-) -> Reply {
-    Ok((
-        StatusCode::CREATED,
-        Json(actions::place_call(&st, &who, &req).await?),
-    ))
+pub async fn place(State(st): State<AppState>, who: Principal, ApiJson(req): ApiJson<OutboundCallRequest>) -> Reply {
+    Ok((StatusCode::CREATED, Json(actions::place_call(&st, &who, &req).await?)))
 }
 
-async fn act(
-    st: AppState,
-    who: Principal,
-    sid: SidPath,
-    action: CallAction,
-    detail: ActionDetail,
-) -> Reply {
+async fn act(st: AppState, who: Principal, sid: SidPath, action: CallAction, detail: ActionDetail) -> Reply {
     Ok((
         StatusCode::ACCEPTED,
         Json(actions::perform(&st, &who, &sid.0, action, detail).await?),
@@ -102,14 +82,7 @@ pub async fn transfer(
     sid: SidPath,
     ApiJson(req): ApiJson<TransferRequest>,
 ) -> Reply {
-    act(
-        st,
-        who,
-        sid,
-        CallAction::Transfer,
-        ActionDetail::Transfer(req.to),
-    )
-    .await
+    act(st, who, sid, CallAction::Transfer, ActionDetail::Transfer(req.to)).await
 }
 
 pub async fn dtmf(
@@ -119,14 +92,7 @@ pub async fn dtmf(
     ApiJson(req): ApiJson<DtmfRequest>,
 ) -> Reply {
     req.validate().map_err(ApiError::Invalid)?;
-    act(
-        st,
-        who,
-        sid,
-        CallAction::Dtmf,
-        ActionDetail::Dtmf(req.digits),
-    )
-    .await
+    act(st, who, sid, CallAction::Dtmf, ActionDetail::Dtmf(req.digits)).await
 }
 
 pub async fn recording(
@@ -135,12 +101,20 @@ pub async fn recording(
     sid: SidPath,
     ApiJson(req): ApiJson<RecordingRequest>,
 ) -> Reply {
-    act(
-        st,
-        who,
-        sid,
-        CallAction::Recording,
-        ActionDetail::Recording(req.action),
-    )
-    .await
+    act(st, who, sid, CallAction::Recording, ActionDetail::Recording(req.action)).await
+}
+
+pub async fn wrap_up(
+    State(st): State<AppState>,
+    who: Principal,
+    SidPath(sid): SidPath,
+    key: super::IdempotencyKey,
+    ApiJson(req): ApiJson<WrapUpRequest>,
+) -> Result<Json<switchboard_core::CallRecord>, ApiError> {
+    req.validate().map_err(ApiError::Invalid)?;
+    Ok(Json(
+        st.store
+            .wrap_up(&who, &sid, &req.disposition, req.notes.as_deref(), key.0.as_deref())
+            .await?,
+    ))
 }

@@ -3,8 +3,8 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use switchboard_core::api::{
-    AgentStatusRequest, AgentsResponse, Health, LeadDetail, LeadQuery, LeadsResponse,
-    NumbersResponse, TranscriptResponse,
+    AgentStatusRequest, AgentsResponse, Health, LeadDetail, LeadQuery, LeadsResponse, NumbersResponse,
+    TranscriptResponse,
 };
 use switchboard_core::{Agent, LeadId};
 
@@ -25,10 +25,7 @@ pub async fn openapi() -> Json<serde_json::Value> {
     Json(crate::openapi::document())
 }
 
-pub async fn numbers(
-    State(st): State<AppState>,
-    who: Principal,
-) -> Result<Json<NumbersResponse>, ApiError> {
+pub async fn numbers(State(st): State<AppState>, who: Principal) -> Result<Json<NumbersResponse>, ApiError> {
     Ok(Json(NumbersResponse {
         numbers: st.store.numbers(who.business_id).await?,
     }))
@@ -76,16 +73,10 @@ pub async fn transcript(
         .await?
         .ok_or(ApiError::NotFound("call"))?;
     let turns = st.store.transcript(who.business_id, &sid).await?;
-    Ok(Json(TranscriptResponse {
-        call_sid: sid,
-        turns,
-    }))
+    Ok(Json(TranscriptResponse { call_sid: sid, turns }))
 }
 
-pub async fn agents(
-    State(st): State<AppState>,
-    who: Principal,
-) -> Result<Json<AgentsResponse>, ApiError> {
+pub async fn agents(State(st): State<AppState>, who: Principal) -> Result<Json<AgentsResponse>, ApiError> {
     Ok(Json(AgentsResponse {
         agents: st.store.agents(who.business_id).await?,
     }))
@@ -94,7 +85,19 @@ pub async fn agents(
 pub async fn set_status(
     State(st): State<AppState>,
     who: Principal,
+    key: super::IdempotencyKey,
     ApiJson(req): ApiJson<AgentStatusRequest>,
 ) -> Result<Json<Agent>, ApiError> {
-    Ok(Json(st.store.set_agent_status(&who, req.status).await?))
+    Ok(Json(
+        st.store.set_agent_status(&who, req.status, key.0.as_deref()).await?,
+    ))
+}
+
+pub async fn me(State(st): State<AppState>, who: Principal) -> Result<Json<Agent>, ApiError> {
+    Ok(Json(
+        st.store
+            .agent(who.business_id, who.agent_id)
+            .await?
+            .ok_or(ApiError::Unauthorized)?,
+    ))
 }

@@ -34,9 +34,7 @@ pub async fn stream(
     ws: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
     if q.since.is_some_and(|s| s < 0) {
-        return Err(ApiError::BadRequest(
-            "since must be 0 or a positive event id".into(),
-        ));
+        return Err(ApiError::BadRequest("since must be 0 or a positive event id".into()));
     }
     let since = match q.since {
         Some(s) => s,
@@ -78,12 +76,7 @@ async fn session(st: AppState, business: BusinessId, since: i64, socket: WebSock
     }
 }
 
-async fn catch_up<S>(
-    st: &AppState,
-    business: BusinessId,
-    last: &mut i64,
-    tx: &mut S,
-) -> Result<(), ()>
+async fn catch_up<S>(st: &AppState, business: BusinessId, last: &mut i64, tx: &mut S) -> Result<(), ()>
 where
     S: futures_util::Sink<Message> + Unpin,
 {

@@ -31,17 +31,16 @@ pub fn router() -> Router<AppState> {
         .route("/v1/calls/{call_sid}/transfer", post(calls::transfer))
         .route("/v1/calls/{call_sid}/dtmf", post(calls::dtmf))
         .route("/v1/calls/{call_sid}/recording", post(calls::recording))
+        .route("/v1/calls/{call_sid}/wrapup", put(calls::wrap_up))
         .route("/v1/numbers", get(directory::numbers))
         .route("/v1/leads", get(directory::leads))
         .route("/v1/leads/{id}", get(directory::lead))
         .route("/v1/transcripts/{call_sid}", get(directory::transcript))
         .route("/v1/agents", get(directory::agents))
+        .route("/v1/agents/me", get(directory::me))
         .route("/v1/agents/me/status", put(directory::set_status))
         .route("/v1/events", get(events::stream))
-        .route(
-            "/webhooks/transcripts/{source}",
-            post(webhooks::transcripts),
-        )
+        .route("/webhooks/transcripts/{source}", post(webhooks::transcripts))
         .route("/webhooks/{kind}/{provider}", post(webhooks::provider))
         .fallback(|| async { ApiError::NotFound("route") })
 }
@@ -86,12 +85,31 @@ impl<S: Send + Sync> FromRequestParts<S> for SidPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let axum::extract::Path(raw) =
-            axum::extract::Path::<String>::from_request_parts(parts, state)
-                .await
-                .map_err(|e: PathRejection| ApiError::BadRequest(e.body_text()))?;
+        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e: PathRejection| ApiError::BadRequest(e.body_text()))?;
         raw.parse()
             .map(Self)
             .map_err(|e: switchboard_core::IdError| ApiError::BadRequest(e.to_string()))
+    }
+}
+
+/// The optional `Idempotency-Key` header (at most 200 characters).
+#[derive(Debug)]
+pub struct IdempotencyKey(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        match parts.headers.get("idempotency-key") {
+            None => Ok(Self(None)),
+            Some(v) => match v.to_str() {
+                Ok(k) if !k.trim().is_empty() && k.len() <= 200 => Ok(Self(Some(k.trim().to_owned()))),
+                _ => Err(ApiError::BadRequest(
+                    "Idempotency-Key must be 1 to 200 visible characters".into(),
+                )),
+            },
+        }
     }
 }

@@ -15,11 +15,7 @@ use crate::error::ApiError;
 fn header_list(headers: &HeaderMap) -> Vec<(String, String)> {
     headers
         .iter()
-        .filter_map(|(k, v)| {
-            v.to_str()
-                .ok()
-                .map(|v| (k.as_str().to_ascii_lowercase(), v.to_owned()))
-        })
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_ascii_lowercase(), v.to_owned())))
         .collect()
 }
 
@@ -52,17 +48,10 @@ pub async fn provider(
         })?;
     let mut sid = None;
     for ev in &events {
-        sid = crate::ingest::ingest(&*st.store, &handle.row, ev)
-            .await?
-            .or(sid);
+        sid = crate::ingest::ingest(&*st.store, &handle.row, ev).await?.or(sid);
     }
     let reply = handle.provider.webhook_response(sid.as_ref());
-    Ok((
-        StatusCode::OK,
-        [(header::CONTENT_TYPE, reply.content_type)],
-        reply.body,
-    )
-        .into_response())
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, reply.content_type)], reply.body).into_response())
 }
 
 /// `POST /webhooks/transcripts/{source}`: transcript turns by `call_sid`, from any source
@@ -78,16 +67,12 @@ pub async fn transcripts(
         .by_name(&source)
         .ok_or(ApiError::NotFound("transcript source"))?
         .clone();
-    let secret = handle
-        .webhook_secret
-        .as_deref()
-        .ok_or(ApiError::BadSignature)?;
+    let secret = handle.webhook_secret.as_deref().ok_or(ApiError::BadSignature)?;
     let sig = headers.get(signature::HEADER).and_then(|v| v.to_str().ok());
     if !signature::verify(secret.as_bytes(), &body, sig) {
         return Err(ApiError::BadSignature);
     }
-    let hook: TranscriptWebhook =
-        serde_json::from_slice(&body).map_err(|e| ApiError::Invalid(e.to_string()))?;
+    let hook: TranscriptWebhook = serde_json::from_slice(&body).map_err(|e| ApiError::Invalid(e.to_string()))?;
     if hook.turns.is_empty() {
         return Err(ApiError::Invalid("turns must not be empty".into()));
     }
@@ -95,8 +80,5 @@ pub async fn transcripts(
         .store
         .ingest_transcript(&handle.row, &hook.call_sid, &hook.turns)
         .await?;
-    Ok(
-        axum::Json(serde_json::json!({ "ok": true, "call_sid": hook.call_sid, "stored": stored }))
-            .into_response(),
-    )
+    Ok(axum::Json(serde_json::json!({ "ok": true, "call_sid": hook.call_sid, "stored": stored })).into_response())
 }

@@ -18,13 +18,10 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use switchboard_core::api::{
-    CallList, CallListQuery, LeadQuery, QueueEntry, TranscriptTurnIn, TransferTarget,
-};
+use switchboard_core::api::{CallList, CallListQuery, LeadQuery, QueueEntry, TranscriptTurnIn, TransferTarget};
 use switchboard_core::{
-    Agent, AgentId, AgentRole, AgentStatus, BusinessId, CallAction, CallError, CallRecord, CallSid,
-    CallStatus, Lead, LeadId, LeadStatus, NormalizedCallEvent, NumberId, PhoneNumber, ProviderId,
-    QueueId, StreamEvent, TranscriptTurn,
+    Agent, AgentId, AgentRole, AgentStatus, BusinessId, CallAction, CallError, CallRecord, CallSid, CallStatus, Lead,
+    LeadId, LeadStatus, NormalizedCallEvent, NumberId, PhoneNumber, ProviderId, QueueId, StreamEvent, TranscriptTurn,
 };
 use tokio::sync::Notify;
 
@@ -174,11 +171,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         role: AgentRole,
     ) -> StoreResult<AgentId>;
     /// Find agents by login name, optionally within one business.
-    async fn agents_named(
-        &self,
-        name: &str,
-        business: Option<BusinessId>,
-    ) -> StoreResult<Vec<(BusinessId, Agent)>>;
+    async fn agents_named(&self, name: &str, business: Option<BusinessId>) -> StoreResult<Vec<(BusinessId, Agent)>>;
     /// Store a token's hash for an agent.
     async fn add_token(&self, agent: AgentId, token_hash: &str) -> StoreResult<()>;
     /// Who holds this token hash?
@@ -195,18 +188,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// All enabled providers.
     async fn providers(&self) -> StoreResult<Vec<ProviderRow>>;
     /// Add a number.
-    async fn create_number(
-        &self,
-        business: BusinessId,
-        number: &NewNumber,
-    ) -> StoreResult<NumberId>;
+    async fn create_number(&self, business: BusinessId, number: &NewNumber) -> StoreResult<NumberId>;
     /// Add a queue.
-    async fn create_queue(
-        &self,
-        business: BusinessId,
-        name: &str,
-        is_default: bool,
-    ) -> StoreResult<QueueId>;
+    async fn create_queue(&self, business: BusinessId, name: &str, is_default: bool) -> StoreResult<QueueId>;
     /// Add a lead.
     async fn create_lead(&self, business: BusinessId, lead: &NewLead) -> StoreResult<LeadId>;
 
@@ -219,12 +203,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// One lead.
     async fn lead(&self, business: BusinessId, id: LeadId) -> StoreResult<Option<Lead>>;
     /// Calls of a lead, newest first.
-    async fn calls_of_lead(
-        &self,
-        business: BusinessId,
-        id: LeadId,
-        limit: u32,
-    ) -> StoreResult<Vec<CallRecord>>;
+    async fn calls_of_lead(&self, business: BusinessId, id: LeadId, limit: u32) -> StoreResult<Vec<CallRecord>>;
     /// A page of history, newest first.
     async fn calls(&self, business: BusinessId, query: &CallListQuery) -> StoreResult<CallList>;
     /// One call.
@@ -232,35 +211,18 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Waiting inbound calls, oldest first.
     async fn queue(&self, business: BusinessId) -> StoreResult<Vec<QueueEntry>>;
     /// A call's transcript, in order.
-    async fn transcript(
-        &self,
-        business: BusinessId,
-        sid: &CallSid,
-    ) -> StoreResult<Vec<TranscriptTurn>>;
+    async fn transcript(&self, business: BusinessId, sid: &CallSid) -> StoreResult<Vec<TranscriptTurn>>;
     /// A business's stream events after `since`, in order.
-    async fn events_since(
-        &self,
-        business: BusinessId,
-        since: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<StreamEvent>>;
+    async fn events_since(&self, business: BusinessId, since: i64, limit: u32) -> StoreResult<Vec<StreamEvent>>;
     /// Every business's events after `since`, in order (feeds the realtime bus).
-    async fn events_after(
-        &self,
-        since: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<(BusinessId, StreamEvent)>>;
+    async fn events_after(&self, since: i64, limit: u32) -> StoreResult<Vec<(BusinessId, StreamEvent)>>;
     /// Calls a provider carries that are not over yet (for reconciliation at start-up).
     async fn live_calls_of_provider(&self, provider: ProviderId) -> StoreResult<Vec<CallRecord>>;
     /// The newest event id, 0 when there is none.
     async fn last_event_id(&self) -> StoreResult<i64>;
 
     /// Correlate, merge and store one provider event (see `gateway::ingest`).
-    async fn ingest_call_event(
-        &self,
-        provider: &ProviderRow,
-        ev: &NormalizedCallEvent,
-    ) -> StoreResult<Ingested>;
+    async fn ingest_call_event(&self, provider: &ProviderRow, ev: &NormalizedCallEvent) -> StoreResult<Ingested>;
     /// Store transcript turns of a call; returns how many were new.
     async fn ingest_transcript(
         &self,
@@ -287,20 +249,33 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         action: CallAction,
         error: &CallError,
     ) -> StoreResult<()>;
-    /// Set the caller's status.
-    async fn set_agent_status(&self, who: &Principal, status: AgentStatus) -> StoreResult<Agent>;
+    /// Set the caller's status. With an idempotency key, a repeat changes nothing.
+    async fn set_agent_status(
+        &self,
+        who: &Principal,
+        status: AgentStatus,
+        idempotency_key: Option<&str>,
+    ) -> StoreResult<Agent>;
+    /// Save disposition and notes with a call (its agent, or a supervisor). With an
+    /// idempotency key, a repeat changes nothing and returns the record as it is.
+    async fn wrap_up(
+        &self,
+        who: &Principal,
+        sid: &CallSid,
+        disposition: &str,
+        notes: Option<&str>,
+        idempotency_key: Option<&str>,
+    ) -> StoreResult<CallRecord>;
+    /// One agent.
+    async fn agent(&self, business: BusinessId, id: AgentId) -> StoreResult<Option<Agent>>;
 }
 
 /// Open a store from a URL: `sqlite://...` or `postgres://...`. Runs migrations.
 pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(
-            sql::SqlStore::<postgres::Postgres>::connect(url).await?,
-        ))
+        Ok(Arc::new(sql::SqlStore::<postgres::Postgres>::connect(url).await?))
     } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(
-            sql::SqlStore::<sqlite::Sqlite>::connect(url).await?,
-        ))
+        Ok(Arc::new(sql::SqlStore::<sqlite::Sqlite>::connect(url).await?))
     } else {
         Err(StoreError::Invalid(format!(
             "unsupported database url {url:?}: use sqlite:///path/to/file.db or postgres://user@host/db"

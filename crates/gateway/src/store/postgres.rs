@@ -35,9 +35,7 @@ impl Backend for Postgres {
 
     async fn open(url: &str) -> StoreResult<(Self, AnyPool, AnyPool)> {
         let pool = pool_options(16).connect(url).await?;
-        sqlx::migrate!("../../migrations/gateway-postgres")
-            .run(&pool)
-            .await?;
+        sqlx::migrate!("../../migrations/gateway-postgres").run(&pool).await?;
         let commits = Arc::new(Notify::new());
         let mut listener = PgListener::connect(url).await?;
         listener.listen(CHANNEL).await?;
@@ -60,9 +58,7 @@ impl Backend for Postgres {
 
     async fn announce(&self, tx: &mut Transaction<'static, Any>) -> StoreResult<()> {
         // Delivered at commit, to every replica's listener (including ours).
-        sqlx::query("NOTIFY switchboard_events")
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query("NOTIFY switchboard_events").execute(&mut **tx).await?;
         Ok(())
     }
 

@@ -9,8 +9,8 @@ use sqlx::query::Query;
 use sqlx::{Any, FromRow};
 use switchboard_core::record::MergeState;
 use switchboard_core::{
-    Agent, AgentRole, AgentStatus, CallError, CallErrorCode, CallRecord, CallSid, Lead, LeadStatus,
-    NumberCapabilities, PhoneNumber, StreamEvent, StreamEventKind, TranscriptRole, TranscriptTurn,
+    Agent, AgentRole, AgentStatus, CallError, CallErrorCode, CallRecord, CallSid, Lead, LeadStatus, NumberCapabilities,
+    PhoneNumber, StreamEvent, StreamEventKind, TranscriptRole, TranscriptTurn,
 };
 
 use super::StoreError;
@@ -83,10 +83,7 @@ pub static CALL_UPDATE: LazyLock<String> = LazyLock::new(|| {
         .skip(1)
         .map(|(i, c)| format!("{c} = ${}", i + 1))
         .collect();
-    format!(
-        "UPDATE call_records SET {} WHERE call_sid = $1",
-        sets.join(", ")
-    )
+    format!("UPDATE call_records SET {} WHERE call_sid = $1", sets.join(", "))
 });
 
 /// Bind a record's values in [`CALL_COLUMNS`] order.
@@ -158,9 +155,7 @@ fn id<T: TryFrom<i64, Error = switchboard_core::IdError>>(v: i64) -> Result<T, S
     T::try_from(v).map_err(|e| corrupt("id", e))
 }
 
-fn opt_id<T: TryFrom<i64, Error = switchboard_core::IdError>>(
-    v: Option<i64>,
-) -> Result<Option<T>, StoreError> {
+fn opt_id<T: TryFrom<i64, Error = switchboard_core::IdError>>(v: Option<i64>) -> Result<Option<T>, StoreError> {
     v.map(id).transpose()
 }
 
@@ -209,8 +204,7 @@ impl TryFrom<CallRow> for CallRecord {
     fn try_from(r: CallRow) -> Result<Self, StoreError> {
         let error = match r.error_code {
             Some(code) => Some(CallError {
-                code: serde_json::from_value(serde_json::Value::String(code))
-                    .map_err(|e| corrupt("error_code", e))?,
+                code: serde_json::from_value(serde_json::Value::String(code)).map_err(|e| corrupt("error_code", e))?,
                 message: r.error_message.unwrap_or_default(),
                 provider_code: r.error_provider_code,
                 provider_message: r.error_provider_message,
@@ -278,16 +272,14 @@ impl TryFrom<AgentRow> for Agent {
             name: r.name,
             display_name: r.display_name,
             role: AgentRole::from_name(&r.role).ok_or_else(|| corrupt("role", &r.role))?,
-            status: AgentStatus::from_name(&r.status)
-                .ok_or_else(|| corrupt("status", &r.status))?,
+            status: AgentStatus::from_name(&r.status).ok_or_else(|| corrupt("status", &r.status))?,
             status_at: r.status_at,
         })
     }
 }
 
 /// Columns of a lead row.
-pub const LEAD_SELECT: &str =
-    "id, phone, name, company, status, notes, call_sid, created_at, updated_at";
+pub const LEAD_SELECT: &str = "id, phone, name, company, status, notes, call_sid, created_at, updated_at";
 
 /// A `leads` row.
 #[derive(Debug, FromRow)]
@@ -409,8 +401,7 @@ impl TryFrom<EventRow> for StreamEvent {
     fn try_from(r: EventRow) -> Result<Self, StoreError> {
         Ok(StreamEvent {
             id: r.id,
-            kind: StreamEventKind::from_name(&r.kind)
-                .ok_or_else(|| corrupt("event kind", &r.kind))?,
+            kind: StreamEventKind::from_name(&r.kind).ok_or_else(|| corrupt("event kind", &r.kind))?,
             call_sid: r
                 .call_sid
                 .map(|s| s.parse())

@@ -6,25 +6,19 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, Transaction};
-use switchboard_core::api::{
-    CallList, CallListQuery, LeadQuery, QueueEntry, TranscriptTurnIn, TransferTarget,
-};
+use switchboard_core::api::{CallList, CallListQuery, LeadQuery, QueueEntry, TranscriptTurnIn, TransferTarget};
 use switchboard_core::{
-    Agent, AgentId, AgentRole, AgentStatus, BusinessId, CallAction, CallError, CallRecord, CallSid,
-    CallStatus, Direction, Lead, LeadId, NormalizedCallEvent, NumberId, PhoneNumber, ProviderId,
-    QueueId, StreamEvent, StreamEventKind, TranscriptTurn,
+    Agent, AgentId, AgentRole, AgentStatus, BusinessId, CallAction, CallError, CallRecord, CallSid, CallStatus,
+    Direction, Lead, LeadId, NormalizedCallEvent, NumberId, PhoneNumber, ProviderId, QueueId, StreamEvent,
+    StreamEventKind, TranscriptTurn,
 };
 use tokio::sync::Notify;
 
 use super::rows::{
-    AGENT_SELECT, AgentRow, CALL_COLUMNS, CALL_INSERT, CALL_SELECT, CALL_UPDATE, CallRow,
-    EVENT_SELECT, EventRow, LEAD_SELECT, LeadRow, NUMBER_SELECT, NumberRow, ProviderDbRow,
-    TURN_SELECT, TurnRow, bind_call,
+    AGENT_SELECT, AgentRow, CALL_COLUMNS, CALL_INSERT, CALL_SELECT, CALL_UPDATE, CallRow, EVENT_SELECT, EventRow,
+    LEAD_SELECT, LeadRow, NUMBER_SELECT, NumberRow, ProviderDbRow, TURN_SELECT, TurnRow, bind_call,
 };
-use super::{
-    IngestOutcome, Ingested, NewLead, NewNumber, Principal, ProviderRow, Store, StoreError,
-    StoreResult,
-};
+use super::{IngestOutcome, Ingested, NewLead, NewNumber, Principal, ProviderRow, Store, StoreError, StoreResult};
 
 /// How far back the last-resort correlation looks for an in-progress call.
 const FALLBACK_WINDOW_MS: i64 = 4 * 60 * 60 * 1000;
@@ -125,11 +119,7 @@ impl<B: Backend> SqlStore<B> {
     pub async fn connect(url: &str) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let (backend, write, read) = B::open(url).await?;
-        Ok(Self {
-            backend,
-            write,
-            read,
-        })
+        Ok(Self { backend, write, read })
     }
 
     async fn begin(&self) -> StoreResult<Tx<'_, B>> {
@@ -159,10 +149,7 @@ impl<B: Backend> SqlStore<B> {
                 Bind::Text(v) => q.bind(v.to_string()),
             };
         }
-        q.fetch_optional(&mut **tx)
-            .await?
-            .map(CallRecord::try_from)
-            .transpose()
+        q.fetch_optional(&mut **tx).await?.map(CallRecord::try_from).transpose()
     }
 
     /// Find the call an event belongs to, in the documented order: call_sid, then
@@ -231,45 +218,37 @@ impl<B: Backend> SqlStore<B> {
         }
         filter.push_str(" ORDER BY c.created_at DESC, c.call_sid DESC LIMIT 1");
         let since = Bind::Int(ev.occurred_at.min(now_ms()) - FALLBACK_WINDOW_MS);
-        self.call_in_tx(tx, &filter, &[b, Bind::Text(service), since])
-            .await
+        self.call_in_tx(tx, &filter, &[b, Bind::Text(service), since]).await
     }
 
     /// Routing for a new inbound call: the number it rang, the lead who called, the
     /// business's default queue. Providers never decide these.
-    async fn route_inbound(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        rec: &mut CallRecord,
-    ) -> StoreResult<()> {
+    async fn route_inbound(&self, tx: &mut Transaction<'static, Any>, rec: &mut CallRecord) -> StoreResult<()> {
         let b = rec.business_id.get();
-        let number: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM business_phone_numbers WHERE business_id = $1 AND e164 = $2",
-        )
-        .bind(b)
-        .bind(rec.to.clone())
-        .fetch_optional(&mut **tx)
-        .await?;
+        let number: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM business_phone_numbers WHERE business_id = $1 AND e164 = $2")
+                .bind(b)
+                .bind(rec.to.clone())
+                .fetch_optional(&mut **tx)
+                .await?;
         rec.number_id = number
             .map(NumberId::try_from)
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let lead: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM leads WHERE business_id = $1 AND phone = $2")
-                .bind(b)
-                .bind(rec.from.clone())
-                .fetch_optional(&mut **tx)
-                .await?;
+        let lead: Option<i64> = sqlx::query_scalar("SELECT id FROM leads WHERE business_id = $1 AND phone = $2")
+            .bind(b)
+            .bind(rec.from.clone())
+            .fetch_optional(&mut **tx)
+            .await?;
         rec.lead_id = lead
             .map(LeadId::try_from)
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let queue: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM queues WHERE business_id = $1 ORDER BY is_default DESC, id LIMIT 1",
-        )
-        .bind(b)
-        .fetch_optional(&mut **tx)
-        .await?;
+        let queue: Option<i64> =
+            sqlx::query_scalar("SELECT id FROM queues WHERE business_id = $1 ORDER BY is_default DESC, id LIMIT 1")
+                .bind(b)
+                .fetch_optional(&mut **tx)
+                .await?;
         rec.queue_id = queue
             .map(QueueId::try_from)
             .transpose()
@@ -277,11 +256,7 @@ impl<B: Backend> SqlStore<B> {
         Ok(())
     }
 
-    async fn link_lead(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        rec: &CallRecord,
-    ) -> StoreResult<()> {
+    async fn link_lead(&self, tx: &mut Transaction<'static, Any>, rec: &CallRecord) -> StoreResult<()> {
         if let Some(lead) = rec.lead_id {
             sqlx::query("UPDATE leads SET call_sid = $1, updated_at = $2 WHERE id = $3 AND business_id = $4")
                 .bind(rec.call_sid.to_string())
@@ -294,19 +269,10 @@ impl<B: Backend> SqlStore<B> {
         Ok(())
     }
 
-    async fn audit_unknown(
-        &self,
-        provider: &ProviderRow,
-        what: serde_json::Value,
-    ) -> StoreResult<()> {
+    async fn audit_unknown(&self, provider: &ProviderRow, what: serde_json::Value) -> StoreResult<()> {
         let mut tx = self.begin().await?;
-        tx.append(
-            provider.business_id,
-            StreamEventKind::WebhookRejected,
-            None,
-            &what,
-        )
-        .await?;
+        tx.append(provider.business_id, StreamEventKind::WebhookRejected, None, &what)
+            .await?;
         tx.commit().await
     }
 
@@ -355,13 +321,11 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn create_business(&self, name: &str) -> StoreResult<BusinessId> {
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO businesses (name, created_at) VALUES ($1, $2) RETURNING id",
-        )
-        .bind(name.to_owned())
-        .bind(now_ms())
-        .fetch_one(&self.write)
-        .await?;
+        let id: i64 = sqlx::query_scalar("INSERT INTO businesses (name, created_at) VALUES ($1, $2) RETURNING id")
+            .bind(name.to_owned())
+            .bind(now_ms())
+            .fetch_one(&self.write)
+            .await?;
         BusinessId::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
@@ -397,11 +361,7 @@ impl<B: Backend> Store for SqlStore<B> {
         AgentId::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
-    async fn agents_named(
-        &self,
-        name: &str,
-        business: Option<BusinessId>,
-    ) -> StoreResult<Vec<(BusinessId, Agent)>> {
+    async fn agents_named(&self, name: &str, business: Option<BusinessId>) -> StoreResult<Vec<(BusinessId, Agent)>> {
         let sql = format!(
             "SELECT business_id, {AGENT_SELECT} FROM agents WHERE name = $1 AND ($2 = 0 OR business_id = $2) ORDER BY id"
         );
@@ -413,10 +373,7 @@ impl<B: Backend> Store for SqlStore<B> {
             .into_iter()
             .map(|row| {
                 use sqlx::{FromRow, Row};
-                Ok((
-                    row.try_get::<i64, _>("business_id")?,
-                    AgentRow::from_row(&row)?,
-                ))
+                Ok((row.try_get::<i64, _>("business_id")?, AgentRow::from_row(&row)?))
             })
             .collect::<Result<_, sqlx::Error>>()?;
         rows.into_iter()
@@ -430,14 +387,12 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn add_token(&self, agent: AgentId, token_hash: &str) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO api_tokens (agent_id, token_hash, created_at) VALUES ($1, $2, $3)",
-        )
-        .bind(agent.get())
-        .bind(token_hash.to_owned())
-        .bind(now_ms())
-        .execute(&self.write)
-        .await?;
+        sqlx::query("INSERT INTO api_tokens (agent_id, token_hash, created_at) VALUES ($1, $2, $3)")
+            .bind(agent.get())
+            .bind(token_hash.to_owned())
+            .bind(now_ms())
+            .execute(&self.write)
+            .await?;
         Ok(())
     }
 
@@ -455,8 +410,7 @@ impl<B: Backend> Store for SqlStore<B> {
         Ok(Some(Principal {
             business_id: BusinessId::try_from(b).map_err(corrupt)?,
             agent_id: AgentId::try_from(a).map_err(corrupt)?,
-            role: AgentRole::from_name(&role)
-                .ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
+            role: AgentRole::from_name(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
         }))
     }
 
@@ -517,12 +471,7 @@ impl<B: Backend> Store for SqlStore<B> {
         NumberId::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
-    async fn create_queue(
-        &self,
-        business: BusinessId,
-        name: &str,
-        is_default: bool,
-    ) -> StoreResult<QueueId> {
+    async fn create_queue(&self, business: BusinessId, name: &str, is_default: bool) -> StoreResult<QueueId> {
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO queues (business_id, name, is_default, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
         )
@@ -558,21 +507,13 @@ impl<B: Backend> Store for SqlStore<B> {
             "SELECT {NUMBER_SELECT} FROM business_phone_numbers n JOIN telephony_providers p ON p.id = n.provider_id \
              WHERE n.business_id = $1 ORDER BY n.is_default DESC, n.id"
         );
-        let rows: Vec<NumberRow> = sqlx::query_as(&sql)
-            .bind(business.get())
-            .fetch_all(&self.read)
-            .await?;
+        let rows: Vec<NumberRow> = sqlx::query_as(&sql).bind(business.get()).fetch_all(&self.read).await?;
         rows.into_iter().map(PhoneNumber::try_from).collect()
     }
 
     async fn agents(&self, business: BusinessId) -> StoreResult<Vec<Agent>> {
-        let sql = format!(
-            "SELECT {AGENT_SELECT} FROM agents WHERE business_id = $1 ORDER BY display_name, id"
-        );
-        let rows: Vec<AgentRow> = sqlx::query_as(&sql)
-            .bind(business.get())
-            .fetch_all(&self.read)
-            .await?;
+        let sql = format!("SELECT {AGENT_SELECT} FROM agents WHERE business_id = $1 ORDER BY display_name, id");
+        let rows: Vec<AgentRow> = sqlx::query_as(&sql).bind(business.get()).fetch_all(&self.read).await?;
         rows.into_iter().map(Agent::try_from).collect()
     }
 
@@ -599,12 +540,7 @@ impl<B: Backend> Store for SqlStore<B> {
         row.map(Lead::try_from).transpose()
     }
 
-    async fn calls_of_lead(
-        &self,
-        business: BusinessId,
-        id: LeadId,
-        limit: u32,
-    ) -> StoreResult<Vec<CallRecord>> {
+    async fn calls_of_lead(&self, business: BusinessId, id: LeadId, limit: u32) -> StoreResult<Vec<CallRecord>> {
         let sql = format!(
             "SELECT {} FROM call_records c WHERE c.business_id = $1 AND c.lead_id = $2 ORDER BY c.call_sid DESC LIMIT $3",
             *CALL_SELECT
@@ -664,10 +600,7 @@ impl<B: Backend> Store for SqlStore<B> {
              ORDER BY c.created_at, c.call_sid LIMIT 500",
             *CALL_SELECT
         );
-        let rows = sqlx::query(&sql)
-            .bind(business.get())
-            .fetch_all(&self.read)
-            .await?;
+        let rows = sqlx::query(&sql).bind(business.get()).fetch_all(&self.read).await?;
         rows.iter()
             .map(|row| {
                 use sqlx::{FromRow, Row};
@@ -680,11 +613,7 @@ impl<B: Backend> Store for SqlStore<B> {
             .collect()
     }
 
-    async fn transcript(
-        &self,
-        business: BusinessId,
-        sid: &CallSid,
-    ) -> StoreResult<Vec<TranscriptTurn>> {
+    async fn transcript(&self, business: BusinessId, sid: &CallSid) -> StoreResult<Vec<TranscriptTurn>> {
         let sql = format!(
             "SELECT {TURN_SELECT} FROM conversation_transcripts WHERE business_id = $1 AND call_sid = $2 ORDER BY sequence"
         );
@@ -696,15 +625,9 @@ impl<B: Backend> Store for SqlStore<B> {
         rows.into_iter().map(TranscriptTurn::try_from).collect()
     }
 
-    async fn events_since(
-        &self,
-        business: BusinessId,
-        since: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<StreamEvent>> {
-        let sql = format!(
-            "SELECT {EVENT_SELECT} FROM call_events WHERE business_id = $1 AND id > $2 ORDER BY id LIMIT $3"
-        );
+    async fn events_since(&self, business: BusinessId, since: i64, limit: u32) -> StoreResult<Vec<StreamEvent>> {
+        let sql =
+            format!("SELECT {EVENT_SELECT} FROM call_events WHERE business_id = $1 AND id > $2 ORDER BY id LIMIT $3");
         let rows: Vec<EventRow> = sqlx::query_as(&sql)
             .bind(business.get())
             .bind(since)
@@ -714,13 +637,8 @@ impl<B: Backend> Store for SqlStore<B> {
         rows.into_iter().map(StreamEvent::try_from).collect()
     }
 
-    async fn events_after(
-        &self,
-        since: i64,
-        limit: u32,
-    ) -> StoreResult<Vec<(BusinessId, StreamEvent)>> {
-        let sql =
-            format!("SELECT {EVENT_SELECT} FROM call_events WHERE id > $1 ORDER BY id LIMIT $2");
+    async fn events_after(&self, since: i64, limit: u32) -> StoreResult<Vec<(BusinessId, StreamEvent)>> {
+        let sql = format!("SELECT {EVENT_SELECT} FROM call_events WHERE id > $1 ORDER BY id LIMIT $2");
         let rows: Vec<EventRow> = sqlx::query_as(&sql)
             .bind(since)
             .bind(i64::from(limit))
@@ -728,8 +646,7 @@ impl<B: Backend> Store for SqlStore<B> {
             .await?;
         rows.into_iter()
             .map(|r| {
-                let b = BusinessId::try_from(r.business_id)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let b = BusinessId::try_from(r.business_id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 Ok((b, StreamEvent::try_from(r)?))
             })
             .collect()
@@ -751,11 +668,7 @@ impl<B: Backend> Store for SqlStore<B> {
         Ok(id.unwrap_or(0))
     }
 
-    async fn ingest_call_event(
-        &self,
-        provider: &ProviderRow,
-        ev: &NormalizedCallEvent,
-    ) -> StoreResult<Ingested> {
+    async fn ingest_call_event(&self, provider: &ProviderRow, ev: &NormalizedCallEvent) -> StoreResult<Ingested> {
         let business = provider.business_id;
         // Two attempts: the second only runs when a concurrent writer created the same
         // call between our lookup and our insert.
@@ -774,19 +687,17 @@ impl<B: Backend> Store for SqlStore<B> {
             .rows_affected()
                 == 1;
             if !fresh {
-                let sid: Option<String> =
-                    sqlx::query_scalar("SELECT call_sid FROM webhook_receipts WHERE provider_id = $1 AND event_id = $2")
-                        .bind(provider.id.get())
-                        .bind(ev.event_id.clone())
-                        .fetch_optional(&mut *tx.tx)
-                        .await?
-                        .flatten();
+                let sid: Option<String> = sqlx::query_scalar(
+                    "SELECT call_sid FROM webhook_receipts WHERE provider_id = $1 AND event_id = $2",
+                )
+                .bind(provider.id.get())
+                .bind(ev.event_id.clone())
+                .fetch_optional(&mut *tx.tx)
+                .await?
+                .flatten();
                 tx.tx.rollback().await?;
                 let call_sid = sid.and_then(|s| s.parse().ok()).ok_or_else(|| {
-                    StoreError::UnknownCall(format!(
-                        "event {} was seen but matched no call",
-                        ev.event_id
-                    ))
+                    StoreError::UnknownCall(format!("event {} was seen but matched no call", ev.event_id))
                 })?;
                 return Ok(Ingested {
                     call_sid,
@@ -802,10 +713,8 @@ impl<B: Backend> Store for SqlStore<B> {
                         && applied.from != CallStatus::Transferred
                     {
                         // The gateway, not the provider, decides who gets a transferred call.
-                        if let Some(TransferTarget::Agent(a)) = rec
-                            .transfer_to
-                            .as_deref()
-                            .and_then(TransferTarget::from_stored)
+                        if let Some(TransferTarget::Agent(a)) =
+                            rec.transfer_to.as_deref().and_then(TransferTarget::from_stored)
                         {
                             rec.agent_id = Some(a);
                         }
@@ -894,21 +803,18 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> StoreResult<usize> {
         let business = provider.business_id;
         let mut tx = self.begin().await?;
-        let exists: Option<String> = sqlx::query_scalar(
-            "SELECT call_sid FROM call_records WHERE call_sid = $1 AND business_id = $2",
-        )
-        .bind(sid.to_string())
-        .bind(business.get())
-        .fetch_optional(&mut *tx.tx)
-        .await?;
+        let exists: Option<String> =
+            sqlx::query_scalar("SELECT call_sid FROM call_records WHERE call_sid = $1 AND business_id = $2")
+                .bind(sid.to_string())
+                .bind(business.get())
+                .fetch_optional(&mut *tx.tx)
+                .await?;
         if exists.is_none() {
             tx.tx.rollback().await?;
             let what = serde_json::json!({ "provider": provider.name, "call_sid": sid, "turns": turns.len(),
                 "reason": "transcript for a call this business does not have" });
             self.audit_unknown(provider, what).await?;
-            return Err(StoreError::UnknownCall(format!(
-                "no call {sid} in this business"
-            )));
+            return Err(StoreError::UnknownCall(format!("no call {sid} in this business")));
         }
         let mut stored = 0;
         for t in turns {
@@ -951,10 +857,7 @@ impl<B: Backend> Store for SqlStore<B> {
             .await?
             .rows_affected();
         if n == 0 {
-            return Err(StoreError::Conflict(format!(
-                "call {} already exists",
-                rec.call_sid
-            )));
+            return Err(StoreError::Conflict(format!("call {} already exists", rec.call_sid)));
         }
         self.link_lead(&mut tx.tx, rec).await?;
         tx.append(
@@ -992,16 +895,12 @@ impl<B: Backend> Store for SqlStore<B> {
         let mine = rec.agent_id.is_none_or(|a| a == who.agent_id);
         match action {
             CallAction::Answer if !mine => {
-                return Err(StoreError::Conflict(
-                    "another agent is handling this call".into(),
-                ));
+                return Err(StoreError::Conflict("another agent is handling this call".into()));
             }
             CallAction::Answer => rec.agent_id = Some(who.agent_id),
             // A ringing call nobody has claimed may be declined by any agent.
             _ if !mine && who.role == AgentRole::Agent => {
-                return Err(StoreError::Forbidden(
-                    "this call belongs to another agent".into(),
-                ));
+                return Err(StoreError::Forbidden("this call belongs to another agent".into()));
             }
             _ => {}
         }
@@ -1014,9 +913,7 @@ impl<B: Backend> Store for SqlStore<B> {
                         .fetch_optional(&mut *tx.tx)
                         .await?;
                 if exists.is_none() {
-                    return Err(StoreError::Invalid(format!(
-                        "there is no agent {agent} to transfer to"
-                    )));
+                    return Err(StoreError::Invalid(format!("there is no agent {agent} to transfer to")));
                 }
                 if *agent == who.agent_id {
                     return Err(StoreError::Invalid(
@@ -1030,15 +927,58 @@ impl<B: Backend> Store for SqlStore<B> {
             .execute(&mut *tx.tx)
             .await?;
         let data = serde_json::json!({ "action": action, "agent_id": who.agent_id, "call": rec });
+        tx.append(who.business_id, StreamEventKind::CallAction, Some(sid), &data)
+            .await?;
+        tx.commit().await?;
+        Ok(rec)
+    }
+
+    async fn wrap_up(
+        &self,
+        who: &Principal,
+        sid: &CallSid,
+        disposition: &str,
+        notes: Option<&str>,
+        idempotency_key: Option<&str>,
+    ) -> StoreResult<CallRecord> {
+        let mut tx = self.begin().await?;
+        let filter = "c.call_sid = $1 AND c.business_id = $2";
+        let binds = [Bind::Text(sid.as_str()), Bind::Int(who.business_id.get())];
+        let mut rec = self
+            .call_in_tx(&mut tx.tx, filter, &binds)
+            .await?
+            .ok_or(StoreError::NotFound("call"))?;
+        if rec.agent_id.is_some_and(|a| a != who.agent_id) && who.role == AgentRole::Agent {
+            return Err(StoreError::Forbidden("this call belongs to another agent".into()));
+        }
+        if !claim_key(&mut tx.tx, who.business_id, idempotency_key).await? {
+            tx.tx.rollback().await?;
+            return Ok(rec);
+        }
+        rec.disposition = Some(disposition.trim().to_owned());
+        rec.notes = notes.map(str::to_owned);
+        bind_call(sqlx::query(&CALL_UPDATE), &rec, now_ms())
+            .execute(&mut *tx.tx)
+            .await?;
         tx.append(
             who.business_id,
-            StreamEventKind::CallAction,
+            StreamEventKind::CallUpdated,
             Some(sid),
-            &data,
+            &record_json(&rec),
         )
         .await?;
         tx.commit().await?;
         Ok(rec)
+    }
+
+    async fn agent(&self, business: BusinessId, id: AgentId) -> StoreResult<Option<Agent>> {
+        let sql = format!("SELECT {AGENT_SELECT} FROM agents WHERE business_id = $1 AND id = $2");
+        let row: Option<AgentRow> = sqlx::query_as(&sql)
+            .bind(business.get())
+            .bind(id.get())
+            .fetch_optional(&self.read)
+            .await?;
+        row.map(Agent::try_from).transpose()
     }
 
     async fn action_failed(
@@ -1050,27 +990,32 @@ impl<B: Backend> Store for SqlStore<B> {
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         let data = serde_json::json!({ "action": action, "error": error });
-        tx.append(
-            business,
-            StreamEventKind::CallActionFailed,
-            Some(sid),
-            &data,
-        )
-        .await?;
+        tx.append(business, StreamEventKind::CallActionFailed, Some(sid), &data)
+            .await?;
         tx.commit().await
     }
 
-    async fn set_agent_status(&self, who: &Principal, status: AgentStatus) -> StoreResult<Agent> {
+    async fn set_agent_status(
+        &self,
+        who: &Principal,
+        status: AgentStatus,
+        idempotency_key: Option<&str>,
+    ) -> StoreResult<Agent> {
         let mut tx = self.begin().await?;
-        sqlx::query(
-            "UPDATE agents SET status = $1, status_at = $2 WHERE id = $3 AND business_id = $4",
-        )
-        .bind(status.as_str())
-        .bind(now_ms())
-        .bind(who.agent_id.get())
-        .bind(who.business_id.get())
-        .execute(&mut *tx.tx)
-        .await?;
+        if !claim_key(&mut tx.tx, who.business_id, idempotency_key).await? {
+            tx.tx.rollback().await?;
+            return self
+                .agent(who.business_id, who.agent_id)
+                .await?
+                .ok_or(StoreError::NotFound("agent"));
+        }
+        sqlx::query("UPDATE agents SET status = $1, status_at = $2 WHERE id = $3 AND business_id = $4")
+            .bind(status.as_str())
+            .bind(now_ms())
+            .bind(who.agent_id.get())
+            .bind(who.business_id.get())
+            .execute(&mut *tx.tx)
+            .await?;
         let sql = format!("SELECT {AGENT_SELECT} FROM agents WHERE id = $1");
         let row: AgentRow = sqlx::query_as(&sql)
             .bind(who.agent_id.get())
@@ -1085,12 +1030,25 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 }
 
+/// Record an idempotency key; false when it was used before (the caller then does nothing).
+async fn claim_key(tx: &mut Transaction<'static, Any>, business: BusinessId, key: Option<&str>) -> StoreResult<bool> {
+    let Some(key) = key else { return Ok(true) };
+    let n = sqlx::query(
+        "INSERT INTO idempotency_keys (business_id, key, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(business.get())
+    .bind(key.to_owned())
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
+}
+
 fn describe(ev: &NormalizedCallEvent) -> String {
     let ids: Vec<String> = [
         ev.call_sid.as_ref().map(|s| format!("call_sid {s}")),
-        ev.vendor_call_id
-            .as_ref()
-            .map(|s| format!("vendor_call_id {s}")),
+        ev.vendor_call_id.as_ref().map(|s| format!("vendor_call_id {s}")),
         ev.voice_platform_call_id
             .as_ref()
             .map(|s| format!("voice_platform_call_id {s}")),

@@ -55,9 +55,7 @@ impl Backend for Sqlite {
         }
         // The writer opens (and creates) the file and switches it to WAL before any reader.
         let write = with_pragmas(1, true).connect(&creating(url)).await?;
-        sqlx::migrate!("../../migrations/gateway-sqlite")
-            .run(&write)
-            .await?;
+        sqlx::migrate!("../../migrations/gateway-sqlite").run(&write).await?;
         let read = with_pragmas(4, false).connect(url).await?;
         Ok((
             Self {

@@ -49,8 +49,7 @@ where
 }
 
 fn pg_admin_url() -> String {
-    std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 static PG_READY: OnceCell<()> = OnceCell::const_new();
@@ -64,8 +63,8 @@ pub async fn ensure_postgres() {
                 return;
             }
             eprintln!("PostgreSQL is not answering at {url}; starting the local cluster");
-            let versions = std::fs::read_dir("/etc/postgresql")
-                .expect("PostgreSQL is installed (run cargo xtask setup)");
+            let versions =
+                std::fs::read_dir("/etc/postgresql").expect("PostgreSQL is installed (run cargo xtask setup)");
             for v in versions.flatten() {
                 let _ = std::process::Command::new("pg_ctlcluster")
                     .args([
@@ -253,12 +252,7 @@ pub async fn post_webhook(
     .await
 }
 
-pub async fn post_signed(
-    http: &reqwest::Client,
-    url: &str,
-    body: &[u8],
-    secret: &str,
-) -> (u16, String) {
+pub async fn post_signed(http: &reqwest::Client, url: &str, body: &[u8], secret: &str) -> (u16, String) {
     let resp = http
         .post(url)
         .header("content-type", "application/json")
@@ -306,13 +300,7 @@ impl GatewayProcess {
         Self::spawn_with(db_url, data_dir, secrets, bind, &[]).await
     }
 
-    async fn spawn_with(
-        db_url: &str,
-        data_dir: &Path,
-        secrets: &Path,
-        bind: &str,
-        extra: &[&str],
-    ) -> Self {
+    async fn spawn_with(db_url: &str, data_dir: &Path, secrets: &Path, bind: &str, extra: &[&str]) -> Self {
         let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard-gateway"));
         cmd.args(["serve", "--bind", bind, "--database", db_url])
             .arg("--data-dir")
@@ -333,10 +321,7 @@ impl GatewayProcess {
             .unwrap()
             .expect("gateway printed a line");
         let base = line.rsplit(' ').next().unwrap().to_owned();
-        assert!(
-            base.starts_with("http://127.0.0.1:"),
-            "unexpected first line {line:?}"
-        );
+        assert!(base.starts_with("http://127.0.0.1:"), "unexpected first line {line:?}");
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Self { base, child }

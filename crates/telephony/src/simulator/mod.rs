@@ -26,8 +26,8 @@ use switchboard_core::{
 };
 
 use crate::{
-    CallRef, Capabilities, EventSink, Initiated, OutboundCall, ProviderError, ProviderEvent,
-    TelephonyProvider, WebhookError, WebhookReply, WebhookRequest, signature,
+    CallRef, Capabilities, EventSink, Initiated, OutboundCall, ProviderError, ProviderEvent, TelephonyProvider,
+    WebhookError, WebhookReply, WebhookRequest, signature,
 };
 use scenario::{OutboundOutcome, SCRIPTS};
 
@@ -113,8 +113,7 @@ pub struct SimulatorConfig {
 impl SimulatorConfig {
     /// Parse and check a config value.
     pub fn from_json(value: serde_json::Value) -> Result<Self, ProviderError> {
-        let cfg: Self =
-            serde_json::from_value(value).map_err(|e| ProviderError::Config(e.to_string()))?;
+        let cfg: Self = serde_json::from_value(value).map_err(|e| ProviderError::Config(e.to_string()))?;
         cfg.check()?;
         Ok(cfg)
     }
@@ -175,13 +174,7 @@ struct SimCall {
 }
 
 impl SimCall {
-    fn new(
-        call_sid: Option<CallSid>,
-        direction: Direction,
-        from: String,
-        to: String,
-        script: usize,
-    ) -> Self {
+    fn new(call_sid: Option<CallSid>, direction: Direction, from: String, to: String, script: usize) -> Self {
         Self {
             call_sid,
             direction,
@@ -234,8 +227,7 @@ impl Simulator {
     /// Start inbound traffic (if configured). The task ends when the sink closes.
     pub fn start(&self) -> Option<tokio::task::JoinHandle<()>> {
         let cfg = &self.inner.cfg;
-        if cfg.inbound_per_minute <= 0.0 || cfg.callers.is_empty() || cfg.service_numbers.is_empty()
-        {
+        if cfg.inbound_per_minute <= 0.0 || cfg.callers.is_empty() || cfg.service_numbers.is_empty() {
             return None;
         }
         let sim = self.clone();
@@ -252,11 +244,7 @@ impl Simulator {
                 cfg.callers.len(),
                 cfg.service_numbers.len(),
             );
-            let wait = if n == 0 {
-                cfg.first_call_after_ms
-            } else {
-                plan.gap_ms
-            };
+            let wait = if n == 0 { cfg.first_call_after_ms } else { plan.gap_ms };
             tokio::time::sleep(Duration::from_millis(wait)).await;
             if self.inner.sink.is_closed() {
                 return;
@@ -311,32 +299,18 @@ impl Simulator {
     /// The simulator's key for a call: the vendor id it gave out, or our sid for calls it
     /// hears of first through an action.
     fn key_for(&self, call: &CallRef) -> String {
-        let key = call
-            .vendor_call_id
-            .clone()
-            .unwrap_or_else(|| call.call_sid.to_string());
+        let key = call.vendor_call_id.clone().unwrap_or_else(|| call.call_sid.to_string());
         let mut calls = self.lock();
         let script = call.call_sid.timestamp_ms() as usize % SCRIPTS.len();
-        let entry = calls.entry(key.clone()).or_insert_with(|| {
-            SimCall::new(
-                None,
-                call.direction,
-                call.from.clone(),
-                call.to.clone(),
-                script,
-            )
-        });
+        let entry = calls
+            .entry(key.clone())
+            .or_insert_with(|| SimCall::new(None, call.direction, call.from.clone(), call.to.clone(), script));
         entry.call_sid = Some(call.call_sid.clone());
         key
     }
 
     /// Report a status change (or a data-only event when `status` is `None`).
-    async fn emit(
-        &self,
-        key: &str,
-        status: Option<CallStatus>,
-        extra: impl FnOnce(&mut NormalizedCallEvent),
-    ) {
+    async fn emit(&self, key: &str, status: Option<CallStatus>, extra: impl FnOnce(&mut NormalizedCallEvent)) {
         let ev = {
             let mut calls = self.lock();
             let Some(c) = calls.get_mut(key) else { return };
@@ -419,9 +393,7 @@ impl Simulator {
                         _ => return,
                     }
                     let script = SCRIPTS[c.script % SCRIPTS.len()];
-                    let (Some(sid), Some(&(role, text))) =
-                        (c.call_sid.clone(), script.get(c.next_turn))
-                    else {
+                    let (Some(sid), Some(&(role, text))) = (c.call_sid.clone(), script.get(c.next_turn)) else {
                         return;
                     };
                     let seq = c.next_turn as i64;
@@ -494,10 +466,7 @@ impl TelephonyProvider for Simulator {
             return Err(ProviderError::Call(CallError {
                 provider_code: Some("21211".into()),
                 provider_message: Some(format!("Invalid 'To' Phone Number: {}", call.to)),
-                ..CallError::new(
-                    CallErrorCode::InvalidNumber,
-                    format!("{} cannot be dialled", call.to),
-                )
+                ..CallError::new(CallErrorCode::InvalidNumber, format!("{} cannot be dialled", call.to))
             }));
         }
         let n = self.inner.outbound_count.fetch_add(1, Ordering::Relaxed);
@@ -545,18 +514,13 @@ impl TelephonyProvider for Simulator {
                 OutboundOutcome::Failed => CallError {
                     provider_code: Some("503".into()),
                     provider_message: Some("Service Unavailable".into()),
-                    ..CallError::new(
-                        CallErrorCode::Unavailable,
-                        "the network could not complete the call",
-                    )
+                    ..CallError::new(CallErrorCode::Unavailable, "the network could not complete the call")
                 },
             };
             sim.emit(&k, Some(CallStatus::Failed), |ev| ev.error = Some(error))
                 .await;
         });
-        Ok(Initiated {
-            vendor_call_id: key,
-        })
+        Ok(Initiated { vendor_call_id: key })
     }
 
     async fn answer(&self, call: &CallRef) -> Result<(), ProviderError> {
@@ -619,8 +583,7 @@ impl TelephonyProvider for Simulator {
         let (sim, delay) = (self.clone(), self.inner.cfg.confirm_delay_ms);
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(delay)).await;
-            sim.emit(&key, None, |ev| ev.recording_url = Some(url))
-                .await;
+            sim.emit(&key, None, |ev| ev.recording_url = Some(url)).await;
         });
         Ok(())
     }
@@ -647,10 +610,7 @@ impl TelephonyProvider for Simulator {
         if ev.event_id.trim().is_empty() {
             return Err(WebhookError::Malformed("event_id must not be empty".into()));
         }
-        if ev.call_sid.is_none()
-            && ev.vendor_call_id.is_none()
-            && ev.voice_platform_call_id.is_none()
-        {
+        if ev.call_sid.is_none() && ev.vendor_call_id.is_none() && ev.voice_platform_call_id.is_none() {
             return Err(WebhookError::Malformed(
                 "an event needs call_sid, vendor_call_id or voice_platform_call_id".into(),
             ));
@@ -680,10 +640,9 @@ mod tests {
 
     #[test]
     fn bad_config_is_refused_with_a_reason() {
-        let err = SimulatorConfig::from_json(
-            serde_json::json!({ "outbound_busy_rate": 0.9, "outbound_failed_rate": 0.5 }),
-        )
-        .expect_err("rates over 1");
+        let err =
+            SimulatorConfig::from_json(serde_json::json!({ "outbound_busy_rate": 0.9, "outbound_failed_rate": 0.5 }))
+                .expect_err("rates over 1");
         assert!(err.to_string().contains("sum to at most 1"));
         let err = SimulatorConfig::from_json(serde_json::json!({ "sede": 1 })).expect_err("typo");
         assert!(err.to_string().contains("sede"));
@@ -705,10 +664,7 @@ mod tests {
             match rx.recv().await.expect("event") {
                 ProviderEvent::Call(ev) => {
                     assert_eq!(ev.call_sid.as_ref(), Some(&sid));
-                    assert_eq!(
-                        ev.vendor_call_id.as_deref(),
-                        Some(init.vendor_call_id.as_str())
-                    );
+                    assert_eq!(ev.vendor_call_id.as_deref(), Some(init.vendor_call_id.as_str()));
                     statuses.push(ev.status.expect("status event"));
                 }
                 other => panic!("unexpected {other:?}"),
@@ -734,14 +690,8 @@ mod tests {
             ..NormalizedCallEvent::new("e1", 5)
         })
         .expect("json");
-        let good = vec![(
-            signature::HEADER.to_owned(),
-            signature::sign(b"s3cret", &body),
-        )];
-        let bad = vec![(
-            signature::HEADER.to_owned(),
-            signature::sign(b"other", &body),
-        )];
+        let good = vec![(signature::HEADER.to_owned(), signature::sign(b"s3cret", &body))];
+        let bad = vec![(signature::HEADER.to_owned(), signature::sign(b"other", &body))];
         let req = |h: &'static [(String, String)]| WebhookRequest {
             url: "http://x",
             headers: h,
@@ -750,9 +700,6 @@ mod tests {
         let good: &'static [(String, String)] = Box::leak(good.into_boxed_slice());
         let bad: &'static [(String, String)] = Box::leak(bad.into_boxed_slice());
         assert_eq!(sim.parse_webhook(&req(good)).expect("valid").len(), 1);
-        assert_eq!(
-            sim.parse_webhook(&req(bad)),
-            Err(WebhookError::BadSignature)
-        );
+        assert_eq!(sim.parse_webhook(&req(bad)), Err(WebhookError::BadSignature));
     }
 }

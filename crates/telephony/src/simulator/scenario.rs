@@ -58,13 +58,7 @@ pub struct InboundPlan {
 }
 
 /// Plan the n-th inbound call for `per_minute` calls a minute on average.
-pub fn inbound_plan(
-    seed: u64,
-    n: u64,
-    per_minute: f64,
-    callers: usize,
-    numbers: usize,
-) -> InboundPlan {
+pub fn inbound_plan(seed: u64, n: u64, per_minute: f64, callers: usize, numbers: usize) -> InboundPlan {
     let mut r = Rng::new(seed, STREAM_INBOUND, n);
     let mean_ms = 60_000.0 / per_minute.max(0.001);
     // Inverse-CDF sampling; 1 - u is in (0, 1], so ln never sees 0.
@@ -91,13 +85,7 @@ pub enum OutboundOutcome {
 }
 
 /// Decide the n-th outbound call's fate from the configured rates.
-pub fn outbound_outcome(
-    seed: u64,
-    n: u64,
-    busy: f64,
-    no_answer: f64,
-    failed: f64,
-) -> OutboundOutcome {
+pub fn outbound_outcome(seed: u64, n: u64, busy: f64, no_answer: f64, failed: f64) -> OutboundOutcome {
     let u = Rng::new(seed, STREAM_OUTBOUND, n).next_f64();
     if u < busy {
         OutboundOutcome::Busy
@@ -121,10 +109,7 @@ pub const SCRIPTS: &[&[(TranscriptRole, &str)]] = &[
             TranscriptRole::Agent,
             "Of course, let me pull that up. Can you confirm your name?",
         ),
-        (
-            TranscriptRole::Caller,
-            "Sure, it's the one under my company account.",
-        ),
+        (TranscriptRole::Caller, "Sure, it's the one under my company account."),
         (
             TranscriptRole::Agent,
             "Got it. The quote covers twenty seats on the annual plan.",
@@ -137,10 +122,7 @@ pub const SCRIPTS: &[&[(TranscriptRole, &str)]] = &[
             TranscriptRole::Agent,
             "Yes, I can revise it to ten seats with an option to expand.",
         ),
-        (
-            TranscriptRole::Caller,
-            "Great, please send the new version by email.",
-        ),
+        (TranscriptRole::Caller, "Great, please send the new version by email."),
     ],
     &[
         (
@@ -169,10 +151,7 @@ pub const SCRIPTS: &[&[(TranscriptRole, &str)]] = &[
         ),
     ],
     &[
-        (
-            TranscriptRole::Caller,
-            "Hi, the app keeps logging me out on my phone.",
-        ),
+        (TranscriptRole::Caller, "Hi, the app keeps logging me out on my phone."),
         (
             TranscriptRole::Agent,
             "Thanks for calling. Which version of the app do you have?",
@@ -182,14 +161,8 @@ pub const SCRIPTS: &[&[(TranscriptRole, &str)]] = &[
             TranscriptRole::Agent,
             "There is a known issue with that build; a fix ships today.",
         ),
-        (
-            TranscriptRole::Caller,
-            "Okay, should I reinstall it in the meantime?",
-        ),
-        (
-            TranscriptRole::Agent,
-            "No need, the update will keep your settings.",
-        ),
+        (TranscriptRole::Caller, "Okay, should I reinstall it in the meantime?"),
+        (TranscriptRole::Agent, "No need, the update will keep your settings."),
     ],
 ];
 
@@ -215,10 +188,7 @@ mod tests {
         let n = 4000;
         let total: u64 = (0..n).map(|i| inbound_plan(1, i, 6.0, 1, 1).gap_ms).sum();
         let mean = total as f64 / n as f64;
-        assert!(
-            (9_000.0..11_000.0).contains(&mean),
-            "mean gap {mean} ms for 6/min"
-        );
+        assert!((9_000.0..11_000.0).contains(&mean), "mean gap {mean} ms for 6/min");
     }
 
     #[test]
@@ -232,9 +202,6 @@ mod tests {
             .count();
         assert!((1_800..2_200).contains(&busy), "busy {busy}");
         assert!((6_200..6_800).contains(&answered), "answered {answered}");
-        assert_eq!(
-            outbound_outcome(3, 5, 0.0, 0.0, 0.0),
-            OutboundOutcome::Answered
-        );
+        assert_eq!(outbound_outcome(3, 5, 0.0, 0.0, 0.0), OutboundOutcome::Answered);
     }
 }
