@@ -308,6 +308,16 @@ impl Client {
         .await
     }
 
+    /// `GET /v1/events/cursor`: the newest event id (take it before a snapshot).
+    pub async fn event_cursor(&self) -> Result<i64, ClientError> {
+        let v: serde_json::Value = self.get("v1/events/cursor", &[]).await?;
+        v["cursor"].as_i64().ok_or_else(|| ClientError::Api {
+            status: StatusCode::BAD_GATEWAY,
+            code: "bad_response".into(),
+            message: "cursor missing from the gateway's reply".into(),
+        })
+    }
+
     /// The event stream from after `since` (0 for everything). See [`EventStream`].
     pub fn events(&self, since: i64) -> EventStream {
         EventStream::start(self.base.clone(), self.token.clone(), since)

@@ -14,6 +14,7 @@
 
 pub mod agent;
 pub mod api;
+pub mod desktop;
 pub mod event;
 pub mod ids;
 pub mod lead;

@@ -75,6 +75,8 @@ pub static ROUTES: &[Op] = &[
     op!("put" "/v1/agents/me/status", "Set the caller's status", auth=true, body=Some(s::<AgentStatusRequest>), 200 => Some(s::<Agent>)),
     op!("get" "/v1/events", "WebSocket: every change in order; each text message is a StreamEvent. Resume with since=<last id>",
         auth=true, body=None, 101 => Some(s::<StreamEvent>), query=&[("since", "integer", "resume after this event id (default: now)")]),
+    op!("get" "/v1/events/cursor", "The newest event id: read it before a snapshot, then stream since it", auth=true,
+        body=None, 200 => None),
     op!("post" "/webhooks/transcripts/{source}", "Transcript turns by call_sid; X-Switchboard-Signature: sha256=HMAC(body)",
         auth=false, body=Some(s::<TranscriptWebhook>), 200 => None),
     op!("post" "/webhooks/{kind}/{provider}", "A provider's webhook (the simulator's: a signed NormalizedCallEvent)",

@@ -100,3 +100,11 @@ where
         }
     }
 }
+
+/// `GET /v1/events/cursor`: the newest event id. A client reads it *before* taking a
+/// snapshot, then streams from it: changes made during the snapshot are replayed, none lost.
+pub async fn cursor(State(st): State<AppState>, _who: Principal) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    Ok(axum::Json(
+        serde_json::json!({ "cursor": st.store.last_event_id().await? }),
+    ))
+}

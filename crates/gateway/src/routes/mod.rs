@@ -40,6 +40,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/agents/me", get(directory::me))
         .route("/v1/agents/me/status", put(directory::set_status))
         .route("/v1/events", get(events::stream))
+        .route("/v1/events/cursor", get(events::cursor))
         .route("/webhooks/transcripts/{source}", post(webhooks::transcripts))
         .route("/webhooks/{kind}/{provider}", post(webhooks::provider))
         .fallback(|| async { ApiError::NotFound("route") })

@@ -283,6 +283,30 @@ pub fn inbound(
     }
 }
 
+/// The gateway binary: cargo's path for the gateway's own tests; for other packages'
+/// tests (which share this harness), the workspace build of it, built on first use.
+pub fn gateway_bin() -> PathBuf {
+    if let Some(p) = option_env!("CARGO_BIN_EXE_switchboard-gateway") {
+        return PathBuf::from(p);
+    }
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            // target/<profile>/deps/<test> -> target/<profile>/switchboard-gateway
+            let exe = std::env::current_exe().unwrap();
+            let bin = exe.parent().and_then(Path::parent).unwrap().join("switchboard-gateway");
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let status = std::process::Command::new(cargo)
+                .args(["build", "-p", "switchboard-gateway", "--bin", "switchboard-gateway"])
+                .status()
+                .unwrap();
+            assert!(status.success(), "building the gateway binary failed");
+            assert!(bin.exists(), "gateway binary expected at {}", bin.display());
+            bin
+        })
+        .clone()
+}
+
 /// The real binary as a child process. Killed (SIGKILL) on drop.
 pub struct GatewayProcess {
     pub base: String,
@@ -301,7 +325,7 @@ impl GatewayProcess {
     }
 
     async fn spawn_with(db_url: &str, data_dir: &Path, secrets: &Path, bind: &str, extra: &[&str]) -> Self {
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_switchboard-gateway"));
+        let mut cmd = tokio::process::Command::new(gateway_bin());
         cmd.args(["serve", "--bind", bind, "--database", db_url])
             .arg("--data-dir")
             .arg(data_dir)

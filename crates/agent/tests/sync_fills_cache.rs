@@ -1,0 +1,52 @@
+//! Signing in fills the cache (snapshot, then the event stream) and tells the UI.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::{World, console, eventually, service, wait_for};
+use switchboard_core::desktop::UiEvent;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_snapshots_then_streams_into_the_cache() {
+    let world = World::start().await;
+    world.ring("S0").await; // before sign-in: comes with the snapshot
+    let dir = tempfile::tempdir().unwrap();
+    let c = console(dir.path(), &service()).await;
+    let mut ui = c.subscribe();
+    assert!(
+        c.sign_in(&world.url(), "sbt_wrong").await.is_err(),
+        "a wrong token is refused"
+    );
+    let session = c.sign_in(&world.url(), &world.token).await.unwrap();
+    assert_eq!(session.agent.name, "alice");
+    wait_for(&mut ui, "online", |e| matches!(e, UiEvent::Connection(s) if s.online)).await;
+    assert_eq!(c.queue().await.unwrap().len(), 1, "snapshot brought the waiting call");
+    assert_eq!(c.numbers().await.unwrap().len(), 3);
+    assert_eq!(c.agents().await.unwrap().len(), 3);
+
+    world.ring("S1").await;
+    let ev = wait_for(&mut ui, "the incoming call", |e| {
+        matches!(e, UiEvent::IncomingCall { .. })
+    })
+    .await;
+    let UiEvent::IncomingCall { call_sid, .. } = ev else {
+        unreachable!()
+    };
+    eventually(10, "both calls in the queue", || async {
+        (c.queue().await.unwrap().len() == 2).then_some(())
+    })
+    .await;
+    let answered = c.answer(&call_sid).await.unwrap();
+    assert_eq!(answered.agent_id, Some(session.agent.id));
+    eventually(10, "answered in the cache", || async {
+        let d = c.call_detail(&call_sid).await.unwrap();
+        (d.call.status == switchboard_core::CallStatus::Answered).then_some(())
+    })
+    .await;
+    let history = c.history("", 50).await.unwrap();
+    assert_eq!(history.len(), 2);
+    let state = c.state().await.unwrap();
+    assert!(state.connection.online && state.connection.last_sync_at.is_some());
+    assert_eq!(state.session.unwrap().agent.name, "alice");
+}
