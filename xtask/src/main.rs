@@ -151,10 +151,39 @@ fn drop_stale_test_databases(url: &str) -> Result<()> {
     Ok(())
 }
 
+/// Debian packages the build and the tests need beyond the base image: the desktop
+/// shell (WebKitGTK, tray), the wasm toolchain for the UI (rustup cannot add targets here,
+/// so Debian's rustc-web with its std sources and lld), the headless test display and
+/// WebDriver, and a real Secret Service for keyring tests.
+const DESKTOP_PACKAGES: &[&str] = &[
+    "pkg-config",
+    "build-essential",
+    "libssl-dev",
+    "libdbus-1-dev",
+    "libwebkit2gtk-4.1-dev",
+    "libxdo-dev",
+    "libayatana-appindicator3-dev",
+    "librsvg2-dev",
+    "rustc-web",
+    "rust-web-src",
+    "cargo-web",
+    "lld",
+    "binaryen",
+    "xvfb",
+    "xauth",
+    "webkit2gtk-driver",
+    "imagemagick",
+    "dbus",
+    "dbus-x11",
+    "gnome-keyring",
+    "file",
+];
+
 fn setup() -> Result<()> {
     if !have("psql") || !have("pgbench") {
         apt_install(&["postgresql-client", "postgresql", "postgresql-contrib"])?;
     }
+    apt_install(DESKTOP_PACKAGES)?;
     let url = ensure_postgres()?;
     drop_stale_test_databases(&url)?;
     println!("xtask: PostgreSQL ready at {url}");
@@ -165,13 +194,27 @@ fn test(extra: &[&str]) -> Result<()> {
     use std::io::{BufRead, BufReader};
     setup()?;
     let url = ensure_postgres()?;
-    let mut child = cargo()
+    // Run the suite in a D-Bus session of its own with an unlocked gnome-keyring: the
+    // keyring tests use a real Secret Service, and never the developer's own keyring.
+    let scratch = std::env::temp_dir().join(format!("switchboard-test-session-{}", std::process::id()));
+    let (data, runtime) = (scratch.join("data"), scratch.join("run"));
+    std::fs::create_dir_all(&data)?;
+    std::fs::create_dir_all(&runtime)?;
+    #[cfg(unix)]
+    std::fs::set_permissions(&runtime, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+    let script = "printf %s switchboard | gnome-keyring-daemon --unlock --components=secrets >/dev/null && exec \"$@\"";
+    let mut child = Command::new("dbus-run-session")
+        .args(["--", "sh", "-c", script, "sh"])
+        .arg(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["test", "--workspace"])
         .args(extra)
+        .current_dir(root())
         .env("DATABASE_URL", url)
+        .env("XDG_DATA_HOME", &data)
+        .env("XDG_RUNTIME_DIR", &runtime)
         .stdout(Stdio::piped())
         .spawn()
-        .context("running cargo test")?;
+        .context("running cargo test in a D-Bus session")?;
     // Pass the output through and add up cargo's per-binary results, so the run ends with
     // one total instead of the last (often empty) doc-test summary.
     let (mut passed, mut failed, mut ignored) = (0u64, 0u64, 0u64);
@@ -196,6 +239,7 @@ fn test(extra: &[&str]) -> Result<()> {
         }
     }
     let result = child.wait()?;
+    let _ = std::fs::remove_dir_all(&scratch);
     println!("\nsummary: {passed} passed, {failed} failed, {ignored} skipped");
     if !result.success() {
         bail!("cargo test failed ({result})");
