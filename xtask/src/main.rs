@@ -23,8 +23,9 @@ fn main() -> Result<()> {
         Some("test") => test(&rest),
         Some("run") => run(&rest),
         Some("bench") => bench(&rest),
+        Some("ui") => build_ui().map(|_| ()),
         _ => {
-            eprintln!("usage: cargo xtask <setup | run [--bind ADDR] | test [cargo test args] | bench [gateway]>");
+            eprintln!("usage: cargo xtask <setup | run [--bind ADDR] | test [cargo test args] | ui | bench [gateway]>");
             std::process::exit(2);
         }
     }
@@ -179,11 +180,42 @@ const DESKTOP_PACKAGES: &[&str] = &[
     "file",
 ];
 
+/// Cargo tools the UI build and the desktop end-to-end tests use, pinned: the
+/// wasm-bindgen CLI must equal the `wasm-bindgen` version in ui/Cargo.lock, and crates.io
+/// now serves tauri-driver 3 alphas that `cargo install` would otherwise pick.
+const CARGO_TOOLS: &[(&str, &str, &str, bool)] = &[
+    // (crate, binary, version, --locked)
+    ("wasm-bindgen-cli", "wasm-bindgen", "0.2.130", false),
+    ("tauri-driver", "tauri-driver", "2.1.0", true),
+];
+
+fn cargo_tools() -> Result<()> {
+    for &(krate, bin, version, locked) in CARGO_TOOLS {
+        let current = Command::new(bin)
+            .arg("--version")
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+        if current.as_deref().is_ok_and(|v| v.contains(version)) {
+            continue;
+        }
+        println!("xtask: installing {krate} {version}");
+        let mut cmd = cargo();
+        cmd.args(["install", krate, "--version", version]);
+        if locked {
+            cmd.arg("--locked");
+        }
+        // Tools are built for the host with the rustup toolchain, in their own target dir.
+        status(cmd.env_remove("CARGO_TARGET_DIR"))?;
+    }
+    Ok(())
+}
+
 fn setup() -> Result<()> {
     if !have("psql") || !have("pgbench") {
         apt_install(&["postgresql-client", "postgresql", "postgresql-contrib"])?;
     }
     apt_install(DESKTOP_PACKAGES)?;
+    cargo_tools()?;
     let url = ensure_postgres()?;
     drop_stale_test_databases(&url)?;
     println!("xtask: PostgreSQL ready at {url}");
@@ -250,17 +282,100 @@ fn test(extra: &[&str]) -> Result<()> {
     Ok(())
 }
 
-fn run(extra: &[&str]) -> Result<()> {
-    status(cargo().args(["build", "-p", "switchboard-gateway"]))?;
-    let target = std::env::var("CARGO_TARGET_DIR")
+fn target_root() -> PathBuf {
+    std::env::var("CARGO_TARGET_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| root().join("target"));
-    let bin = target.join("debug").join("switchboard-gateway");
+        .unwrap_or_else(|_| root().join("target"))
+}
+
+/// Build the Yew UI to `ui/dist` (what tauri.conf.json's frontendDist points at).
+///
+/// rustup cannot add targets on every machine we build on, so: rustup's wasm32 target when
+/// it is installed, else Debian's rustc-web (1.96 with its std sources) and `-Z build-std`.
+/// Reference types stay off so Debian's wasm-opt 108 can read the module.
+fn build_ui() -> Result<PathBuf> {
+    let ui = root().join("ui");
+    let target = target_root().join("ui");
+    let wasm_target = "wasm32-unknown-unknown";
+    let rustup_has_wasm = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .is_ok_and(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == wasm_target)
+        });
+    let mut cmd;
+    if rustup_has_wasm {
+        cmd = Command::new("cargo");
+        cmd.args(["build", "--release", "--target", wasm_target]);
+    } else {
+        if !PathBuf::from("/usr/bin/rustc").exists() || !PathBuf::from("/usr/lib/rustlib/src/rust/library").exists() {
+            apt_install(&["rustc-web", "rust-web-src", "cargo-web", "lld"])?;
+        }
+        cmd = Command::new("/usr/bin/cargo");
+        let path = format!("/usr/bin:{}", std::env::var("PATH").unwrap_or_default());
+        cmd.args([
+            "build",
+            "--release",
+            "-Z",
+            "build-std=std,panic_abort",
+            "--target",
+            wasm_target,
+        ])
+        .env("PATH", path)
+        .env("RUSTC", "/usr/bin/rustc")
+        .env("RUSTDOC", "/usr/bin/rustdoc")
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER", "wasm-ld")
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO");
+    }
+    cmd.current_dir(&ui)
+        .env("CARGO_TARGET_DIR", &target)
+        .env("RUSTFLAGS", "-C target-feature=-reference-types,-multivalue")
+        .env_remove("CARGO_BUILD_TARGET");
+    status(&mut cmd)?;
+    let wasm = target.join(wasm_target).join("release").join("switchboard-ui.wasm");
+    let dist = ui.join("dist");
+    std::fs::create_dir_all(&dist)?;
+    status(
+        Command::new("wasm-bindgen")
+            .args([
+                "--target",
+                "web",
+                "--no-typescript",
+                "--out-name",
+                "switchboard-ui",
+                "--out-dir",
+            ])
+            .arg(&dist)
+            .arg(&wasm),
+    )?;
+    let bg = dist.join("switchboard-ui_bg.wasm");
+    if have("wasm-opt") {
+        status(Command::new("wasm-opt").arg("-Oz").arg(&bg).arg("-o").arg(&bg))?;
+    }
+    for f in ["index.html", "styles.css"] {
+        std::fs::copy(ui.join(f), dist.join(f)).with_context(|| format!("copying {f}"))?;
+    }
+    println!(
+        "xtask: UI built into {} ({} KiB of wasm)",
+        dist.display(),
+        std::fs::metadata(&bg)?.len() / 1024
+    );
+    Ok(dist)
+}
+
+fn run(extra: &[&str]) -> Result<()> {
+    build_ui()?;
+    status(cargo().args(["build", "-p", "switchboard-gateway", "-p", "switchboard-desktop"]))?;
+    let bin = target_root().join("debug");
     let bind = extra
         .windows(2)
         .find(|w| w[0] == "--bind")
         .map_or("127.0.0.1:8080", |w| w[1]);
-    let mut gateway = Command::new(&bin)
+    let mut gateway = Command::new(bin.join("switchboard-gateway"))
         .args(["serve", "--demo", "--bind", bind])
         .spawn()
         .context("starting the gateway")?;
@@ -275,19 +390,25 @@ fn run(extra: &[&str]) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    let token = Command::new(&bin).args(["token", "--agent", "alice"]).output()?;
-    println!("\nSwitchboard gateway (demo) on http://{bind}");
-    println!(
-        "  agent alice's token: {}",
-        String::from_utf8_lossy(&token.stdout).trim()
-    );
-    println!("  try: curl -H \"Authorization: Bearer <token>\" http://{bind}/v1/queue");
-    println!("  API: http://{bind}/openapi.json    stop: Ctrl-C\n");
-    let s = gateway.wait()?;
-    if !s.success() {
-        bail!("the gateway exited with {s}");
-    }
-    Ok(())
+    let token = Command::new(bin.join("switchboard-gateway"))
+        .args(["token", "--agent", "alice"])
+        .output()?;
+    let token = String::from_utf8_lossy(&token.stdout).trim().to_owned();
+    println!("\nSwitchboard gateway (demo) on http://{bind}; API description at /openapi.json");
+    let result = if std::env::var_os("DISPLAY").is_none() && std::env::var_os("WAYLAND_DISPLAY").is_none() {
+        println!("No display: the desktop app is not started. Agent alice's token: {token}");
+        println!("Stop with Ctrl-C.");
+        gateway.wait().map(|_| ())
+    } else {
+        println!("Starting the desktop app signed in as alice (token kept in the system keyring).");
+        let app = Command::new(bin.join("switchboard"))
+            .env("SWITCHBOARD_SIGN_IN_URL", format!("http://{bind}"))
+            .env("SWITCHBOARD_SIGN_IN_TOKEN", &token)
+            .status();
+        let _ = gateway.kill();
+        app.map(|_| ())
+    };
+    result.context("running the demo")
 }
 
 fn bench(what: &[&str]) -> Result<()> {

@@ -61,6 +61,13 @@ struct Inner {
     live: tokio::sync::Mutex<Option<Live>>,
     connection: Mutex<ConnectionState>,
     outbox_wake: Notify,
+    /// Microphone mute: kept here so the media engine (when present) and the UI agree.
+    muted: std::sync::atomic::AtomicBool,
+    /// The signed-in agent, readable without awaiting (tray, notifications).
+    me: Mutex<Option<switchboard_core::AgentId>>,
+    /// The runtime the console was opened on: its tasks run there even when a method is
+    /// called from a thread without one (a GUI main thread).
+    rt: tokio::runtime::Handle,
 }
 
 struct Live {
@@ -267,7 +274,8 @@ async fn outbox_loop(inner: Arc<Inner>, client: Client) {
 }
 
 impl Console {
-    /// Open the cache. Nothing talks to the network until a session starts.
+    /// Open the cache. Nothing talks to the network until a session starts. Call it inside
+    /// the Tokio runtime the console should use.
     pub async fn open(cfg: ConsoleConfig) -> Result<Self, DesktopError> {
         let cache = Cache::open(&cfg.data_dir).await?;
         let (events, _) = broadcast::channel(1024);
@@ -279,6 +287,9 @@ impl Console {
                 live: tokio::sync::Mutex::new(None),
                 connection: Mutex::new(ConnectionState::default()),
                 outbox_wake: Notify::new(),
+                muted: std::sync::atomic::AtomicBool::new(false),
+                me: Mutex::new(None),
+                rt: tokio::runtime::Handle::current(),
             }),
         })
     }
@@ -286,6 +297,50 @@ impl Console {
     /// Changes to show.
     pub fn subscribe(&self) -> broadcast::Receiver<UiEvent> {
         self.inner.events.subscribe()
+    }
+
+    /// Forward every event to `sink` until it returns false (the window went away). A
+    /// sink that falls far behind skips what it missed and reloads from the cache.
+    pub fn forward(&self, sink: impl Fn(UiEvent) -> bool + Send + 'static) {
+        let mut rx = self.subscribe();
+        self.inner.rt.spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(ev) => {
+                        if !sink(ev) {
+                            return;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => tracing::warn!(missed = n, "UI fell behind"),
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+    }
+
+    /// Mute or unmute the microphone; returns the new state.
+    pub fn set_muted(&self, muted: bool) -> bool {
+        self.inner.muted.store(muted, std::sync::atomic::Ordering::SeqCst);
+        muted
+    }
+
+    /// Is the microphone muted?
+    pub fn muted(&self) -> bool {
+        self.inner.muted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// A `tel:` (or `sip:`) link was opened: ask the UI to dial it.
+    pub fn request_dial(&self, link: &str) {
+        let number: String = link
+            .trim_start_matches("tel:")
+            .trim_start_matches("sip:")
+            .trim_start_matches("//")
+            .chars()
+            .filter(|c| c.is_ascii_digit() || *c == '+')
+            .collect();
+        if !number.is_empty() {
+            self.inner.emit(UiEvent::DialRequested { number });
+        }
     }
 
     /// The cache (read-only use by tests and diagnostics).
@@ -365,10 +420,18 @@ impl Console {
         Ok(Some(session))
     }
 
+    /// The signed-in agent's id, if any.
+    pub fn signed_in_agent(&self) -> Option<switchboard_core::AgentId> {
+        self.inner.me.lock().ok().and_then(|m| *m)
+    }
+
     async fn start(&self, session: Session, client: Client) {
+        if let Ok(mut me) = self.inner.me.lock() {
+            *me = Some(session.agent.id);
+        }
         let tasks = vec![
-            tokio::spawn(sync_loop(self.inner.clone(), client.clone())),
-            tokio::spawn(outbox_loop(self.inner.clone(), client.clone())),
+            self.inner.rt.spawn(sync_loop(self.inner.clone(), client.clone())),
+            self.inner.rt.spawn(outbox_loop(self.inner.clone(), client.clone())),
         ];
         *self.inner.live.lock().await = Some(Live { session, client, tasks });
     }
@@ -376,6 +439,9 @@ impl Console {
     /// Sign out: stop syncing and forget the token. The cache stays for the next sign-in.
     pub async fn sign_out(&self) -> Result<(), DesktopError> {
         let live = self.inner.live.lock().await.take();
+        if let Ok(mut me) = self.inner.me.lock() {
+            *me = None;
+        }
         if let Some(l) = live {
             self.inner.vault.delete(&l.session.gateway_url)?;
         }

@@ -87,6 +87,11 @@ pub enum UiEvent {
         /// Refused.
         failed: usize,
     },
+    /// A `tel:` link asked to call this number: open the dialer with it.
+    DialRequested {
+        /// The number as the link gave it.
+        number: String,
+    },
     /// The session ended (sign-out, or the token was refused).
     SignedOut {
         /// Why.

@@ -324,6 +324,11 @@ impl GatewayProcess {
         Self::spawn_with(db_url, data_dir, secrets, bind, &[]).await
     }
 
+    /// On a fixed address with extra `serve` flags.
+    pub async fn spawn_with_args(db_url: &str, data_dir: &Path, secrets: &Path, bind: &str, extra: &[&str]) -> Self {
+        Self::spawn_with(db_url, data_dir, secrets, bind, extra).await
+    }
+
     async fn spawn_with(db_url: &str, data_dir: &Path, secrets: &Path, bind: &str, extra: &[&str]) -> Self {
         let mut cmd = tokio::process::Command::new(gateway_bin());
         cmd.args(["serve", "--bind", bind, "--database", db_url])

@@ -1,0 +1,163 @@
+//! # switchboard-desktop
+//!
+//! The Tauri shell: it builds a [`switchboard_agent::Console`] before the window opens,
+//! exposes it through one-line [`commands`], and adds what only a desktop shell can: a
+//! tray icon showing the agent's status, a notification for incoming calls, a single
+//! running instance, and `tel:`/`sip:` links opening the dialer.
+//!
+//! The builder is generic over the Tauri runtime so it can be driven by `tauri::test`.
+
+pub mod commands;
+mod tray;
+
+use switchboard_agent::{Console, ConsoleConfig};
+use switchboard_core::desktop::UiEvent;
+use tauri::{Manager, Runtime};
+use tauri_plugin_deep_link::DeepLinkExt;
+use tauri_plugin_notification::NotificationExt;
+
+/// The keyring service the token is stored under.
+pub const KEYRING_SERVICE: &str = "app.switchboard.desktop";
+
+fn data_dir<R: Runtime>(app: &tauri::App<R>) -> std::path::PathBuf {
+    // Tests and portable installs point this elsewhere.
+    match std::env::var_os("SWITCHBOARD_DESKTOP_DATA_DIR") {
+        Some(d) => d.into(),
+        None => app
+            .path()
+            .app_data_dir()
+            .unwrap_or_else(|_| std::env::temp_dir().join("switchboard")),
+    }
+}
+
+/// React to backend events in the shell itself: tray status, incoming-call notification.
+fn watch<R: Runtime>(app: &tauri::AppHandle<R>, console: &Console) {
+    let app = app.clone();
+    let me = console.clone();
+    console.forward(move |ev| {
+        match &ev {
+            UiEvent::AgentChanged(agent) => {
+                if me.signed_in_agent() == Some(agent.id) {
+                    tray::show_status(&app, agent.status);
+                }
+            }
+            UiEvent::IncomingCall { from, lead_name, .. } => {
+                let body = match lead_name {
+                    Some(name) => format!("{name} ({from})"),
+                    None => from.clone(),
+                };
+                // No notification daemon (a bare X server, say) is not an error worth more
+                // than a log line.
+                if let Err(e) = app.notification().builder().title("Incoming call").body(body).show() {
+                    tracing::debug!(error = %e, "notification not shown");
+                }
+            }
+            _ => {}
+        }
+        true
+    });
+}
+
+/// The app, ready to run.
+pub fn builder<R: Runtime>() -> tauri::Builder<R> {
+    tauri::Builder::<R>::new()
+        .plugin(tauri_plugin_single_instance::init(|app, argv, _cwd| {
+            // A second launch (often with a tel: link) focuses this window instead.
+            if let Some(w) = app.get_webview_window("main") {
+                let _ = w.unminimize();
+                let _ = w.set_focus();
+            }
+            if let Some(link) = argv.iter().find(|a| a.starts_with("tel:") || a.starts_with("sip:")) {
+                app.state::<Console>().request_dial(link);
+            }
+        }))
+        .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_notification::init())
+        .setup(|app| {
+            let dir = data_dir(app);
+            let console = tauri::async_runtime::block_on(async {
+                let console = Console::open(ConsoleConfig {
+                    data_dir: dir,
+                    keyring_service: KEYRING_SERVICE.into(),
+                })
+                .await?;
+                // Provisioning (demo, kiosk): sign in from the environment once; the token
+                // then lives in the keyring like any other sign-in.
+                let provisioned = match (
+                    std::env::var("SWITCHBOARD_SIGN_IN_URL"),
+                    std::env::var("SWITCHBOARD_SIGN_IN_TOKEN"),
+                ) {
+                    (Ok(url), Ok(token)) => match console.sign_in(&url, &token).await {
+                        Ok(_) => true,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "provisioned sign-in failed");
+                            false
+                        }
+                    },
+                    _ => false,
+                };
+                // Offline start is fine: the cache shows at once and sync catches up.
+                if !provisioned {
+                    if let Err(e) = console.resume_session().await {
+                        tracing::warn!(error = %e, "could not restore the last session");
+                    }
+                }
+                Ok::<_, switchboard_core::desktop::DesktopError>(console)
+            })?;
+            let status = tauri::async_runtime::block_on(console.state())
+                .ok()
+                .and_then(|s| s.session)
+                .map(|s| s.agent.status);
+            tray::create(app.handle(), status)?;
+            watch(app.handle(), &console);
+            let links = console.clone();
+            app.deep_link().on_open_url(move |event| {
+                for url in event.urls() {
+                    links.request_dial(url.as_str());
+                }
+            });
+            // Links that launched us.
+            if let Ok(Some(urls)) = app.deep_link().get_current() {
+                for url in urls {
+                    console.request_dial(url.as_str());
+                }
+            }
+            app.manage(console);
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            commands::console_state,
+            commands::sign_in,
+            commands::sign_out,
+            commands::subscribe,
+            commands::queue,
+            commands::history,
+            commands::call_detail,
+            commands::numbers,
+            commands::agents,
+            commands::preferred_number,
+            commands::answer,
+            commands::hold,
+            commands::resume_call,
+            commands::end_call,
+            commands::transfer,
+            commands::dtmf,
+            commands::record,
+            commands::dial,
+            commands::set_status,
+            commands::wrap_up,
+            commands::set_muted,
+        ])
+}
+
+/// Run the desktop app.
+pub fn run() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    builder::<tauri::Wry>()
+        .run(tauri::generate_context!())
+        .expect("the desktop app failed to start");
+}

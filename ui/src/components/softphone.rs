@@ -1,0 +1,224 @@
+use switchboard_core::api::{DISPOSITIONS, RecordingAction, TransferTarget};
+use switchboard_core::{AgentId, CallStatus, Direction};
+use yew::prelude::*;
+
+use super::dialer::Dialer;
+use super::{input_value, run, use_ctx, use_now};
+use crate::ipc;
+use crate::state::{Msg, Notice, clock, pretty_number, status_label};
+
+const KEYS: [&str; 12] = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
+
+#[function_component]
+pub fn Softphone() -> Html {
+    let ctx = use_ctx();
+    let now = use_now();
+    let transfer_open = use_state(|| false);
+    let transfer_to = use_state(String::new);
+    let recording = use_state(|| false);
+    let keyed = use_state(String::new);
+    let disposition = use_state(|| DISPOSITIONS[0].0.to_owned());
+    let notes = use_state(String::new);
+
+    {
+        // A new call starts with a clean panel: no leftover outcome, notes or digits.
+        let (transfer_open, transfer_to, recording, keyed, disposition, notes) = (
+            transfer_open.clone(),
+            transfer_to.clone(),
+            recording.clone(),
+            keyed.clone(),
+            disposition.clone(),
+            notes.clone(),
+        );
+        use_effect_with(ctx.active.as_ref().map(|a| a.call.call_sid.clone()), move |_| {
+            transfer_open.set(false);
+            transfer_to.set(String::new());
+            recording.set(false);
+            keyed.set(String::new());
+            disposition.set(DISPOSITIONS[0].0.to_owned());
+            notes.set(String::new());
+        });
+    }
+    let Some(active) = ctx.active.clone() else {
+        return html! {
+            <section class="panel softphone idle" id="softphone">
+                <div class="idle-msg">
+                    <div class="idle-title">{"No active call"}</div>
+                    <div class="muted">{"Answer a caller from the queue, or place a call below."}</div>
+                </div>
+                <Dialer to={ctx.dial_to.clone()} />
+            </section>
+        };
+    };
+    let call = active.call.clone();
+    let sid = call.call_sid.clone();
+    let online = ctx.connection.online;
+    let live = !call.status.is_terminal();
+    let name = active.lead.as_ref().map(|l| l.name.clone());
+    let other = if call.direction == Direction::Inbound {
+        &call.from
+    } else {
+        &call.to
+    };
+    let act = |command: &'static str| {
+        let (ctx, sid) = (ctx.clone(), sid.clone());
+        Callback::from(move |_| run(&ctx, ipc::act(command, sid.clone()), |_| {}))
+    };
+    let talk = match (call.answered_at, call.ended_at) {
+        (Some(a), Some(e)) => clock(e - a),
+        (Some(a), None) => clock(now - a),
+        _ => clock(now - call.created_at),
+    };
+
+    let on_mute = {
+        let (ctx, muted) = (ctx.clone(), ctx.muted);
+        Callback::from(move |_| {
+            let ctx2 = ctx.clone();
+            run(&ctx, ipc::set_muted(!muted), move |m| ctx2.dispatch(Msg::Muted(m)));
+        })
+    };
+    let on_record = {
+        let (ctx, sid, recording) = (ctx.clone(), sid.clone(), recording.clone());
+        Callback::from(move |_| {
+            let action = if *recording {
+                RecordingAction::Stop
+            } else {
+                RecordingAction::Start
+            };
+            let r = recording.clone();
+            run(&ctx, ipc::record(sid.clone(), action), move |_| {
+                r.set(action == RecordingAction::Start)
+            });
+        })
+    };
+    let on_transfer = {
+        let (ctx, sid, to, open) = (ctx.clone(), sid.clone(), transfer_to.clone(), transfer_open.clone());
+        Callback::from(move |_| {
+            let target = if let Some(id) = to.strip_prefix("agent:") {
+                id.parse::<AgentId>().ok().map(TransferTarget::Agent)
+            } else {
+                to.trim().parse().ok().map(TransferTarget::Number)
+            };
+            match target {
+                Some(t) => {
+                    let open = open.clone();
+                    run(&ctx, ipc::transfer(sid.clone(), t), move |_| open.set(false));
+                }
+                None => ctx.dispatch(Msg::Notice(Some(Notice {
+                    text: "Choose an agent or enter a number like +14155550123".into(),
+                    error: true,
+                }))),
+            }
+        })
+    };
+    let on_save = {
+        let (ctx, sid, disposition, notes) = (ctx.clone(), sid.clone(), disposition.clone(), notes.clone());
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let ctx2 = ctx.clone();
+            let notes_set = notes.clone();
+            run(
+                &ctx,
+                ipc::wrap_up(sid.clone(), (*disposition).clone(), (*notes).clone()),
+                move |_| {
+                    notes_set.set(String::new());
+                    ctx2.dispatch(Msg::WrapUpDone);
+                    ctx2.dispatch(Msg::Notice(Some(Notice {
+                        text: "Wrap-up saved".into(),
+                        error: false,
+                    })));
+                },
+            );
+        })
+    };
+    let me = ctx.me().map(|a| a.id);
+    let colleagues: Vec<_> = ctx.agents.iter().filter(|a| Some(a.id) != me).cloned().collect();
+    let status_class = format!("pill st-{}", call.status.as_str());
+
+    html! {
+        <section class="panel softphone" id="softphone">
+            <div class="call-head">
+                <div>
+                    <div class="call-name">{ name.clone().unwrap_or_else(|| pretty_number(other)) }</div>
+                    <div class="sub">
+                        { if call.direction == Direction::Inbound { "Inbound · " } else { "Outbound · " } }
+                        { pretty_number(other) }
+                    </div>
+                </div>
+                <div class="call-side">
+                    <span id="call-status" class={status_class}>{ status_label(call.status) }</span>
+                    <div class="timer big" id="call-timer">{ talk }</div>
+                </div>
+            </div>
+            if live {
+                <div class="controls">
+                    if call.status == CallStatus::OnHold {
+                        <button id="btn-resume" class="btn" disabled={!online} onclick={act("resume_call")} title="Resume (Alt+H)">{"Resume"}</button>
+                    } else {
+                        <button id="btn-hold" class="btn" disabled={!online || call.status != CallStatus::Answered} onclick={act("hold")} title="Hold (Alt+H)">{"Hold"}</button>
+                    }
+                    <button id="btn-mute" class={classes!("btn", ctx.muted.then_some("on"))} onclick={on_mute}>
+                        { if ctx.muted { "Unmute" } else { "Mute" } }
+                    </button>
+                    <button id="btn-record" class={classes!("btn", recording.then_some("on"))} disabled={!online || !matches!(call.status, CallStatus::Answered | CallStatus::OnHold)} onclick={on_record}>
+                        { if *recording { "Stop recording" } else { "Record" } }
+                    </button>
+                    <button id="btn-transfer" class="btn" disabled={!online || !matches!(call.status, CallStatus::Answered | CallStatus::OnHold)}
+                        onclick={let o = transfer_open.clone(); Callback::from(move |_| o.set(!*o))}>{"Transfer"}</button>
+                    <button id="btn-end" class="btn danger" disabled={!online} onclick={act("end_call")} title="End (Alt+E)">{"End"}</button>
+                </div>
+                if *transfer_open {
+                    <div class="transfer card-inset">
+                        <label for="transfer-agent">{"Transfer to a colleague"}</label>
+                        <select id="transfer-agent" onchange={let t = transfer_to.clone(); Callback::from(move |e: Event| t.set(input_value(&e)))}>
+                            <option value="" selected={transfer_to.is_empty()}>{"Choose…"}</option>
+                            { for colleagues.iter().map(|a| html! {
+                                <option value={format!("agent:{}", a.id)}>{ format!("{} ({})", a.display_name, a.status.as_str().replace('_', "-")) }</option>
+                            }) }
+                        </select>
+                        <label for="transfer-number">{"…or to a number"}</label>
+                        <input id="transfer-number" placeholder="+14155550123"
+                            oninput={let t = transfer_to.clone(); Callback::from(move |e: InputEvent| t.set(input_value(&e)))} />
+                        <button id="btn-transfer-go" class="btn primary" onclick={on_transfer}>{"Transfer call"}</button>
+                    </div>
+                }
+                <div class="keypad" id="keypad">
+                    { for KEYS.iter().map(|k| {
+                        let (ctx, sid, keyed) = (ctx.clone(), sid.clone(), keyed.clone());
+                        let digit = (*k).to_owned();
+                        let id = format!("dtmf-{}", match *k { "*" => "star", "#" => "hash", d => d });
+                        html! {
+                            <button id={id} class="key" disabled={!online || call.status != CallStatus::Answered}
+                                onclick={Callback::from(move |_| {
+                                    let keyed = keyed.clone();
+                                    let d = digit.clone();
+                                    run(&ctx, ipc::dtmf(sid.clone(), digit.clone()), move |_| keyed.set(format!("{}{}", *keyed, d)));
+                                })}>{*k}</button>
+                        }
+                    }) }
+                    <div class="keyed" id="dtmf-sent">{ (*keyed).clone() }</div>
+                </div>
+            } else {
+                <form class="wrapup" id="wrapup" onsubmit={on_save}>
+                    <h3>{"Wrap-up"}</h3>
+                    <div class="muted">
+                        { format!("Call {}", status_label(call.status).to_lowercase()) }
+                        if let Some(d) = call.duration_secs { { format!(" · talk time {}", clock(d * 1000)) } }
+                        if let Some(err) = &call.error { { format!(" · {}", err.message) } }
+                    </div>
+                    <label for="wrapup-disposition">{"Outcome"}</label>
+                    <select id="wrapup-disposition" onchange={let d = disposition.clone(); Callback::from(move |e: Event| d.set(input_value(&e)))}>
+                        { for DISPOSITIONS.iter().map(|(v, label)| html! {
+                            <option value={*v} selected={*disposition == *v}>{*label}</option>
+                        }) }
+                    </select>
+                    <label for="wrapup-notes">{"Notes"}</label>
+                    <textarea id="wrapup-notes" rows="4" value={(*notes).clone()} placeholder="What was agreed, what happens next"
+                        oninput={let n = notes.clone(); Callback::from(move |e: InputEvent| n.set(input_value(&e)))} />
+                    <button id="btn-wrapup-save" class="btn primary" type="submit">{"Save and finish"}</button>
+                    if !online { <div class="fineprint">{"Offline: saved here and sent when the gateway is back."}</div> }
+                </form>
+            }
+        </section>
+    }
+}

@@ -1,0 +1,255 @@
+//! # switchboard-ui
+//!
+//! The desktop UI, rendered by the Tauri shell. It only calls typed Tauri commands
+//! ([`ipc`]) and listens to the backend's event channel; all state lives in one reducer
+//! ([`state`]); the panels are in [`components`].
+
+mod components;
+mod ipc;
+mod state;
+
+use std::cell::Cell;
+use std::rc::Rc;
+
+use components::history::History;
+use components::lead::{LeadCard, Transcript};
+use components::queue::Queue;
+use components::settings::Settings;
+use components::signin::SignIn;
+use components::softphone::Softphone;
+use components::topbar::TopBar;
+use components::{Ctx, Now};
+use switchboard_core::desktop::UiEvent;
+use switchboard_core::{AgentId, CallStatus, Direction};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::Closure;
+use yew::prelude::*;
+
+use state::{Model, Msg, Notice, Page, time_of_day};
+
+fn now_ms() -> i64 {
+    js_sys::Date::now() as i64
+}
+
+/// Reload what a change may have touched; the backend's cache answers at once.
+fn refresh(ctx: &UseReducerDispatcher<Model>, me: Option<AgentId>, ev: &UiEvent) {
+    let ctx = ctx.clone();
+    match ev {
+        UiEvent::CallChanged(call) => {
+            let mine = me.is_some() && call.agent_id == me;
+            let sid = call.call_sid.clone();
+            wasm_bindgen_futures::spawn_local(async move {
+                if let Ok(q) = ipc::queue().await {
+                    ctx.dispatch(Msg::Queue(q));
+                }
+                if mine {
+                    if let Ok(d) = ipc::call_detail(sid.clone()).await {
+                        ctx.dispatch(Msg::Detail(d));
+                    }
+                }
+            });
+        }
+        UiEvent::Connection(c) if c.online => wasm_bindgen_futures::spawn_local(async move {
+            if let (Ok(n), Ok(a), Ok(q)) = (ipc::numbers().await, ipc::agents().await, ipc::queue().await) {
+                ctx.dispatch(Msg::Numbers(n));
+                ctx.dispatch(Msg::Agents(a));
+                ctx.dispatch(Msg::Queue(q));
+            }
+        }),
+        _ => {}
+    }
+}
+
+/// After sign-in or start-up: fill the panels from the cache and pick up a call that was
+/// in progress.
+async fn load(ctx: UseReducerDispatcher<Model>, me: AgentId) {
+    if let Ok(n) = ipc::numbers().await {
+        ctx.dispatch(Msg::Numbers(n));
+    }
+    if let Ok(a) = ipc::agents().await {
+        ctx.dispatch(Msg::Agents(a));
+    }
+    if let Ok(q) = ipc::queue().await {
+        ctx.dispatch(Msg::Queue(q));
+    }
+    if let Ok(h) = ipc::history(String::new()).await {
+        let live = h.iter().find(|s| {
+            let c = &s.call;
+            c.agent_id == Some(me)
+                && match c.direction {
+                    Direction::Inbound => matches!(c.status, CallStatus::Answered | CallStatus::OnHold),
+                    Direction::Outbound => !c.status.is_terminal(),
+                }
+        });
+        if let Some(s) = live {
+            if let Ok(d) = ipc::call_detail(s.call.call_sid.clone()).await {
+                ctx.dispatch(Msg::Activate(d));
+            }
+        }
+        ctx.dispatch(Msg::History(h));
+    }
+}
+
+fn shortcut(ctx: &Ctx, key: &str) {
+    let online = ctx.connection.online;
+    match (key, &ctx.active) {
+        ("a", None) if online => {
+            if let Some(first) = ctx.queue.first() {
+                let (c, sid) = (ctx.clone(), first.call.call_sid.clone());
+                components::run(ctx, ipc::act("answer", sid.clone()), move |_| {
+                    wasm_bindgen_futures::spawn_local(async move {
+                        if let Ok(d) = ipc::call_detail(sid.clone()).await {
+                            c.dispatch(Msg::Activate(d));
+                        }
+                    });
+                });
+            }
+        }
+        ("h", Some(a)) if online => {
+            let cmd = if a.call.status == CallStatus::OnHold {
+                "resume_call"
+            } else {
+                "hold"
+            };
+            components::run(ctx, ipc::act(cmd, a.call.call_sid.clone()), |_| {});
+        }
+        ("e", Some(a)) if online && !a.call.status.is_terminal() => {
+            components::run(ctx, ipc::act("end_call", a.call.call_sid.clone()), |_| {});
+        }
+        _ => {}
+    }
+}
+
+#[function_component]
+fn App() -> Html {
+    let model = use_reducer(Model::default);
+    let now = use_state(now_ms);
+    // The signed-in agent's id, readable from the event callback registered once.
+    let me: Rc<Cell<Option<AgentId>>> = use_memo((), |_| Cell::new(None));
+
+    {
+        let now = now.clone();
+        use_effect_with((), move |_| {
+            let tick = gloo_timers::callback::Interval::new(1000, move || now.set(now_ms()));
+            move || drop(tick)
+        });
+    }
+    {
+        let (model, me) = (model.clone(), me.clone());
+        use_effect_with((), move |_| {
+            let d = model.dispatcher();
+            ipc::subscribe(move |ev| {
+                refresh(&d, me.get(), &ev);
+                d.dispatch(Msg::Event(ev));
+            });
+            let d = model.dispatcher();
+            wasm_bindgen_futures::spawn_local(async move {
+                match ipc::state().await {
+                    Ok(s) => d.dispatch(Msg::State(s)),
+                    Err(e) => d.dispatch(Msg::Notice(Some(Notice {
+                        text: e.to_string(),
+                        error: true,
+                    }))),
+                }
+            });
+        });
+    }
+    {
+        let (model, me) = (model.clone(), me.clone());
+        use_effect_with(model.session.as_ref().map(|s| s.agent.id), move |id| {
+            me.set(*id);
+            if let Some(id) = *id {
+                wasm_bindgen_futures::spawn_local(load(model.dispatcher(), id));
+            }
+        });
+    }
+    {
+        // Confirmations fade after a few seconds; errors stay until dismissed.
+        let model = model.clone();
+        use_effect_with(model.notice.clone(), move |n| {
+            let timer = n.as_ref().filter(|n| !n.error).map(|_| {
+                let d = model.dispatcher();
+                gloo_timers::callback::Timeout::new(4_000, move || d.dispatch(Msg::Notice(None)))
+            });
+            move || drop(timer)
+        });
+    }
+    {
+        // Shortcuts see the latest model: the listener is replaced whenever it changes.
+        let model = model.clone();
+        use_effect_with(model.clone(), move |_| {
+            let ctx = model.clone();
+            let cb = Closure::<dyn FnMut(web_sys::KeyboardEvent)>::new(move |e: web_sys::KeyboardEvent| {
+                if e.alt_key() && !e.ctrl_key() && !e.meta_key() {
+                    let key = e.key().to_lowercase();
+                    if matches!(key.as_str(), "a" | "h" | "e") {
+                        e.prevent_default();
+                        shortcut(&ctx, &key);
+                    }
+                }
+            });
+            let doc = web_sys::window().and_then(|w| w.document());
+            if let Some(d) = &doc {
+                let _ = d.add_event_listener_with_callback("keydown", cb.as_ref().unchecked_ref());
+            }
+            move || {
+                if let Some(d) = doc {
+                    let _ = d.remove_event_listener_with_callback("keydown", cb.as_ref().unchecked_ref());
+                }
+            }
+        });
+    }
+
+    let body = if !model.loaded {
+        html! { <div class="splash">{"Starting Switchboard…"}</div> }
+    } else if model.session.is_none() {
+        html! { <SignIn /> }
+    } else {
+        let page = match model.page() {
+            Page::Console => html! {
+                <div class="console">
+                    <Queue />
+                    <Softphone />
+                    <aside class="side">
+                        if let Some(d) = model.active.clone() {
+                            <LeadCard detail={d.clone()} />
+                            <Transcript detail={d} />
+                        } else {
+                            <section class="panel"><div class="empty">{"The caller's lead and the live transcript show here during a call."}</div></section>
+                        }
+                    </aside>
+                </div>
+            },
+            Page::History => html! { <History /> },
+            Page::Settings => html! { <Settings /> },
+        };
+        html! {
+            <div class="app">
+                <TopBar />
+                if !model.connection.online {
+                    <div class="banner offline" id="offline-banner" role="status">
+                        <strong>{"Offline."}</strong>
+                        { format!(" Showing saved calls{}. Answering and calling need the connection; notes and status changes are kept and sent when it returns.",
+                            model.connection.last_sync_at.map(|t| format!(" (last synced {})", time_of_day(t))).unwrap_or_default()) }
+                    </div>
+                }
+                if let Some(n) = model.notice.clone() {
+                    <div class={classes!("notice", n.error.then_some("error"))} id="notice">
+                        <span>{n.text}</span>
+                        <button class="x" onclick={let m = model.clone(); Callback::from(move |_| m.dispatch(Msg::Notice(None)))}>{"×"}</button>
+                    </div>
+                }
+                <main>{page}</main>
+            </div>
+        }
+    };
+    html! {
+        <ContextProvider<Ctx> context={model.clone()}>
+            <ContextProvider<Now> context={Now(*now)}>{body}</ContextProvider<Now>>
+        </ContextProvider<Ctx>>
+    }
+}
+
+fn main() {
+    yew::Renderer::<App>::new().render();
+}

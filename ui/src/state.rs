@@ -1,0 +1,275 @@
+//! Screen state: one `Model`, changed only by `Msg`s (a Yew reducer), so every screen
+//! reads one consistent picture.
+
+use std::rc::Rc;
+
+use switchboard_core::api::CallDetail;
+use switchboard_core::desktop::{CallSummary, ConnectionState, ConsoleState, Session, UiEvent};
+use switchboard_core::{Agent, CallRecord, CallStatus, Direction, PhoneNumber, TranscriptTurn};
+use yew::Reducible;
+
+/// Which page is showing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Page {
+    Console,
+    History,
+    Settings,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Model {
+    /// Whether the first state read has come back (avoid flashing the sign-in form).
+    pub loaded: bool,
+    pub session: Option<Session>,
+    pub connection: ConnectionState,
+    pub outbox_pending: usize,
+    pub outbox_failed: usize,
+    pub page: Option<Page>,
+    pub queue: Vec<CallSummary>,
+    pub history: Vec<CallSummary>,
+    pub history_search: String,
+    pub numbers: Vec<PhoneNumber>,
+    pub agents: Vec<Agent>,
+    /// The call in the softphone (connected, on hold, or ended and awaiting wrap-up).
+    pub active: Option<CallDetail>,
+    /// A call picked in the history.
+    pub selected: Option<CallDetail>,
+    pub muted: bool,
+    pub notice: Option<Notice>,
+    /// A number a `tel:` link asked to call.
+    pub dial_to: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Notice {
+    pub text: String,
+    pub error: bool,
+}
+
+pub enum Msg {
+    State(ConsoleState),
+    Event(UiEvent),
+    Queue(Vec<CallSummary>),
+    History(Vec<CallSummary>),
+    Search(String),
+    Numbers(Vec<PhoneNumber>),
+    Agents(Vec<Agent>),
+    /// Fresh detail of a call (active or selected, whichever it is).
+    Detail(CallDetail),
+    /// Make this call the softphone's.
+    Activate(CallDetail),
+    /// The agent saved the wrap-up: the softphone is free.
+    WrapUpDone,
+    Select(Option<CallDetail>),
+    Page(Page),
+    Muted(bool),
+    Notice(Option<Notice>),
+    SignedOut,
+}
+
+impl Model {
+    pub fn me(&self) -> Option<&Agent> {
+        self.session.as_ref().map(|s| &s.agent)
+    }
+
+    pub fn page(&self) -> Page {
+        self.page.unwrap_or(Page::Console)
+    }
+
+    /// Is this call one the softphone should take over? (Mine and live, or mine and
+    /// just placed.)
+    fn is_mine_live(&self, c: &CallRecord) -> bool {
+        let mine = self.me().is_some_and(|me| c.agent_id == Some(me.id));
+        let live = match c.direction {
+            Direction::Inbound => matches!(c.status, CallStatus::Answered | CallStatus::OnHold),
+            Direction::Outbound => !c.status.is_terminal(),
+        };
+        mine && live
+    }
+}
+
+fn merge_call(list: &mut [CallSummary], call: &CallRecord) {
+    if let Some(s) = list.iter_mut().find(|s| s.call.call_sid == call.call_sid) {
+        s.call = call.clone();
+    }
+}
+
+impl Reducible for Model {
+    type Action = Msg;
+
+    fn reduce(self: Rc<Self>, msg: Msg) -> Rc<Self> {
+        let mut m = (*self).clone();
+        match msg {
+            Msg::State(s) => {
+                m.loaded = true;
+                m.session = s.session;
+                m.connection = s.connection;
+                m.outbox_pending = s.outbox_pending;
+                m.outbox_failed = s.outbox_failed;
+            }
+            Msg::Event(ev) => match ev {
+                UiEvent::Connection(c) => m.connection = c,
+                UiEvent::CallChanged(call) => {
+                    merge_call(&mut m.history, &call);
+                    if let Some(a) = m.active.as_mut().filter(|a| a.call.call_sid == call.call_sid) {
+                        a.call = call.clone();
+                        // Handed to someone else: the softphone is free again.
+                        if m.me().is_some_and(|me| call.agent_id != Some(me.id)) {
+                            m.active = None;
+                        }
+                    } else if m.active.is_none() && m.is_mine_live(&call) {
+                        m.active = Some(CallDetail {
+                            call: call.clone(),
+                            lead: None,
+                            transcript: vec![],
+                        });
+                    }
+                    if let Some(s) = m.selected.as_mut().filter(|s| s.call.call_sid == call.call_sid) {
+                        s.call = call;
+                    }
+                }
+                UiEvent::TranscriptTurn(t) => {
+                    for d in [m.active.as_mut(), m.selected.as_mut()].into_iter().flatten() {
+                        push_turn(d, &t);
+                    }
+                }
+                UiEvent::AgentChanged(a) => {
+                    if let Some(s) = m.session.as_mut().filter(|s| s.agent.id == a.id) {
+                        s.agent = a.clone();
+                    }
+                    if let Some(x) = m.agents.iter_mut().find(|x| x.id == a.id) {
+                        *x = a;
+                    }
+                }
+                UiEvent::ActionFailed { message, .. } => {
+                    m.notice = Some(Notice {
+                        text: message,
+                        error: true,
+                    })
+                }
+                UiEvent::Outbox { pending, failed } => {
+                    m.outbox_pending = pending;
+                    m.outbox_failed = failed;
+                }
+                UiEvent::SignedOut { reason } => {
+                    m.session = None;
+                    m.active = None;
+                    m.notice = Some(Notice {
+                        text: reason,
+                        error: false,
+                    });
+                }
+                UiEvent::DialRequested { number } => {
+                    m.dial_to = Some(number);
+                    m.page = Some(Page::Console);
+                }
+                UiEvent::IncomingCall { .. } => {}
+                _ => {}
+            },
+            Msg::Queue(q) => m.queue = q,
+            Msg::History(h) => m.history = h,
+            Msg::Search(s) => m.history_search = s,
+            Msg::Numbers(n) => m.numbers = n,
+            Msg::Agents(a) => m.agents = a,
+            Msg::Detail(d) => {
+                if let Some(a) = m.active.as_mut().filter(|a| a.call.call_sid == d.call.call_sid) {
+                    refresh_detail(a, d.clone());
+                }
+                if let Some(s) = m.selected.as_mut().filter(|s| s.call.call_sid == d.call.call_sid) {
+                    refresh_detail(s, d);
+                }
+            }
+            Msg::Activate(d) => match m.active.as_mut().filter(|a| a.call.call_sid == d.call.call_sid) {
+                Some(a) => refresh_detail(a, d),
+                None => m.active = Some(d),
+            },
+            Msg::WrapUpDone => m.active = None,
+            Msg::Select(d) => m.selected = d,
+            Msg::Page(p) => m.page = Some(p),
+            Msg::Muted(x) => m.muted = x,
+            Msg::Notice(n) => m.notice = n,
+            Msg::SignedOut => {
+                m.session = None;
+                m.active = None;
+                m.selected = None;
+            }
+        }
+        Rc::new(m)
+    }
+}
+
+/// A fetched detail may be older than what the live stream already delivered: keep every
+/// transcript turn either has, and the record only if it is not behind.
+fn refresh_detail(current: &mut CallDetail, fresh: CallDetail) {
+    let turns = std::mem::take(&mut current.transcript);
+    let behind = fresh.call.status_at < current.call.status_at;
+    let call = if behind { current.call.clone() } else { fresh.call };
+    *current = CallDetail {
+        call,
+        lead: fresh.lead.or(current.lead.take()),
+        transcript: fresh.transcript,
+    };
+    for t in &turns {
+        push_turn(current, t);
+    }
+}
+
+fn push_turn(d: &mut CallDetail, t: &TranscriptTurn) {
+    if d.call.call_sid == t.call_sid && !d.transcript.iter().any(|x| x.sequence == t.sequence) {
+        d.transcript.push(t.clone());
+        d.transcript.sort_by_key(|x| x.sequence);
+    }
+}
+
+/// "3:07" from milliseconds.
+pub fn clock(ms: i64) -> String {
+    let s = (ms / 1000).max(0);
+    if s >= 3600 {
+        format!("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+    } else {
+        format!("{}:{:02}", s / 60, s % 60)
+    }
+}
+
+/// "14:05" local time from epoch milliseconds.
+pub fn time_of_day(ms: i64) -> String {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
+    format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
+}
+
+/// "21 Nov 14:05".
+pub fn date_time(ms: i64) -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
+    format!(
+        "{} {} {:02}:{:02}",
+        d.get_date(),
+        MONTHS[d.get_month() as usize % 12],
+        d.get_hours(),
+        d.get_minutes()
+    )
+}
+
+/// "+1 415 555 0100" for display.
+pub fn pretty_number(n: &str) -> String {
+    match n.strip_prefix("+1") {
+        Some(rest) if rest.len() == 10 => format!("+1 {} {} {}", &rest[..3], &rest[3..6], &rest[6..]),
+        _ => n.to_owned(),
+    }
+}
+
+pub fn status_label(s: CallStatus) -> &'static str {
+    match s {
+        CallStatus::Ringing => "Ringing",
+        CallStatus::Queued => "Queued",
+        CallStatus::Answered => "Connected",
+        CallStatus::OnHold => "On hold",
+        CallStatus::Transferred => "Transferred",
+        CallStatus::Completed => "Completed",
+        CallStatus::Missed => "Missed",
+        CallStatus::Abandoned => "Abandoned",
+        CallStatus::Failed => "Failed",
+    }
+}
