@@ -114,3 +114,8 @@ pub async fn wrap_up(c: State<'_, Console>, call_sid: CallSid, disposition: Stri
 pub fn set_muted(c: State<'_, Console>, muted: bool) -> bool {
     c.set_muted(muted)
 }
+
+#[tauri::command(rename_all = "snake_case")]
+pub fn startup_mark(label: String) {
+    crate::probe::mark(&label);
+}

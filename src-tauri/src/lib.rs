@@ -8,6 +8,7 @@
 //! The builder is generic over the Tauri runtime so it can be driven by `tauri::test`.
 
 pub mod commands;
+pub mod probe;
 mod tray;
 
 use switchboard_agent::{Console, ConsoleConfig};
@@ -147,11 +148,13 @@ pub fn builder<R: Runtime>() -> tauri::Builder<R> {
             commands::set_status,
             commands::wrap_up,
             commands::set_muted,
+            commands::startup_mark,
         ])
 }
 
 /// Run the desktop app.
 pub fn run() {
+    probe::start();
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| "info".into()),

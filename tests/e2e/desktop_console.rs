@@ -32,13 +32,12 @@ fn target_dir() -> PathBuf {
 fn app_binary() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let bin = exe.parent().and_then(Path::parent).unwrap().join("switchboard");
-    if !bin.exists() {
-        let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-            .args(["build", "-p", "switchboard-desktop", "--bin", "switchboard"])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building the desktop app failed");
-    }
+    // Always ask cargo: a no-op when fresh, and never a stale app under test.
+    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "-p", "switchboard-desktop", "--bin", "switchboard"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "building the desktop app failed");
     assert!(
         workspace().join("ui/dist/switchboard-ui.js").exists(),
         "build the UI first: cargo xtask ui"

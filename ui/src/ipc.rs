@@ -189,3 +189,12 @@ pub fn subscribe(on_event: impl Fn(UiEvent) + 'static) {
         Err(e) => web_sys::console::error_1(&e),
     }
 }
+
+/// Tell the shell a start-up milestone was reached (for the start-up benchmark).
+pub async fn startup_mark(label: &str) {
+    #[derive(Serialize)]
+    struct A<'a> {
+        label: &'a str,
+    }
+    let _ = invoke::<_, ()>("startup_mark", &A { label }).await;
+}

@@ -70,7 +70,13 @@ async fn load(ctx: UseReducerDispatcher<Model>, me: AgentId) {
         ctx.dispatch(Msg::Agents(a));
     }
     if let Ok(q) = ipc::queue().await {
+        let shown = !q.is_empty();
         ctx.dispatch(Msg::Queue(q));
+        if shown {
+            // Let the frame with the queue render before saying it is visible.
+            gloo_timers::future::TimeoutFuture::new(0).await;
+            ipc::startup_mark("queue").await;
+        }
     }
     if let Ok(h) = ipc::history(String::new()).await {
         let live = h.iter().find(|s| {
@@ -127,6 +133,7 @@ fn App() -> Html {
     // The signed-in agent's id, readable from the event callback registered once.
     let me: Rc<Cell<Option<AgentId>>> = use_memo((), |_| Cell::new(None));
 
+    use_effect_with((), |_| wasm_bindgen_futures::spawn_local(ipc::startup_mark("ui")));
     {
         let now = now.clone();
         use_effect_with((), move |_| {

@@ -24,8 +24,11 @@ fn main() -> Result<()> {
         Some("run") => run(&rest),
         Some("bench") => bench(&rest),
         Some("ui") => build_ui().map(|_| ()),
+        Some("bundle") => bundle(),
         _ => {
-            eprintln!("usage: cargo xtask <setup | run [--bind ADDR] | test [cargo test args] | ui | bench [gateway]>");
+            eprintln!(
+                "usage: cargo xtask <setup | run [--bind ADDR] | test [cargo test args] | ui | bundle | bench [gateway|desktop]>"
+            );
             std::process::exit(2);
         }
     }
@@ -225,25 +228,13 @@ fn setup() -> Result<()> {
 fn test(extra: &[&str]) -> Result<()> {
     use std::io::{BufRead, BufReader};
     setup()?;
+    // The desktop app embeds the UI, and the end-to-end test drives it.
+    build_ui()?;
     let url = ensure_postgres()?;
-    // Run the suite in a D-Bus session of its own with an unlocked gnome-keyring: the
-    // keyring tests use a real Secret Service, and never the developer's own keyring.
-    let scratch = std::env::temp_dir().join(format!("switchboard-test-session-{}", std::process::id()));
-    let (data, runtime) = (scratch.join("data"), scratch.join("run"));
-    std::fs::create_dir_all(&data)?;
-    std::fs::create_dir_all(&runtime)?;
-    #[cfg(unix)]
-    std::fs::set_permissions(&runtime, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
-    let script = "printf %s switchboard | gnome-keyring-daemon --unlock --components=secrets >/dev/null && exec \"$@\"";
-    let mut child = Command::new("dbus-run-session")
-        .args(["--", "sh", "-c", script, "sh"])
-        .arg(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["test", "--workspace"])
-        .args(extra)
-        .current_dir(root())
+    let session = KeyringSession::new()?;
+    let mut child = session
+        .command(&["test", "--workspace"], extra)
         .env("DATABASE_URL", url)
-        .env("XDG_DATA_HOME", &data)
-        .env("XDG_RUNTIME_DIR", &runtime)
         .stdout(Stdio::piped())
         .spawn()
         .context("running cargo test in a D-Bus session")?;
@@ -271,13 +262,83 @@ fn test(extra: &[&str]) -> Result<()> {
         }
     }
     let result = child.wait()?;
-    let _ = std::fs::remove_dir_all(&scratch);
+    drop(session);
     println!("\nsummary: {passed} passed, {failed} failed, {ignored} skipped");
     if !result.success() {
         bail!("cargo test failed ({result})");
     }
     if passed == 0 {
         bail!("no test ran");
+    }
+    Ok(())
+}
+
+/// A D-Bus session of its own with an unlocked gnome-keyring, for cargo runs that use the
+/// OS keyring (tests, the desktop benchmark): a real Secret Service, and never the
+/// developer's own keyring.
+struct KeyringSession {
+    scratch: PathBuf,
+}
+
+impl KeyringSession {
+    fn new() -> Result<Self> {
+        let scratch = std::env::temp_dir().join(format!("switchboard-keyring-session-{}", std::process::id()));
+        std::fs::create_dir_all(scratch.join("data"))?;
+        std::fs::create_dir_all(scratch.join("run"))?;
+        #[cfg(unix)]
+        std::fs::set_permissions(scratch.join("run"), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+        Ok(Self { scratch })
+    }
+
+    /// `cargo <args> <extra>` inside the session.
+    fn command(&self, args: &[&str], extra: &[&str]) -> Command {
+        let script =
+            "printf %s switchboard | gnome-keyring-daemon --unlock --components=secrets >/dev/null && exec \"$@\"";
+        let mut cmd = Command::new("dbus-run-session");
+        cmd.args(["--", "sh", "-c", script, "sh"])
+            .arg(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args(args)
+            .args(extra)
+            .current_dir(root())
+            .env("XDG_DATA_HOME", self.scratch.join("data"))
+            .env("XDG_RUNTIME_DIR", self.scratch.join("run"));
+        cmd
+    }
+}
+
+impl Drop for KeyringSession {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.scratch);
+    }
+}
+
+/// `.deb` and `.rpm` through the Tauri CLI (pinned; installed on first use, ~9 minutes).
+/// AppImage is not offered: its bundler downloads linuxdeploy and AppRun from GitHub.
+fn bundle() -> Result<()> {
+    setup()?;
+    build_ui()?;
+    let current = Command::new("cargo")
+        .args(["tauri", "--version"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    if !current.as_deref().is_ok_and(|v| v.contains("2.12.4")) {
+        println!("xtask: installing tauri-cli 2.12.4");
+        status(
+            cargo()
+                .args(["install", "tauri-cli", "--version", "2.12.4", "--locked"])
+                .env_remove("CARGO_TARGET_DIR"),
+        )?;
+    }
+    status(
+        Command::new("cargo")
+            .args(["tauri", "build", "--bundles", "deb,rpm"])
+            .current_dir(root().join("src-tauri")),
+    )?;
+    let dir = target_root().join("release").join("bundle");
+    for kind in ["deb", "rpm"] {
+        for e in std::fs::read_dir(dir.join(kind))?.flatten() {
+            println!("xtask: {} ({} bytes)", e.path().display(), e.metadata()?.len());
+        }
     }
     Ok(())
 }
@@ -423,6 +484,14 @@ fn bench(what: &[&str]) -> Result<()> {
                     .env("DATABASE_URL", url),
             )
         }
-        other => bail!("unknown benchmark {other:?}; available: gateway"),
+        "desktop" => {
+            setup()?;
+            build_ui()?;
+            let session = KeyringSession::new()?;
+            let result = status(&mut session.command(&["bench", "-p", "switchboard-e2e", "--bench", "desktop"], &[]));
+            drop(session);
+            result
+        }
+        other => bail!("unknown benchmark {other:?}; available: gateway, desktop"),
     }
 }

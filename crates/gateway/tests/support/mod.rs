@@ -284,7 +284,8 @@ pub fn inbound(
 }
 
 /// The gateway binary: cargo's path for the gateway's own tests; for other packages'
-/// tests (which share this harness), the workspace build of it, built on first use.
+/// tests (which share this harness), the workspace build of it, (re)built on first use so
+/// it is never stale.
 pub fn gateway_bin() -> PathBuf {
     if let Some(p) = option_env!("CARGO_BIN_EXE_switchboard-gateway") {
         return PathBuf::from(p);
