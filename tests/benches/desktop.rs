@@ -146,13 +146,19 @@ async fn run() {
         std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
         "run through `cargo xtask bench desktop` (keyring session)"
     );
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let ok = std::process::Command::new(&cargo)
-        .args(["build", "--release", "-p", "switchboard-desktop"])
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let app = target_dir().join("release").join("switchboard");
+    // The binary `cargo xtask bundle` shipped in the .deb, when given; else a release build.
+    let app = match std::env::var_os("SWITCHBOARD_APP_BINARY") {
+        Some(p) => PathBuf::from(p),
+        None => {
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let ok = std::process::Command::new(&cargo)
+                .args(["build", "--release", "-p", "switchboard-desktop"])
+                .status()
+                .unwrap();
+            assert!(ok.success());
+            target_dir().join("release").join("switchboard")
+        }
+    };
 
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("gw.db").display());

@@ -51,21 +51,57 @@ async fn sign_in_snapshots_then_streams_into_the_cache() {
     // that lead only; an inbound-only number is never offered.
     let numbers = c.numbers().await.unwrap();
     let default = numbers.iter().find(|n| n.is_default).unwrap().id;
-    let support = numbers.iter().find(|n| !n.is_default && n.capabilities.outbound).unwrap().id;
+    let support = numbers
+        .iter()
+        .find(|n| !n.is_default && n.capabilities.outbound)
+        .unwrap()
+        .id;
     let leads = world.seeded.leads.clone();
     assert_eq!(c.preferred_number(None).await.unwrap(), Some(default));
     assert_eq!(c.preferred_number(Some(leads[4])).await.unwrap(), Some(default));
     c.end(&call_sid).await.unwrap();
-    let dial = switchboard_core::desktop::DialRequest { to: "+14155550188".into(), from_number_id: support, lead_id: Some(leads[4]) };
+    let dial = switchboard_core::desktop::DialRequest {
+        to: "+14155550188".into(),
+        from_number_id: support,
+        lead_id: Some(leads[4]),
+    };
     let placed = c.dial(&dial).await.unwrap();
-    assert_eq!(placed.from, numbers.iter().find(|n| n.id == support).unwrap().e164.to_string());
-    assert_eq!(c.preferred_number(Some(leads[4])).await.unwrap(), Some(support), "remembered for this lead");
-    assert_eq!(c.preferred_number(Some(leads[5])).await.unwrap(), Some(default), "other leads keep the default");
+    assert_eq!(
+        placed.from,
+        numbers.iter().find(|n| n.id == support).unwrap().e164.to_string()
+    );
+    assert_eq!(
+        c.preferred_number(Some(leads[4])).await.unwrap(),
+        Some(support),
+        "remembered for this lead"
+    );
+    assert_eq!(
+        c.preferred_number(Some(leads[5])).await.unwrap(),
+        Some(default),
+        "other leads keep the default"
+    );
     let inbound_only = numbers.iter().find(|n| !n.capabilities.outbound).unwrap().id;
-    let refused = c.dial(&switchboard_core::desktop::DialRequest { to: "+14155550188".into(), from_number_id: inbound_only, lead_id: None }).await;
-    assert!(matches!(refused, Err(switchboard_core::desktop::DesktopError::Gateway { status: 422, .. })), "{refused:?}");
+    let refused = c
+        .dial(&switchboard_core::desktop::DialRequest {
+            to: "+14155550188".into(),
+            from_number_id: inbound_only,
+            lead_id: None,
+        })
+        .await;
+    assert!(
+        matches!(
+            refused,
+            Err(switchboard_core::desktop::DesktopError::Gateway { status: 422, .. })
+        ),
+        "{refused:?}"
+    );
     assert!(matches!(
-        c.dial(&switchboard_core::desktop::DialRequest { to: "0800 FLOWERS".into(), from_number_id: default, lead_id: None }).await,
+        c.dial(&switchboard_core::desktop::DialRequest {
+            to: "0800 FLOWERS".into(),
+            from_number_id: default,
+            lead_id: None
+        })
+        .await,
         Err(switchboard_core::desktop::DesktopError::Invalid(_))
     ));
     let state = c.state().await.unwrap();
