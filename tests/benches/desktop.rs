@@ -13,32 +13,16 @@
 mod gw;
 
 use std::path::{Path, PathBuf};
+
 use std::process::Stdio;
 use std::time::{Duration, Instant};
+use switchboard_e2e::{free_port, target_dir};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 const RUNS: usize = 5;
 const CALLS: usize = 100;
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// Sum of VmRSS (KiB) of `pid` and all its descendants.
 fn tree_rss_kib(pid: u32) -> u64 {
@@ -173,23 +157,7 @@ async fn run() {
             .unwrap();
         String::from_utf8(out.stdout).unwrap().trim().to_owned()
     };
-    let mut xvfb = Command::new("Xvfb")
-        .args(["-displayfd", "1", "-screen", "0", "1440x900x24", "-nolisten", "tcp"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let display = format!(
-        ":{}",
-        BufReader::new(xvfb.stdout.take().unwrap())
-            .lines()
-            .next_line()
-            .await
-            .unwrap()
-            .unwrap()
-            .trim()
-    );
+    let (_xvfb, display) = switchboard_e2e::xvfb().await;
     let data = tempfile::tempdir().unwrap();
 
     // Wait for the simulator to queue a caller, then sign in once so the cache is filled.

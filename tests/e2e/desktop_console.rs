@@ -11,22 +11,13 @@
 mod gw;
 
 use std::path::{Path, PathBuf};
+
 use std::process::Stdio;
 use std::time::Duration;
+use switchboard_e2e::{free_port, target_dir, workspace};
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_owned()
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"))
-}
 
 /// The desktop binary, built by cargo for this test run (same profile as the tests).
 fn app_binary() -> PathBuf {
@@ -52,34 +43,6 @@ impl Drop for Killer {
             let _ = c.start_kill();
         }
     }
-}
-
-/// An X server on a free display; returns the display name once it accepts clients.
-async fn xvfb(procs: &mut Killer) -> String {
-    let mut child = Command::new("Xvfb")
-        .args(["-displayfd", "1", "-screen", "0", "1440x900x24", "-nolisten", "tcp"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("Xvfb is installed (cargo xtask setup)");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    // -displayfd: Xvfb writes the display number once it is ready for clients.
-    let n = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    procs.0.push(child);
-    format!(":{}", n.trim())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn wait_port(port: u16) {
@@ -229,7 +192,8 @@ async fn shift() {
     };
     let mut gateway = Some(gateway);
 
-    let display = xvfb(&mut procs).await;
+    let (x, display) = switchboard_e2e::xvfb().await;
+    procs.0.push(x);
     let app_data = tempfile::tempdir().unwrap();
     let (port, native) = (free_port(), free_port());
     let driver = Command::new("tauri-driver")

@@ -5,17 +5,14 @@
 
 mod common;
 
-use common::{World, console, eventually, service, wait_for};
+use common::{World, eventually, service, signed_in, wait_for};
 use switchboard_core::desktop::{DesktopError, UiEvent};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_serves_history_and_refuses_answer_clearly() {
     let mut world = World::start().await;
     let dir = tempfile::tempdir().unwrap();
-    let c = console(dir.path(), &service()).await;
-    let mut ui = c.subscribe();
-    c.sign_in(&world.url(), &world.token).await.unwrap();
-    wait_for(&mut ui, "online", |e| matches!(e, UiEvent::Connection(s) if s.online)).await;
+    let (c, mut ui) = signed_in(&world, dir.path(), &service()).await;
     world.ring("F1").await;
     let sid = eventually(10, "the call", || async {
         c.queue().await.unwrap().into_iter().next().map(|q| q.call.call_sid)

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{World, console, eventually, service, wait_for};
+use common::{World, console, eventually, service, signed_in, wait_for};
 use switchboard_core::desktop::UiEvent;
 use switchboard_core::{AgentStatus, StreamEventKind};
 
@@ -14,10 +14,7 @@ async fn outbox_replays_once_on_reconnect() {
     let mut world = World::start().await;
     let dir = tempfile::tempdir().unwrap();
     let svc = service();
-    let c = console(dir.path(), &svc).await;
-    let mut ui = c.subscribe();
-    c.sign_in(&world.url(), &world.token).await.unwrap();
-    wait_for(&mut ui, "online", |e| matches!(e, UiEvent::Connection(s) if s.online)).await;
+    let (c, mut ui) = signed_in(&world, dir.path(), &svc).await;
     world.ring("O1").await;
     let sid = eventually(10, "the call", || async {
         c.queue().await.unwrap().into_iter().next().map(|q| q.call.call_sid)

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{World, console, eventually, service, wait_for};
+use common::{World, console, eventually, service, signed_in, wait_for};
 use switchboard_core::desktop::UiEvent;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,10 +13,7 @@ async fn no_event_lost_or_applied_twice() {
     let mut world = World::start().await;
     let dir = tempfile::tempdir().unwrap();
     let svc = service();
-    let c = console(dir.path(), &svc).await;
-    let mut ui = c.subscribe();
-    c.sign_in(&world.url(), &world.token).await.unwrap();
-    wait_for(&mut ui, "online", |e| matches!(e, UiEvent::Connection(s) if s.online)).await;
+    let (c, mut ui) = signed_in(&world, dir.path(), &svc).await;
     for i in 0..3 {
         world.ring(&format!("A{i}")).await;
     }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{World, console, service, wait_for};
+use common::{World, console, service, signed_in, wait_for};
 use switchboard_agent::Vault;
 use switchboard_core::desktop::UiEvent;
 
@@ -18,10 +18,7 @@ async fn token_lives_in_the_keyring_only() {
     let world = World::start().await;
     let dir = tempfile::tempdir().unwrap();
     let svc = service();
-    let c = console(dir.path(), &svc).await;
-    let mut ui = c.subscribe();
-    c.sign_in(&world.url(), &world.token).await.unwrap();
-    wait_for(&mut ui, "online", |e| matches!(e, UiEvent::Connection(s) if s.online)).await;
+    let (c, mut ui) = signed_in(&world, dir.path(), &svc).await;
     world.ring("K1").await;
     wait_for(&mut ui, "a call", |e| matches!(e, UiEvent::CallChanged(_))).await;
 

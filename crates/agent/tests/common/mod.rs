@@ -113,6 +113,19 @@ pub fn service() -> String {
     format!("switchboard-test-{}", ulid::Ulid::new())
 }
 
+/// A console on `dir`, signed in as alice and online, with its event receiver.
+pub async fn signed_in(
+    world: &World,
+    dir: &std::path::Path,
+    svc: &str,
+) -> (Console, tokio::sync::broadcast::Receiver<UiEvent>) {
+    let c = console(dir, svc).await;
+    let mut ui = c.subscribe();
+    c.sign_in(&world.url(), &world.token).await.unwrap();
+    wait_for(&mut ui, "online", |e| matches!(e, UiEvent::Connection(s) if s.online)).await;
+    (c, ui)
+}
+
 /// Wait for a UI event matching `f`.
 pub async fn wait_for(
     rx: &mut tokio::sync::broadcast::Receiver<UiEvent>,

@@ -8,17 +8,19 @@ use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, Transaction};
 use switchboard_core::api::{CallList, CallListQuery, LeadQuery, QueueEntry, TranscriptTurnIn, TransferTarget};
 use switchboard_core::{
-    Agent, AgentId, AgentRole, AgentStatus, BusinessId, CallAction, CallError, CallRecord, CallSid, CallStatus,
-    Direction, Lead, LeadId, NormalizedCallEvent, NumberId, PhoneNumber, ProviderId, QueueId, StreamEvent,
-    StreamEventKind, TranscriptTurn,
+    Agent, AgentId, AgentRole, AgentStatus, BusinessId, CallAction, CallError, CallRecord, CallSid, CallStatus, Lead,
+    LeadId, NormalizedCallEvent, NumberId, PhoneNumber, ProviderId, QueueId, StreamEvent, StreamEventKind,
+    TranscriptTurn,
 };
 use tokio::sync::Notify;
+
+mod ingest;
 
 use super::rows::{
     AGENT_SELECT, AgentRow, CALL_COLUMNS, CALL_INSERT, CALL_SELECT, CALL_UPDATE, CallRow, EVENT_SELECT, EventRow,
     LEAD_SELECT, LeadRow, NUMBER_SELECT, NumberRow, ProviderDbRow, TURN_SELECT, TurnRow, bind_call,
 };
-use super::{IngestOutcome, Ingested, NewLead, NewNumber, Principal, ProviderRow, Store, StoreError, StoreResult};
+use super::{Ingested, NewLead, NewNumber, Principal, ProviderRow, Store, StoreError, StoreResult};
 
 /// How far back the last-resort correlation looks for an in-progress call.
 const FALLBACK_WINDOW_MS: i64 = 4 * 60 * 60 * 1000;
@@ -150,130 +152,6 @@ impl<B: Backend> SqlStore<B> {
             };
         }
         q.fetch_optional(&mut **tx).await?.map(CallRecord::try_from).transpose()
-    }
-
-    /// Find the call an event belongs to, in the documented order: call_sid, then
-    /// (vendor, vendor_call_id), then (platform, voice_platform_call_id), then the newest
-    /// in-progress call on the same service number that lacks the event's ids.
-    async fn correlate(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        business: BusinessId,
-        ev: &NormalizedCallEvent,
-    ) -> StoreResult<Option<CallRecord>> {
-        let b = Bind::Int(business.get());
-        if let Some(sid) = &ev.call_sid {
-            // An explicit sid that is not ours is unknown; guessing would merge strangers.
-            return self
-                .call_in_tx(
-                    tx,
-                    "c.call_sid = $1 AND c.business_id = $2",
-                    &[Bind::Text(sid.as_str()), b],
-                )
-                .await;
-        }
-        if let (Some(v), Some(id)) = (&ev.telephony_vendor, &ev.vendor_call_id) {
-            let found = self
-                .call_in_tx(
-                    tx,
-                    "c.telephony_vendor = $1 AND c.vendor_call_id = $2 AND c.business_id = $3",
-                    &[Bind::Text(v.as_str()), Bind::Text(id), b],
-                )
-                .await?;
-            if found.is_some() {
-                return Ok(found);
-            }
-        }
-        if let (Some(p), Some(id)) = (&ev.voice_platform, &ev.voice_platform_call_id) {
-            let found = self
-                .call_in_tx(
-                    tx,
-                    "c.voice_platform = $1 AND c.voice_platform_call_id = $2 AND c.business_id = $3",
-                    &[Bind::Text(p.as_str()), Bind::Text(id), b],
-                )
-                .await?;
-            if found.is_some() {
-                return Ok(found);
-            }
-        }
-        let Some(service) = ev.service_number() else {
-            return Ok(None);
-        };
-        let mut filter = String::from(
-            "c.business_id = $1 AND c.service_number = $2 AND c.created_at >= $3 \
-             AND c.status IN ('ringing', 'queued', 'answered', 'on_hold', 'transferred')",
-        );
-        if ev.vendor_call_id.is_some() {
-            filter.push_str(" AND c.vendor_call_id IS NULL");
-        }
-        if ev.voice_platform_call_id.is_some() {
-            filter.push_str(" AND c.voice_platform_call_id IS NULL");
-        }
-        if let Some(d) = ev.direction {
-            filter.push_str(if d == Direction::Inbound {
-                " AND c.direction = 'inbound'"
-            } else {
-                " AND c.direction = 'outbound'"
-            });
-        }
-        filter.push_str(" ORDER BY c.created_at DESC, c.call_sid DESC LIMIT 1");
-        let since = Bind::Int(ev.occurred_at.min(now_ms()) - FALLBACK_WINDOW_MS);
-        self.call_in_tx(tx, &filter, &[b, Bind::Text(service), since]).await
-    }
-
-    /// Routing for a new inbound call: the number it rang, the lead who called, the
-    /// business's default queue. Providers never decide these.
-    async fn route_inbound(&self, tx: &mut Transaction<'static, Any>, rec: &mut CallRecord) -> StoreResult<()> {
-        let b = rec.business_id.get();
-        let number: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM business_phone_numbers WHERE business_id = $1 AND e164 = $2")
-                .bind(b)
-                .bind(rec.to.clone())
-                .fetch_optional(&mut **tx)
-                .await?;
-        rec.number_id = number
-            .map(NumberId::try_from)
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let lead: Option<i64> = sqlx::query_scalar("SELECT id FROM leads WHERE business_id = $1 AND phone = $2")
-            .bind(b)
-            .bind(rec.from.clone())
-            .fetch_optional(&mut **tx)
-            .await?;
-        rec.lead_id = lead
-            .map(LeadId::try_from)
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let queue: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM queues WHERE business_id = $1 ORDER BY is_default DESC, id LIMIT 1")
-                .bind(b)
-                .fetch_optional(&mut **tx)
-                .await?;
-        rec.queue_id = queue
-            .map(QueueId::try_from)
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        Ok(())
-    }
-
-    async fn link_lead(&self, tx: &mut Transaction<'static, Any>, rec: &CallRecord) -> StoreResult<()> {
-        if let Some(lead) = rec.lead_id {
-            sqlx::query("UPDATE leads SET call_sid = $1, updated_at = $2 WHERE id = $3 AND business_id = $4")
-                .bind(rec.call_sid.to_string())
-                .bind(now_ms())
-                .bind(lead.get())
-                .bind(rec.business_id.get())
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn audit_unknown(&self, provider: &ProviderRow, what: serde_json::Value) -> StoreResult<()> {
-        let mut tx = self.begin().await?;
-        tx.append(provider.business_id, StreamEventKind::WebhookRejected, None, &what)
-            .await?;
-        tx.commit().await
     }
 
     async fn fetch_calls(&self, sql: &str, binds: &[Bind<'_>]) -> StoreResult<Vec<CallRecord>> {
@@ -669,130 +547,7 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn ingest_call_event(&self, provider: &ProviderRow, ev: &NormalizedCallEvent) -> StoreResult<Ingested> {
-        let business = provider.business_id;
-        // Two attempts: the second only runs when a concurrent writer created the same
-        // call between our lookup and our insert.
-        for _ in 0..2 {
-            let mut tx = self.begin().await?;
-            // The receipt goes first: a redelivered event stops here, and under PostgreSQL
-            // a concurrent copy waits on the unique key until this transaction ends.
-            let fresh = sqlx::query(
-                "INSERT INTO webhook_receipts (provider_id, event_id, received_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            )
-            .bind(provider.id.get())
-            .bind(ev.event_id.clone())
-            .bind(now_ms())
-            .execute(&mut *tx.tx)
-            .await?
-            .rows_affected()
-                == 1;
-            if !fresh {
-                let sid: Option<String> = sqlx::query_scalar(
-                    "SELECT call_sid FROM webhook_receipts WHERE provider_id = $1 AND event_id = $2",
-                )
-                .bind(provider.id.get())
-                .bind(ev.event_id.clone())
-                .fetch_optional(&mut *tx.tx)
-                .await?
-                .flatten();
-                tx.tx.rollback().await?;
-                let call_sid = sid.and_then(|s| s.parse().ok()).ok_or_else(|| {
-                    StoreError::UnknownCall(format!("event {} was seen but matched no call", ev.event_id))
-                })?;
-                return Ok(Ingested {
-                    call_sid,
-                    outcome: IngestOutcome::Duplicate,
-                });
-            }
-
-            let (rec, outcome) = match self.correlate(&mut tx.tx, business, ev).await? {
-                Some(mut rec) => {
-                    let applied = rec.apply(ev);
-                    if applied.changed
-                        && applied.to == CallStatus::Transferred
-                        && applied.from != CallStatus::Transferred
-                    {
-                        // The gateway, not the provider, decides who gets a transferred call.
-                        if let Some(TransferTarget::Agent(a)) =
-                            rec.transfer_to.as_deref().and_then(TransferTarget::from_stored)
-                        {
-                            rec.agent_id = Some(a);
-                        }
-                    }
-                    if !applied.in_order {
-                        tracing::info!(call_sid = %rec.call_sid, from = %applied.from, to = %applied.to, event = %ev.event_id,
-                            "status skipped a step; an earlier event is missing or late");
-                    }
-                    if applied.changed {
-                        bind_call(sqlx::query(&CALL_UPDATE), &rec, now_ms())
-                            .execute(&mut *tx.tx)
-                            .await?;
-                        tx.append(
-                            business,
-                            StreamEventKind::CallUpdated,
-                            Some(&rec.call_sid),
-                            &record_json(&rec),
-                        )
-                        .await?;
-                        (rec, IngestOutcome::Updated)
-                    } else {
-                        (rec, IngestOutcome::Unchanged)
-                    }
-                }
-                None => {
-                    // An event that names our call_sid refers to an existing call; when
-                    // that call is not in this business it must not start a new one.
-                    let created = match ev.call_sid {
-                        Some(_) => None,
-                        None => CallRecord::inbound(crate::new_call_sid(), business, ev),
-                    };
-                    let Some(mut rec) = created else {
-                        tx.tx.rollback().await?;
-                        let what = serde_json::json!({
-                            "provider": provider.name, "event_id": ev.event_id, "call_sid": ev.call_sid,
-                            "vendor_call_id": ev.vendor_call_id, "voice_platform_call_id": ev.voice_platform_call_id,
-                            "status": ev.status, "reason": "no call matches this event and it cannot start one",
-                        });
-                        self.audit_unknown(provider, what).await?;
-                        return Err(StoreError::UnknownCall(describe(ev)));
-                    };
-                    rec.provider_id = Some(provider.id);
-                    self.route_inbound(&mut tx.tx, &mut rec).await?;
-                    let inserted = bind_call(sqlx::query(&CALL_INSERT), &rec, now_ms())
-                        .execute(&mut *tx.tx)
-                        .await?
-                        .rows_affected();
-                    if inserted == 0 {
-                        tx.tx.rollback().await?;
-                        continue;
-                    }
-                    self.link_lead(&mut tx.tx, &rec).await?;
-                    tx.append(
-                        business,
-                        StreamEventKind::CallCreated,
-                        Some(&rec.call_sid),
-                        &record_json(&rec),
-                    )
-                    .await?;
-                    (rec, IngestOutcome::Created)
-                }
-            };
-            sqlx::query("UPDATE webhook_receipts SET call_sid = $1 WHERE provider_id = $2 AND event_id = $3")
-                .bind(rec.call_sid.to_string())
-                .bind(provider.id.get())
-                .bind(ev.event_id.clone())
-                .execute(&mut *tx.tx)
-                .await?;
-            tx.commit().await?;
-            return Ok(Ingested {
-                call_sid: rec.call_sid,
-                outcome,
-            });
-        }
-        Err(StoreError::Conflict(format!(
-            "event {} raced with another writer twice; retry",
-            ev.event_id
-        )))
+        self.ingest_call(provider, ev).await
     }
 
     async fn ingest_transcript(
@@ -801,53 +556,7 @@ impl<B: Backend> Store for SqlStore<B> {
         sid: &CallSid,
         turns: &[TranscriptTurnIn],
     ) -> StoreResult<usize> {
-        let business = provider.business_id;
-        let mut tx = self.begin().await?;
-        let exists: Option<String> =
-            sqlx::query_scalar("SELECT call_sid FROM call_records WHERE call_sid = $1 AND business_id = $2")
-                .bind(sid.to_string())
-                .bind(business.get())
-                .fetch_optional(&mut *tx.tx)
-                .await?;
-        if exists.is_none() {
-            tx.tx.rollback().await?;
-            let what = serde_json::json!({ "provider": provider.name, "call_sid": sid, "turns": turns.len(),
-                "reason": "transcript for a call this business does not have" });
-            self.audit_unknown(provider, what).await?;
-            return Err(StoreError::UnknownCall(format!("no call {sid} in this business")));
-        }
-        let mut stored = 0;
-        for t in turns {
-            let n = sqlx::query(
-                "INSERT INTO conversation_transcripts (business_id, call_sid, role, content, occurred_at, sequence, source) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
-            )
-            .bind(business.get())
-            .bind(sid.to_string())
-            .bind(t.role.as_str())
-            .bind(t.content.clone())
-            .bind(t.occurred_at)
-            .bind(t.sequence)
-            .bind(provider.name.clone())
-            .execute(&mut *tx.tx)
-            .await?
-            .rows_affected();
-            if n == 1 {
-                let turn = TranscriptTurn {
-                    call_sid: sid.clone(),
-                    role: t.role,
-                    content: t.content.clone(),
-                    occurred_at: t.occurred_at,
-                    sequence: t.sequence,
-                };
-                let data = serde_json::to_value(&turn).unwrap_or_default();
-                tx.append(business, StreamEventKind::TranscriptTurn, Some(sid), &data)
-                    .await?;
-                stored += 1;
-            }
-        }
-        tx.commit().await?;
-        Ok(stored)
+        self.ingest_turns(provider, sid, turns).await
     }
 
     async fn create_outbound(&self, rec: &CallRecord) -> StoreResult<()> {
@@ -1043,24 +752,6 @@ async fn claim_key(tx: &mut Transaction<'static, Any>, business: BusinessId, key
     .await?
     .rows_affected();
     Ok(n == 1)
-}
-
-fn describe(ev: &NormalizedCallEvent) -> String {
-    let ids: Vec<String> = [
-        ev.call_sid.as_ref().map(|s| format!("call_sid {s}")),
-        ev.vendor_call_id.as_ref().map(|s| format!("vendor_call_id {s}")),
-        ev.voice_platform_call_id
-            .as_ref()
-            .map(|s| format!("voice_platform_call_id {s}")),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if ids.is_empty() {
-        "the event names no call".into()
-    } else {
-        format!("no call matches {}", ids.join(", "))
-    }
 }
 
 // Keep the column count and the generated statements in step.
