@@ -70,13 +70,7 @@ async fn load(ctx: UseReducerDispatcher<Model>, me: AgentId) {
         ctx.dispatch(Msg::Agents(a));
     }
     if let Ok(q) = ipc::queue().await {
-        let shown = !q.is_empty();
         ctx.dispatch(Msg::Queue(q));
-        if shown {
-            // Let the frame with the queue render before saying it is visible.
-            gloo_timers::future::TimeoutFuture::new(0).await;
-            ipc::startup_mark("queue").await;
-        }
     }
     if let Ok(h) = ipc::history(String::new()).await {
         let live = h.iter().find(|s| {
@@ -134,6 +128,14 @@ fn App() -> Html {
     let me: Rc<Cell<Option<AgentId>>> = use_memo((), |_| Cell::new(None));
 
     use_effect_with((), |_| wasm_bindgen_futures::spawn_local(ipc::startup_mark("ui")));
+    // Start-up milestone: the first time the queue has callers on screen, whether they came
+    // from the cache at start or from the first sync after sign-in. Effects run after the
+    // render, so the queue is on screen by then.
+    use_effect_with(model.queue.is_empty(), |empty| {
+        if !*empty {
+            wasm_bindgen_futures::spawn_local(ipc::startup_mark("queue"));
+        }
+    });
     {
         let now = now.clone();
         use_effect_with((), move |_| {
