@@ -295,12 +295,18 @@ pub fn gateway_bin() -> PathBuf {
         .get_or_init(|| {
             // target/<profile>/deps/<test> -> target/<profile>/switchboard-gateway
             let exe = std::env::current_exe().unwrap();
-            let bin = exe.parent().and_then(Path::parent).unwrap().join("switchboard-gateway");
+            let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+            let bin = profile_dir.join("switchboard-gateway");
             let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-            let status = std::process::Command::new(cargo)
-                .args(["build", "-p", "switchboard-gateway", "--bin", "switchboard-gateway"])
-                .status()
-                .unwrap();
+            // Build it in the profile we run in (benchmarks run from target/release), so the
+            // path below is the binary just built, never an older one.
+            let release = profile_dir.file_name().is_some_and(|n| n == "release");
+            let mut cmd = std::process::Command::new(cargo);
+            cmd.args(["build", "-p", "switchboard-gateway", "--bin", "switchboard-gateway"]);
+            if release {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().unwrap();
             assert!(status.success(), "building the gateway binary failed");
             assert!(bin.exists(), "gateway binary expected at {}", bin.display());
             bin
