@@ -47,11 +47,15 @@ fn watch<R: Runtime>(app: &tauri::AppHandle<R>, console: &Console) {
                     Some(name) => format!("{name} ({from})"),
                     None => from.clone(),
                 };
-                // No notification daemon (a bare X server, say) is not an error worth more
-                // than a log line.
-                if let Err(e) = app.notification().builder().title("Incoming call").body(body).show() {
-                    tracing::debug!(error = %e, "notification not shown");
-                }
+                // Showing a notification is a synchronous D-Bus call that can hang for the
+                // bus's activation timeout when the notification daemon is broken: keep it
+                // off the event path. No daemon at all is worth a log line, not more.
+                let app = app.clone();
+                std::thread::spawn(move || {
+                    if let Err(e) = app.notification().builder().title("Incoming call").body(body).show() {
+                        tracing::debug!(error = %e, "notification not shown");
+                    }
+                });
             }
             _ => {}
         }
