@@ -230,6 +230,10 @@ fn test(extra: &[&str]) -> Result<()> {
     setup()?;
     // The desktop app embeds the UI, and the end-to-end test drives it.
     build_ui()?;
+    // The binaries the tests launch, built here with the very commands the tests use, so
+    // those calls find them fresh instead of compiling inside a running test.
+    status(cargo().args(["build", "-p", "switchboard-gateway", "--bin", "switchboard-gateway"]))?;
+    status(cargo().args(["build", "-p", "switchboard-desktop", "--bin", "switchboard"]))?;
     let url = ensure_postgres()?;
     let session = KeyringSession::new()?;
     let mut child = session
