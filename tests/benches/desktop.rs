@@ -150,13 +150,7 @@ async fn run() {
     let bind = format!("127.0.0.1:{}", free_port());
     let gateway = gw::GatewayProcess::spawn_with_args(&db, dir.path(), &secrets, &bind, &["--demo"]).await;
     let url = format!("http://{bind}");
-    let token = {
-        let out = std::process::Command::new(gw::gateway_bin())
-            .args(["token", "--database", &db, "--agent", "alice"])
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
+    let token = gw::cli_token(&db, "alice");
     let (_xvfb, display) = switchboard_e2e::xvfb().await;
     let data = tempfile::tempdir().unwrap();
 

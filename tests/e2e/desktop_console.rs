@@ -183,13 +183,7 @@ async fn shift() {
     let secrets = dir.path().join("secrets");
     let bind = format!("127.0.0.1:{}", free_port());
     let gateway = gw::GatewayProcess::spawn_with_args(&db, dir.path(), &secrets, &bind, &["--demo"]).await;
-    let token = {
-        let out = std::process::Command::new(gw::gateway_bin())
-            .args(["token", "--database", &db, "--agent", "alice"])
-            .output()
-            .unwrap();
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
-    };
+    let token = gw::cli_token(&db, "alice");
     let mut gateway = Some(gateway);
 
     let (x, display) = switchboard_e2e::xvfb().await;

@@ -314,6 +314,16 @@ pub fn gateway_bin() -> PathBuf {
         .clone()
 }
 
+/// A new token for `agent`, from the binary's `token` subcommand (as an admin would).
+pub fn cli_token(db_url: &str, agent: &str) -> String {
+    let out = std::process::Command::new(gateway_bin())
+        .args(["token", "--database", db_url, "--agent", agent])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "token: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 /// The real binary as a child process. Killed (SIGKILL) on drop.
 pub struct GatewayProcess {
     pub base: String,
