@@ -1,0 +1,158 @@
+//! Where call audio comes from and goes to.
+//!
+//! A device moves 48 kHz mono `f32` samples through two bounded lock-free ring buffers
+//! (rtrb, single producer / single consumer): the capture ring (device -> engine) and the
+//! playback ring (engine -> device). The device side runs in real-time callbacks that
+//! neither allocate nor lock: a full capture ring drops samples, an empty playback ring
+//! plays silence, and both are counted.
+
+mod system;
+mod wav;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub use system::{DeviceChoice, DeviceList, SystemAudio, list_devices};
+pub use wav::{WavDevice, WavSource, read_wav, resample, write_wav};
+
+use crate::{MediaError, SAMPLE_RATE};
+
+/// Ring capacity: 200 ms, far more than one device period, small enough to bound delay.
+pub const RING_SAMPLES: usize = (SAMPLE_RATE / 5) as usize;
+
+/// The engine's ends of a device's rings.
+#[derive(Debug)]
+pub struct EngineIo {
+    /// Captured samples to take.
+    pub capture: rtrb::Consumer<f32>,
+    /// Samples to play.
+    pub playback: rtrb::Producer<f32>,
+    /// Drop-outs seen by the device side.
+    pub counters: Arc<XrunCounters>,
+}
+
+/// Samples lost at the device boundary.
+#[derive(Debug, Default)]
+pub struct XrunCounters {
+    /// Captured samples dropped because the engine did not keep up.
+    pub capture_overruns: AtomicU64,
+    /// Playback samples that had to be silence because the engine had nothing ready.
+    pub playback_underruns: AtomicU64,
+}
+
+impl XrunCounters {
+    /// (capture overruns, playback underruns) so far.
+    pub fn snapshot(&self) -> (u64, u64) {
+        (
+            self.capture_overruns.load(Ordering::Relaxed),
+            self.playback_underruns.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// The device's end of the capture ring.
+#[derive(Debug)]
+pub(crate) struct CaptureSide {
+    ring: rtrb::Producer<f32>,
+    counters: Arc<XrunCounters>,
+}
+
+/// The device's end of the playback ring.
+#[derive(Debug)]
+pub(crate) struct PlaybackSide {
+    ring: rtrb::Consumer<f32>,
+    counters: Arc<XrunCounters>,
+}
+
+/// A fresh capture ring: (device end, engine end).
+pub(crate) fn capture_ring(counters: &Arc<XrunCounters>) -> (CaptureSide, rtrb::Consumer<f32>) {
+    let (tx, rx) = rtrb::RingBuffer::new(RING_SAMPLES);
+    (
+        CaptureSide {
+            ring: tx,
+            counters: counters.clone(),
+        },
+        rx,
+    )
+}
+
+/// A fresh playback ring: (device end, engine end).
+pub(crate) fn playback_ring(counters: &Arc<XrunCounters>) -> (PlaybackSide, rtrb::Producer<f32>) {
+    let (tx, rx) = rtrb::RingBuffer::new(RING_SAMPLES);
+    (
+        PlaybackSide {
+            ring: rx,
+            counters: counters.clone(),
+        },
+        tx,
+    )
+}
+
+impl CaptureSide {
+    /// Real-time safe: push captured samples, counting what does not fit.
+    #[inline]
+    pub fn push(&mut self, samples: impl Iterator<Item = f32>) {
+        let mut dropped = 0u64;
+        for s in samples {
+            if self.ring.push(s).is_err() {
+                dropped += 1;
+            }
+        }
+        if dropped > 0 {
+            self.counters.capture_overruns.fetch_add(dropped, Ordering::Relaxed);
+        }
+    }
+}
+
+impl PlaybackSide {
+    /// Real-time safe: the next sample to play, silence when none is ready.
+    #[inline]
+    pub fn pop(&mut self) -> f32 {
+        match self.ring.pop() {
+            Ok(s) => s,
+            Err(_) => {
+                self.counters.playback_underruns.fetch_add(1, Ordering::Relaxed);
+                0.0
+            }
+        }
+    }
+}
+
+/// Which way a device works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    Input,
+    Output,
+}
+
+/// Something the user should know about their devices.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DeviceEvent {
+    /// The chosen device went away (or was not there); the system default is used instead.
+    FellBack {
+        direction: Direction,
+        lost: String,
+        now: String,
+    },
+    /// The device in use changed because the user picked another.
+    Switched { direction: Direction, now: String },
+    /// The device failed and no fallback was possible.
+    Failed { direction: Direction, message: String },
+}
+
+/// A source of microphone samples and a sink for speaker samples.
+pub trait AudioDevice: Send {
+    /// Open the device(s) and start streaming; returns the engine's ends of the rings.
+    fn start(&mut self) -> Result<EngineIo, MediaError>;
+    /// Stop streaming and release the device(s). Idempotent.
+    fn stop(&mut self);
+    /// New ring ends after the device was replaced while running (fallback to the default
+    /// or the user picked another device); the engine switches to them.
+    fn replacement(&mut self) -> Option<EngineIo> {
+        None
+    }
+    /// A human-readable description (device names or file paths).
+    fn describe(&self) -> String;
+}

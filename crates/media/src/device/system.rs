@@ -1,0 +1,472 @@
+//! The system's sound devices through cpal (ALSA on Linux, CoreAudio, WASAPI).
+//!
+//! Streams live on one device thread (cpal streams are not `Send` on every platform). The
+//! thread opens the chosen input and output (or the system defaults), and when one of them
+//! disappears mid-call it reopens the default with fresh rings, hands the new ring ends to
+//! the engine ([`AudioDevice::replacement`]) and says so with [`DeviceEvent::FellBack`].
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
+use serde::{Deserialize, Serialize};
+
+use super::{AudioDevice, DeviceEvent, Direction, EngineIo, XrunCounters, capture_ring, playback_ring};
+use crate::{MediaError, SAMPLE_RATE};
+use std::sync::Arc;
+
+/// The user's device choice; `None` means the system default. Remembered between runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceChoice {
+    pub input: Option<String>,
+    pub output: Option<String>,
+}
+
+impl DeviceChoice {
+    /// Read a remembered choice; a missing or unreadable file means "system defaults".
+    pub fn load(path: &Path) -> Self {
+        std::fs::read(path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Remember the choice.
+    pub fn save(&self, path: &Path) -> Result<(), MediaError> {
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| MediaError::Device {
+            name: "choice".into(),
+            message: e.to_string(),
+        })?;
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bytes)
+            .and_then(|()| std::fs::rename(&tmp, path))
+            .map_err(|e| MediaError::Device {
+                name: path.display().to_string(),
+                message: e.to_string(),
+            })
+    }
+}
+
+/// What can be picked in settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceList {
+    pub inputs: Vec<String>,
+    pub outputs: Vec<String>,
+    pub default_input: Option<String>,
+    pub default_output: Option<String>,
+}
+
+fn name_of(d: &cpal::Device) -> String {
+    d.description()
+        .map(|d| d.name().to_string())
+        .unwrap_or_else(|_| "unknown device".to_string())
+}
+
+fn dev_err(name: &str, e: impl std::fmt::Display) -> MediaError {
+    MediaError::Device {
+        name: name.to_string(),
+        message: e.to_string(),
+    }
+}
+
+/// Enumerate the devices of the default host.
+pub fn list_devices() -> Result<DeviceList, MediaError> {
+    let host = cpal::default_host();
+    let inputs = host
+        .input_devices()
+        .map_err(|e| dev_err("input", e))?
+        .map(|d| name_of(&d))
+        .collect();
+    let outputs = host
+        .output_devices()
+        .map_err(|e| dev_err("output", e))?
+        .map(|d| name_of(&d))
+        .collect();
+    Ok(DeviceList {
+        inputs,
+        outputs,
+        default_input: host.default_input_device().map(|d| name_of(&d)),
+        default_output: host.default_output_device().map(|d| name_of(&d)),
+    })
+}
+
+/// Find a device by name, or the default when `name` is `None`.
+fn find(direction: Direction, name: Option<&str>) -> Result<cpal::Device, MediaError> {
+    let host = cpal::default_host();
+    match name {
+        None => match direction {
+            Direction::Input => host.default_input_device(),
+            Direction::Output => host.default_output_device(),
+        }
+        .ok_or_else(|| MediaError::DeviceNotFound(format!("no default {direction:?} device").to_lowercase())),
+        Some(want) => {
+            let mut devices = match direction {
+                Direction::Input => host.input_devices(),
+                Direction::Output => host.output_devices(),
+            }
+            .map_err(|e| dev_err(want, e))?;
+            devices
+                .find(|d| name_of(d) == want)
+                .ok_or_else(|| MediaError::DeviceNotFound(want.to_string()))
+        }
+    }
+}
+
+enum Msg {
+    Stop,
+    Use(Direction, Option<String>),
+    Lost(Direction),
+    Failed(Direction, String),
+}
+
+/// The system sound card(s); see the module docs.
+#[derive(Debug)]
+pub struct SystemAudio {
+    choice: DeviceChoice,
+    events: Option<tokio::sync::mpsc::UnboundedSender<DeviceEvent>>,
+    control: Option<mpsc::Sender<Msg>>,
+    replacements: Option<mpsc::Receiver<EngineIo>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SystemAudio {
+    /// Use `choice`, reporting device events to `events`.
+    pub fn new(choice: DeviceChoice, events: Option<tokio::sync::mpsc::UnboundedSender<DeviceEvent>>) -> Self {
+        Self {
+            choice,
+            events,
+            control: None,
+            replacements: None,
+            thread: None,
+        }
+    }
+
+    /// Pick another device while running (or for the next start).
+    pub fn select(&mut self, direction: Direction, name: Option<String>) {
+        match direction {
+            Direction::Input => self.choice.input = name.clone(),
+            Direction::Output => self.choice.output = name.clone(),
+        }
+        if let Some(c) = &self.control {
+            let _ = c.send(Msg::Use(direction, name));
+        }
+    }
+
+    /// The current choice (to remember it).
+    pub fn choice(&self) -> &DeviceChoice {
+        &self.choice
+    }
+}
+
+fn error_callback(direction: Direction, control: &mpsc::Sender<Msg>) -> impl FnMut(cpal::Error) + Send + 'static {
+    let tx = control.clone();
+    move |e: cpal::Error| {
+        // Not the audio callback: sending (and its allocation) is fine here.
+        let msg = match e.kind() {
+            cpal::ErrorKind::DeviceNotAvailable => Msg::Lost(direction),
+            _ => Msg::Failed(direction, e.to_string()),
+        };
+        let _ = tx.send(msg);
+    }
+}
+
+fn channel_options(default: Result<cpal::SupportedStreamConfig, cpal::Error>) -> Vec<u16> {
+    // Mono first; if the device insists on its own channel count, mix/duplicate ourselves.
+    let mut options = vec![1u16];
+    if let Ok(c) = default {
+        if c.channels() != 1 {
+            options.push(c.channels());
+        }
+    }
+    options
+}
+
+fn config(channels: u16) -> cpal::StreamConfig {
+    cpal::StreamConfig {
+        channels,
+        sample_rate: SAMPLE_RATE,
+        buffer_size: cpal::BufferSize::Default,
+    }
+}
+
+/// Open the input; returns the stream and the engine's end of a fresh capture ring.
+fn open_input(
+    device: &cpal::Device,
+    counters: &Arc<XrunCounters>,
+    control: &mpsc::Sender<Msg>,
+) -> Result<(cpal::Stream, rtrb::Consumer<f32>), MediaError> {
+    let name = name_of(device);
+    let mut last = None;
+    for ch in channel_options(device.default_input_config()) {
+        let (mut side, engine_end) = capture_ring(counters);
+        let n = usize::from(ch);
+        let built = device.build_input_stream::<f32, _, _>(
+            config(ch),
+            move |data: &[f32], _| side.push(data.chunks(n).map(|c| c.iter().sum::<f32>() / n as f32)),
+            error_callback(Direction::Input, control),
+            Some(Duration::from_secs(2)),
+        );
+        match built {
+            Ok(stream) => {
+                stream.play().map_err(|e| dev_err(&name, e))?;
+                return Ok((stream, engine_end));
+            }
+            Err(e) => last = Some(e.to_string()),
+        }
+    }
+    Err(dev_err(&name, last.unwrap_or_else(|| "cannot open".into())))
+}
+
+/// Open the output; returns the stream and the engine's end of a fresh playback ring.
+fn open_output(
+    device: &cpal::Device,
+    counters: &Arc<XrunCounters>,
+    control: &mpsc::Sender<Msg>,
+) -> Result<(cpal::Stream, rtrb::Producer<f32>), MediaError> {
+    let name = name_of(device);
+    let mut last = None;
+    for ch in channel_options(device.default_output_config()) {
+        let (mut side, engine_end) = playback_ring(counters);
+        let n = usize::from(ch);
+        let built = device.build_output_stream::<f32, _, _>(
+            config(ch),
+            move |data: &mut [f32], _| {
+                for frame in data.chunks_mut(n) {
+                    let s = side.pop();
+                    frame.iter_mut().for_each(|x| *x = s);
+                }
+            },
+            error_callback(Direction::Output, control),
+            Some(Duration::from_secs(2)),
+        );
+        match built {
+            Ok(stream) => {
+                stream.play().map_err(|e| dev_err(&name, e))?;
+                return Ok((stream, engine_end));
+            }
+            Err(e) => last = Some(e.to_string()),
+        }
+    }
+    Err(dev_err(&name, last.unwrap_or_else(|| "cannot open".into())))
+}
+
+/// Resolve a choice to a device, falling back to the default (with an event) when the
+/// chosen one is gone.
+fn resolve(
+    direction: Direction,
+    wanted: Option<&str>,
+    events: &Option<tokio::sync::mpsc::UnboundedSender<DeviceEvent>>,
+) -> Result<cpal::Device, MediaError> {
+    match find(direction, wanted) {
+        Ok(d) => Ok(d),
+        Err(MediaError::DeviceNotFound(lost)) if wanted.is_some() => {
+            let d = find(direction, None)?;
+            emit(
+                events,
+                DeviceEvent::FellBack {
+                    direction,
+                    lost,
+                    now: name_of(&d),
+                },
+            );
+            Ok(d)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn emit(events: &Option<tokio::sync::mpsc::UnboundedSender<DeviceEvent>>, event: DeviceEvent) {
+    tracing::info!(?event, "audio device");
+    if let Some(tx) = events {
+        let _ = tx.send(event);
+    }
+}
+
+struct Open {
+    input: (cpal::Device, cpal::Stream),
+    output: (cpal::Device, cpal::Stream),
+}
+
+/// Open both directions with fresh rings; returns the streams and the engine's ends.
+fn open_both(
+    input: cpal::Device,
+    output: cpal::Device,
+    control: &mpsc::Sender<Msg>,
+) -> Result<(Open, EngineIo), MediaError> {
+    let counters = Arc::new(XrunCounters::default());
+    let (in_stream, capture) = open_input(&input, &counters, control)?;
+    let (out_stream, playback) = open_output(&output, &counters, control)?;
+    Ok((
+        Open {
+            input: (input, in_stream),
+            output: (output, out_stream),
+        },
+        EngineIo {
+            capture,
+            playback,
+            counters,
+        },
+    ))
+}
+
+/// The device thread: owns the streams, reopens them on loss or on a new choice.
+fn device_thread(
+    mut open: Open,
+    control_tx: mpsc::Sender<Msg>,
+    control: mpsc::Receiver<Msg>,
+    replacements: mpsc::Sender<EngineIo>,
+    events: Option<tokio::sync::mpsc::UnboundedSender<DeviceEvent>>,
+) {
+    while let Ok(msg) = control.recv() {
+        // Which direction gets which device, and what to tell the user about it.
+        let (direction, replacement) = match msg {
+            Msg::Stop => break,
+            Msg::Failed(direction, message) => {
+                emit(&events, DeviceEvent::Failed { direction, message });
+                continue;
+            }
+            Msg::Lost(direction) => {
+                let lost = name_of(match direction {
+                    Direction::Input => &open.input.0,
+                    Direction::Output => &open.output.0,
+                });
+                let found = find(direction, None);
+                if let Ok(d) = &found {
+                    emit(
+                        &events,
+                        DeviceEvent::FellBack {
+                            direction,
+                            lost,
+                            now: name_of(d),
+                        },
+                    );
+                }
+                (direction, found)
+            }
+            Msg::Use(direction, name) => {
+                let found = resolve(direction, name.as_deref(), &events);
+                if let Ok(d) = &found {
+                    emit(
+                        &events,
+                        DeviceEvent::Switched {
+                            direction,
+                            now: name_of(d),
+                        },
+                    );
+                }
+                (direction, found)
+            }
+        };
+        let device = match replacement {
+            Ok(d) => d,
+            Err(e) => {
+                emit(
+                    &events,
+                    DeviceEvent::Failed {
+                        direction,
+                        message: e.to_string(),
+                    },
+                );
+                continue;
+            }
+        };
+        let (input, output) = match direction {
+            Direction::Input => (Some(device), None),
+            Direction::Output => (None, Some(device)),
+        };
+        // Reopen both directions on fresh rings: the engine swaps both ends at once.
+        let input = input.unwrap_or_else(|| open.input.0.clone());
+        let output = output.unwrap_or_else(|| open.output.0.clone());
+        let Open {
+            input: (_, old_in),
+            output: (_, old_out),
+        } = open;
+        drop((old_in, old_out));
+        match open_both(input.clone(), output.clone(), &control_tx) {
+            Ok((fresh, io)) => {
+                open = fresh;
+                let _ = replacements.send(io);
+            }
+            Err(e) => {
+                emit(
+                    &events,
+                    DeviceEvent::Failed {
+                        direction: Direction::Input,
+                        message: e.to_string(),
+                    },
+                );
+                break;
+            }
+        }
+    }
+}
+
+impl AudioDevice for SystemAudio {
+    fn start(&mut self) -> Result<EngineIo, MediaError> {
+        self.stop();
+        let (control_tx, control_rx) = mpsc::channel();
+        let (repl_tx, repl_rx) = mpsc::channel();
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (choice, events, tx) = (self.choice.clone(), self.events.clone(), control_tx.clone());
+        let thread = std::thread::Builder::new()
+            .name("audio-devices".into())
+            .spawn(move || {
+                let opened = resolve(Direction::Input, choice.input.as_deref(), &events).and_then(|i| {
+                    let o = resolve(Direction::Output, choice.output.as_deref(), &events)?;
+                    open_both(i, o, &tx)
+                });
+                match opened {
+                    Ok((open, io)) => {
+                        let _ = ready_tx.send(Ok(io));
+                        device_thread(open, tx, control_rx, repl_tx, events);
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            })
+            .map_err(|e| dev_err("audio thread", e))?;
+        let io = ready_rx
+            .recv()
+            .map_err(|_| dev_err("audio thread", "exited while opening devices"))??;
+        self.control = Some(control_tx);
+        self.replacements = Some(repl_rx);
+        self.thread = Some(thread);
+        Ok(io)
+    }
+
+    fn stop(&mut self) {
+        if let Some(c) = self.control.take() {
+            let _ = c.send(Msg::Stop);
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        self.replacements = None;
+    }
+
+    fn replacement(&mut self) -> Option<EngineIo> {
+        let rx = self.replacements.as_ref()?;
+        let mut latest = None;
+        while let Ok(io) = rx.try_recv() {
+            latest = Some(io);
+        }
+        latest
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "input {}, output {}",
+            self.choice.input.as_deref().unwrap_or("system default"),
+            self.choice.output.as_deref().unwrap_or("system default")
+        )
+    }
+}
+
+impl Drop for SystemAudio {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -1,0 +1,167 @@
+//! Input and output levels: RMS and peak in dBFS, over 50 ms windows (20 updates a second),
+//! published through atomics so the UI side reads them without touching the audio path.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use crate::SAMPLE_RATE;
+
+/// The floor reported for silence, so meters have a fixed scale.
+pub const SILENCE_DBFS: f32 = -100.0;
+
+/// Samples per metering window: 50 ms, i.e. 20 readings per second.
+pub const WINDOW_SAMPLES: usize = (SAMPLE_RATE / 20) as usize;
+
+/// One reading of a meter.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Level {
+    /// Root mean square of the window, dB relative to full scale.
+    pub rms_dbfs: f32,
+    /// Largest absolute sample of the window, dB relative to full scale.
+    pub peak_dbfs: f32,
+}
+
+impl Level {
+    /// The reading of digital silence.
+    pub const SILENT: Level = Level {
+        rms_dbfs: SILENCE_DBFS,
+        peak_dbfs: SILENCE_DBFS,
+    };
+}
+
+/// Both meters of a call.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Levels {
+    /// What the microphone sends (after processing and mute).
+    pub input: Level,
+    /// What the speaker plays.
+    pub output: Level,
+}
+
+/// Amplitude (0..=1) to dBFS, floored at [`SILENCE_DBFS`].
+pub fn dbfs(amplitude: f32) -> f32 {
+    if amplitude <= 0.0 {
+        return SILENCE_DBFS;
+    }
+    (20.0 * amplitude.log10()).max(SILENCE_DBFS)
+}
+
+/// Accumulates samples and yields a [`Level`] at the end of every window.
+#[derive(Debug, Clone)]
+pub struct LevelMeter {
+    sum_squares: f64,
+    peak: f32,
+    count: usize,
+}
+
+impl Default for LevelMeter {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LevelMeter {
+    /// An empty meter.
+    pub fn new() -> Self {
+        Self {
+            sum_squares: 0.0,
+            peak: 0.0,
+            count: 0,
+        }
+    }
+
+    /// Feed samples; returns the last window completed by them, if any.
+    pub fn feed(&mut self, samples: &[f32]) -> Option<Level> {
+        let mut done = None;
+        for &s in samples {
+            self.sum_squares += f64::from(s) * f64::from(s);
+            self.peak = self.peak.max(s.abs());
+            self.count += 1;
+            if self.count == WINDOW_SAMPLES {
+                let rms = (self.sum_squares / self.count as f64).sqrt() as f32;
+                done = Some(Level {
+                    rms_dbfs: dbfs(rms),
+                    peak_dbfs: dbfs(self.peak),
+                });
+                *self = Self::new();
+            }
+        }
+        done
+    }
+}
+
+/// A [`Level`] shared between the engine (writer) and whoever shows it (readers).
+#[derive(Debug)]
+pub struct SharedLevel {
+    rms: AtomicU32,
+    peak: AtomicU32,
+}
+
+impl Default for SharedLevel {
+    fn default() -> Self {
+        let silent = SILENCE_DBFS.to_bits();
+        Self {
+            rms: AtomicU32::new(silent),
+            peak: AtomicU32::new(silent),
+        }
+    }
+}
+
+impl SharedLevel {
+    /// Publish a reading.
+    pub fn store(&self, level: Level) {
+        self.rms.store(level.rms_dbfs.to_bits(), Ordering::Relaxed);
+        self.peak.store(level.peak_dbfs.to_bits(), Ordering::Relaxed);
+    }
+
+    /// The latest reading.
+    pub fn load(&self) -> Level {
+        Level {
+            rms_dbfs: f32::from_bits(self.rms.load(Ordering::Relaxed)),
+            peak_dbfs: f32::from_bits(self.peak.load(Ordering::Relaxed)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tone::sine;
+
+    #[test]
+    fn full_scale_sine_reads_minus_three_db_rms_and_zero_peak() {
+        let mut meter = LevelMeter::new();
+        let level = meter.feed(&sine(1000.0, 1.0, WINDOW_SAMPLES)).expect("one full window");
+        assert!((level.rms_dbfs - -3.01).abs() < 0.05, "{level:?}");
+        assert!(level.peak_dbfs.abs() < 0.01, "{level:?}");
+    }
+
+    #[test]
+    fn a_reading_every_fifty_milliseconds() {
+        let mut meter = LevelMeter::new();
+        let frame = sine(440.0, 0.1, crate::FRAME_SAMPLES);
+        let readings = (0..50).filter_map(|_| meter.feed(&frame)).count();
+        // 50 frames of 20 ms = 1 s = 20 windows.
+        assert_eq!(readings, 20);
+    }
+
+    #[test]
+    fn silence_is_the_floor() {
+        let mut meter = LevelMeter::new();
+        assert_eq!(meter.feed(&vec![0.0; WINDOW_SAMPLES]), Some(Level::SILENT));
+        let shared = SharedLevel::default();
+        assert_eq!(shared.load(), Level::SILENT);
+        shared.store(Level {
+            rms_dbfs: -20.0,
+            peak_dbfs: -6.0,
+        });
+        assert_eq!(
+            shared.load(),
+            Level {
+                rms_dbfs: -20.0,
+                peak_dbfs: -6.0
+            }
+        );
+    }
+}

@@ -1,0 +1,73 @@
+//! switchboard-media: the call audio engine of the Switchboard desktop, and of the
+//! simulator's caller peer.
+//!
+//! Audio moves as 48 kHz mono `f32` samples in 20 ms frames ([`FRAME_SAMPLES`]). Where to
+//! start reading:
+//!
+//! - [`device`]: where samples come from and go to. [`device::AudioDevice`] is implemented by
+//!   the system sound card through cpal ([`device::SystemAudio`]) and by WAV files
+//!   ([`device::WavDevice`]). Devices talk to the engine only through lock-free ring buffers.
+//! - [`pipeline`]: one call's audio path, without any network: capture frames go through
+//!   echo cancellation/noise suppression/gain ([`processing`]), mute, level metering
+//!   ([`level`]) and Opus ([`codec`]); received packets go through the adaptive
+//!   [`jitter`] buffer (with loss concealment), Opus and the speaker.
+//! - [`session`]: the [`session::MediaSession`] boundary the desktop drives (mute, hold,
+//!   DTMF, levels, close), and [`peer::PeerSession`], its WebRTC implementation (webrtc-rs,
+//!   ICE + DTLS-SRTP, ICE restart after a network drop).
+//! - [`dtmf`]: RFC 4733 telephone-events, sent and received beside the Opus stream.
+
+pub mod codec;
+pub mod device;
+pub mod dtmf;
+pub mod jitter;
+pub mod level;
+pub mod peer;
+pub mod pipeline;
+pub mod processing;
+pub mod session;
+pub mod tone;
+
+/// The engine's one sample rate; Opus and WebRTC's audio processing both run at it.
+pub const SAMPLE_RATE: u32 = 48_000;
+/// Duration of one frame, the unit of encoding, packetisation and playout.
+pub const FRAME_MS: u32 = 20;
+/// Samples in one 20 ms mono frame.
+pub const FRAME_SAMPLES: usize = (SAMPLE_RATE / 1000 * FRAME_MS) as usize;
+
+/// What can go wrong in the media engine, as the desktop and the simulator see it.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    /// No audio device with that name, or none at all.
+    #[error("audio device not found: {0}")]
+    DeviceNotFound(String),
+    /// The device exists but refused to open or stream.
+    #[error("audio device {name}: {message}")]
+    Device { name: String, message: String },
+    /// A WAV file could not be read or written.
+    #[error("WAV file {path}: {message}")]
+    Wav { path: String, message: String },
+    /// Opus refused to encode or decode.
+    #[error("opus: {0}")]
+    Codec(String),
+    /// The echo canceller / noise suppressor could not be set up.
+    #[error("audio processing: {0}")]
+    Processing(String),
+    /// WebRTC negotiation or transport failed.
+    #[error("webrtc: {0}")]
+    Webrtc(String),
+    /// The remote description offered nothing we can play (no Opus).
+    #[error("the remote peer offered no usable audio codec")]
+    NoCodec,
+    /// A DTMF string held something that is not a key of a phone keypad.
+    #[error("not a DTMF key: {0:?}")]
+    InvalidDtmf(char),
+    /// The session is already closed.
+    #[error("the media session is closed")]
+    Closed,
+}
+
+impl From<webrtc::Error> for MediaError {
+    fn from(e: webrtc::Error) -> Self {
+        MediaError::Webrtc(e.to_string())
+    }
+}

@@ -1,0 +1,553 @@
+//! [`PeerSession`]: a call's audio over one WebRTC peer connection (webrtc-rs): the
+//! microphone as an Opus track, the remote track to the speaker, RFC 4733 DTMF on the same
+//! stream, ICE + DTLS-SRTP, and ICE restart when the network drops.
+//!
+//! Signalling is the caller's business and non-trickle: [`PeerSession::offer`] and
+//! [`PeerSession::answer`] return complete SDP (candidates included) once gathering is done.
+//! When the transport drops, the session reports [`MediaState::Reconnecting`] and
+//! [`MediaEvent::RestartNeeded`]; the offering side then sends `offer(true)` through its
+//! signalling again and applies the answer. The call carries on; nothing is re-created.
+
+use std::any::Any;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use tokio::sync::broadcast;
+use webrtc::api::APIBuilder;
+use webrtc::api::interceptor_registry::register_default_interceptors;
+use webrtc::api::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_TELEPHONE_EVENT, MediaEngine};
+use webrtc::api::setting_engine::SettingEngine;
+use webrtc::ice::mdns::MulticastDnsMode;
+use webrtc::ice::network_type::NetworkType;
+use webrtc::interceptor::registry::Registry;
+use webrtc::peer_connection::RTCPeerConnection;
+use webrtc::peer_connection::configuration::RTCConfiguration;
+use webrtc::peer_connection::offer_answer_options::RTCOfferOptions;
+use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
+use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
+use webrtc::rtp_transceiver::rtp_codec::{RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType};
+use webrtc::track::track_local::{TrackLocal, TrackLocalContext, TrackLocalWriter};
+use webrtc::track::track_remote::TrackRemote;
+
+use crate::device::{AudioDevice, DeviceEvent};
+use crate::dtmf::{self, DtmfReceiver};
+use crate::level::Levels;
+use crate::pipeline::{Controls, Pipeline, PipelineConfig};
+use crate::session::{MediaEvent, MediaSession, MediaState};
+use crate::{FRAME_SAMPLES, MediaError};
+
+/// Payload types we offer (the ones Chrome uses, so SDP stays familiar in logs).
+const OPUS_PT: u8 = 111;
+const DTMF_PT: u8 = 110;
+
+/// How a peer session is set up.
+#[derive(Debug, Clone)]
+pub struct PeerConfig {
+    /// Only loopback host candidates (tests and the in-process simulator).
+    pub loopback_only: bool,
+    /// The audio path.
+    pub pipeline: PipelineConfig,
+    /// No traffic for this long: the transport counts as dropped and recovery starts.
+    pub disconnected_after: Duration,
+    /// Still dropped after this long: ICE gives up until a restart.
+    pub failed_after: Duration,
+}
+
+impl Default for PeerConfig {
+    fn default() -> Self {
+        Self {
+            loopback_only: false,
+            pipeline: PipelineConfig::default(),
+            disconnected_after: Duration::from_secs(2),
+            // Failed ICE never comes back by itself; the offering side restarts it, so fail
+            // early rather than leave the agent in silence.
+            failed_after: Duration::from_secs(4),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Binding {
+    ssrc: u32,
+    writer: Arc<dyn TrackLocalWriter + Send + Sync>,
+    opus_pt: u8,
+    dtmf_pt: Option<u8>,
+}
+
+/// Our outgoing audio track: unlike webrtc-rs' static tracks it writes Opus and
+/// telephone-event packets with their own payload types on one SSRC and one sequence.
+#[derive(Debug)]
+struct AudioTrack {
+    binding: Mutex<Option<Binding>>,
+    seq: AtomicU16,
+    /// RTP timestamp of the next audio frame (48 kHz units).
+    timestamp: AtomicU32,
+}
+
+impl AudioTrack {
+    fn new() -> Self {
+        Self {
+            binding: Mutex::new(None),
+            seq: AtomicU16::new(rand_u16()),
+            timestamp: AtomicU32::new(u32::from(rand_u16()) << 8),
+        }
+    }
+
+    fn binding(&self) -> Option<Binding> {
+        self.binding.lock().ok().and_then(|b| b.clone())
+    }
+
+    async fn write(&self, b: &Binding, pt: u8, marker: bool, timestamp: u32, payload: Bytes) {
+        let header = webrtc::rtp::header::Header {
+            version: 2,
+            marker,
+            payload_type: pt,
+            sequence_number: self.seq.fetch_add(1, Ordering::Relaxed),
+            timestamp,
+            ssrc: b.ssrc,
+            ..Default::default()
+        };
+        let packet = webrtc::rtp::packet::Packet { header, payload };
+        if let Err(e) = b.writer.write_rtp(&packet).await {
+            tracing::trace!(error = %e, "RTP write failed (transport not ready)");
+        }
+    }
+}
+
+fn rand_u16() -> u16 {
+    // Random initial sequence/timestamp (RFC 3550 §5.1); no crypto needed.
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    (nanos ^ (nanos >> 16)) as u16
+}
+
+#[async_trait]
+impl TrackLocal for AudioTrack {
+    async fn bind(&self, t: &TrackLocalContext) -> webrtc::error::Result<RTCRtpCodecParameters> {
+        let codecs = t.codec_parameters();
+        let opus = codecs
+            .iter()
+            .find(|c| c.capability.mime_type.eq_ignore_ascii_case(MIME_TYPE_OPUS))
+            .cloned()
+            .ok_or(webrtc::Error::ErrUnsupportedCodec)?;
+        let dtmf_pt = codecs
+            .iter()
+            .find(|c| {
+                c.capability.mime_type.eq_ignore_ascii_case(MIME_TYPE_TELEPHONE_EVENT)
+                    && c.capability.clock_rate == 48_000
+            })
+            .map(|c| c.payload_type);
+        if let Ok(mut b) = self.binding.lock() {
+            *b = Some(Binding {
+                ssrc: t.ssrc(),
+                writer: t.write_stream(),
+                opus_pt: opus.payload_type,
+                dtmf_pt,
+            });
+        }
+        Ok(opus)
+    }
+
+    async fn unbind(&self, _t: &TrackLocalContext) -> webrtc::error::Result<()> {
+        if let Ok(mut b) = self.binding.lock() {
+            *b = None;
+        }
+        Ok(())
+    }
+
+    fn id(&self) -> &str {
+        "audio"
+    }
+
+    fn rid(&self) -> Option<&str> {
+        None
+    }
+
+    fn stream_id(&self) -> &str {
+        "switchboard"
+    }
+
+    fn kind(&self) -> RTPCodecType {
+        RTPCodecType::Audio
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+fn state_code(s: MediaState) -> u8 {
+    match s {
+        MediaState::Connecting => 0,
+        MediaState::Connected => 1,
+        MediaState::Reconnecting => 2,
+        MediaState::Closed => 3,
+    }
+}
+
+fn state_from(c: u8) -> MediaState {
+    match c {
+        0 => MediaState::Connecting,
+        1 => MediaState::Connected,
+        2 => MediaState::Reconnecting,
+        _ => MediaState::Closed,
+    }
+}
+
+struct Inner {
+    pc: Arc<RTCPeerConnection>,
+    track: Arc<AudioTrack>,
+    pipeline: Arc<Mutex<Pipeline>>,
+    controls: Arc<Controls>,
+    device: Mutex<Box<dyn AudioDevice>>,
+    events: broadcast::Sender<MediaEvent>,
+    state: AtomicU8,
+    /// While a key press is on the wire, audio frames are not sent (one sequence, one clock).
+    dtmf_active: AtomicBool,
+    dtmf_lock: tokio::sync::Mutex<()>,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    closed: AtomicBool,
+}
+
+impl Inner {
+    fn set_state(&self, s: MediaState) {
+        if self.state.swap(state_code(s), Ordering::AcqRel) != state_code(s) {
+            let _ = self.events.send(MediaEvent::State { state: s });
+        }
+    }
+}
+
+/// See the module docs.
+#[derive(Clone)]
+pub struct PeerSession {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for PeerSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeerSession")
+            .field("state", &self.state())
+            .finish_non_exhaustive()
+    }
+}
+
+fn media_engine() -> Result<MediaEngine, MediaError> {
+    let mut m = MediaEngine::default();
+    m.register_codec(
+        RTCRtpCodecParameters {
+            capability: RTCRtpCodecCapability {
+                mime_type: MIME_TYPE_OPUS.to_owned(),
+                clock_rate: 48_000,
+                channels: 2,
+                sdp_fmtp_line: "minptime=10;useinbandfec=1".to_owned(),
+                rtcp_feedback: vec![],
+            },
+            payload_type: OPUS_PT,
+            ..Default::default()
+        },
+        RTPCodecType::Audio,
+    )?;
+    m.register_codec(
+        RTCRtpCodecParameters {
+            capability: RTCRtpCodecCapability {
+                mime_type: MIME_TYPE_TELEPHONE_EVENT.to_owned(),
+                clock_rate: 48_000,
+                channels: 0,
+                sdp_fmtp_line: "0-15".to_owned(),
+                rtcp_feedback: vec![],
+            },
+            payload_type: DTMF_PT,
+            ..Default::default()
+        },
+        RTPCodecType::Audio,
+    )?;
+    Ok(m)
+}
+
+impl PeerSession {
+    /// Start the device and set up the peer connection (no signalling yet).
+    pub async fn new(mut device: Box<dyn AudioDevice>, config: PeerConfig) -> Result<Self, MediaError> {
+        let mut m = media_engine()?;
+        let registry = register_default_interceptors(Registry::new(), &mut m)?;
+        let mut s = SettingEngine::default();
+        s.set_ice_timeouts(
+            Some(config.disconnected_after),
+            Some(config.failed_after),
+            Some(Duration::from_millis(500)),
+        );
+        s.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
+        s.set_network_types(vec![NetworkType::Udp4]);
+        if config.loopback_only {
+            s.set_include_loopback_candidate(true);
+            s.set_ip_filter(Box::new(|ip| ip.is_loopback()));
+        }
+        let api = APIBuilder::new()
+            .with_media_engine(m)
+            .with_interceptor_registry(registry)
+            .with_setting_engine(s)
+            .build();
+        let pc = Arc::new(api.new_peer_connection(RTCConfiguration::default()).await?);
+        let track = Arc::new(AudioTrack::new());
+        let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal + Send + Sync>).await?;
+
+        let io = device.start()?;
+        let pipeline = Pipeline::new(io, config.pipeline)?;
+        let controls = pipeline.controls();
+        let (events, _) = broadcast::channel(64);
+        let inner = Arc::new(Inner {
+            pc: pc.clone(),
+            track,
+            pipeline: Arc::new(Mutex::new(pipeline)),
+            controls,
+            device: Mutex::new(device),
+            events,
+            state: AtomicU8::new(state_code(MediaState::Connecting)),
+            dtmf_active: AtomicBool::new(false),
+            dtmf_lock: tokio::sync::Mutex::new(()),
+            tasks: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+        });
+
+        // RTCP from the far end must be read for the interceptors (NACK, reports) to work.
+        let rtcp = tokio::spawn(async move { while sender.read_rtcp().await.is_ok() {} });
+
+        let weak = Arc::downgrade(&inner);
+        pc.on_peer_connection_state_change(Box::new(move |s: RTCPeerConnectionState| {
+            if let Some(inner) = weak.upgrade() {
+                match s {
+                    RTCPeerConnectionState::Connected => inner.set_state(MediaState::Connected),
+                    RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Failed
+                        if !inner.closed.load(Ordering::Acquire) =>
+                    {
+                        inner.set_state(MediaState::Reconnecting);
+                        let _ = inner.events.send(MediaEvent::RestartNeeded);
+                    }
+                    RTCPeerConnectionState::Closed => inner.set_state(MediaState::Closed),
+                    _ => {}
+                }
+            }
+            Box::pin(async {})
+        }));
+
+        let weak = Arc::downgrade(&inner);
+        pc.on_track(Box::new(move |remote, _receiver, _transceiver| {
+            if let Some(inner) = weak.upgrade() {
+                let task = tokio::spawn(receive_loop(Arc::downgrade(&inner), remote));
+                if let Ok(mut t) = inner.tasks.lock() {
+                    t.push(task);
+                }
+            }
+            Box::pin(async {})
+        }));
+
+        let engine = tokio::spawn(engine_loop(Arc::downgrade(&inner)));
+        if let Ok(mut t) = inner.tasks.lock() {
+            t.push(rtcp);
+            t.push(engine);
+        }
+        Ok(Self { inner })
+    }
+
+    async fn gathered_local(&self) -> Result<String, MediaError> {
+        self.inner
+            .pc
+            .local_description()
+            .await
+            .map(|d| d.sdp)
+            .ok_or_else(|| MediaError::Webrtc("no local description".into()))
+    }
+
+    /// Create an offer (with `ice_restart`, new ICE credentials for recovery) and return its
+    /// SDP once all candidates are in it.
+    pub async fn offer(&self, ice_restart: bool) -> Result<String, MediaError> {
+        let pc = &self.inner.pc;
+        let offer = pc
+            .create_offer(Some(RTCOfferOptions {
+                ice_restart,
+                ..Default::default()
+            }))
+            .await?;
+        let mut gathered = pc.gathering_complete_promise().await;
+        pc.set_local_description(offer).await?;
+        let _ = gathered.recv().await;
+        self.gathered_local().await
+    }
+
+    /// Apply the answer to our offer.
+    pub async fn accept_answer(&self, sdp: &str) -> Result<(), MediaError> {
+        self.inner
+            .pc
+            .set_remote_description(RTCSessionDescription::answer(sdp.to_owned())?)
+            .await?;
+        Ok(())
+    }
+
+    /// Answer a remote offer (first one or an ICE restart); returns our complete SDP.
+    pub async fn answer(&self, offer_sdp: &str) -> Result<String, MediaError> {
+        let pc = &self.inner.pc;
+        pc.set_remote_description(RTCSessionDescription::offer(offer_sdp.to_owned())?)
+            .await?;
+        if self.inner.track.binding().is_none() && !offer_sdp.to_ascii_lowercase().contains("opus/48000") {
+            return Err(MediaError::NoCodec);
+        }
+        let answer = pc.create_answer(None).await?;
+        let mut gathered = pc.gathering_complete_promise().await;
+        pc.set_local_description(answer).await?;
+        let _ = gathered.recv().await;
+        self.gathered_local().await
+    }
+
+    /// The pipeline's controls: replacement sources (the simulator's hold music), meters.
+    pub fn controls(&self) -> Arc<Controls> {
+        self.inner.controls.clone()
+    }
+
+    /// Jitter buffer counters and device drop-outs, for tests and benchmarks.
+    pub fn stats(&self) -> (crate::jitter::JitterStats, (u64, u64)) {
+        match self.inner.pipeline.lock() {
+            Ok(p) => (p.jitter_stats(), p.xruns()),
+            Err(_) => Default::default(),
+        }
+    }
+}
+
+/// Every 10 ms: switch rings if the device was replaced, encode and send what the
+/// microphone captured, and top up the speaker.
+async fn engine_loop(inner: std::sync::Weak<Inner>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut packets: Vec<Bytes> = Vec::with_capacity(8);
+    loop {
+        tick.tick().await;
+        let Some(inner) = inner.upgrade() else { return };
+        if inner.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let replacement = inner.device.lock().ok().and_then(|mut d| d.replacement());
+        {
+            let Ok(mut p) = inner.pipeline.lock() else { return };
+            if let Some(io) = replacement {
+                p.replace_io(io);
+            }
+            if let Err(e) = p.capture(|pkt| packets.push(Bytes::copy_from_slice(pkt))) {
+                tracing::warn!(error = %e, "capture failed");
+            }
+            if let Err(e) = p.playout() {
+                tracing::warn!(error = %e, "playout failed");
+            }
+        }
+        let binding = inner.track.binding();
+        for payload in packets.drain(..) {
+            // The RTP clock advances with every frame, sent or not.
+            let ts = inner.track.timestamp.fetch_add(FRAME_SAMPLES as u32, Ordering::Relaxed);
+            if let Some(b) = &binding {
+                if !inner.dtmf_active.load(Ordering::Acquire) {
+                    inner.track.write(b, b.opus_pt, false, ts, payload).await;
+                }
+            }
+        }
+    }
+}
+
+/// Read the remote track: Opus to the jitter buffer, telephone-events to DTMF events.
+async fn receive_loop(inner: std::sync::Weak<Inner>, remote: Arc<TrackRemote>) {
+    let mut dtmf = DtmfReceiver::default();
+    loop {
+        let Ok((packet, _)) = remote.read_rtp().await else {
+            return;
+        };
+        let Some(inner) = inner.upgrade() else { return };
+        let pt = packet.header.payload_type;
+        let binding = inner.track.binding();
+        let dtmf_pt = binding.as_ref().and_then(|b| b.dtmf_pt).unwrap_or(DTMF_PT);
+        if pt == dtmf_pt {
+            if let Some(key) = dtmf.receive(packet.header.timestamp, &packet.payload) {
+                let _ = inner.events.send(MediaEvent::Dtmf { key });
+            }
+        } else if let Ok(mut p) = inner.pipeline.lock() {
+            p.receive(packet.header.sequence_number, packet.header.timestamp, packet.payload);
+        }
+    }
+}
+
+#[async_trait]
+impl MediaSession for PeerSession {
+    async fn set_muted(&self, muted: bool) {
+        self.inner.controls.set_muted(muted);
+    }
+
+    async fn set_hold(&self, on_hold: bool) {
+        self.inner.controls.set_held(on_hold);
+    }
+
+    async fn send_dtmf(&self, keys: &str) -> Result<(), MediaError> {
+        let codes = dtmf::validate(keys)?;
+        let _one_at_a_time = self.inner.dtmf_lock.lock().await;
+        let binding = self
+            .inner
+            .track
+            .binding()
+            .ok_or(MediaError::Webrtc("not connected yet".into()))?;
+        let pt = binding.dtmf_pt.ok_or(MediaError::Webrtc(
+            "the far end does not accept telephone-events".into(),
+        ))?;
+        for code in codes {
+            self.inner.dtmf_active.store(true, Ordering::Release);
+            // The event's timestamp is where the tone starts on the audio clock.
+            let ts = self.inner.track.timestamp.load(Ordering::Relaxed);
+            let mut tick = tokio::time::interval(Duration::from_millis(u64::from(dtmf::PACKET_MS)));
+            for p in dtmf::key_press(code, 48_000) {
+                tick.tick().await;
+                self.inner
+                    .track
+                    .write(&binding, pt, p.marker, ts, Bytes::copy_from_slice(&p.payload.encode()))
+                    .await;
+            }
+            self.inner.dtmf_active.store(false, Ordering::Release);
+            tokio::time::sleep(Duration::from_millis(u64::from(dtmf::GAP_MS))).await;
+        }
+        Ok(())
+    }
+
+    fn levels(&self) -> Levels {
+        self.inner.controls.levels()
+    }
+
+    fn state(&self) -> MediaState {
+        state_from(self.inner.state.load(Ordering::Acquire))
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<MediaEvent> {
+        self.inner.events.subscribe()
+    }
+
+    async fn close(&self) {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Err(e) = self.inner.pc.close().await {
+            tracing::debug!(error = %e, "closing peer connection");
+        }
+        self.inner.set_state(MediaState::Closed);
+        if let Ok(mut tasks) = self.inner.tasks.lock() {
+            tasks.drain(..).for_each(|t| t.abort());
+        }
+        if let Ok(mut d) = self.inner.device.lock() {
+            d.stop();
+        }
+    }
+}
+
+/// Forward device events (fallbacks) into a session's event stream.
+pub fn forward_device_events(session: &PeerSession, mut rx: tokio::sync::mpsc::UnboundedReceiver<DeviceEvent>) {
+    let events = session.inner.events.clone();
+    tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            let _ = events.send(MediaEvent::Device { event });
+        }
+    });
+}

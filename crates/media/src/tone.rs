@@ -1,0 +1,99 @@
+//! Test signals and their analysis: sine tones, the simulator's caller "voice" (a tone
+//! sequence generated here, so no audio file ships with the project), the dominant
+//! frequency of a block (FFT) and where a sound starts.
+
+use rustfft::FftPlanner;
+use rustfft::num_complex::Complex;
+
+use crate::SAMPLE_RATE;
+
+/// `n` samples of a sine at `freq` Hz with peak `amplitude`.
+pub fn sine(freq: f32, amplitude: f32, n: usize) -> Vec<f32> {
+    let step = std::f32::consts::TAU * freq / SAMPLE_RATE as f32;
+    (0..n).map(|i| amplitude * (step * i as f32).sin()).collect()
+}
+
+/// The simulator's caller audio: a repeating phrase of tones (330, 440, 550 Hz, 300 ms
+/// each, 100 ms pauses), quiet enough to sound like a voice on the line.
+pub fn caller_phrase(seconds: f32) -> Vec<f32> {
+    let total = (seconds * SAMPLE_RATE as f32) as usize;
+    let mut out = Vec::with_capacity(total);
+    let notes = [330.0, 440.0, 550.0];
+    let mut k = 0;
+    while out.len() < total {
+        let note = notes[k % notes.len()];
+        out.extend(sine(note, 0.3, (0.3 * SAMPLE_RATE as f32) as usize));
+        out.extend(std::iter::repeat_n(0.0, (0.1 * SAMPLE_RATE as f32) as usize));
+        k += 1;
+    }
+    out.truncate(total);
+    out
+}
+
+/// The hold music played to a caller on hold: a soft two-note chime, distinct from the
+/// agent's audio so a test can tell them apart.
+pub fn hold_music(n: usize) -> Vec<f32> {
+    let a = sine(660.0, 0.15, n);
+    let b = sine(880.0, 0.10, n);
+    a.iter().zip(&b).map(|(x, y)| x + y).collect()
+}
+
+/// The frequency (Hz) with the most energy in `samples`, by FFT with a Hann window.
+/// Returns `None` for silence.
+pub fn dominant_frequency(samples: &[f32]) -> Option<f32> {
+    let n = samples.len();
+    if n < 64 || samples.iter().all(|s| s.abs() < 1e-4) {
+        return None;
+    }
+    let mut buf: Vec<Complex<f32>> = samples
+        .iter()
+        .enumerate()
+        .map(|(i, &s)| {
+            let w = 0.5 - 0.5 * (std::f32::consts::TAU * i as f32 / (n - 1) as f32).cos();
+            Complex::new(s * w, 0.0)
+        })
+        .collect();
+    FftPlanner::new().plan_fft_forward(n).process(&mut buf);
+    let (bin, _) = buf[1..n / 2]
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.norm_sqr().total_cmp(&b.1.norm_sqr()))?;
+    Some((bin + 1) as f32 * SAMPLE_RATE as f32 / n as f32)
+}
+
+/// Index of the first 5 ms block whose RMS exceeds `threshold` (linear amplitude).
+pub fn onset(samples: &[f32], threshold: f32) -> Option<usize> {
+    const BLOCK: usize = (SAMPLE_RATE / 200) as usize;
+    samples
+        .chunks(BLOCK)
+        .position(|b| rms(b) > threshold)
+        .map(|i| i * BLOCK)
+}
+
+/// Root mean square of a block.
+pub fn rms(samples: &[f32]) -> f32 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    (samples.iter().map(|s| s * s).sum::<f32>() / samples.len() as f32).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_frequency_of_a_tone() {
+        let f = dominant_frequency(&sine(1000.0, 0.5, 4800)).expect("a tone");
+        assert!((f - 1000.0).abs() <= 10.0, "{f}");
+        assert_eq!(dominant_frequency(&[0.0; 4800]), None);
+    }
+
+    #[test]
+    fn finds_where_a_sound_starts() {
+        let mut s = vec![0.0; 4800];
+        s.extend(sine(440.0, 0.5, 4800));
+        assert_eq!(onset(&s, 0.05), Some(4800));
+        assert_eq!(onset(&[0.0; 100], 0.05), None);
+    }
+}

@@ -1,0 +1,185 @@
+//! The cpal device path through real ALSA. The test writes its own ALSA configuration (a
+//! temporary HOME with an .asoundrc): a capture PCM that reads a raw file the test wrote
+//! (a 1 kHz tone) and a playback PCM that writes to a raw file, both behind `plug` so
+//! ALSA converts from the engine's 48 kHz mono float. No sound card is needed.
+//!
+//! ALSA reads `$HOME/.asoundrc` once per process, so the test runs its body in a child
+//! process (this same test binary) with HOME pointing at the test's directory.
+
+#![allow(clippy::print_stdout)] // figures are reported, not asserted
+
+use std::time::Duration;
+
+use switchboard_media::device::{AudioDevice, DeviceChoice, DeviceEvent, Direction, SystemAudio, list_devices};
+use switchboard_media::tone::{dominant_frequency, sine};
+
+fn asoundrc(infile: &str, outfile: &str) -> String {
+    format!(
+        r#"
+pcm.sb_mic {{
+    type plug
+    slave {{
+        pcm {{ type file slave.pcm "null" infile "{infile}" file "/dev/null" format "raw" }}
+        format S16_LE
+        rate 48000
+        channels 1
+    }}
+    hint {{ show on description "Switchboard test microphone" }}
+}}
+pcm.sb_speaker {{
+    type plug
+    slave {{
+        pcm {{ type file slave.pcm "null" file "{outfile}" format "raw" }}
+        format S16_LE
+        rate 48000
+        channels 1
+    }}
+    hint {{ show on description "Switchboard test speaker" }}
+}}
+pcm.!default {{
+    type asym
+    capture.pcm "sb_mic"
+    playback.pcm "sb_speaker"
+}}
+"#
+    )
+}
+
+fn read_s16(path: &std::path::Path) -> Vec<f32> {
+    std::fs::read(path)
+        .expect("raw output")
+        .chunks_exact(2)
+        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32768.0)
+        .collect()
+}
+
+#[test]
+fn cpal_streams_through_alsa_and_falls_back_to_the_default() {
+    let home = tempfile::tempdir().expect("tempdir");
+    let (infile, outfile) = (home.path().join("mic.raw"), home.path().join("speaker.raw"));
+    let tone: Vec<u8> = sine(1000.0, 0.5, 48_000 * 10)
+        .iter()
+        .flat_map(|s| ((s * 32767.0) as i16).to_le_bytes())
+        .collect();
+    std::fs::write(&infile, tone).expect("write mic file");
+    std::fs::write(
+        home.path().join(".asoundrc"),
+        asoundrc(&infile.display().to_string(), &outfile.display().to_string()),
+    )
+    .expect("write .asoundrc");
+    let status = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--ignored", "--exact", "alsa_child", "--nocapture"])
+        .env("HOME", home.path())
+        .status()
+        .expect("run the child");
+    assert!(status.success(), "the ALSA part failed (see its output above)");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by cpal_streams_through_alsa_and_falls_back_to_the_default with its own HOME"]
+async fn alsa_child() {
+    let home = std::path::PathBuf::from(std::env::var("HOME").expect("HOME"));
+    assert!(home.join(".asoundrc").exists(), "run through the parent test");
+    let outfile = home.join("speaker.raw");
+    let list = tokio::task::spawn_blocking(list_devices)
+        .await
+        .expect("join")
+        .expect("enumerate");
+    println!("ALSA devices: inputs {:?} outputs {:?}", list.inputs, list.outputs);
+    assert!(
+        list.inputs.iter().any(|n| n == "Switchboard test microphone"),
+        "{list:?}"
+    );
+    assert!(list.outputs.iter().any(|n| n == "Switchboard test speaker"), "{list:?}");
+
+    // A remembered choice that no longer exists falls back to the default, with an event.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let choice = DeviceChoice {
+        input: Some("USB headset that was unplugged".into()),
+        output: Some("Switchboard test speaker".into()),
+    };
+    let choice_file = home.join("devices.json");
+    choice.save(&choice_file).expect("save choice");
+    assert_eq!(DeviceChoice::load(&choice_file), choice, "the choice is remembered");
+    let mut device = SystemAudio::new(DeviceChoice::load(&choice_file), Some(tx));
+    let mut io = device.start().expect("start ALSA streams");
+    let event = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("an event")
+        .expect("open");
+    match event {
+        DeviceEvent::FellBack {
+            direction: Direction::Input,
+            lost,
+            now,
+        } => {
+            assert_eq!(lost, "USB headset that was unplugged");
+            assert!(!now.is_empty());
+        }
+        other => panic!("expected a fallback, got {other:?}"),
+    }
+
+    // Capture: the tone in the file arrives in the engine's ring.
+    let mut captured = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let speaker = sine(440.0, 0.5, 48_000);
+    let mut played = 0;
+    while captured.len() < 9600 && std::time::Instant::now() < deadline {
+        while let Ok(s) = io.capture.pop() {
+            captured.push(s);
+        }
+        // Playback: keep the speaker ring fed with a 440 Hz tone.
+        while played < speaker.len() && io.playback.push(speaker[played]).is_ok() {
+            played += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    while played < speaker.len() && std::time::Instant::now() < deadline {
+        if io.playback.push(speaker[played]).is_ok() {
+            played += 1;
+        } else {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    device.stop();
+    assert!(captured.len() >= 9600, "captured only {} samples", captured.len());
+    let f = dominant_frequency(&captured[captured.len() - 4800..]).expect("tone");
+    assert!((f - 1000.0).abs() < 15.0, "captured {f} Hz");
+    let out = read_s16(&outfile);
+    assert!(out.len() >= 9600, "played only {} samples to the file", out.len());
+    // The null PCM consumes as fast as it is fed, so the file holds the tone in runs with
+    // underrun silence (exact zeros) between them: measure the pitch inside each run by its
+    // zero crossings and take the median.
+    let mut runs: Vec<&[f32]> = Vec::new();
+    let (mut start, mut zeros) = (0usize, 0usize);
+    for (i, &s) in out.iter().enumerate() {
+        if s == 0.0 {
+            zeros += 1;
+            if zeros == 16 {
+                runs.push(&out[start..i + 1 - 16]);
+            }
+        } else {
+            if zeros >= 16 {
+                start = i;
+            }
+            zeros = 0;
+        }
+    }
+    runs.push(&out[start..]);
+    let mut pitches: Vec<f32> = runs
+        .iter()
+        .filter(|r| r.len() >= 960)
+        .map(|r| {
+            let crossings = r.windows(2).filter(|w| (w[0] < 0.0) != (w[1] < 0.0)).count();
+            crossings as f32 / 2.0 * 48_000.0 / r.len() as f32
+        })
+        .collect();
+    assert!(
+        !pitches.is_empty(),
+        "no stretch of audio in the speaker file ({} samples)",
+        out.len()
+    );
+    pitches.sort_by(f32::total_cmp);
+    let f = pitches[pitches.len() / 2];
+    assert!((f - 440.0).abs() < 15.0, "speaker file holds {f} Hz");
+}
