@@ -97,6 +97,53 @@ pub enum UiEvent {
         /// Why.
         reason: String,
     },
+    /// Microphone and speaker levels of the call's audio, about 20 times a second.
+    AudioLevels(AudioLevels),
+    /// The call's audio transport changed: connecting, connected, reconnecting, closed.
+    AudioState {
+        /// The call.
+        call_sid: CallSid,
+        /// The state, for people.
+        state: String,
+    },
+    /// Something about the audio the agent should know (a device went away, ...).
+    AudioProblem {
+        /// For people.
+        message: String,
+    },
+}
+
+/// The audio devices settings can pick from, and the current choice (`None`: system default).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AudioDeviceList {
+    /// Microphones.
+    pub inputs: Vec<String>,
+    /// Speakers and headsets.
+    pub outputs: Vec<String>,
+    /// The chosen microphone.
+    pub input: Option<String>,
+    /// The chosen speaker.
+    pub output: Option<String>,
+    /// Calls use files instead of devices (demo or test setup), so there is nothing to pick.
+    pub files: bool,
+}
+
+/// One meter reading.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AudioLevel {
+    /// RMS, dB relative to full scale (-100 is silence).
+    pub rms_dbfs: f32,
+    /// Peak, dB relative to full scale.
+    pub peak_dbfs: f32,
+}
+
+/// Both meters.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AudioLevels {
+    /// What the microphone sends.
+    pub input: AudioLevel,
+    /// What the speaker plays.
+    pub output: AudioLevel,
 }
 
 /// Start an outbound call from the dialer.

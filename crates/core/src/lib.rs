@@ -29,7 +29,7 @@ pub use agent::{Agent, AgentRole, AgentStatus};
 pub use event::{CallError, CallErrorCode, NormalizedCallEvent, TelephonyVendor, VoicePlatform};
 pub use ids::{AgentId, BusinessId, CallSid, IdError, LeadId, NumberId, ProviderId, QueueId};
 pub use lead::{Lead, LeadStatus, TranscriptRole, TranscriptTurn};
-pub use media::MediaJoin;
+pub use media::{MediaAnswer, MediaJoin, MediaOffer};
 pub use number::{NumberCapabilities, PhoneNumber};
 pub use phone::{E164, PhoneError};
 pub use record::{ApplyOutcome, CallRecord};

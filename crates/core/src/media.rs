@@ -2,8 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Returned with call actions so the desktop knows how to connect its audio. More variants
-/// (LiveKit room, the simulator's WebRTC peer) come with the media work.
+/// Returned with call actions so the desktop knows how to connect its audio. A LiveKit room
+/// variant comes with the LiveKit provider.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -11,4 +11,27 @@ use serde::{Deserialize, Serialize};
 pub enum MediaJoin {
     /// No audio to join (the provider carries it, or the call is not connected).
     None,
+    /// A direct WebRTC peer (the simulator's caller): POST a [`MediaOffer`] to `signal` and
+    /// apply the [`MediaAnswer`]; POST again with an ICE-restart offer after a network drop.
+    Peer {
+        /// Gateway path of the signalling endpoint, e.g. `/v1/calls/{call_sid}/media`.
+        signal: String,
+    },
+}
+
+/// `POST /v1/calls/{call_sid}/media`: the desktop's SDP offer (complete, non-trickle).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MediaOffer {
+    /// Session description with all ICE candidates.
+    pub sdp: String,
+}
+
+/// The far end's SDP answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct MediaAnswer {
+    /// Session description with all ICE candidates.
+    pub sdp: String,
 }

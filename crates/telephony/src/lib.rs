@@ -147,6 +147,10 @@ pub enum ProviderError {
     /// This provider cannot do that.
     #[error("this provider does not support {0}")]
     Unsupported(&'static str),
+    /// The request cannot be acted on as given (an unusable SDP offer, a call in the
+    /// wrong state): the caller should fix it, not retry.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl ProviderError {
@@ -155,6 +159,7 @@ impl ProviderError {
         match self {
             Self::Call(e) => e.clone(),
             Self::Config(m) => CallError::new(CallErrorCode::ProviderError, format!("provider configuration: {m}")),
+            Self::Invalid(m) => CallError::new(CallErrorCode::Rejected, m.clone()),
             Self::Unsupported(what) => CallError::new(
                 CallErrorCode::Rejected,
                 format!("this provider does not support {what}"),
@@ -200,4 +205,14 @@ pub trait TelephonyProvider: Send + Sync + fmt::Debug {
     fn parse_webhook(&self, req: &WebhookRequest<'_>) -> Result<Vec<ProviderEvent>, WebhookError>;
     /// The reply the provider expects once the webhook is committed.
     fn webhook_response(&self, call_sid: Option<&CallSid>) -> WebhookReply;
+
+    /// How the desktop joins this call's audio once answered.
+    fn media_join(&self, _call: &CallRef) -> switchboard_core::MediaJoin {
+        switchboard_core::MediaJoin::None
+    }
+
+    /// Answer the desktop's SDP offer for the call's audio (a first offer, or an ICE restart).
+    async fn media_offer(&self, _call: &CallRef, _sdp: &str) -> Result<String, ProviderError> {
+        Err(ProviderError::Unsupported("direct call audio"))
+    }
 }

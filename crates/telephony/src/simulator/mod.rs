@@ -8,9 +8,13 @@
 //! configured rates. Its webhook format, for external load and tests, is the normalised
 //! event itself, signed with HMAC-SHA256 (see [`crate::signature`]).
 //!
+//! With `media` configured, answered callers are real WebRTC peers with audio
+//! ([`media`]): the desktop negotiates through the gateway's `/v1/calls/{sid}/media`.
+//!
 //! Calls it did not start (created through its webhook, say) are still confirmed: like a
 //! real provider, it acts on any call id it is given.
 
+pub mod media;
 pub mod scenario;
 
 use std::collections::HashMap;
@@ -29,6 +33,7 @@ use crate::{
     CallRef, Capabilities, EventSink, Initiated, OutboundCall, ProviderError, ProviderEvent, TelephonyProvider,
     WebhookError, WebhookReply, WebhookRequest, signature,
 };
+use media::{CallerPeers, SimMediaConfig};
 use scenario::{OutboundOutcome, SCRIPTS};
 
 fn default_first_call() -> u64 {
@@ -108,6 +113,9 @@ pub struct SimulatorConfig {
     /// Business numbers inbound calls arrive at (the gateway fills this).
     #[serde(default)]
     pub service_numbers: Vec<String>,
+    /// Real call audio: answered callers become WebRTC peers. Absent: no audio.
+    #[serde(default)]
+    pub media: Option<SimMediaConfig>,
 }
 
 impl SimulatorConfig {
@@ -171,6 +179,8 @@ struct SimCall {
     epoch: u64,
     script: usize,
     next_turn: usize,
+    /// An agent asked to answer and the confirmation is on its way.
+    answering: bool,
 }
 
 impl SimCall {
@@ -186,6 +196,7 @@ impl SimCall {
             epoch: 0,
             script,
             next_turn: 0,
+            answering: false,
         }
     }
 }
@@ -200,6 +211,7 @@ struct Inner {
     calls: Mutex<HashMap<String, SimCall>>,
     outbound_count: AtomicU64,
     recording_count: AtomicU64,
+    peers: Option<CallerPeers>,
 }
 
 /// The simulator provider. Cheap to clone; all clones share one world.
@@ -212,7 +224,9 @@ impl Simulator {
     /// A simulator reporting to `sink`. Call [`Simulator::start`] for inbound traffic.
     pub fn new(cfg: SimulatorConfig, sink: EventSink) -> Result<Self, ProviderError> {
         cfg.check()?;
-        Ok(Self {
+        let cfg_media = cfg.media.clone();
+        let (heard_tx, heard_rx) = tokio::sync::mpsc::unbounded_channel();
+        let sim = Self {
             inner: Arc::new(Inner {
                 cfg,
                 run: base36(now_ms().max(0) as u64),
@@ -220,8 +234,45 @@ impl Simulator {
                 calls: Mutex::new(HashMap::new()),
                 outbound_count: AtomicU64::new(0),
                 recording_count: AtomicU64::new(0),
+                peers: cfg_media.map(|m| CallerPeers::new(m, heard_tx)),
             }),
-        })
+        };
+        // Media needs a runtime; without one (config checks) there are no peers to hear keys.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(sim.clone().report_heard_keys(heard_rx));
+        }
+        Ok(sim)
+    }
+
+    /// Keys the caller's peer heard in band become system lines of the call's transcript,
+    /// so the agent (and tests) can see the tones reached the far end.
+    async fn report_heard_keys(self, mut heard: tokio::sync::mpsc::UnboundedReceiver<(String, char)>) {
+        while let Some((key, digit)) = heard.recv().await {
+            let turn = {
+                let mut calls = self.lock();
+                let Some(c) = calls.get_mut(&key) else { continue };
+                let Some(sid) = c.call_sid.clone() else { continue };
+                let seq = c.next_turn as i64;
+                c.next_turn += 1;
+                (
+                    sid,
+                    TranscriptTurnIn {
+                        role: switchboard_core::TranscriptRole::System,
+                        content: format!("Caller heard key {digit}"),
+                        occurred_at: now_ms(),
+                        sequence: seq,
+                    },
+                )
+            };
+            let _ = self
+                .inner
+                .sink
+                .send(ProviderEvent::Transcript {
+                    call_sid: turn.0,
+                    turn: turn.1,
+                })
+                .await;
+        }
     }
 
     /// Start inbound traffic (if configured). The task ends when the sink closes.
@@ -339,6 +390,10 @@ impl Simulator {
             extra(&mut ev);
             ev
         };
+        // The caller's audio follows the call: hold music, resume, hang up.
+        if let (Some(peers), Some(status)) = (&self.inner.peers, status) {
+            peers.status_changed(key, status).await;
+        }
         // A closed sink means the gateway is shutting down; nothing is waiting for this.
         let _ = self.inner.sink.send(ProviderEvent::Call(ev)).await;
     }
@@ -525,6 +580,9 @@ impl TelephonyProvider for Simulator {
 
     async fn answer(&self, call: &CallRef) -> Result<(), ProviderError> {
         let key = self.key_for(call);
+        if let Some(c) = self.lock().get_mut(&key) {
+            c.answering = true;
+        }
         self.confirm(&key, CallStatus::Answered);
         Ok(())
     }
@@ -623,6 +681,37 @@ impl TelephonyProvider for Simulator {
             content_type: "application/json",
             body: serde_json::json!({ "ok": true, "call_sid": call_sid }).to_string(),
         }
+    }
+
+    fn media_join(&self, call: &CallRef) -> switchboard_core::MediaJoin {
+        match self.inner.peers {
+            Some(_) => switchboard_core::MediaJoin::Peer {
+                signal: format!("/v1/calls/{}/media", call.call_sid),
+            },
+            None => switchboard_core::MediaJoin::None,
+        }
+    }
+
+    async fn media_offer(&self, call: &CallRef, sdp: &str) -> Result<String, ProviderError> {
+        let Some(peers) = &self.inner.peers else {
+            return Err(ProviderError::Unsupported(
+                "call audio (the simulator runs without media)",
+            ));
+        };
+        let key = self.key_for(call);
+        let (status, answering) = {
+            let calls = self.lock();
+            let c = calls.get(&key);
+            (c.and_then(|c| c.status), c.is_some_and(|c| c.answering))
+        };
+        // The desktop offers right after asking to answer; the "network" confirms a moment
+        // later, so an answer in flight counts as connected.
+        let status = if answering && !status.is_some_and(CallStatus::is_terminal) {
+            Some(CallStatus::Answered)
+        } else {
+            status
+        };
+        peers.offer(&key, &call.call_sid, status, sdp).await
     }
 }
 
