@@ -69,10 +69,51 @@ pub async fn perform(
         st.store.action_failed(who.business_id, sid, action, &err).await?;
         return Err(ApiError::Provider(err));
     }
-    Ok(CallActionResponse {
-        call: rec,
-        media: MediaJoin::None,
-    })
+    // Answer and resume tell the desktop how to (re)join the audio.
+    let media = match action {
+        CallAction::Answer | CallAction::Resume => p.media_join(&call),
+        _ => MediaJoin::None,
+    };
+    Ok(CallActionResponse { call: rec, media })
+}
+
+/// Pass the desktop's SDP offer to the provider carrying the call. Only the agent holding
+/// the call may join its audio.
+pub async fn media_offer(st: &AppState, who: &Principal, sid: &CallSid, sdp: &str) -> Result<String, ApiError> {
+    if !sdp.starts_with("v=0") {
+        return Err(ApiError::Invalid(
+            "sdp must be a session description starting with v=0".into(),
+        ));
+    }
+    let rec = st
+        .store
+        .call(who.business_id, sid)
+        .await?
+        .ok_or(ApiError::NotFound("call"))?;
+    if rec.status.is_terminal() {
+        return Err(ApiError::Conflict(format!("the call is over ({})", rec.status)));
+    }
+    if rec.agent_id != Some(who.agent_id) {
+        return Err(ApiError::Conflict(
+            "only the agent holding this call can join its audio".into(),
+        ));
+    }
+    let handle = rec
+        .provider_id
+        .and_then(|id| st.providers.get(id))
+        .ok_or_else(|| ApiError::Conflict("the provider carrying this call is not running on this gateway".into()))?
+        .clone();
+    handle
+        .provider
+        .media_offer(&call_ref(&rec), sdp)
+        .await
+        .map_err(|e| match e {
+            switchboard_telephony::ProviderError::Unsupported(what) => {
+                ApiError::Conflict(format!("this call's provider does not support {what}"))
+            }
+            switchboard_telephony::ProviderError::Invalid(m) => ApiError::Invalid(m),
+            other => ApiError::Provider(other.to_call_error()),
+        })
 }
 
 /// What a provider needs to know about a call to act on it.

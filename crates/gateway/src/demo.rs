@@ -165,6 +165,8 @@ pub async fn seed_demo(store: &Arc<dyn Store>, secrets_dir: &Path) -> anyhow::Re
         "outbound_no_answer_rate": 0.1,
         "outbound_failed_rate": 0.05,
         "webhook_secret": format!("secret:{DEMO_SECRET}"),
+        // Callers are real WebRTC peers; what each caller heard is kept beside the data.
+        "media": { "recordings_dir": secrets_dir.parent().unwrap_or(secrets_dir).join("recordings") },
     });
     let seeded = seed_business(&**store, DEMO_BUSINESS, "simulator", config, 100, 50).await?;
     tracing::info!(business = %seeded.business, "seeded the demo business");

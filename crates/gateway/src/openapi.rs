@@ -7,6 +7,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Map, Value, json};
 use switchboard_core::api::*;
 use switchboard_core::{Agent, NormalizedCallEvent, StreamEvent};
+use switchboard_core::{MediaAnswer, MediaOffer};
 
 type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 
@@ -60,6 +61,8 @@ pub static ROUTES: &[Op] = &[
     op!("post" "/v1/calls/{call_sid}/end", "Hang up (or decline a ringing call)", auth=true, body=None, 202 => Some(s::<CallActionResponse>)),
     op!("post" "/v1/calls/{call_sid}/transfer", "Transfer to a number (string) or an agent (integer)", auth=true,
         body=Some(s::<TransferRequest>), 202 => Some(s::<CallActionResponse>)),
+    op!("post" "/v1/calls/{call_sid}/media", "Join the call's audio: an SDP offer in, the far end's answer out (MediaJoin::Peer)", auth=true,
+        body=Some(s::<MediaOffer>), 200 => Some(s::<MediaAnswer>)),
     op!("post" "/v1/calls/{call_sid}/dtmf", "Send DTMF digits", auth=true, body=Some(s::<DtmfRequest>), 202 => Some(s::<CallActionResponse>)),
     op!("post" "/v1/calls/{call_sid}/recording", "Start or stop recording", auth=true,
         body=Some(s::<RecordingRequest>), 202 => Some(s::<CallActionResponse>)),

@@ -3,11 +3,11 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use switchboard_core::CallAction;
 use switchboard_core::api::{
     CallActionResponse, CallDetail, CallList, CallListQuery, DtmfRequest, OutboundCallRequest, QueueResponse,
     RecordingRequest, TransferRequest, WrapUpRequest,
 };
+use switchboard_core::{CallAction, MediaAnswer, MediaOffer};
 
 use super::{ApiJson, ApiQuery, SidPath};
 use crate::AppState;
@@ -58,6 +58,18 @@ async fn act(st: AppState, who: Principal, sid: SidPath, action: CallAction, det
         StatusCode::ACCEPTED,
         Json(actions::perform(&st, &who, &sid.0, action, detail).await?),
     ))
+}
+
+/// The desktop's SDP offer for the call's audio; the reply is the far end's answer.
+pub async fn media(
+    State(st): State<AppState>,
+    who: Principal,
+    SidPath(sid): SidPath,
+    ApiJson(req): ApiJson<MediaOffer>,
+) -> Result<Json<MediaAnswer>, ApiError> {
+    Ok(Json(MediaAnswer {
+        sdp: actions::media_offer(&st, &who, &sid, &req.sdp).await?,
+    }))
 }
 
 pub async fn answer(State(st): State<AppState>, who: Principal, sid: SidPath) -> Reply {

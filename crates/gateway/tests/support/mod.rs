@@ -346,8 +346,33 @@ impl GatewayProcess {
         Self::spawn_with(db_url, data_dir, secrets, bind, extra).await
     }
 
+    /// Inside a network namespace (`ip netns exec`), for tests that cut the network.
+    pub async fn spawn_in_netns(netns: &str, db_url: &str, data_dir: &Path, secrets: &Path, bind: &str) -> Self {
+        let mut cmd = tokio::process::Command::new("ip");
+        cmd.args(["netns", "exec", netns]).arg(gateway_bin());
+        Self::spawn_cmd(cmd, db_url, data_dir, secrets, bind, &[]).await
+    }
+
     async fn spawn_with(db_url: &str, data_dir: &Path, secrets: &Path, bind: &str, extra: &[&str]) -> Self {
-        let mut cmd = tokio::process::Command::new(gateway_bin());
+        Self::spawn_cmd(
+            tokio::process::Command::new(gateway_bin()),
+            db_url,
+            data_dir,
+            secrets,
+            bind,
+            extra,
+        )
+        .await
+    }
+
+    async fn spawn_cmd(
+        mut cmd: tokio::process::Command,
+        db_url: &str,
+        data_dir: &Path,
+        secrets: &Path,
+        bind: &str,
+        extra: &[&str],
+    ) -> Self {
         cmd.args(["serve", "--bind", bind, "--database", db_url])
             .arg("--data-dir")
             .arg(data_dir)
@@ -367,7 +392,7 @@ impl GatewayProcess {
             .unwrap()
             .expect("gateway printed a line");
         let base = line.rsplit(' ').next().unwrap().to_owned();
-        assert!(base.starts_with("http://127.0.0.1:"), "unexpected first line {line:?}");
+        assert!(base.starts_with("http://"), "unexpected first line {line:?}");
         // Keep draining stdout so the child never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         Self { base, child }
@@ -376,4 +401,20 @@ impl GatewayProcess {
     pub async fn kill(&mut self) {
         self.child.kill().await.unwrap();
     }
+}
+
+/// Speech as a WAV file, spoken now by espeak-ng (22.05 kHz mono; WAV devices resample).
+pub fn speech_wav(path: &Path, text: &str) -> std::path::PathBuf {
+    let out = std::process::Command::new("espeak-ng")
+        .args(["-s", "150", "-w"])
+        .arg(path)
+        .arg(text)
+        .output()
+        .expect("espeak-ng must be installed (cargo xtask setup installs it)");
+    assert!(
+        out.status.success(),
+        "espeak-ng failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    path.to_owned()
 }

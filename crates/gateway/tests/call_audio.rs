@@ -1,0 +1,206 @@
+//! Call audio through the gateway: the simulator's caller is a real WebRTC peer. The agent
+//! side here is a media session driven the way the desktop drives it (client + PeerSession),
+//! with a WAV of speech (espeak-ng, generated at test time) as its microphone and a WAV as
+//! its speaker. Checked: the speech arrives in the caller's recording; the caller's voice
+//! arrives at the agent's speaker; on hold the caller hears hold music and the agent hears
+//! nothing; after resume both directions flow again; ending the call closes both peers.
+
+#![allow(clippy::print_stdout)] // figures are reported, not asserted
+
+mod support;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::*;
+use switchboard_core::{CallStatus, MediaJoin};
+use switchboard_gateway::{demo, store};
+use switchboard_media::device::{WavDevice, WavSource, read_wav};
+use switchboard_media::peer::{PeerConfig, PeerSession};
+use switchboard_media::session::{MediaSession, MediaState};
+use switchboard_media::tone::{dominant_frequency, rms};
+
+const RATE: usize = 48_000;
+
+/// RMS per 20 ms frame.
+fn envelope(s: &[f32]) -> Vec<f32> {
+    s.chunks(960).map(rms).collect()
+}
+
+/// Best normalised correlation of `probe` against `reference` (looped) over all lags.
+fn best_correlation(reference: &[f32], probe: &[f32]) -> f32 {
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    let (pm, rm) = (mean(probe), mean(reference));
+    let mut best = -1.0f32;
+    for lag in 0..reference.len() {
+        let (mut num, mut dp, mut dr) = (0.0, 0.0, 0.0);
+        for (i, &p) in probe.iter().enumerate() {
+            let r = reference[(lag + i) % reference.len()];
+            num += (p - pm) * (r - rm);
+            dp += (p - pm) * (p - pm);
+            dr += (r - rm) * (r - rm);
+        }
+        if dp > 0.0 && dr > 0.0 {
+            best = best.max(num / (dp.sqrt() * dr.sqrt()));
+        }
+    }
+    best
+}
+
+async fn wait_status(client: &switchboard_client::Client, sid: &switchboard_core::CallSid, want: CallStatus) {
+    eventually(10, &format!("call {want}"), || async {
+        let d = client.call(sid).await.ok()?;
+        (d.call.status == want).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_and_simulated_caller_hear_each_other_through_the_gateway() {
+    let db = TestDb::sqlite().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let recordings = dir.path().join("recordings");
+    let store = store::connect(db.url()).await.expect("store");
+    let mut sim = quiet_sim();
+    sim["media"] = serde_json::json!({ "recordings_dir": recordings, "loopback_only": true });
+    let seeded = demo::seed_business(&*store, "Audio Co", "sim-audio", sim, 700, 5)
+        .await
+        .expect("seed");
+    let gw = TestGateway::with_store(store.clone()).await;
+    let client = gw.client(&token(&*store, &seeded, "alice").await);
+
+    // A caller rings in.
+    let http = reqwest::Client::new();
+    let (code, body) = post_webhook(
+        &http,
+        &gw.base,
+        "sim-audio",
+        &inbound("SIM-AUDIO-1", "a1", 1_000, CallStatus::Ringing, "+14155550700"),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    let sid = eventually(10, "the call in the queue", || async {
+        client
+            .queue()
+            .await
+            .ok()?
+            .calls
+            .into_iter()
+            .next()
+            .map(|c| c.call.call_sid)
+    })
+    .await;
+
+    // Answer: the reply says how to join the audio.
+    let answered = client.answer(&sid).await.expect("answer");
+    let MediaJoin::Peer { signal } = answered.media else {
+        panic!("expected a peer to join, got {:?}", answered.media)
+    };
+    assert_eq!(signal, format!("/v1/calls/{sid}/media"));
+
+    // Bad offers are refused with a clear error and change nothing.
+    let err = client.media_offer(&signal, "hello").await.expect_err("not SDP");
+    assert!(err.to_string().contains("v=0"), "{err}");
+
+    let speech_path = speech_wav(
+        &dir.path().join("agent-speech.wav"),
+        "Thank you for calling Switchboard. My name is Alice. How can I help you today?",
+    );
+    let speech = read_wav(&speech_path).expect("speech");
+    let agent_speaker = dir.path().join("agent-speaker.wav");
+    let device = WavDevice::new(WavSource::Samples(Arc::new(speech.clone())), true).recording_to(&agent_speaker);
+    let agent_clock = device.clock();
+    let agent = PeerSession::new(
+        Box::new(device),
+        PeerConfig {
+            loopback_only: true,
+            ..PeerConfig::default()
+        },
+    )
+    .await
+    .expect("agent session");
+    let answer = client
+        .media_offer(&signal, &agent.offer(false).await.expect("offer"))
+        .await
+        .expect("the caller answers");
+    agent.accept_answer(&answer).await.expect("accept");
+    let mut events = agent.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while agent.state() != MediaState::Connected {
+        tokio::select! {
+            _ = events.recv() => {}
+            _ = tokio::time::sleep_until(deadline) => panic!("call audio did not connect"),
+        }
+    }
+
+    // Talk 5 s, hold 4 s, talk 4 s, hang up.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let t_hold = Instant::now();
+    client.hold(&sid).await.expect("hold");
+    wait_status(&client, &sid, CallStatus::OnHold).await;
+    agent.set_hold(true).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let t_resume = Instant::now();
+    client.resume(&sid).await.expect("resume");
+    wait_status(&client, &sid, CallStatus::Answered).await;
+    agent.set_hold(false).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let t_end = Instant::now();
+    client.end(&sid).await.expect("end");
+    wait_status(&client, &sid, CallStatus::Completed).await;
+    agent.close().await;
+
+    // The caller's side: its peer closed with the call, leaving its recording.
+    let caller_rec = recordings.join(format!("{sid}.wav"));
+    let heard_by_caller = eventually(10, "the caller's finished recording", || async {
+        read_wav(&caller_rec).ok().filter(|s| s.len() > RATE * 5)
+    })
+    .await;
+
+    // 1. The agent's speech is in the caller's recording: its loudness contour matches the
+    //    speech file's (a tone or noise would not).
+    let start = switchboard_media::tone::onset(&heard_by_caller, 0.01).expect("the caller heard something");
+    let probe = envelope(&heard_by_caller[start..start + RATE * 3]);
+    let corr = best_correlation(&envelope(&speech), &probe);
+    println!("speech envelope correlation at the caller: {corr:.2}");
+    assert!(
+        corr > 0.6,
+        "the caller's recording does not follow the agent's speech (r = {corr:.2})"
+    );
+
+    // 2. On hold the caller hears hold music (660 Hz + 880 Hz), for about as long as the hold.
+    let hold_windows = heard_by_caller
+        .chunks(RATE / 2)
+        .filter(|w| dominant_frequency(w).is_some_and(|f| (f - 660.0).abs() < 15.0))
+        .count();
+    assert!(
+        (6..=10).contains(&hold_windows),
+        "{hold_windows} half-seconds of hold music (hold lasted 4 s)"
+    );
+
+    // 3. The agent heard the caller's voice (330/440/550 Hz phrase) before the hold, nothing
+    //    during it, and the caller again after resuming.
+    let heard_by_agent = read_wav(&agent_speaker).expect("agent speaker");
+    let t0 = agent_clock.lock().expect("clock").expect("started");
+    let at = |t: Instant| ((t - t0).as_secs_f64() * RATE as f64) as usize;
+    let is_caller =
+        |w: &[f32]| dominant_frequency(w).is_some_and(|f| [330.0, 440.0, 550.0].iter().any(|n| (f - n).abs() < 15.0));
+    let voiced = |from: usize, to: usize| {
+        heard_by_agent[from..to]
+            .chunks(RATE / 5)
+            .filter(|w| is_caller(w))
+            .count()
+    };
+    let before = voiced(at(t_hold) - RATE * 3, at(t_hold));
+    let during = rms(&heard_by_agent[at(t_hold) + RATE..at(t_resume)]);
+    let after = voiced(at(t_resume) + RATE, at(t_end));
+    assert!(
+        before >= 6,
+        "agent heard the caller in only {before} of 15 windows before hold"
+    );
+    assert!(during < 0.01, "agent still hears audio on hold (rms {during})");
+    assert!(
+        after >= 6,
+        "agent heard the caller in only {after} of 15 windows after resume"
+    );
+}
