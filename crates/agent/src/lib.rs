@@ -8,6 +8,7 @@
 //! Start with [`Console`]: [`Console::open`], [`Console::sign_in`] or
 //! [`Console::resume_session`], then [`Console::subscribe`] for [`UiEvent`]s.
 
+mod audio;
 mod cache;
 mod outbox;
 mod vault;
@@ -26,6 +27,7 @@ use switchboard_core::{
 };
 use tokio::sync::{Notify, broadcast};
 
+pub use audio::AudioSetup;
 pub use cache::{Applied, Cache};
 pub use outbox::{OutboxCounts, OutboxItem};
 pub use vault::Vault;
@@ -68,6 +70,8 @@ struct Inner {
     /// The runtime the console was opened on: its tasks run there even when a method is
     /// called from a thread without one (a GUI main thread).
     rt: tokio::runtime::Handle,
+    /// The call's audio (one call at a time).
+    audio: audio::Audio,
 }
 
 struct Live {
@@ -191,6 +195,10 @@ impl Inner {
         self.touch_sync();
         match applied {
             Applied::Call { call, new_inbound } => {
+                // The caller hung up or the call moved on: its audio is over.
+                if call.status.is_terminal() || call.status == CallStatus::Transferred {
+                    self.audio.leave(&call.call_sid).await;
+                }
                 let lead_name = self.lead_name(client, call.lead_id).await;
                 if new_inbound && call.status == CallStatus::Ringing {
                     self.emit(UiEvent::IncomingCall {
@@ -290,6 +298,9 @@ impl Console {
                 muted: std::sync::atomic::AtomicBool::new(false),
                 me: Mutex::new(None),
                 rt: tokio::runtime::Handle::current(),
+                audio: audio::Audio::new(AudioSetup::System {
+                    choice_file: cfg.data_dir.join("audio-devices.json"),
+                }),
             }),
         })
     }
@@ -321,7 +332,34 @@ impl Console {
     /// Mute or unmute the microphone; returns the new state.
     pub fn set_muted(&self, muted: bool) -> bool {
         self.inner.muted.store(muted, std::sync::atomic::Ordering::SeqCst);
+        let inner = self.inner.clone();
+        self.inner.rt.spawn(async move { inner.audio.mute(muted).await });
         muted
+    }
+
+    /// The devices settings can pick from, and the remembered choice.
+    pub async fn audio_devices(&self) -> Result<switchboard_core::desktop::AudioDeviceList, DesktopError> {
+        self.inner.audio.devices().await
+    }
+
+    /// Pick the microphone (`input`) or speaker; `None` is the system default. Remembered,
+    /// and used from the next call on.
+    pub async fn set_audio_device(&self, input: bool, name: Option<String>) -> Result<(), DesktopError> {
+        self.inner.audio.choose(input, name)
+    }
+
+    /// Use these audio devices (or files) for the calls joined from now on.
+    pub fn set_audio_setup(&self, setup: AudioSetup) {
+        self.inner.audio.set_setup(setup);
+    }
+
+    fn emitter(&self) -> Arc<dyn Fn(UiEvent) + Send + Sync> {
+        let weak = Arc::downgrade(&self.inner);
+        Arc::new(move |ev| {
+            if let Some(inner) = weak.upgrade() {
+                inner.emit(ev);
+            }
+        })
     }
 
     /// Is the microphone muted?
@@ -533,32 +571,51 @@ impl Console {
         Ok(call)
     }
 
-    /// Answer.
+    /// Answer, then join the call's audio. A failure to join is reported to the UI; the
+    /// call stays answered.
     pub async fn answer(&self, sid: &CallSid) -> Result<CallRecord, DesktopError> {
         let (c, _) = self.client().await?;
-        self.acted(c.answer(sid).await.map_err(|e| map_client("Answering", e))?.call)
+        let reply = c.answer(sid).await.map_err(|e| map_client("Answering", e))?;
+        let call = self.acted(reply.call).await?;
+        if let Err(e) = self
+            .inner
+            .audio
+            .join(c, sid, &reply.media, self.muted(), self.emitter())
             .await
+        {
+            self.inner.emit(UiEvent::AudioProblem { message: e.to_string() });
+        }
+        Ok(call)
     }
 
     /// Hold.
     pub async fn hold(&self, sid: &CallSid) -> Result<CallRecord, DesktopError> {
         let (c, _) = self.client().await?;
-        self.acted(c.hold(sid).await.map_err(|e| map_client("Holding", e))?.call)
-            .await
+        let call = self
+            .acted(c.hold(sid).await.map_err(|e| map_client("Holding", e))?.call)
+            .await?;
+        self.inner.audio.hold(sid, true).await;
+        Ok(call)
     }
 
     /// Resume from hold.
     pub async fn resume(&self, sid: &CallSid) -> Result<CallRecord, DesktopError> {
         let (c, _) = self.client().await?;
-        self.acted(c.resume(sid).await.map_err(|e| map_client("Resuming", e))?.call)
-            .await
+        let call = self
+            .acted(c.resume(sid).await.map_err(|e| map_client("Resuming", e))?.call)
+            .await?;
+        self.inner.audio.hold(sid, false).await;
+        Ok(call)
     }
 
     /// Hang up.
     pub async fn end(&self, sid: &CallSid) -> Result<CallRecord, DesktopError> {
         let (c, _) = self.client().await?;
-        self.acted(c.end(sid).await.map_err(|e| map_client("Ending the call", e))?.call)
-            .await
+        let call = self
+            .acted(c.end(sid).await.map_err(|e| map_client("Ending the call", e))?.call)
+            .await?;
+        self.inner.audio.leave(sid).await;
+        Ok(call)
     }
 
     /// Transfer to a number or an agent.
@@ -573,9 +630,11 @@ impl Console {
         .await
     }
 
-    /// Send DTMF digits.
+    /// Send DTMF digits: in band (RFC 4733) when the call's audio is joined, and through
+    /// the gateway so the call's history has them.
     pub async fn dtmf(&self, sid: &CallSid, digits: &str) -> Result<CallRecord, DesktopError> {
         let (c, _) = self.client().await?;
+        self.inner.audio.dtmf(sid, digits).await?;
         self.acted(
             c.dtmf(sid, digits)
                 .await

@@ -297,6 +297,16 @@ impl Client {
             .await
     }
 
+    /// Join a call's audio: POST our SDP offer to the signalling path the gateway announced
+    /// (`MediaJoin::Peer { signal }`); returns the far end's SDP answer.
+    pub async fn media_offer(&self, signal: &str, sdp: &str) -> Result<String, ClientError> {
+        let offer = switchboard_core::MediaOffer { sdp: sdp.to_owned() };
+        let answer: switchboard_core::MediaAnswer = self
+            .send(Method::POST, signal.trim_start_matches('/'), &[], Some(&offer))
+            .await?;
+        Ok(answer.sdp)
+    }
+
     /// `PUT /v1/agents/me/status`.
     pub async fn set_status(&self, status: AgentStatus) -> Result<Agent, ClientError> {
         self.send(

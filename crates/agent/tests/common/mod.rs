@@ -35,10 +35,47 @@ pub struct World {
 
 impl World {
     pub async fn start() -> Self {
+        Self::start_with(gw::quiet_sim()).await
+    }
+
+    /// With real call audio: the simulator's callers are WebRTC peers on loopback.
+    pub async fn start_with_media() -> Self {
+        let mut sim = gw::quiet_sim();
+        let recordings = std::env::temp_dir().join(format!("sb-recordings-{}", ulid::Ulid::new()));
+        sim["media"] = serde_json::json!({ "recordings_dir": recordings, "loopback_only": true });
+        Self::start_with(sim).await
+    }
+
+    /// With call audio, the gateway inside network namespace `netns` at `ip`.
+    pub async fn start_in(netns: &str, ip: &str) -> Self {
+        let mut sim = gw::quiet_sim();
+        let recordings = std::env::temp_dir().join(format!("sb-recordings-{}", ulid::Ulid::new()));
+        sim["media"] = serde_json::json!({ "recordings_dir": recordings });
+        let mut w = Self::seeded(sim).await;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        w.bind = format!("{ip}:{port}");
+        w.gateway =
+            Some(gw::GatewayProcess::spawn_in_netns(netns, w.db.url(), w.dir.path(), w.secrets.path(), &w.bind).await);
+        w
+    }
+
+    async fn start_with(sim: serde_json::Value) -> Self {
+        let mut w = Self::seeded(sim).await;
+        w.up().await;
+        w
+    }
+
+    async fn seeded(sim: serde_json::Value) -> Self {
         require_secret_service();
         let db = gw::TestDb::sqlite().await;
         let store = switchboard_gateway::store::connect(db.url()).await.unwrap();
-        let seeded = gw::seed(&*store, 1).await;
+        let seeded = switchboard_gateway::demo::seed_business(&*store, "Business 1", "sim-1", sim, 100, 10)
+            .await
+            .unwrap();
         let token = gw::token(&*store, &seeded, "alice").await;
         let bob_token = gw::token(&*store, &seeded, "bob").await;
         drop(store);
@@ -47,7 +84,7 @@ impl World {
             .local_addr()
             .unwrap()
             .port();
-        let mut w = Self {
+        Self {
             db,
             seeded,
             token,
@@ -56,9 +93,7 @@ impl World {
             secrets: gw::secrets_dir(),
             bind: format!("127.0.0.1:{port}"),
             gateway: None,
-        };
-        w.up().await;
-        w
+        }
     }
 
     pub fn url(&self) -> String {
@@ -146,3 +181,26 @@ pub async fn wait_for(
 
 #[allow(unused_imports)]
 pub use gw::eventually;
+
+/// Ring a call in as `vendor_id`, answer it on `console` and wait until its audio is
+/// connected; returns the call.
+pub async fn answer_with_audio(
+    world: &World,
+    console: &Console,
+    ui: &mut tokio::sync::broadcast::Receiver<UiEvent>,
+    vendor_id: &str,
+) -> switchboard_core::CallSid {
+    world.ring(vendor_id).await;
+    let sid = match wait_for(ui, "the call", |e| matches!(e, UiEvent::IncomingCall { .. })).await {
+        UiEvent::IncomingCall { call_sid, .. } => call_sid,
+        _ => unreachable!(),
+    };
+    console.answer(&sid).await.unwrap();
+    wait_for(
+        ui,
+        "audio connected",
+        |e| matches!(e, UiEvent::AudioState { state, .. } if state == "connected"),
+    )
+    .await;
+    sid
+}

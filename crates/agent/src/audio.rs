@@ -1,0 +1,331 @@
+//! Call audio for the console: joins the media the gateway announces when a call is
+//! answered (`MediaJoin::Peer`), keeps it alive across network drops (ICE restart through
+//! the gateway's signalling endpoint), follows hold / resume / mute / end, sends DTMF in
+//! band, and streams levels and device changes to the UI.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use switchboard_client::Client;
+use switchboard_core::desktop::{AudioLevel, AudioLevels, DesktopError, UiEvent};
+use switchboard_core::{CallSid, MediaJoin};
+use switchboard_media::device::{AudioDevice, DeviceChoice, SystemAudio, WavDevice};
+use switchboard_media::peer::{PeerConfig, PeerSession, forward_device_events};
+use switchboard_media::session::{MediaEvent, MediaSession, MediaState};
+use tokio::sync::Mutex;
+
+/// Where call audio comes from and goes to.
+#[derive(Debug, Clone)]
+pub enum AudioSetup {
+    /// The system's sound devices; the choice is remembered in this file.
+    System { choice_file: PathBuf },
+    /// Files (tests, demos on machines without sound): `mic` is played as the microphone,
+    /// what the agent hears is written to `speaker`.
+    Wav { mic: PathBuf, speaker: PathBuf },
+}
+
+struct Joined {
+    sid: CallSid,
+    session: PeerSession,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Joined {
+    /// Close the session; the watcher reports "closed" to the UI and ends by itself.
+    async fn close(self) {
+        self.session.close().await;
+        let mut task = self.task;
+        if tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err() {
+            task.abort();
+        }
+    }
+}
+
+/// The console's audio side; one call at a time.
+pub(crate) struct Audio {
+    setup: std::sync::Mutex<AudioSetup>,
+    joined: Mutex<Option<Joined>>,
+}
+
+impl std::fmt::Debug for Audio {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Audio").finish_non_exhaustive()
+    }
+}
+
+fn media_err(what: &str, e: impl std::fmt::Display) -> DesktopError {
+    DesktopError::Invalid(format!("{what}: {e}"))
+}
+
+fn level(l: switchboard_media::level::Level) -> AudioLevel {
+    AudioLevel {
+        rms_dbfs: l.rms_dbfs,
+        peak_dbfs: l.peak_dbfs,
+    }
+}
+
+impl Audio {
+    pub(crate) fn new(setup: AudioSetup) -> Self {
+        Self {
+            setup: std::sync::Mutex::new(setup),
+            joined: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn set_setup(&self, setup: AudioSetup) {
+        if let Ok(mut s) = self.setup.lock() {
+            *s = setup;
+        }
+    }
+
+    /// What settings shows: the system's devices and the remembered choice.
+    pub(crate) async fn devices(&self) -> Result<switchboard_core::desktop::AudioDeviceList, DesktopError> {
+        let choice_file = match self.setup() {
+            AudioSetup::Wav { .. } => {
+                return Ok(switchboard_core::desktop::AudioDeviceList {
+                    files: true,
+                    ..Default::default()
+                });
+            }
+            AudioSetup::System { choice_file } => choice_file,
+        };
+        // Enumeration talks to the sound server: keep it off the async threads.
+        let list = tokio::task::spawn_blocking(switchboard_media::device::list_devices)
+            .await
+            .map_err(|e| media_err("Listing audio devices", e))?
+            .map_err(|e| media_err("Listing audio devices", e))?;
+        let choice = DeviceChoice::load(&choice_file);
+        Ok(switchboard_core::desktop::AudioDeviceList {
+            inputs: list.inputs,
+            outputs: list.outputs,
+            input: choice.input,
+            output: choice.output,
+            files: false,
+        })
+    }
+
+    /// Remember a device choice for the next calls.
+    pub(crate) fn choose(&self, input: bool, name: Option<String>) -> Result<(), DesktopError> {
+        let AudioSetup::System { choice_file } = self.setup() else {
+            return Err(DesktopError::Invalid(
+                "calls use audio files in this setup; there is no device to pick".into(),
+            ));
+        };
+        let mut choice = DeviceChoice::load(&choice_file);
+        if input {
+            choice.input = name;
+        } else {
+            choice.output = name;
+        }
+        choice
+            .save(&choice_file)
+            .map_err(|e| media_err("Saving the audio device choice", e))
+    }
+
+    pub(crate) fn setup(&self) -> AudioSetup {
+        self.setup.lock().map(|s| s.clone()).unwrap_or(AudioSetup::System {
+            choice_file: PathBuf::new(),
+        })
+    }
+
+    fn device(
+        &self,
+        emit: &Arc<dyn Fn(UiEvent) + Send + Sync>,
+    ) -> (
+        Box<dyn AudioDevice>,
+        Option<tokio::sync::mpsc::UnboundedReceiver<switchboard_media::device::DeviceEvent>>,
+    ) {
+        match self.setup() {
+            AudioSetup::Wav { mic, speaker } => {
+                let dev = match WavDevice::from_file(&mic) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        emit(UiEvent::AudioProblem { message: e.to_string() });
+                        WavDevice::new(switchboard_media::device::WavSource::Silence, false)
+                    }
+                };
+                (Box::new(dev.recording_to(&speaker)), None)
+            }
+            AudioSetup::System { choice_file } => {
+                let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+                (
+                    Box::new(SystemAudio::new(DeviceChoice::load(&choice_file), Some(tx))),
+                    Some(rx),
+                )
+            }
+        }
+    }
+
+    /// Join the call's audio as the gateway said to. `MediaJoin::None` does nothing.
+    pub(crate) async fn join(
+        &self,
+        client: Client,
+        sid: &CallSid,
+        join: &MediaJoin,
+        muted: bool,
+        emit: Arc<dyn Fn(UiEvent) + Send + Sync>,
+    ) -> Result<(), DesktopError> {
+        let MediaJoin::Peer { signal } = join else {
+            return Ok(());
+        };
+        self.leave_any().await;
+        let (device, device_events) = self.device(&emit);
+        let session = PeerSession::new(device, PeerConfig::default())
+            .await
+            .map_err(|e| media_err("Call audio", e))?;
+        if let Some(rx) = device_events {
+            forward_device_events(&session, rx);
+        }
+        session.set_muted(muted).await;
+        let offer = session.offer(false).await.map_err(|e| media_err("Call audio", e))?;
+        let answer = client
+            .media_offer(signal, &offer)
+            .await
+            .map_err(|e| media_err("Joining the call audio", e))?;
+        session
+            .accept_answer(&answer)
+            .await
+            .map_err(|e| media_err("Call audio", e))?;
+        let task = tokio::spawn(watch(session.clone(), client, signal.clone(), sid.clone(), emit));
+        *self.joined.lock().await = Some(Joined {
+            sid: sid.clone(),
+            session,
+            task,
+        });
+        Ok(())
+    }
+
+    async fn with(&self, sid: &CallSid) -> Option<PeerSession> {
+        self.joined
+            .lock()
+            .await
+            .as_ref()
+            .filter(|j| &j.sid == sid)
+            .map(|j| j.session.clone())
+    }
+
+    pub(crate) async fn hold(&self, sid: &CallSid, on_hold: bool) {
+        if let Some(s) = self.with(sid).await {
+            s.set_hold(on_hold).await;
+        }
+    }
+
+    pub(crate) async fn mute(&self, muted: bool) {
+        if let Some(j) = self.joined.lock().await.as_ref() {
+            j.session.set_muted(muted).await;
+        }
+    }
+
+    pub(crate) async fn dtmf(&self, sid: &CallSid, digits: &str) -> Result<(), DesktopError> {
+        match self.with(sid).await {
+            Some(s) => s
+                .send_dtmf(digits)
+                .await
+                .map_err(|e| DesktopError::Invalid(e.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// Leave this call's audio (ended, transferred).
+    pub(crate) async fn leave(&self, sid: &CallSid) {
+        let joined = {
+            let mut j = self.joined.lock().await;
+            if j.as_ref().is_some_and(|j| &j.sid == sid) {
+                j.take()
+            } else {
+                None
+            }
+        };
+        if let Some(j) = joined {
+            j.close().await;
+        }
+    }
+
+    pub(crate) async fn leave_any(&self) {
+        let joined = self.joined.lock().await.take();
+        if let Some(j) = joined {
+            j.close().await;
+        }
+    }
+}
+
+/// Forward levels (20 Hz) and state to the UI; on a network drop, renegotiate with an
+/// ICE restart every 2 s until the media is back or the call is gone.
+async fn watch(
+    session: PeerSession,
+    client: Client,
+    signal: String,
+    sid: CallSid,
+    emit: Arc<dyn Fn(UiEvent) + Send + Sync>,
+) {
+    let mut events = session.subscribe();
+    let mut meters = tokio::time::interval(Duration::from_millis(50));
+    let mut retry = tokio::time::interval(Duration::from_secs(2));
+    let mut restarting = false;
+    loop {
+        tokio::select! {
+            _ = meters.tick() => {
+                let l = session.levels();
+                emit(UiEvent::AudioLevels(AudioLevels { input: level(l.input), output: level(l.output) }));
+            }
+            _ = retry.tick(), if restarting => {
+                if restart(&session, &client, &signal).await {
+                    emit(UiEvent::AudioState { call_sid: sid.clone(), state: "renegotiated".into() });
+                }
+            }
+            ev = events.recv() => match ev {
+                Ok(MediaEvent::State { state }) => {
+                    restarting = state == MediaState::Reconnecting;
+                    emit(UiEvent::AudioState { call_sid: sid.clone(), state: format!("{state:?}").to_lowercase() });
+                    if state == MediaState::Closed {
+                        return;
+                    }
+                }
+                Ok(MediaEvent::RestartNeeded) => {
+                    restarting = true;
+                    if restart(&session, &client, &signal).await {
+                        emit(UiEvent::AudioState { call_sid: sid.clone(), state: "renegotiated".into() });
+                    }
+                }
+                Ok(MediaEvent::Device { event }) => {
+                    emit(UiEvent::AudioProblem { message: describe(&event) });
+                }
+                Ok(MediaEvent::Dtmf { .. }) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+/// One ICE restart through the gateway; true when the far end accepted it.
+async fn restart(session: &PeerSession, client: &Client, signal: &str) -> bool {
+    let attempt = async {
+        let offer = session.offer(true).await.map_err(|e| e.to_string())?;
+        let answer = client.media_offer(signal, &offer).await.map_err(|e| e.to_string())?;
+        session.accept_answer(&answer).await.map_err(|e| e.to_string())
+    };
+    match attempt.await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::info!(error = %e, "ICE restart failed; retrying");
+            false
+        }
+    }
+}
+
+fn describe(event: &switchboard_media::device::DeviceEvent) -> String {
+    use switchboard_media::device::{DeviceEvent, Direction};
+    let what = |d: &Direction| match d {
+        Direction::Input => "Microphone",
+        Direction::Output => "Speaker",
+    };
+    match event {
+        DeviceEvent::FellBack { direction, lost, now } => {
+            format!("{} \"{lost}\" is gone; using \"{now}\"", what(direction))
+        }
+        DeviceEvent::Switched { direction, now } => format!("{} switched to \"{now}\"", what(direction)),
+        DeviceEvent::Failed { direction, message } => format!("{} failed: {message}", what(direction)),
+    }
+}
