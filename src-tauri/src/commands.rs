@@ -116,6 +116,16 @@ pub fn set_muted(c: State<'_, Console>, muted: bool) -> bool {
 }
 
 #[tauri::command(rename_all = "snake_case")]
+pub async fn audio_devices(c: State<'_, Console>) -> R<switchboard_core::desktop::AudioDeviceList> {
+    c.audio_devices().await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn set_audio_device(c: State<'_, Console>, input: bool, name: Option<String>) -> R<()> {
+    c.set_audio_device(input, name).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
 pub fn startup_mark(label: String) {
     crate::probe::mark(&label);
 }

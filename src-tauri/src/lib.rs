@@ -86,6 +86,16 @@ pub fn builder<R: Runtime>() -> tauri::Builder<R> {
                     keyring_service: KEYRING_SERVICE.into(),
                 })
                 .await?;
+                // Machines without sound (CI, kiosks): files as microphone and speaker.
+                if let (Ok(mic), Ok(speaker)) = (
+                    std::env::var("SWITCHBOARD_AUDIO_WAV_IN"),
+                    std::env::var("SWITCHBOARD_AUDIO_WAV_OUT"),
+                ) {
+                    console.set_audio_setup(switchboard_agent::AudioSetup::Wav {
+                        mic: mic.into(),
+                        speaker: speaker.into(),
+                    });
+                }
                 // Provisioning (demo, kiosk): sign in from the environment once; the token
                 // then lives in the keyring like any other sign-in.
                 let provisioned = match (
@@ -152,6 +162,8 @@ pub fn builder<R: Runtime>() -> tauri::Builder<R> {
             commands::set_status,
             commands::wrap_up,
             commands::set_muted,
+            commands::audio_devices,
+            commands::set_audio_device,
             commands::startup_mark,
         ])
 }

@@ -152,6 +152,19 @@ pub async fn wrap_up(call_sid: CallSid, disposition: String, notes: String) -> R
     .await
 }
 
+pub async fn audio_devices() -> Result<switchboard_core::desktop::AudioDeviceList, DesktopError> {
+    invoke("audio_devices", &None_ {}).await
+}
+
+pub async fn set_audio_device(input: bool, name: Option<String>) -> Result<(), DesktopError> {
+    #[derive(Serialize)]
+    struct A {
+        input: bool,
+        name: Option<String>,
+    }
+    invoke("set_audio_device", &A { input, name }).await
+}
+
 pub async fn set_muted(muted: bool) -> Result<bool, DesktopError> {
     #[derive(Serialize)]
     struct A {

@@ -38,6 +38,10 @@ pub struct Model {
     pub notice: Option<Notice>,
     /// A number a `tel:` link asked to call.
     pub dial_to: Option<String>,
+    /// Meters of the call's audio, while joined.
+    pub levels: Option<switchboard_core::desktop::AudioLevels>,
+    /// The call's audio transport, for people ("connected", "reconnecting", ...).
+    pub audio_state: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -164,6 +168,21 @@ impl Reducible for Model {
                     m.page = Some(Page::Console);
                 }
                 UiEvent::IncomingCall { .. } => {}
+                UiEvent::AudioLevels(l) => m.levels = Some(l),
+                UiEvent::AudioState { state, .. } => {
+                    if state == "closed" {
+                        m.levels = None;
+                        m.audio_state = None;
+                    } else {
+                        m.audio_state = Some(state);
+                    }
+                }
+                UiEvent::AudioProblem { message } => {
+                    m.notice = Some(Notice {
+                        text: message,
+                        error: true,
+                    });
+                }
                 _ => {}
             },
             Msg::Queue(q) => m.queue = q,

@@ -167,6 +167,19 @@ pub fn Softphone() -> Html {
                         onclick={let o = transfer_open.clone(); Callback::from(move |_| o.set(!*o))}>{"Transfer"}</button>
                     <button id="btn-end" class="btn danger" disabled={!online} onclick={act("end_call")} title="End (Alt+E)">{"End"}</button>
                 </div>
+                <div class="audio" id="audio-panel">
+                    <span id="audio-state" class={classes!("audio-state", ctx.audio_state.clone())}>{
+                        match ctx.audio_state.as_deref() {
+                            Some("connected") => "Audio connected",
+                            Some("reconnecting") => "Audio reconnecting…",
+                            Some("connecting") => "Audio connecting…",
+                            Some(_) => "Audio",
+                            None => "No call audio",
+                        }
+                    }</span>
+                    <Meter id="meter-mic" label="Mic" dbfs={ctx.levels.map(|l| l.input.rms_dbfs)} />
+                    <Meter id="meter-speaker" label="Speaker" dbfs={ctx.levels.map(|l| l.output.rms_dbfs)} />
+                </div>
                 if *transfer_open {
                     <div class="transfer card-inset">
                         <label for="transfer-agent">{"Transfer to a colleague"}</label>
@@ -220,5 +233,24 @@ pub fn Softphone() -> Html {
                 </form>
             }
         </section>
+    }
+}
+
+#[derive(Properties, PartialEq)]
+struct MeterProps {
+    id: &'static str,
+    label: &'static str,
+    dbfs: Option<f32>,
+}
+
+/// A level bar: -60 dBFS and below is empty, 0 dBFS full.
+#[function_component]
+fn Meter(p: &MeterProps) -> Html {
+    let fill = p.dbfs.map_or(0.0, |d| ((d + 60.0) / 60.0).clamp(0.0, 1.0) * 100.0);
+    html! {
+        <div class="meter" id={p.id} data-dbfs={p.dbfs.map(|d| format!("{d:.0}")).unwrap_or_default()}>
+            <span class="meter-label">{ p.label }</span>
+            <span class="meter-bar"><span class="meter-fill" style={format!("width: {fill:.0}%")}></span></span>
+        </div>
     }
 }
