@@ -52,3 +52,24 @@ pub async fn xvfb() -> (Child, String) {
         .expect("a display number");
     (child, format!(":{}", line.trim()))
 }
+
+/// The debug desktop app, built now with the very command `cargo xtask test` prebuilds it
+/// with (so this finds it fresh); the UI it embeds must have been built.
+pub fn app_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps")
+        .join("switchboard");
+    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "-p", "switchboard-desktop", "--bin", "switchboard"])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building the desktop app failed");
+    assert!(
+        workspace().join("ui/dist/switchboard-ui.js").exists(),
+        "build the UI first: cargo xtask ui"
+    );
+    bin
+}

@@ -105,9 +105,12 @@ impl App {
 
     async fn stop(mut self) {
         // The whole process group: WebKit's helper processes too.
+        // `--` makes the negative number a process group, not an option: without it procps
+        // kill accepted `-9 -PGID`, returned 0 and killed nothing.
         let _ = std::process::Command::new("kill")
-            .args(["-9", &format!("-{}", self.pid())])
+            .args(["-s", "KILL", "--", &format!("-{}", self.pid())])
             .status();
+        let _ = self.child.kill().await;
         let _ = self.child.wait().await;
     }
 }

@@ -10,32 +10,16 @@
 #[path = "../../crates/gateway/tests/support/mod.rs"]
 mod gw;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use std::process::Stdio;
 use std::time::Duration;
-use switchboard_e2e::{free_port, target_dir, workspace};
+use switchboard_e2e::{app_binary, free_port, target_dir};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use tokio::process::{Child, Command};
 
 /// The desktop binary, built by cargo for this test run (same profile as the tests).
-fn app_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(Path::parent).unwrap().join("switchboard");
-    // Always ask cargo: a no-op when fresh, and never a stale app under test.
-    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "-p", "switchboard-desktop", "--bin", "switchboard"])
-        .status()
-        .unwrap();
-    assert!(status.success(), "building the desktop app failed");
-    assert!(
-        workspace().join("ui/dist/switchboard-ui.js").exists(),
-        "build the UI first: cargo xtask ui"
-    );
-    bin
-}
-
 struct Killer(Vec<Child>);
 impl Drop for Killer {
     fn drop(&mut self) {

@@ -78,7 +78,11 @@ fn apt_install(packages: &[&str]) -> Result<()> {
     let missing: Vec<&str> = packages
         .iter()
         .copied()
-        .filter(|p| !quiet_ok(Command::new("dpkg-query").args(["-W", "-f=${Status}", p])))
+        .filter(|p| {
+            // A removed package still answers dpkg-query, with "deinstall ok config-files".
+            let out = Command::new("dpkg-query").args(["-W", "-f=${Status}", p]).output();
+            !out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        })
         .collect();
     if missing.is_empty() {
         return Ok(());
@@ -181,6 +185,28 @@ const DESKTOP_PACKAGES: &[&str] = &[
     "dbus-x11",
     "gnome-keyring",
     "file",
+    // The tray and notification test: a real XEmbed tray, notification daemon and
+    // the X tools to find and read the tray on screen.
+    "trayer",
+    "notification-daemon",
+    "x11-utils",
+];
+
+/// What the call-audio engine builds and is tested with: ALSA for cpal, libopus, the
+/// WebRTC audio-processing library (0.3, PulseAudio's packaging) with libclang for its
+/// bindings, Chromium as the independent WebRTC peer, espeak-ng for speech fixtures and
+/// iproute2 for the network-cut test's namespaces.
+const MEDIA_PACKAGES: &[&str] = &[
+    "libasound2-dev",
+    "alsa-utils",
+    "libopus-dev",
+    "libwebrtc-audio-processing-dev",
+    "libclang-dev",
+    "cmake",
+    "chromium",
+    "chromium-driver",
+    "espeak-ng",
+    "iproute2",
 ];
 
 /// Cargo tools the UI build and the desktop end-to-end tests use, pinned: the
@@ -193,12 +219,15 @@ const CARGO_TOOLS: &[(&str, &str, &str, bool)] = &[
 ];
 
 fn cargo_tools() -> Result<()> {
+    // `cargo install --list` prints "name vX.Y.Z:" per installed crate; not every tool has
+    // a --version flag (tauri-driver has none).
+    let installed = cargo()
+        .args(["install", "--list"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
     for &(krate, bin, version, locked) in CARGO_TOOLS {
-        let current = Command::new(bin)
-            .arg("--version")
-            .output()
-            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
-        if current.as_deref().is_ok_and(|v| v.contains(version)) {
+        if installed.lines().any(|l| l == format!("{krate} v{version}:")) && have(bin) {
             continue;
         }
         println!("xtask: installing {krate} {version}");
@@ -217,7 +246,7 @@ fn setup() -> Result<()> {
     if !have("psql") || !have("pgbench") {
         apt_install(&["postgresql-client", "postgresql", "postgresql-contrib"])?;
     }
-    apt_install(DESKTOP_PACKAGES)?;
+    apt_install(&[DESKTOP_PACKAGES, MEDIA_PACKAGES].concat())?;
     cargo_tools()?;
     let url = ensure_postgres()?;
     drop_stale_test_databases(&url)?;
@@ -237,7 +266,7 @@ fn test(extra: &[&str]) -> Result<()> {
     let url = ensure_postgres()?;
     let session = KeyringSession::new()?;
     let mut child = session
-        .command(&["test", "--workspace"], extra)
+        .command(&["test", "--workspace", "--no-fail-fast"], extra)
         .env("DATABASE_URL", url)
         .stdout(Stdio::piped())
         .spawn()
@@ -501,6 +530,10 @@ fn bench(what: &[&str]) -> Result<()> {
             drop(session);
             result
         }
-        other => bail!("unknown benchmark {other:?}; available: gateway, desktop"),
+        "media" => {
+            setup()?;
+            status(cargo().args(["bench", "-p", "switchboard-media", "--bench", "media"]))
+        }
+        other => bail!("unknown benchmark {other:?}; available: gateway, desktop, media"),
     }
 }
