@@ -207,6 +207,9 @@ const MEDIA_PACKAGES: &[&str] = &[
     "chromium-driver",
     "espeak-ng",
     "iproute2",
+    // A sound server the ALSA device test starts and kills: a headset that goes away.
+    "pulseaudio",
+    "libasound2-plugins",
 ];
 
 /// Cargo tools the UI build and the desktop end-to-end tests use, pinned: the

@@ -3,6 +3,9 @@
 //! (a 1 kHz tone) and a playback PCM that writes to a raw file, both behind `plug` so
 //! ALSA converts from the engine's 48 kHz mono float. No sound card is needed.
 //!
+//! The headset that goes away mid-call is served by a PulseAudio daemon the test starts
+//! (a sine source and a null sink, through ALSA's pulse plugin) and kills while streaming.
+//!
 //! ALSA reads `$HOME/.asoundrc` once per process, so the test runs its body in a child
 //! process (this same test binary) with HOME pointing at the test's directory.
 
@@ -10,10 +13,15 @@
 
 use std::time::Duration;
 
-use switchboard_media::device::{AudioDevice, DeviceChoice, DeviceEvent, Direction, SystemAudio, list_devices};
+use switchboard_media::device::{
+    AudioDevice, DeviceChoice, DeviceEvent, Direction, EngineIo, SystemAudio, list_devices,
+};
 use switchboard_media::tone::{dominant_frequency, sine};
 
-fn asoundrc(infile: &str, outfile: &str) -> String {
+/// The test's ALSA devices. The pulse server is named in the PCMs rather than through
+/// `PULSE_SERVER`: Debian's ALSA hook makes PulseAudio the default device whenever the
+/// standard server is reachable, and the default here must stay the file-backed pair.
+fn asoundrc(infile: &str, outfile: &str, pulse: &str) -> String {
     format!(
         r#"
 pcm.sb_mic {{
@@ -35,6 +43,12 @@ pcm.sb_speaker {{
         channels 1
     }}
     hint {{ show on description "Switchboard test speaker" }}
+}}
+pcm.sb_headset {{
+    type asym
+    capture.pcm {{ type pulse server "unix:{pulse}" device "headset_mic" }}
+    playback.pcm {{ type pulse server "unix:{pulse}" device "headset" }}
+    hint {{ show on description "Switchboard test headset" }}
 }}
 pcm.!default {{
     type asym
@@ -67,6 +81,54 @@ fn first_stretch(samples: &[f32], len: usize) -> Option<Vec<f32>> {
     None
 }
 
+/// Take at least `n` captured samples (bounded wait).
+async fn capture(io: &mut EngineIo, n: usize) -> Vec<f32> {
+    let mut captured = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while captured.len() < n && std::time::Instant::now() < deadline {
+        while let Ok(s) = io.capture.pop() {
+            captured.push(s);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(captured.len() >= n, "captured only {} samples", captured.len());
+    captured
+}
+
+/// A PulseAudio daemon with a 600 Hz sine source (`headset_mic`) and a null sink
+/// (`headset`), listening on `socket`; returns once a client can connect.
+async fn start_pulse(home: &std::path::Path, socket: &std::path::Path) -> std::process::Child {
+    let child = std::process::Command::new("pulseaudio")
+        .args([
+            "-n",
+            "--daemonize=no",
+            "--exit-idle-time=-1",
+            "--use-pid-file=no",
+            "--disable-shm=yes",
+            "--log-target=stderr",
+            "--log-level=error",
+        ])
+        .arg(format!(
+            "--load=module-native-protocol-unix socket={} auth-anonymous=1",
+            socket.display()
+        ))
+        .arg("--load=module-null-sink sink_name=headset rate=48000 channels=1")
+        .arg("--load=module-sine-source source_name=headset_mic rate=48000 frequency=600")
+        .env("HOME", home)
+        .spawn()
+        .expect("pulseaudio is installed (cargo xtask setup)");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while std::os::unix::net::UnixStream::connect(socket).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pulseaudio did not listen on {}",
+            socket.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child
+}
+
 fn read_s16(path: &std::path::Path) -> Vec<f32> {
     std::fs::read(path)
         .expect("raw output")
@@ -86,12 +148,17 @@ fn cpal_streams_through_alsa_and_falls_back_to_the_default() {
     std::fs::write(&infile, tone).expect("write mic file");
     std::fs::write(
         home.path().join(".asoundrc"),
-        asoundrc(&infile.display().to_string(), &outfile.display().to_string()),
+        asoundrc(
+            &infile.display().to_string(),
+            &outfile.display().to_string(),
+            &home.path().join("pulse-native").display().to_string(),
+        ),
     )
     .expect("write .asoundrc");
     let status = std::process::Command::new(std::env::current_exe().expect("test binary"))
         .args(["--ignored", "--exact", "alsa_child", "--nocapture"])
         .env("HOME", home.path())
+        .env("XDG_RUNTIME_DIR", home.path())
         .status()
         .expect("run the child");
     assert!(status.success(), "the ALSA part failed (see its output above)");
@@ -175,8 +242,68 @@ async fn alsa_child() {
     // again. The first long stretch of sound is a faithful copy, so measure that one, with
     // the underrun zeros inside it left out.
     let faithful = first_stretch(&out, 4800).unwrap_or_else(|| {
-        panic!("no stretch of 4800 samples of sound in the speaker file ({} samples)", out.len())
+        panic!(
+            "no stretch of 4800 samples of sound in the speaker file ({} samples)",
+            out.len()
+        )
     });
     let f = dominant_frequency(&faithful).expect("a tone in the speaker file");
     assert!((f - 440.0).abs() < 15.0, "speaker file holds {f} Hz");
+
+    // The headset in use goes away mid-call (its sound server dies): both directions fall
+    // back to the default, with an event each, and capture goes on from the default.
+    let socket = home.join("pulse-native");
+    let mut pulse = start_pulse(&home, &socket).await;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let headset = DeviceChoice {
+        input: Some("Switchboard test headset".into()),
+        output: Some("Switchboard test headset".into()),
+    };
+    let mut device = SystemAudio::new(headset, Some(tx));
+    let mut io = device.start().expect("open the headset");
+    let heard = capture(&mut io, 9600).await;
+    let f = dominant_frequency(&heard[heard.len() - 4800..]).expect("headset tone");
+    assert!((f - 600.0).abs() < 15.0, "the headset microphone gave {f} Hz");
+    assert!(rx.try_recv().is_err(), "no device event while the headset works");
+
+    pulse.kill().expect("kill pulseaudio");
+    pulse.wait().expect("reap pulseaudio");
+    let mut fell_back = Vec::new();
+    while fell_back.len() < 2 {
+        let event = tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no fallback within 10 s of the headset going away (so far {fell_back:?})"))
+            .expect("events open");
+        match event {
+            DeviceEvent::FellBack { direction, lost, now } => {
+                assert_eq!(lost, "Switchboard test headset");
+                assert_ne!(now, lost);
+                fell_back.push(direction);
+            }
+            other => panic!("expected a fallback, got {other:?}"),
+        }
+    }
+    fell_back.sort_by_key(|d| *d == Direction::Output);
+    assert_eq!(fell_back, [Direction::Input, Direction::Output]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut io = loop {
+        if let Some(fresh) = device.replacement() {
+            break fresh;
+        }
+        if std::time::Instant::now() > deadline {
+            let mut later = Vec::new();
+            while let Ok(e) = rx.try_recv() {
+                later.push(e);
+            }
+            panic!("no replacement rings after the fallback; later events: {later:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let heard = capture(&mut io, 9600).await;
+    let f = dominant_frequency(&heard[heard.len() - 4800..]).expect("default microphone tone");
+    assert!(
+        (f - 1000.0).abs() < 15.0,
+        "after the fallback the microphone gave {f} Hz"
+    );
+    device.stop();
 }

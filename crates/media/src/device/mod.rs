@@ -38,6 +38,8 @@ pub struct XrunCounters {
     pub capture_overruns: AtomicU64,
     /// Playback samples that had to be silence because the engine had nothing ready.
     pub playback_underruns: AtomicU64,
+    /// Over- and underruns the sound system itself reported (it recovers from them).
+    pub device_xruns: AtomicU64,
 }
 
 impl XrunCounters {
@@ -124,6 +126,16 @@ impl PlaybackSide {
 pub enum Direction {
     Input,
     Output,
+}
+
+impl Direction {
+    /// Input for output and output for input.
+    pub fn other(self) -> Self {
+        match self {
+            Self::Input => Self::Output,
+            Self::Output => Self::Input,
+        }
+    }
 }
 
 /// Something the user should know about their devices.

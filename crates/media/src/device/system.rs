@@ -117,8 +117,9 @@ fn find(direction: Direction, name: Option<&str>) -> Result<cpal::Device, MediaE
 enum Msg {
     Stop,
     Use(Direction, Option<String>),
-    Lost(Direction),
-    Failed(Direction, String),
+    /// A stream of generation `.1` stopped working: the device went away (`None`) or the
+    /// sound system reported an error it does not recover from by itself.
+    Broken(Direction, u64, Option<String>),
 }
 
 /// The system sound card(s); see the module docs.
@@ -160,15 +161,27 @@ impl SystemAudio {
     }
 }
 
-fn error_callback(direction: Direction, control: &mpsc::Sender<Msg>) -> impl FnMut(cpal::Error) + Send + 'static {
-    let tx = control.clone();
+fn error_callback(
+    direction: Direction,
+    generation: u64,
+    counters: &Arc<XrunCounters>,
+    control: &mpsc::Sender<Msg>,
+) -> impl FnMut(cpal::Error) + Send + 'static {
+    let (tx, counters) = (control.clone(), counters.clone());
     move |e: cpal::Error| {
         // Not the audio callback: sending (and its allocation) is fine here.
-        let msg = match e.kind() {
-            cpal::ErrorKind::DeviceNotAvailable => Msg::Lost(direction),
-            _ => Msg::Failed(direction, e.to_string()),
+        let reason = match e.kind() {
+            // cpal restarts the stream itself after an xrun: count it, nothing to do.
+            cpal::ErrorKind::Xrun => {
+                counters.device_xruns.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                return;
+            }
+            cpal::ErrorKind::DeviceNotAvailable => None,
+            // Anything else (a sound server that died, a driver error) repeats on every
+            // poll: the device is as good as gone.
+            _ => Some(e.to_string()),
         };
-        let _ = tx.send(msg);
+        let _ = tx.send(Msg::Broken(direction, generation, reason));
     }
 }
 
@@ -194,6 +207,7 @@ fn config(channels: u16) -> cpal::StreamConfig {
 /// Open the input; returns the stream and the engine's end of a fresh capture ring.
 fn open_input(
     device: &cpal::Device,
+    generation: u64,
     counters: &Arc<XrunCounters>,
     control: &mpsc::Sender<Msg>,
 ) -> Result<(cpal::Stream, rtrb::Consumer<f32>), MediaError> {
@@ -205,7 +219,7 @@ fn open_input(
         let built = device.build_input_stream::<f32, _, _>(
             config(ch),
             move |data: &[f32], _| side.push(data.chunks(n).map(|c| c.iter().sum::<f32>() / n as f32)),
-            error_callback(Direction::Input, control),
+            error_callback(Direction::Input, generation, counters, control),
             Some(Duration::from_secs(2)),
         );
         match built {
@@ -222,6 +236,7 @@ fn open_input(
 /// Open the output; returns the stream and the engine's end of a fresh playback ring.
 fn open_output(
     device: &cpal::Device,
+    generation: u64,
     counters: &Arc<XrunCounters>,
     control: &mpsc::Sender<Msg>,
 ) -> Result<(cpal::Stream, rtrb::Producer<f32>), MediaError> {
@@ -238,7 +253,7 @@ fn open_output(
                     frame.iter_mut().for_each(|x| *x = s);
                 }
             },
-            error_callback(Direction::Output, control),
+            error_callback(Direction::Output, generation, counters, control),
             Some(Duration::from_secs(2)),
         );
         match built {
@@ -287,21 +302,36 @@ fn emit(events: &Option<tokio::sync::mpsc::UnboundedSender<DeviceEvent>>, event:
 struct Open {
     input: (cpal::Device, cpal::Stream),
     output: (cpal::Device, cpal::Stream),
+    /// Errors from streams of an older generation (already replaced) are ignored.
+    generation: u64,
+    opened: std::time::Instant,
+}
+
+impl Open {
+    fn device(&self, direction: Direction) -> &cpal::Device {
+        match direction {
+            Direction::Input => &self.input.0,
+            Direction::Output => &self.output.0,
+        }
+    }
 }
 
 /// Open both directions with fresh rings; returns the streams and the engine's ends.
 fn open_both(
     input: cpal::Device,
     output: cpal::Device,
+    generation: u64,
     control: &mpsc::Sender<Msg>,
 ) -> Result<(Open, EngineIo), MediaError> {
     let counters = Arc::new(XrunCounters::default());
-    let (in_stream, capture) = open_input(&input, &counters, control)?;
-    let (out_stream, playback) = open_output(&output, &counters, control)?;
+    let (in_stream, capture) = open_input(&input, generation, &counters, control)?;
+    let (out_stream, playback) = open_output(&output, generation, &counters, control)?;
     Ok((
         Open {
             input: (input, in_stream),
             output: (output, out_stream),
+            generation,
+            opened: std::time::Instant::now(),
         },
         EngineIo {
             capture,
@@ -310,6 +340,9 @@ fn open_both(
         },
     ))
 }
+
+/// The shortest time between reopening devices after a failure.
+const REOPEN_BACKOFF: Duration = Duration::from_secs(1);
 
 /// The device thread: owns the streams, reopens them on loss or on a new choice.
 fn device_thread(
@@ -320,30 +353,21 @@ fn device_thread(
     events: Option<tokio::sync::mpsc::UnboundedSender<DeviceEvent>>,
 ) {
     while let Ok(msg) = control.recv() {
+        let after_loss = matches!(msg, Msg::Broken(..));
         // Which direction gets which device, and what to tell the user about it.
         let (direction, replacement) = match msg {
             Msg::Stop => break,
-            Msg::Failed(direction, message) => {
-                emit(&events, DeviceEvent::Failed { direction, message });
-                continue;
-            }
-            Msg::Lost(direction) => {
-                let lost = name_of(match direction {
-                    Direction::Input => &open.input.0,
-                    Direction::Output => &open.output.0,
-                });
-                let found = find(direction, None);
-                if let Ok(d) = &found {
-                    emit(
-                        &events,
-                        DeviceEvent::FellBack {
-                            direction,
-                            lost,
-                            now: name_of(d),
-                        },
-                    );
+            Msg::Broken(_, generation, _) if generation != open.generation => continue,
+            Msg::Broken(direction, _, reason) => {
+                let lost = name_of(open.device(direction));
+                let reason = reason.as_deref().unwrap_or("gone");
+                tracing::warn!(?direction, device = %lost, reason, "audio device stopped working");
+                // A device that breaks again right after opening must not spin this loop.
+                let since = open.opened.elapsed();
+                if since < REOPEN_BACKOFF {
+                    std::thread::sleep(REOPEN_BACKOFF - since);
                 }
-                (direction, found)
+                (direction, fall_back(direction, lost, &events))
             }
             Msg::Use(direction, name) => {
                 let found = resolve(direction, name.as_deref(), &events);
@@ -372,19 +396,20 @@ fn device_thread(
                 continue;
             }
         };
-        let (input, output) = match direction {
-            Direction::Input => (Some(device), None),
-            Direction::Output => (None, Some(device)),
-        };
         // Reopen both directions on fresh rings: the engine swaps both ends at once.
-        let input = input.unwrap_or_else(|| open.input.0.clone());
-        let output = output.unwrap_or_else(|| open.output.0.clone());
-        let Open {
-            input: (_, old_in),
-            output: (_, old_out),
-        } = open;
-        drop((old_in, old_out));
-        match open_both(input.clone(), output.clone(), &control_tx) {
+        let other = direction.other();
+        let kept = open.device(other).clone();
+        let generation = open.generation + 1;
+        drop(open);
+        let mut reopened = open_pair(direction, device.clone(), kept.clone(), generation, &control_tx);
+        if reopened.is_err() && after_loss {
+            // The other side may have gone with it (a headset, a sound server): use the
+            // default for both.
+            if let Ok(default) = fall_back(other, name_of(&kept), &events) {
+                reopened = open_pair(direction, device, default, generation, &control_tx);
+            }
+        }
+        match reopened {
             Ok((fresh, io)) => {
                 open = fresh;
                 let _ = replacements.send(io);
@@ -393,13 +418,45 @@ fn device_thread(
                 emit(
                     &events,
                     DeviceEvent::Failed {
-                        direction: Direction::Input,
+                        direction,
                         message: e.to_string(),
                     },
                 );
                 break;
             }
         }
+    }
+}
+
+/// The system default for `direction` in place of `lost`, said with an event.
+fn fall_back(
+    direction: Direction,
+    lost: String,
+    events: &Option<tokio::sync::mpsc::UnboundedSender<DeviceEvent>>,
+) -> Result<cpal::Device, MediaError> {
+    let found = find(direction, None)?;
+    emit(
+        events,
+        DeviceEvent::FellBack {
+            direction,
+            lost,
+            now: name_of(&found),
+        },
+    );
+    Ok(found)
+}
+
+/// [`open_both`] with `device` for `direction` and `other` for the other direction.
+fn open_pair(
+    direction: Direction,
+    device: cpal::Device,
+    other: cpal::Device,
+    generation: u64,
+    control: &mpsc::Sender<Msg>,
+) -> Result<(Open, EngineIo), MediaError> {
+    match direction {
+        Direction::Input => open_both(device, other, generation, control),
+        Direction::Output => open_both(other, device, generation, control),
     }
 }
 
@@ -415,7 +472,7 @@ impl AudioDevice for SystemAudio {
             .spawn(move || {
                 let opened = resolve(Direction::Input, choice.input.as_deref(), &events).and_then(|i| {
                     let o = resolve(Direction::Output, choice.output.as_deref(), &events)?;
-                    open_both(i, o, &tx)
+                    open_both(i, o, 0, &tx)
                 });
                 match opened {
                     Ok((open, io)) => {
