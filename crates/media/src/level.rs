@@ -1,7 +1,8 @@
 //! Input and output levels: RMS and peak in dBFS, over 50 ms windows (20 updates a second),
 //! published through atomics so the UI side reads them without touching the audio path.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -96,7 +97,14 @@ impl LevelMeter {
 pub struct SharedLevel {
     rms: AtomicU32,
     peak: AtomicU32,
+    /// When the reading was stored, in ms since `epoch` (0: never).
+    at_ms: AtomicU64,
+    epoch: Instant,
 }
+
+/// A reading older than this is no reading: the device stopped delivering, and a meter
+/// frozen at its last value would say the microphone is live when nothing flows.
+pub const STALE_AFTER: Duration = Duration::from_millis(250);
 
 impl Default for SharedLevel {
     fn default() -> Self {
@@ -104,6 +112,8 @@ impl Default for SharedLevel {
         Self {
             rms: AtomicU32::new(silent),
             peak: AtomicU32::new(silent),
+            at_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
         }
     }
 }
@@ -113,10 +123,22 @@ impl SharedLevel {
     pub fn store(&self, level: Level) {
         self.rms.store(level.rms_dbfs.to_bits(), Ordering::Relaxed);
         self.peak.store(level.peak_dbfs.to_bits(), Ordering::Relaxed);
+        let ms = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.at_ms.store(ms.max(1), Ordering::Relaxed);
     }
 
-    /// The latest reading.
+    /// The latest reading, or silence when there has been none for [`STALE_AFTER`].
     pub fn load(&self) -> Level {
+        self.load_at(Instant::now())
+    }
+
+    /// [`SharedLevel::load`] as seen at `now`.
+    pub fn load_at(&self, now: Instant) -> Level {
+        let at = Duration::from_millis(self.at_ms.load(Ordering::Relaxed));
+        let age = now.saturating_duration_since(self.epoch).saturating_sub(at);
+        if at.is_zero() || age > STALE_AFTER {
+            return Level::SILENT;
+        }
         Level {
             rms_dbfs: f32::from_bits(self.rms.load(Ordering::Relaxed)),
             peak_dbfs: f32::from_bits(self.peak.load(Ordering::Relaxed)),
@@ -128,6 +150,18 @@ impl SharedLevel {
 mod tests {
     use super::*;
     use crate::tone::sine;
+
+    #[test]
+    fn a_reading_goes_stale_when_no_audio_follows() {
+        let shared = SharedLevel::default();
+        assert_eq!(shared.load(), Level::SILENT, "no reading yet");
+        let mut meter = LevelMeter::new();
+        let level = meter.feed(&sine(1000.0, 0.5, WINDOW_SAMPLES)).expect("one full window");
+        shared.store(level);
+        let stored = Instant::now();
+        assert_eq!(shared.load_at(stored), level);
+        assert_eq!(shared.load_at(stored + STALE_AFTER * 2), Level::SILENT);
+    }
 
     #[test]
     fn full_scale_sine_reads_minus_three_db_rms_and_zero_peak() {

@@ -185,23 +185,44 @@ fn error_callback(
     }
 }
 
-fn channel_options(default: Result<cpal::SupportedStreamConfig, cpal::Error>) -> Vec<u16> {
-    // Mono first; if the device insists on its own channel count, mix/duplicate ourselves.
+/// The stream configurations to try, best first: mono, then the device's own channel
+/// count (we mix down / duplicate ourselves). Each asks for 20 ms device periods: left to
+/// itself a sound server can pick periods of a second or more, which would overflow the
+/// 200 ms rings and reach the far end as bursts with gaps.
+fn configs(default: Result<cpal::SupportedStreamConfig, cpal::Error>) -> Vec<cpal::StreamConfig> {
+    let period = u32::try_from(crate::FRAME_SAMPLES).unwrap_or(960);
+    let (channels, buffer_size) = match &default {
+        Ok(c) => (
+            c.channels(),
+            match c.buffer_size() {
+                cpal::SupportedBufferSize::Range { min, max } => cpal::BufferSize::Fixed(period.clamp(*min, *max)),
+                cpal::SupportedBufferSize::Unknown => cpal::BufferSize::Default,
+            },
+        ),
+        Err(_) => (1, cpal::BufferSize::Default),
+    };
+    tracing::debug!(?default, ?buffer_size, "stream configuration");
     let mut options = vec![1u16];
-    if let Ok(c) = default {
-        if c.channels() != 1 {
-            options.push(c.channels());
-        }
+    if channels != 1 {
+        options.push(channels);
     }
-    options
-}
-
-fn config(channels: u16) -> cpal::StreamConfig {
-    cpal::StreamConfig {
-        channels,
-        sample_rate: SAMPLE_RATE,
-        buffer_size: cpal::BufferSize::Default,
+    let mut all: Vec<cpal::StreamConfig> = options
+        .iter()
+        .map(|&channels| cpal::StreamConfig {
+            channels,
+            sample_rate: SAMPLE_RATE,
+            buffer_size,
+        })
+        .collect();
+    // A device that refuses the period size still gets a chance with its own.
+    if buffer_size != cpal::BufferSize::Default {
+        all.extend(options.iter().map(|&channels| cpal::StreamConfig {
+            channels,
+            sample_rate: SAMPLE_RATE,
+            buffer_size: cpal::BufferSize::Default,
+        }));
     }
+    all
 }
 
 /// Open the input; returns the stream and the engine's end of a fresh capture ring.
@@ -213,11 +234,11 @@ fn open_input(
 ) -> Result<(cpal::Stream, rtrb::Consumer<f32>), MediaError> {
     let name = name_of(device);
     let mut last = None;
-    for ch in channel_options(device.default_input_config()) {
+    for config in configs(device.default_input_config()) {
         let (mut side, engine_end) = capture_ring(counters);
-        let n = usize::from(ch);
+        let n = usize::from(config.channels);
         let built = device.build_input_stream::<f32, _, _>(
-            config(ch),
+            config,
             move |data: &[f32], _| side.push(data.chunks(n).map(|c| c.iter().sum::<f32>() / n as f32)),
             error_callback(Direction::Input, generation, counters, control),
             Some(Duration::from_secs(2)),
@@ -242,11 +263,11 @@ fn open_output(
 ) -> Result<(cpal::Stream, rtrb::Producer<f32>), MediaError> {
     let name = name_of(device);
     let mut last = None;
-    for ch in channel_options(device.default_output_config()) {
+    for config in configs(device.default_output_config()) {
         let (mut side, engine_end) = playback_ring(counters);
-        let n = usize::from(ch);
+        let n = usize::from(config.channels);
         let built = device.build_output_stream::<f32, _, _>(
-            config(ch),
+            config,
             move |data: &mut [f32], _| {
                 for frame in data.chunks_mut(n) {
                     let s = side.pop();
@@ -342,7 +363,7 @@ fn open_both(
 }
 
 /// The shortest time between reopening devices after a failure.
-const REOPEN_BACKOFF: Duration = Duration::from_secs(1);
+const REOPEN_BACKOFF: Duration = Duration::from_millis(250);
 
 /// The device thread: owns the streams, reopens them on loss or on a new choice.
 fn device_thread(
@@ -353,68 +374,66 @@ fn device_thread(
     events: Option<tokio::sync::mpsc::UnboundedSender<DeviceEvent>>,
 ) {
     while let Ok(msg) = control.recv() {
-        let after_loss = matches!(msg, Msg::Broken(..));
-        // Which direction gets which device, and what to tell the user about it.
-        let (direction, replacement) = match msg {
+        let generation = open.generation + 1;
+        let reopened = match msg {
             Msg::Stop => break,
-            Msg::Broken(_, generation, _) if generation != open.generation => continue,
+            Msg::Broken(_, g, _) if g != open.generation => continue,
             Msg::Broken(direction, _, reason) => {
-                let lost = name_of(open.device(direction));
-                let reason = reason.as_deref().unwrap_or("gone");
-                tracing::warn!(?direction, device = %lost, reason, "audio device stopped working");
+                let (lost, kept) = (open.device(direction).clone(), open.device(direction.other()).clone());
+                tracing::warn!(
+                    ?direction,
+                    device = %name_of(&lost),
+                    reason = reason.as_deref().unwrap_or("gone"),
+                    "audio device stopped working"
+                );
                 // A device that breaks again right after opening must not spin this loop.
                 let since = open.opened.elapsed();
                 if since < REOPEN_BACKOFF {
                     std::thread::sleep(REOPEN_BACKOFF - since);
                 }
-                (direction, fall_back(direction, lost, &events))
+                drop(open);
+                recover(
+                    direction,
+                    lost,
+                    kept,
+                    reason.is_some(),
+                    generation,
+                    &control_tx,
+                    &events,
+                )
             }
             Msg::Use(direction, name) => {
-                let found = resolve(direction, name.as_deref(), &events);
-                if let Ok(d) = &found {
-                    emit(
-                        &events,
-                        DeviceEvent::Switched {
-                            direction,
-                            now: name_of(d),
-                        },
-                    );
-                }
-                (direction, found)
-            }
-        };
-        let device = match replacement {
-            Ok(d) => d,
-            Err(e) => {
+                let device = match resolve(direction, name.as_deref(), &events) {
+                    Ok(d) => d,
+                    Err(e) => {
+                        emit(
+                            &events,
+                            DeviceEvent::Failed {
+                                direction,
+                                message: e.to_string(),
+                            },
+                        );
+                        continue;
+                    }
+                };
                 emit(
                     &events,
-                    DeviceEvent::Failed {
+                    DeviceEvent::Switched {
                         direction,
-                        message: e.to_string(),
+                        now: name_of(&device),
                     },
                 );
-                continue;
+                let kept = open.device(direction.other()).clone();
+                drop(open);
+                open_pair(direction, device, kept, generation, &control_tx).map_err(|e| (direction, e))
             }
         };
-        // Reopen both directions on fresh rings: the engine swaps both ends at once.
-        let other = direction.other();
-        let kept = open.device(other).clone();
-        let generation = open.generation + 1;
-        drop(open);
-        let mut reopened = open_pair(direction, device.clone(), kept.clone(), generation, &control_tx);
-        if reopened.is_err() && after_loss {
-            // The other side may have gone with it (a headset, a sound server): use the
-            // default for both.
-            if let Ok(default) = fall_back(other, name_of(&kept), &events) {
-                reopened = open_pair(direction, device, default, generation, &control_tx);
-            }
-        }
         match reopened {
             Ok((fresh, io)) => {
                 open = fresh;
                 let _ = replacements.send(io);
             }
-            Err(e) => {
+            Err((direction, e)) => {
                 emit(
                     &events,
                     DeviceEvent::Failed {
@@ -428,21 +447,45 @@ fn device_thread(
     }
 }
 
-/// The system default for `direction` in place of `lost`, said with an event.
+/// Streams again after `lost` (for `direction`) stopped working, `kept` serving the other
+/// direction. An error that may pass (`transient`: a backend error rather than an unplug)
+/// gets the same devices once more; after that the default takes over, for this direction
+/// and, when the other went with it (a headset, a sound server), for both.
+fn recover(
+    direction: Direction,
+    lost: cpal::Device,
+    kept: cpal::Device,
+    transient: bool,
+    generation: u64,
+    control: &mpsc::Sender<Msg>,
+    events: &Option<tokio::sync::mpsc::UnboundedSender<DeviceEvent>>,
+) -> Result<(Open, EngineIo), (Direction, MediaError)> {
+    if transient {
+        if let Ok(reopened) = open_pair(direction, lost.clone(), kept.clone(), generation, control) {
+            return Ok(reopened);
+        }
+    }
+    let default = fall_back(direction, name_of(&lost), events).map_err(|e| (direction, e))?;
+    let first = open_pair(direction, default.clone(), kept.clone(), generation, control);
+    if first.is_ok() {
+        return first.map_err(|e| (direction, e));
+    }
+    let other = fall_back(direction.other(), name_of(&kept), events).map_err(|e| (direction.other(), e))?;
+    open_pair(direction, default, other, generation, control).map_err(|e| (direction, e))
+}
+
+/// The system default for `direction` in place of `lost`, said with an event (unless the
+/// default is what was lost: reopening it needs no notice).
 fn fall_back(
     direction: Direction,
     lost: String,
     events: &Option<tokio::sync::mpsc::UnboundedSender<DeviceEvent>>,
 ) -> Result<cpal::Device, MediaError> {
     let found = find(direction, None)?;
-    emit(
-        events,
-        DeviceEvent::FellBack {
-            direction,
-            lost,
-            now: name_of(&found),
-        },
-    );
+    let now = name_of(&found);
+    if now != lost {
+        emit(events, DeviceEvent::FellBack { direction, lost, now });
+    }
     Ok(found)
 }
 
