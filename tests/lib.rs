@@ -73,3 +73,225 @@ pub fn app_binary() -> PathBuf {
     );
     bin
 }
+
+/// The desktop app in a window of its own X server, driven through WebDriver
+/// (tauri-driver + WebKitWebDriver). Everything it started stops when it is dropped.
+#[derive(Debug)]
+pub struct Window {
+    /// The WebDriver session on the app's page.
+    pub ui: Ui,
+    /// The X display the app runs on (`:N`).
+    pub display: String,
+    procs: Vec<Child>,
+}
+
+impl Drop for Window {
+    fn drop(&mut self) {
+        for c in &mut self.procs {
+            let _ = c.start_kill();
+        }
+    }
+}
+
+impl Window {
+    /// Start Xvfb, tauri-driver and the app with `env` added to its environment.
+    pub async fn open(app: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Self {
+        let (x, display) = xvfb().await;
+        let mut procs = vec![x];
+        let (port, native) = (free_port(), free_port());
+        let mut driver = Command::new("tauri-driver");
+        driver
+            .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
+            .env("DISPLAY", &display)
+            .env("NO_AT_BRIDGE", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        for (k, v) in env {
+            driver.env(k, v);
+        }
+        procs.push(driver.spawn().expect("tauri-driver is installed (cargo xtask setup)"));
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "tauri-driver did not listen within 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let caps = serde_json::json!({
+            "browserName": "wry",
+            "tauri:options": { "application": app.to_string_lossy() }
+        });
+        let caps = match caps {
+            serde_json::Value::Object(m) => m,
+            _ => unreachable!("a JSON object literal"),
+        };
+        let c = tokio::time::timeout(
+            Duration::from_secs(60),
+            fantoccini::ClientBuilder::native()
+                .capabilities(caps)
+                .connect(&format!("http://127.0.0.1:{port}")),
+        )
+        .await
+        .expect("WebDriver session within 60 s")
+        .expect("WebDriver session");
+        let shots = target_dir().join("e2e-screenshots");
+        std::fs::create_dir_all(&shots).expect("screenshot directory");
+        Self {
+            ui: Ui { c, shots },
+            display,
+            procs,
+        }
+    }
+}
+
+/// The app's page as a user sees it: wait for elements and text, click, type, choose.
+/// Every wait is bounded and fails with what it was waiting for.
+#[derive(Debug)]
+pub struct Ui {
+    pub c: fantoccini::Client,
+    shots: PathBuf,
+}
+
+impl Ui {
+    pub async fn el(&self, css: &str) -> fantoccini::elements::Element {
+        self.c
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(fantoccini::Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+    }
+
+    /// Click once the element is enabled.
+    pub async fn click(&self, css: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let e = self.el(css).await;
+            if e.is_enabled().await.unwrap_or(false) {
+                e.click().await.unwrap_or_else(|err| panic!("click {css}: {err}"));
+                return;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{css} stayed disabled");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn text(&self, css: &str) -> String {
+        self.el(css).await.text().await.unwrap_or_default()
+    }
+
+    /// Wait until the element's text satisfies `f`.
+    pub async fn until_text(&self, css: &str, what: &str, f: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut last = None;
+        loop {
+            if let Ok(e) = self.c.find(fantoccini::Locator::Css(css)).await {
+                if let Ok(t) = e.text().await {
+                    if f(&t) {
+                        return t;
+                    }
+                    last = Some(t);
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {css} to be {what} (last {last:?})"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Wait until the element's attribute satisfies `f`; returns it.
+    pub async fn until_attr(&self, css: &str, attr: &str, what: &str, f: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        let mut last = None;
+        loop {
+            if let Ok(e) = self.c.find(fantoccini::Locator::Css(css)).await {
+                if let Ok(Some(v)) = e.attr(attr).await {
+                    if f(&v) {
+                        return v;
+                    }
+                    last = Some(v);
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {css}[{attr}] to be {what} (last {last:?})"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn count(&self, css: &str) -> usize {
+        self.c
+            .find_all(fantoccini::Locator::Css(css))
+            .await
+            .map(|v| v.len())
+            .unwrap_or(0)
+    }
+
+    pub async fn until_count(&self, css: &str, at_least: usize) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.count(css).await < at_least {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {at_least} of {css}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn gone(&self, css: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while self.count(css).await > 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {css} to go away"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn type_into(&self, css: &str, text: &str) {
+        let e = self.el(css).await;
+        e.clear().await.expect("clear the input");
+        e.send_keys(text).await.expect("type into the input");
+    }
+
+    /// Delete an input's text with the keyboard (so the app sees the input events).
+    pub async fn erase(&self, css: &str) {
+        let e = self.el(css).await;
+        let len = e
+            .prop("value")
+            .await
+            .expect("input value")
+            .unwrap_or_default()
+            .chars()
+            .count();
+        let backspace: char = fantoccini::key::Key::Backspace.into();
+        e.send_keys(&backspace.to_string().repeat(len.max(1)))
+            .await
+            .expect("type into the input");
+    }
+
+    /// Choose in a <select> as a user's pick would: set the value, fire `change`.
+    pub async fn choose(&self, css: &str, value: &str) {
+        self.el(css).await;
+        let js = "const s = document.querySelector(arguments[0]); s.value = arguments[1]; \
+                  s.dispatchEvent(new Event('change', { bubbles: true })); return s.value;";
+        let v = self
+            .c
+            .execute(js, vec![css.into(), value.into()])
+            .await
+            .expect("run the script");
+        assert_eq!(v.as_str(), Some(value), "{css} has no option {value}");
+    }
+
+    /// Save a screenshot as `target/e2e-screenshots/<name>.png`.
+    pub async fn shot(&self, name: &str) {
+        let png = self.c.screenshot().await.expect("screenshot");
+        std::fs::write(self.shots.join(format!("{name}.png")), png).expect("write the screenshot");
+    }
+}

@@ -10,140 +10,11 @@
 #[path = "../../crates/gateway/tests/support/mod.rs"]
 mod gw;
 
-use std::path::PathBuf;
-
 use std::process::Stdio;
 use std::time::Duration;
-use switchboard_e2e::{app_binary, free_port, target_dir};
+use switchboard_e2e::{Window, app_binary, free_port};
 
-use fantoccini::{Client, ClientBuilder, Locator};
-use tokio::process::{Child, Command};
-
-/// The desktop binary, built by cargo for this test run (same profile as the tests).
-struct Killer(Vec<Child>);
-impl Drop for Killer {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.start_kill();
-        }
-    }
-}
-
-async fn wait_port(port: u16) {
-    gw::eventually(30, "tauri-driver to listen", || async move {
-        tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .ok()
-            .map(|_| ())
-    })
-    .await;
-}
-
-struct Ui {
-    c: Client,
-    shots: PathBuf,
-}
-
-impl Ui {
-    async fn el(&self, css: &str) -> fantoccini::elements::Element {
-        self.c
-            .wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
-    }
-
-    async fn click(&self, css: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let e = self.el(css).await;
-            if e.is_enabled().await.unwrap_or(false) {
-                e.click().await.unwrap_or_else(|err| panic!("click {css}: {err}"));
-                return;
-            }
-            assert!(tokio::time::Instant::now() < deadline, "{css} stayed disabled");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn text(&self, css: &str) -> String {
-        self.el(css).await.text().await.unwrap_or_default()
-    }
-
-    /// Wait until the element's text satisfies `f`.
-    async fn until_text(&self, css: &str, what: &str, f: impl Fn(&str) -> bool) -> String {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(e) = self.c.find(Locator::Css(css)).await {
-                if let Ok(t) = e.text().await {
-                    if f(&t) {
-                        return t;
-                    }
-                }
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {css} to be {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn count(&self, css: &str) -> usize {
-        self.c.find_all(Locator::Css(css)).await.map(|v| v.len()).unwrap_or(0)
-    }
-
-    async fn until_count(&self, css: &str, at_least: usize) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while self.count(css).await < at_least {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {at_least} of {css}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn gone(&self, css: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while self.count(css).await > 0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {css} to go away"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn type_into(&self, css: &str, text: &str) {
-        let e = self.el(css).await;
-        e.clear().await.unwrap();
-        e.send_keys(text).await.unwrap();
-    }
-
-    /// Delete an input's text with the keyboard (so the app sees the input events).
-    async fn erase(&self, css: &str) {
-        let e = self.el(css).await;
-        let len = e.prop("value").await.unwrap().unwrap_or_default().chars().count();
-        let backspace: char = fantoccini::key::Key::Backspace.into();
-        e.send_keys(&backspace.to_string().repeat(len.max(1))).await.unwrap();
-    }
-
-    /// Choose in a <select> as a user's pick would: set the value, fire `change`.
-    async fn choose(&self, css: &str, value: &str) {
-        self.el(css).await;
-        let js = "const s = document.querySelector(arguments[0]); s.value = arguments[1]; \
-                  s.dispatchEvent(new Event('change', { bubbles: true })); return s.value;";
-        let v = self.c.execute(js, vec![css.into(), value.into()]).await.unwrap();
-        assert_eq!(v.as_str(), Some(value), "{css} has no option {value}");
-    }
-
-    async fn shot(&self, name: &str) {
-        let png = self.c.screenshot().await.unwrap();
-        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
-    }
-}
+use tokio::process::Command;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_works_a_shift_in_the_real_window() {
@@ -159,7 +30,6 @@ async fn shift() {
         "the app keeps its token in the OS keyring: run through `cargo xtask test` (it provides a Secret Service)"
     );
     let app = app_binary();
-    let mut procs = Killer(vec![]);
 
     // The gateway with the demo business and simulator, on a fixed port so it can restart.
     let dir = tempfile::tempdir().unwrap();
@@ -170,39 +40,21 @@ async fn shift() {
     let token = gw::cli_token(&db, "alice");
     let mut gateway = Some(gateway);
 
-    let (x, display) = switchboard_e2e::xvfb().await;
-    procs.0.push(x);
+    // This machine has no sound card: the app's microphone is a WAV file (a 700 Hz tone)
+    // and its speaker another, as on the demo setup.
     let app_data = tempfile::tempdir().unwrap();
-    let (port, native) = (free_port(), free_port());
-    let driver = Command::new("tauri-driver")
-        .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
-        .env("DISPLAY", &display)
-        .env("NO_AT_BRIDGE", "1")
-        .env("SWITCHBOARD_DESKTOP_DATA_DIR", app_data.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("tauri-driver is installed (cargo xtask setup)");
-    procs.0.push(driver);
-    wait_port(port).await;
-    let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
-        "browserName": "wry",
-        "tauri:options": { "application": app.to_string_lossy() }
-    }))
-    .unwrap();
-    let c = tokio::time::timeout(
-        Duration::from_secs(60),
-        ClientBuilder::native()
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{port}")),
+    let (mic, speaker) = (app_data.path().join("mic.wav"), app_data.path().join("speaker.wav"));
+    switchboard_media::device::write_wav(&mic, &switchboard_media::tone::sine(700.0, 0.3, 48_000 * 30)).unwrap();
+    let window = Window::open(
+        &app,
+        &[
+            ("SWITCHBOARD_DESKTOP_DATA_DIR", app_data.path().as_os_str()),
+            ("SWITCHBOARD_AUDIO_WAV_IN", mic.as_os_str()),
+            ("SWITCHBOARD_AUDIO_WAV_OUT", speaker.as_os_str()),
+        ],
     )
-    .await
-    .expect("WebDriver session within 60 s")
-    .expect("WebDriver session");
-    let shots = target_dir().join("e2e-screenshots");
-    std::fs::create_dir_all(&shots).unwrap();
-    let ui = Ui { c, shots };
+    .await;
+    let (ui, display) = (&window.ui, window.display.clone());
 
     // Sign in.
     ui.el("#signin-url").await;
@@ -221,13 +73,37 @@ async fn shift() {
     let lead = ui.until_text("#lead-name", "a lead name", |t| !t.is_empty()).await;
     println!("answered a call from {lead}");
     ui.until_count("#transcript .turn", 1).await;
+    // Call audio: connected, the microphone meter shows the tone, the speaker meter the
+    // simulated caller.
+    ui.until_text("#audio-state", "Audio connected", |t| t == "Audio connected")
+        .await;
+    let mic_level = ui
+        .until_attr("#meter-mic", "data-dbfs", "above -30 dBFS", |v| loud(v, -30.0))
+        .await;
+    let speaker_level = ui
+        .until_attr("#meter-speaker", "data-dbfs", "above -40 dBFS", |v| loud(v, -40.0))
+        .await;
+    println!("meters: microphone {mic_level} dBFS, speaker {speaker_level} dBFS");
     ui.shot("03-connected-lead-transcript").await;
 
     ui.click("#btn-hold").await;
     ui.until_text("#call-status", "On hold", |t| t == "On hold").await;
+    // On hold the caller hears hold music and the agent hears nothing.
+    ui.until_attr("#meter-speaker", "data-dbfs", "silent", |v| !loud(v, -60.0))
+        .await;
     ui.shot("04-on-hold").await;
     ui.click("#btn-resume").await;
     ui.until_text("#call-status", "Connected", |t| t == "Connected").await;
+    ui.until_attr("#meter-speaker", "data-dbfs", "above -40 dBFS again", |v| {
+        loud(v, -40.0)
+    })
+    .await;
+    ui.click("#btn-mute").await;
+    ui.until_attr("#meter-mic", "data-dbfs", "silent while muted", |v| !loud(v, -60.0))
+        .await;
+    ui.click("#btn-mute").await;
+    ui.until_attr("#meter-mic", "data-dbfs", "the tone again", |v| loud(v, -30.0))
+        .await;
     ui.click("#dtmf-1").await;
     ui.until_text("#dtmf-sent", "1", |t| t == "1").await;
     ui.click("#btn-end").await;
@@ -342,5 +218,10 @@ async fn shift() {
     }
     ui.shot("12-tel-link").await;
     drop(gateway);
-    ui.c.close().await.unwrap();
+    ui.c.clone().close().await.unwrap();
+}
+
+/// A meter's `data-dbfs` reads above `floor` (empty or unparsable is silence).
+fn loud(dbfs: &str, floor: f32) -> bool {
+    dbfs.parse::<f32>().is_ok_and(|d| d > floor)
 }

@@ -1,0 +1,187 @@
+//! The desktop app on real (virtual) sound devices, in a real window under Xvfb, driven
+//! through WebDriver: the agent picks a headset in settings, answers a simulated call and
+//! talks through it (the meters move, the caller hears the headset's microphone); the
+//! headset goes away mid-call (its sound server dies) and the call carries on on the
+//! system default, with a notice saying so.
+//!
+//! The devices are two PulseAudio daemons the test starts, each with a sine-tone
+//! microphone and a null speaker, reached through ALSA's pulse plugin from an `.asoundrc`
+//! in the app's own HOME: "Switchboard test headset" (600 Hz) and the default (440 Hz).
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+#[path = "../../crates/gateway/tests/support/mod.rs"]
+mod gw;
+#[path = "../../crates/media/tests/support/pulse.rs"]
+mod pulse;
+
+use std::time::Duration;
+
+use pulse::Pulse;
+use switchboard_e2e::{Window, app_binary, free_port};
+use switchboard_media::device::read_wav;
+use switchboard_media::tone::dominant_frequency;
+
+const HEADSET: &str = "Switchboard test headset";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_talks_on_the_chosen_headset_and_keeps_talking_when_it_goes() {
+    // Every wait inside is bounded too; this only turns a stuck driver into a failure.
+    tokio::time::timeout(Duration::from_secs(300), headset_call())
+        .await
+        .expect("the call finished within 5 minutes");
+}
+
+async fn headset_call() {
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "the app keeps its token in the OS keyring: run through `cargo xtask test` (it provides a Secret Service)"
+    );
+    let app = app_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("gw.db").display());
+    let bind = format!("127.0.0.1:{}", free_port());
+    let _gateway =
+        gw::GatewayProcess::spawn_with_args(&db, dir.path(), &dir.path().join("secrets"), &bind, &["--demo"]).await;
+    let token = gw::cli_token(&db, "alice");
+
+    // The app's HOME holds its ALSA configuration: the headset and the default device.
+    let home = tempfile::tempdir().unwrap();
+    let mut headset = Pulse::start(home.path(), "headset", 600);
+    let builtin = Pulse::start(home.path(), "builtin", 440);
+    let asoundrc = headset.alsa_pcm("sb_headset", HEADSET) + &builtin.alsa_pcm("!default", "Built-in audio");
+    std::fs::write(home.path().join(".asoundrc"), asoundrc).unwrap();
+    let app_data = tempfile::tempdir().unwrap();
+    let window = Window::open(
+        &app,
+        &[
+            ("SWITCHBOARD_DESKTOP_DATA_DIR", app_data.path().as_os_str()),
+            ("HOME", home.path().as_os_str()),
+        ],
+    )
+    .await;
+    let ui = &window.ui;
+
+    ui.type_into("#signin-url", &format!("http://{bind}")).await;
+    ui.type_into("#signin-token", &token).await;
+    ui.click("#signin-submit").await;
+    ui.el("#queue").await;
+
+    // Settings: the headset is listed for both directions; pick it.
+    ui.click("#nav-settings").await;
+    let option = format!("option[value='{HEADSET}']");
+    ui.until_count(&format!("#audio-input {option}"), 1).await;
+    ui.until_count(&format!("#audio-output {option}"), 1).await;
+    ui.choose("#audio-input", HEADSET).await;
+    ui.choose("#audio-output", HEADSET).await;
+    ui.shot("audio-01-device-pickers").await;
+    // The choice is remembered: settings opened again show it.
+    ui.click("#nav-console").await;
+    ui.el("#queue").await;
+    ui.click("#nav-settings").await;
+    for select in ["#audio-input", "#audio-output"] {
+        ui.until_count(&format!("{select} {option}"), 1).await;
+        let chosen = ui.el(select).await.prop("value").await.unwrap();
+        assert_eq!(chosen.as_deref(), Some(HEADSET), "{select} remembers the headset");
+    }
+
+    // A call on the headset: connected, both meters move.
+    ui.click("#nav-console").await;
+    ui.choose("#status-select", "available").await;
+    ui.until_count("#queue .queue-item", 1).await;
+    ui.click("#btn-answer").await;
+    ui.until_text("#call-status", "Connected", |t| t == "Connected").await;
+    ui.until_text("#audio-state", "Audio connected", |t| t == "Audio connected")
+        .await;
+    let mic = ui
+        .until_attr("#meter-mic", "data-dbfs", "above -40 dBFS", |v| loud(v, -40.0))
+        .await;
+    let speaker = ui
+        .until_attr("#meter-speaker", "data-dbfs", "above -40 dBFS", |v| loud(v, -40.0))
+        .await;
+    println!("on the headset: microphone {mic} dBFS, speaker {speaker} dBFS");
+    ui.shot("audio-02-call-on-headset").await;
+
+    // The headset goes away mid-call.
+    headset.kill();
+    let notice = ui
+        .until_text("#notice", "a fallback notice", |t| t.contains("is gone; using"))
+        .await;
+    println!("notice: {notice}");
+    assert!(notice.contains(HEADSET), "the notice names the lost device: {notice}");
+    ui.shot("audio-03-headset-gone").await;
+    assert_eq!(ui.text("#call-status").await, "Connected", "the call goes on");
+    assert_eq!(ui.text("#audio-state").await, "Audio connected");
+    // The default device's microphone is live: the meter stays up for a second of readings.
+    let mut loud_since = None;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let v = ui
+            .el("#meter-mic")
+            .await
+            .attr("data-dbfs")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        let now = tokio::time::Instant::now();
+        if loud(&v, -40.0) {
+            if now - *loud_since.get_or_insert(now) >= Duration::from_secs(1) {
+                break;
+            }
+        } else {
+            loud_since = None;
+        }
+        assert!(
+            now < deadline,
+            "the microphone meter did not come back after the fallback (last {v:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    ui.click("#btn-end").await;
+    ui.until_text("#call-status", "Completed", |t| t == "Completed").await;
+
+    // The caller heard the headset (600 Hz), then the default device (440 Hz), in order.
+    let recordings = dir.path().join("recordings");
+    let heard = gw::eventually(15, "the caller's finished recording", || async {
+        let file = std::fs::read_dir(&recordings).ok()?.flatten().next()?.path();
+        read_wav(&file).ok().filter(|s| s.len() > 48_000)
+    })
+    .await;
+    write_wav_debug(&heard);
+    let tones: Vec<u32> = heard
+        .chunks_exact(4800)
+        .filter_map(dominant_frequency)
+        .map(|f| f.round() as u32)
+        .filter_map(|f| [600, 440].into_iter().find(|t| f.abs_diff(*t) < 15))
+        .collect();
+    let first_default = tones.iter().position(|t| *t == 440);
+    let last_headset = tones.iter().rposition(|t| *t == 600);
+    println!("the caller heard 100 ms blocks: {tones:?}");
+    assert!(last_headset.is_some(), "the caller never heard the headset");
+    assert!(first_default.is_some(), "the caller never heard the default microphone");
+    assert!(
+        last_headset < first_default,
+        "the headset's tone came after the fallback: {tones:?}"
+    );
+    drop(builtin);
+    ui.c.clone().close().await.unwrap();
+}
+
+/// A meter's `data-dbfs` reads above `floor` (empty or unparsable is silence).
+fn loud(dbfs: &str, floor: f32) -> bool {
+    dbfs.parse::<f32>().is_ok_and(|d| d > floor)
+}
+
+fn write_wav_debug(h: &[f32]) {
+    switchboard_media::device::write_wav(std::path::Path::new("/tmp/heard.wav"), h).unwrap();
+    let v: Vec<(u32, i32)> = h
+        .chunks_exact(4800)
+        .map(|c| {
+            (
+                dominant_frequency(c).unwrap_or(0.0) as u32,
+                (20.0 * switchboard_media::tone::rms(c).log10()) as i32,
+            )
+        })
+        .collect();
+    println!("DEBUG {v:?}");
+}
