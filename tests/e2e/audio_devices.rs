@@ -20,7 +20,7 @@ use std::time::Duration;
 use pulse::Pulse;
 use switchboard_e2e::{Window, app_binary, free_port};
 use switchboard_media::device::read_wav;
-use switchboard_media::tone::dominant_frequency;
+use switchboard_media::tone::tone_blocks;
 
 const HEADSET: &str = "Switchboard test headset";
 
@@ -148,12 +148,7 @@ async fn headset_call() {
         read_wav(&file).ok().filter(|s| s.len() > 48_000)
     })
     .await;
-    let tones: Vec<u32> = heard
-        .chunks_exact(4800)
-        .filter_map(dominant_frequency)
-        .map(|f| f.round() as u32)
-        .filter_map(|f| [600, 440].into_iter().find(|t| f.abs_diff(*t) < 15))
-        .collect();
+    let tones = tone_blocks(&heard, &[600, 440]);
     let first_default = tones.iter().position(|t| *t == 440);
     let last_headset = tones.iter().rposition(|t| *t == 600);
     println!("the caller heard 100 ms blocks: {tones:?}");

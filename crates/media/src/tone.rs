@@ -61,6 +61,16 @@ pub fn dominant_frequency(samples: &[f32]) -> Option<f32> {
     Some((bin + 1) as f32 * SAMPLE_RATE as f32 / n as f32)
 }
 
+/// Which of `tones` (Hz, within 15 Hz) each 100 ms block of `samples` holds, in order;
+/// blocks holding none of them (silence, noise, other sounds) are left out.
+pub fn tone_blocks(samples: &[f32], tones: &[u32]) -> Vec<u32> {
+    samples
+        .chunks_exact(SAMPLE_RATE as usize / 10)
+        .filter_map(dominant_frequency)
+        .filter_map(|f| tones.iter().copied().find(|t| (f - *t as f32).abs() < 15.0))
+        .collect()
+}
+
 /// Index of the first 5 ms block whose RMS exceeds `threshold` (linear amplitude).
 pub fn onset(samples: &[f32], threshold: f32) -> Option<usize> {
     const BLOCK: usize = (SAMPLE_RATE / 200) as usize;
@@ -81,6 +91,15 @@ pub fn rms(samples: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tone_blocks_follow_the_tones_and_skip_the_rest() {
+        let mut v = sine(600.0, 0.5, 9600);
+        v.extend(vec![0.0; 4800]);
+        v.extend(sine(1000.0, 0.5, 4800));
+        v.extend(sine(440.0, 0.5, 4800));
+        assert_eq!(tone_blocks(&v, &[600, 440]), [600, 600, 440]);
+    }
 
     #[test]
     fn finds_the_frequency_of_a_tone() {

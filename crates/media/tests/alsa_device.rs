@@ -20,7 +20,7 @@ use pulse::Pulse;
 use switchboard_media::device::{
     AudioDevice, DeviceChoice, DeviceEvent, Direction, EngineIo, SystemAudio, list_devices,
 };
-use switchboard_media::tone::{dominant_frequency, sine};
+use switchboard_media::tone::{dominant_frequency, sine, tone_blocks};
 
 /// The test's ALSA devices: a file-backed microphone and speaker, also the default.
 fn asoundrc(infile: &str, outfile: &str) -> String {
@@ -385,12 +385,7 @@ async fn call_child() {
     far.close().await;
 
     let heard = read_wav(&heard_file).expect("the far end's recording");
-    let blocks: Vec<u32> = heard
-        .chunks_exact(4800)
-        .filter_map(dominant_frequency)
-        .map(|f| f.round() as u32)
-        .filter_map(|f| [600, 440].into_iter().find(|t| f.abs_diff(*t) < 15))
-        .collect();
+    let blocks = tone_blocks(&heard, &[600, 440]);
     println!("the far end heard 100 ms blocks: {blocks:?}");
     let last_headset = blocks
         .iter()

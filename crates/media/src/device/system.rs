@@ -232,26 +232,17 @@ fn open_input(
     counters: &Arc<XrunCounters>,
     control: &mpsc::Sender<Msg>,
 ) -> Result<(cpal::Stream, rtrb::Consumer<f32>), MediaError> {
-    let name = name_of(device);
-    let mut last = None;
-    for config in configs(device.default_input_config()) {
+    first_that_opens(device, device.default_input_config(), |config| {
         let (mut side, engine_end) = capture_ring(counters);
         let n = usize::from(config.channels);
-        let built = device.build_input_stream::<f32, _, _>(
+        let stream = device.build_input_stream::<f32, _, _>(
             config,
             move |data: &[f32], _| side.push(data.chunks(n).map(|c| c.iter().sum::<f32>() / n as f32)),
             error_callback(Direction::Input, generation, counters, control),
             Some(Duration::from_secs(2)),
-        );
-        match built {
-            Ok(stream) => {
-                stream.play().map_err(|e| dev_err(&name, e))?;
-                return Ok((stream, engine_end));
-            }
-            Err(e) => last = Some(e.to_string()),
-        }
-    }
-    Err(dev_err(&name, last.unwrap_or_else(|| "cannot open".into())))
+        )?;
+        Ok((stream, engine_end))
+    })
 }
 
 /// Open the output; returns the stream and the engine's end of a fresh playback ring.
@@ -261,12 +252,10 @@ fn open_output(
     counters: &Arc<XrunCounters>,
     control: &mpsc::Sender<Msg>,
 ) -> Result<(cpal::Stream, rtrb::Producer<f32>), MediaError> {
-    let name = name_of(device);
-    let mut last = None;
-    for config in configs(device.default_output_config()) {
+    first_that_opens(device, device.default_output_config(), |config| {
         let (mut side, engine_end) = playback_ring(counters);
         let n = usize::from(config.channels);
-        let built = device.build_output_stream::<f32, _, _>(
+        let stream = device.build_output_stream::<f32, _, _>(
             config,
             move |data: &mut [f32], _| {
                 for frame in data.chunks_mut(n) {
@@ -276,9 +265,22 @@ fn open_output(
             },
             error_callback(Direction::Output, generation, counters, control),
             Some(Duration::from_secs(2)),
-        );
-        match built {
-            Ok(stream) => {
+        )?;
+        Ok((stream, engine_end))
+    })
+}
+
+/// Build a stream with the first of [`configs`] the device accepts, and start it.
+fn first_that_opens<E>(
+    device: &cpal::Device,
+    default: Result<cpal::SupportedStreamConfig, cpal::Error>,
+    mut build: impl FnMut(cpal::StreamConfig) -> Result<(cpal::Stream, E), cpal::Error>,
+) -> Result<(cpal::Stream, E), MediaError> {
+    let name = name_of(device);
+    let mut last = None;
+    for config in configs(default) {
+        match build(config) {
+            Ok((stream, engine_end)) => {
                 stream.play().map_err(|e| dev_err(&name, e))?;
                 return Ok((stream, engine_end));
             }
