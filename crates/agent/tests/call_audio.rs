@@ -30,6 +30,19 @@ async fn loudest(ui: &mut tokio::sync::broadcast::Receiver<UiEvent>, secs: u64) 
     (i, o, n)
 }
 
+/// Wait (at most 5 s) for a level reading that satisfies `f`: frames already on their way
+/// when a control changed must pass first.
+async fn until_levels(ui: &mut tokio::sync::broadcast::Receiver<UiEvent>, what: &str, f: impl Fn(f32, f32) -> bool) {
+    let until = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::time::timeout_at(until, ui.recv()).await {
+            Ok(Ok(UiEvent::AudioLevels(l))) if f(l.input.rms_dbfs, l.output.rms_dbfs) => return,
+            Ok(_) => {}
+            Err(_) => panic!("no level reading showed {what} within 5 s"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn answer_joins_the_audio_and_controls_act_on_it() {
     let world = World::start_with_media().await;
@@ -57,7 +70,7 @@ async fn answer_joins_the_audio_and_controls_act_on_it() {
 
     // Mute: the microphone meter falls to silence; the caller still comes through.
     console.set_muted(true);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    until_levels(&mut ui, "the microphone muted", |input, _| input <= -90.0).await;
     let (input, output, _) = loudest(&mut ui, 2).await;
     assert!(input <= -90.0, "muted microphone meter at {input} dBFS");
     assert!(output > -40.0, "speaker went quiet on mute: {output} dBFS");
@@ -71,7 +84,7 @@ async fn answer_joins_the_audio_and_controls_act_on_it() {
         |e| matches!(e, UiEvent::CallChanged(c) if c.call_sid == sid && c.status == CallStatus::OnHold),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    until_levels(&mut ui, "the speaker silent on hold", |_, output| output <= -60.0).await;
     let (_, output, _) = loudest(&mut ui, 2).await;
     assert!(output <= -60.0, "agent still hears the caller on hold: {output} dBFS");
     console.resume(&sid).await.unwrap();
