@@ -184,32 +184,25 @@ impl Ui {
 
     /// Wait until the element's text satisfies `f`.
     pub async fn until_text(&self, css: &str, what: &str, f: impl Fn(&str) -> bool) -> String {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        let mut last = None;
-        loop {
-            if let Ok(e) = self.c.find(fantoccini::Locator::Css(css)).await {
-                if let Ok(t) = e.text().await {
-                    if f(&t) {
-                        return t;
-                    }
-                    last = Some(t);
-                }
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {css} to be {what} (last {last:?})"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        self.until_read(css, None, what, f).await
     }
 
     /// Wait until the element's attribute satisfies `f`; returns it.
     pub async fn until_attr(&self, css: &str, attr: &str, what: &str, f: impl Fn(&str) -> bool) -> String {
+        self.until_read(css, Some(attr), what, f).await
+    }
+
+    /// Poll the element's text (or `attr`) until it satisfies `f`, for at most 30 s.
+    async fn until_read(&self, css: &str, attr: Option<&str>, what: &str, f: impl Fn(&str) -> bool) -> String {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         let mut last = None;
         loop {
             if let Ok(e) = self.c.find(fantoccini::Locator::Css(css)).await {
-                if let Ok(Some(v)) = e.attr(attr).await {
+                let value = match attr {
+                    None => e.text().await.ok(),
+                    Some(a) => e.attr(a).await.ok().flatten(),
+                };
+                if let Some(v) = value {
                     if f(&v) {
                         return v;
                     }
@@ -218,7 +211,8 @@ impl Ui {
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "timed out waiting for {css}[{attr}] to be {what} (last {last:?})"
+                "timed out waiting for {css}{} to be {what} (last {last:?})",
+                attr.map(|a| format!("[{a}]")).unwrap_or_default()
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -294,4 +288,17 @@ impl Ui {
         let png = self.c.screenshot().await.expect("screenshot");
         std::fs::write(self.shots.join(format!("{name}.png")), png).expect("write the screenshot");
     }
+}
+
+/// Fail early with a clear message when there is no Secret Service for the app's token.
+pub fn require_keyring() {
+    assert!(
+        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
+        "the app keeps its token in the OS keyring: run through `cargo xtask test` (it provides a Secret Service)"
+    );
+}
+
+/// A level meter's `data-dbfs` reads above `floor` (empty or unparsable is silence).
+pub fn meter_above(dbfs: &str, floor: f32) -> bool {
+    dbfs.parse::<f32>().is_ok_and(|d| d > floor)
 }

@@ -18,7 +18,7 @@ mod pulse;
 use std::time::Duration;
 
 use pulse::Pulse;
-use switchboard_e2e::{Window, app_binary, free_port};
+use switchboard_e2e::{Window, app_binary, free_port, meter_above};
 use switchboard_media::device::read_wav;
 use switchboard_media::tone::tone_blocks;
 
@@ -33,10 +33,7 @@ async fn agent_talks_on_the_chosen_headset_and_keeps_talking_when_it_goes() {
 }
 
 async fn headset_call() {
-    assert!(
-        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
-        "the app keeps its token in the OS keyring: run through `cargo xtask test` (it provides a Secret Service)"
-    );
+    switchboard_e2e::require_keyring();
     let app = app_binary();
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("gw.db").display());
@@ -94,10 +91,12 @@ async fn headset_call() {
     ui.until_text("#audio-state", "Audio connected", |t| t == "Audio connected")
         .await;
     let mic = ui
-        .until_attr("#meter-mic", "data-dbfs", "above -40 dBFS", |v| loud(v, -40.0))
+        .until_attr("#meter-mic", "data-dbfs", "above -40 dBFS", |v| meter_above(v, -40.0))
         .await;
     let speaker = ui
-        .until_attr("#meter-speaker", "data-dbfs", "above -40 dBFS", |v| loud(v, -40.0))
+        .until_attr("#meter-speaker", "data-dbfs", "above -40 dBFS", |v| {
+            meter_above(v, -40.0)
+        })
         .await;
     println!("on the headset: microphone {mic} dBFS, speaker {speaker} dBFS");
     ui.shot("audio-02-call-on-headset").await;
@@ -126,7 +125,7 @@ async fn headset_call() {
             .unwrap()
             .unwrap_or_default();
         let now = tokio::time::Instant::now();
-        if loud(&v, -40.0) {
+        if meter_above(&v, -40.0) {
             if now - *loud_since.get_or_insert(now) >= Duration::from_secs(1) {
                 break;
             }
@@ -165,9 +164,4 @@ async fn headset_call() {
     );
     drop(builtin);
     ui.c.clone().close().await.unwrap();
-}
-
-/// A meter's `data-dbfs` reads above `floor` (empty or unparsable is silence).
-fn loud(dbfs: &str, floor: f32) -> bool {
-    dbfs.parse::<f32>().is_ok_and(|d| d > floor)
 }

@@ -12,7 +12,7 @@ mod gw;
 
 use std::process::Stdio;
 use std::time::Duration;
-use switchboard_e2e::{Window, app_binary, free_port};
+use switchboard_e2e::{Window, app_binary, free_port, meter_above};
 
 use tokio::process::Command;
 
@@ -25,10 +25,7 @@ async fn agent_works_a_shift_in_the_real_window() {
 }
 
 async fn shift() {
-    assert!(
-        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
-        "the app keeps its token in the OS keyring: run through `cargo xtask test` (it provides a Secret Service)"
-    );
+    switchboard_e2e::require_keyring();
     let app = app_binary();
 
     // The gateway with the demo business and simulator, on a fixed port so it can restart.
@@ -78,10 +75,12 @@ async fn shift() {
     ui.until_text("#audio-state", "Audio connected", |t| t == "Audio connected")
         .await;
     let mic_level = ui
-        .until_attr("#meter-mic", "data-dbfs", "above -30 dBFS", |v| loud(v, -30.0))
+        .until_attr("#meter-mic", "data-dbfs", "above -30 dBFS", |v| meter_above(v, -30.0))
         .await;
     let speaker_level = ui
-        .until_attr("#meter-speaker", "data-dbfs", "above -40 dBFS", |v| loud(v, -40.0))
+        .until_attr("#meter-speaker", "data-dbfs", "above -40 dBFS", |v| {
+            meter_above(v, -40.0)
+        })
         .await;
     println!("meters: microphone {mic_level} dBFS, speaker {speaker_level} dBFS");
     ui.shot("03-connected-lead-transcript").await;
@@ -89,20 +88,22 @@ async fn shift() {
     ui.click("#btn-hold").await;
     ui.until_text("#call-status", "On hold", |t| t == "On hold").await;
     // On hold the caller hears hold music and the agent hears nothing.
-    ui.until_attr("#meter-speaker", "data-dbfs", "silent", |v| !loud(v, -60.0))
+    ui.until_attr("#meter-speaker", "data-dbfs", "silent", |v| !meter_above(v, -60.0))
         .await;
     ui.shot("04-on-hold").await;
     ui.click("#btn-resume").await;
     ui.until_text("#call-status", "Connected", |t| t == "Connected").await;
     ui.until_attr("#meter-speaker", "data-dbfs", "above -40 dBFS again", |v| {
-        loud(v, -40.0)
+        meter_above(v, -40.0)
     })
     .await;
     ui.click("#btn-mute").await;
-    ui.until_attr("#meter-mic", "data-dbfs", "silent while muted", |v| !loud(v, -60.0))
-        .await;
+    ui.until_attr("#meter-mic", "data-dbfs", "silent while muted", |v| {
+        !meter_above(v, -60.0)
+    })
+    .await;
     ui.click("#btn-mute").await;
-    ui.until_attr("#meter-mic", "data-dbfs", "the tone again", |v| loud(v, -30.0))
+    ui.until_attr("#meter-mic", "data-dbfs", "the tone again", |v| meter_above(v, -30.0))
         .await;
     ui.click("#dtmf-1").await;
     ui.until_text("#dtmf-sent", "1", |t| t == "1").await;
@@ -219,9 +220,4 @@ async fn shift() {
     ui.shot("12-tel-link").await;
     drop(gateway);
     ui.c.clone().close().await.unwrap();
-}
-
-/// A meter's `data-dbfs` reads above `floor` (empty or unparsable is silence).
-fn loud(dbfs: &str, floor: f32) -> bool {
-    dbfs.parse::<f32>().is_ok_and(|d| d > floor)
 }

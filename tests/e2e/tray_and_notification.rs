@@ -72,10 +72,7 @@ const GREY: [u8; 3] = [0x7a, 0x84, 0x94];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tray_shows_status_and_incoming_calls_notify() {
-    assert!(
-        std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
-        "needs a session bus with a Secret Service: run through `cargo xtask test`"
-    );
+    switchboard_e2e::require_keyring();
     let app = app_binary();
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("gw.db").display());
