@@ -21,6 +21,11 @@ pub async fn sign_in(c: State<'_, Console>, gateway_url: String, token: String) 
 }
 
 #[tauri::command(rename_all = "snake_case")]
+pub async fn sign_in_for_session(c: State<'_, Console>, gateway_url: String, token: String) -> R<Session> {
+    c.sign_in_for_session(&gateway_url, &token).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
 pub async fn sign_out(c: State<'_, Console>) -> R<()> {
     c.sign_out().await
 }

@@ -143,6 +143,7 @@ pub fn builder<R: Runtime>() -> tauri::Builder<R> {
         .invoke_handler(tauri::generate_handler![
             commands::console_state,
             commands::sign_in,
+            commands::sign_in_for_session,
             commands::sign_out,
             commands::subscribe,
             commands::queue,

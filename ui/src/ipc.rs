@@ -50,6 +50,16 @@ pub async fn sign_in(gateway_url: String, token: String) -> Result<Session, Desk
     invoke("sign_in", &A { gateway_url, token }).await
 }
 
+/// Sign in without the keyring: the token stays in memory until the app quits.
+pub async fn sign_in_for_session(gateway_url: String, token: String) -> Result<Session, DesktopError> {
+    #[derive(Serialize)]
+    struct A {
+        gateway_url: String,
+        token: String,
+    }
+    invoke("sign_in_for_session", &A { gateway_url, token }).await
+}
+
 pub async fn sign_out() -> Result<(), DesktopError> {
     invoke("sign_out", &None_ {}).await
 }

@@ -1,6 +1,6 @@
 //! `cargo xtask`: the project's own scripts, so a clean machine needs nothing by hand.
 //!
-//! - `setup`: install and start what the tests need (PostgreSQL), idempotently.
+//! - `setup`: install what the build and the tests need, idempotently.
 //! - `run`: the product on the embedded default (gateway on SQLite with the demo).
 //! - `test`: setup, then every test.
 //! - `bench gateway`: the gateway benchmarks (figures printed, nothing asserted).
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+mod pg;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -104,45 +104,8 @@ fn apt_install(packages: &[&str]) -> Result<()> {
     run(&install)
 }
 
-fn pg_ready(url: &str) -> bool {
-    quiet_ok(Command::new("psql").args([url, "-Atc", "SELECT 1"]))
-}
-
-/// PostgreSQL reachable at DATABASE_URL, or the local cluster installed and started.
-fn ensure_postgres() -> Result<String> {
-    if let Ok(url) = std::env::var("DATABASE_URL") {
-        if !pg_ready(&url) {
-            bail!("DATABASE_URL={url} does not answer; unset it to use the local cluster");
-        }
-        return Ok(url);
-    }
-    if pg_ready(PG_URL) {
-        return Ok(PG_URL.into());
-    }
-    if !PathBuf::from("/etc/postgresql").exists() || !have("pg_ctlcluster") {
-        apt_install(&["postgresql", "postgresql-contrib"])?;
-    }
-    for entry in std::fs::read_dir("/etc/postgresql").context("listing PostgreSQL clusters")? {
-        let version = entry?.file_name().to_string_lossy().into_owned();
-        println!("xtask: starting PostgreSQL {version}");
-        // Already running is fine; the readiness wait below is what counts.
-        let _ = Command::new("pg_ctlcluster")
-            .args(["--skip-systemctl-redirect", &version, "main", "start"])
-            .status();
-    }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !pg_ready(PG_URL) {
-        if Instant::now() > deadline {
-            bail!(
-                "PostgreSQL did not accept connections at {PG_URL} within 60 s (trust auth for postgres on 127.0.0.1 is expected)"
-            );
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-    Ok(PG_URL.into())
-}
-
-/// Drop databases left by test runs that died before cleaning up.
+/// Drop databases left by test runs that died before cleaning up (on a server named by
+/// `DATABASE_URL`; a throwaway cluster starts empty).
 fn drop_stale_test_databases(url: &str) -> Result<()> {
     let out = Command::new("psql")
         .args([
@@ -157,6 +120,13 @@ fn drop_stale_test_databases(url: &str) -> Result<()> {
             .status();
     }
     Ok(())
+}
+
+/// PostgreSQL for a test or benchmark run: `DATABASE_URL`, or a throwaway cluster.
+fn postgres() -> Result<pg::Cluster> {
+    let cluster = pg::Cluster::start()?;
+    drop_stale_test_databases(&cluster.url)?;
+    Ok(cluster)
 }
 
 /// Debian packages the build and the tests need beyond the base image: the desktop
@@ -245,15 +215,51 @@ fn cargo_tools() -> Result<()> {
     Ok(())
 }
 
+/// Python tools the tests run, pinned, in a virtualenv of the project's own (Debian's pip
+/// refuses to install into the system Python).
+const PYTHON_TOOLS: &[(&str, &str, &str)] = &[
+    // (package, executable, version)
+    ("schemathesis", "schemathesis", "4.32.5"),
+];
+
+/// The project's virtualenv for Python tools; kept across runs like the cargo tools.
+fn python_env() -> PathBuf {
+    std::env::var_os("HOME")
+        .map_or_else(std::env::temp_dir, PathBuf::from)
+        .join(".cache/switchboard/py")
+}
+
+fn python_tools() -> Result<()> {
+    let venv = python_env();
+    if !venv.join("bin/pip").exists() {
+        apt_install(&["python3-venv", "python3-pip"])?;
+        status(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+    }
+    for &(package, exe, version) in PYTHON_TOOLS {
+        let installed = Command::new(venv.join("bin/pip"))
+            .args(["show", package])
+            .output()
+            .is_ok_and(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .any(|l| l == format!("Version: {version}"))
+            });
+        if installed && venv.join("bin").join(exe).exists() {
+            continue;
+        }
+        println!("xtask: installing {package} {version}");
+        status(Command::new(venv.join("bin/pip")).args(["install", "-q", &format!("{package}=={version}")]))?;
+    }
+    Ok(())
+}
+
 fn setup() -> Result<()> {
     if !have("psql") || !have("pgbench") {
         apt_install(&["postgresql-client", "postgresql", "postgresql-contrib"])?;
     }
     apt_install(&[DESKTOP_PACKAGES, MEDIA_PACKAGES].concat())?;
     cargo_tools()?;
-    let url = ensure_postgres()?;
-    drop_stale_test_databases(&url)?;
-    println!("xtask: PostgreSQL ready at {url}");
+    python_tools()?;
     Ok(())
 }
 
@@ -266,11 +272,12 @@ fn test(extra: &[&str]) -> Result<()> {
     // those calls find them fresh instead of compiling inside a running test.
     status(cargo().args(["build", "-p", "switchboard-gateway", "--bin", "switchboard-gateway"]))?;
     status(cargo().args(["build", "-p", "switchboard-desktop", "--bin", "switchboard"]))?;
-    let url = ensure_postgres()?;
+    let pg = postgres()?;
     let session = KeyringSession::new()?;
     let mut child = session
         .command(&["test", "--workspace", "--no-fail-fast"], extra)
-        .env("DATABASE_URL", url)
+        .env("DATABASE_URL", &pg.url)
+        .env("SWITCHBOARD_PY_TOOLS", python_env().join("bin"))
         .stdout(Stdio::piped())
         .spawn()
         .context("running cargo test in a D-Bus session")?;
@@ -299,6 +306,7 @@ fn test(extra: &[&str]) -> Result<()> {
     }
     let result = child.wait()?;
     drop(session);
+    drop(pg);
     println!("\nsummary: {passed} passed, {failed} failed, {ignored} skipped");
     if !result.success() {
         bail!("cargo test failed ({result})");
@@ -513,11 +521,11 @@ fn bench(what: &[&str]) -> Result<()> {
     match target {
         "gateway" => {
             setup()?;
-            let url = ensure_postgres()?;
+            let pg = postgres()?;
             status(
                 cargo()
                     .args(["bench", "-p", "switchboard-gateway", "--bench", "gateway"])
-                    .env("DATABASE_URL", url),
+                    .env("DATABASE_URL", &pg.url),
             )
         }
         "desktop" => {

@@ -104,6 +104,15 @@ fn map_client(what: &str, e: ClientError) -> DesktopError {
     }
 }
 
+/// What to tell an agent whose token the gateway refused, by the gateway's error code.
+fn refused_token_reason(code: &str) -> &'static str {
+    match code {
+        "token_expired" => "your sign-in has expired",
+        "token_revoked" => "your sign-in was revoked by an administrator",
+        _ => "the gateway did not accept this token",
+    }
+}
+
 const K_URL: &str = "gateway_url";
 const K_AGENT: &str = "agent";
 
@@ -131,6 +140,23 @@ impl Inner {
         if let Some(c) = changed {
             self.emit(UiEvent::Connection(c));
         }
+    }
+
+    /// Stop syncing, forget the token (keyring or memory), and tell the UI why.
+    async fn end_session(&self, reason: String) -> Result<(), DesktopError> {
+        let live = self.live.lock().await.take();
+        if let Ok(mut me) = self.me.lock() {
+            *me = None;
+        }
+        let forgotten = match &live {
+            Some(l) if l.session.remembered => self.vault.delete(&l.session.gateway_url),
+            _ => Ok(()),
+        };
+        self.set_connection(false, Some(reason.clone()));
+        self.emit(UiEvent::SignedOut { reason });
+        // Dropping the session stops its tasks, possibly the one running this: last.
+        drop(live);
+        forgotten
     }
 
     fn touch_sync(&self) {
@@ -256,10 +282,13 @@ async fn sync_loop(inner: Arc<Inner>, client: Client) {
             }
             StreamItem::Event(ev) => inner.apply(&client, ev).await,
             StreamItem::Disconnected { reason, .. } => inner.set_connection(false, Some(reason)),
-            StreamItem::Unauthorized => {
-                let reason = "the gateway no longer accepts this sign-in; sign in again".to_owned();
-                inner.set_connection(false, Some(reason.clone()));
-                inner.emit(UiEvent::SignedOut { reason });
+            StreamItem::Unauthorized { code } => {
+                // Expired or revoked: retrying cannot help. Forget the token and go back to
+                // the sign-in screen saying why (this task ends with the session).
+                let reason = format!("{}: sign in again", refused_token_reason(&code));
+                if let Err(e) = inner.end_session(reason).await {
+                    tracing::error!(error = %e, "could not forget the refused token");
+                }
                 return;
             }
         }
@@ -399,7 +428,19 @@ impl Console {
     }
 
     /// Sign in: check the token with the gateway, keep it in the keyring, start syncing.
+    /// Without a usable keyring this fails with [`DesktopError::Keyring`]; the UI then
+    /// offers [`Console::sign_in_for_session`].
     pub async fn sign_in(&self, gateway_url: &str, token: &str) -> Result<Session, DesktopError> {
+        self.sign_in_with(gateway_url, token, true).await
+    }
+
+    /// Sign in without the keyring: the token stays in memory until the app quits (it is
+    /// never written to disk), and the agent signs in again next time.
+    pub async fn sign_in_for_session(&self, gateway_url: &str, token: &str) -> Result<Session, DesktopError> {
+        self.sign_in_with(gateway_url, token, false).await
+    }
+
+    async fn sign_in_with(&self, gateway_url: &str, token: &str, remember: bool) -> Result<Session, DesktopError> {
         let url = gateway_url.trim().trim_end_matches('/').to_owned();
         let token = token.trim();
         if token.is_empty() {
@@ -409,12 +450,14 @@ impl Console {
         }
         let client = Client::new(&url, token).map_err(|e| map_client("signing in", e))?;
         let agent = client.me().await.map_err(|e| match e {
-            ClientError::Api { status, .. } if status.as_u16() == 401 => {
-                DesktopError::Invalid("the gateway did not accept this token".into())
+            ClientError::Api { status, code, .. } if status.as_u16() == 401 => {
+                DesktopError::Invalid(refused_token_reason(&code).into())
             }
             other => map_client("signing in", other),
         })?;
-        self.inner.vault.save(&url, token)?;
+        if remember {
+            self.inner.vault.save(&url, token)?;
+        }
         let c = &self.inner.cache;
         let same = c.setting(K_URL).await?.as_deref() == Some(url.as_str())
             && c.setting(K_AGENT)
@@ -433,6 +476,7 @@ impl Console {
         let session = Session {
             gateway_url: url,
             agent,
+            remembered: remember,
         };
         self.start(session.clone(), client).await;
         Ok(session)
@@ -446,13 +490,20 @@ impl Console {
             return Ok(None);
         };
         let agent: Agent = serde_json::from_str(&agent).map_err(|e| DesktopError::Cache(e.to_string()))?;
-        let Some(token) = self.inner.vault.load(&url)? else {
-            return Ok(None);
+        let token = match self.inner.vault.load(&url) {
+            Ok(Some(t)) => t,
+            Ok(None) => return Ok(None),
+            // No keyring on this machine: nothing was remembered, so sign in again.
+            Err(e) => {
+                tracing::warn!(error = %e, "no keyring to resume the session from");
+                return Ok(None);
+            }
         };
         let client = Client::new(&url, token).map_err(|e| map_client("resuming", e))?;
         let session = Session {
             gateway_url: url,
             agent,
+            remembered: true,
         };
         self.start(session.clone(), client).await;
         Ok(Some(session))
@@ -476,18 +527,7 @@ impl Console {
 
     /// Sign out: stop syncing and forget the token. The cache stays for the next sign-in.
     pub async fn sign_out(&self) -> Result<(), DesktopError> {
-        let live = self.inner.live.lock().await.take();
-        if let Ok(mut me) = self.inner.me.lock() {
-            *me = None;
-        }
-        if let Some(l) = live {
-            self.inner.vault.delete(&l.session.gateway_url)?;
-        }
-        self.inner.set_connection(false, Some("signed out".into()));
-        self.inner.emit(UiEvent::SignedOut {
-            reason: "signed out".into(),
-        });
-        Ok(())
+        self.inner.end_session("signed out".into()).await
     }
 
     async fn client(&self) -> Result<(Client, Session), DesktopError> {

@@ -26,7 +26,10 @@ pub enum StreamItem {
         retry_in: Duration,
     },
     /// The gateway refused the token; the stream has stopped.
-    Unauthorized,
+    Unauthorized {
+        /// The gateway's error code: `token_expired`, `token_revoked` or `unauthorized`.
+        code: String,
+    },
 }
 
 /// A running event stream. Dropping it stops the background task.
@@ -114,8 +117,8 @@ async fn run(base: url::Url, token: String, last: Arc<AtomicI64>, tx: mpsc::Send
                     }
                 }
             }
-            Err(ConnectError::Unauthorized) => {
-                let _ = tx.send(StreamItem::Unauthorized).await;
+            Err(ConnectError::Unauthorized(code)) => {
+                let _ = tx.send(StreamItem::Unauthorized { code }).await;
                 return;
             }
             Err(ConnectError::Other(e)) => e,
@@ -136,7 +139,7 @@ async fn run(base: url::Url, token: String, last: Arc<AtomicI64>, tx: mpsc::Send
 }
 
 enum ConnectError {
-    Unauthorized,
+    Unauthorized(String),
     Other(String),
 }
 
@@ -155,7 +158,12 @@ async fn connect(base: &url::Url, token: &str, since: i64) -> Result<Ws, Connect
         Err(_) => Err(ConnectError::Other("timed out connecting".into())),
         Ok(Ok((ws, _))) => Ok(ws),
         Ok(Err(tokio_tungstenite::tungstenite::Error::Http(resp))) if resp.status() == 401 => {
-            Err(ConnectError::Unauthorized)
+            let code = resp
+                .body()
+                .as_deref()
+                .and_then(|b| serde_json::from_slice::<switchboard_core::api::ErrorBody>(b).ok())
+                .map_or_else(|| "unauthorized".to_owned(), |e| e.error.code);
+            Err(ConnectError::Unauthorized(code))
         }
         Ok(Err(e)) => Err(ConnectError::Other(e.to_string())),
     }

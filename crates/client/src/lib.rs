@@ -320,12 +320,8 @@ impl Client {
 
     /// `GET /v1/events/cursor`: the newest event id (take it before a snapshot).
     pub async fn event_cursor(&self) -> Result<i64, ClientError> {
-        let v: serde_json::Value = self.get("v1/events/cursor", &[]).await?;
-        v["cursor"].as_i64().ok_or_else(|| ClientError::Api {
-            status: StatusCode::BAD_GATEWAY,
-            code: "bad_response".into(),
-            message: "cursor missing from the gateway's reply".into(),
-        })
+        let v: switchboard_core::api::EventCursor = self.get("v1/events/cursor", &[]).await?;
+        Ok(v.cursor)
     }
 
     /// The event stream from after `since` (0 for everything). See [`EventStream`].

@@ -336,3 +336,99 @@ pub struct Health {
     /// `sqlite` or `postgres`.
     pub database: String,
 }
+
+/// `GET /v1/events/cursor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct EventCursor {
+    /// The business's newest event id (0 before its first event): stream `since` it.
+    pub cursor: i64,
+}
+
+/// A bearer token as the admin API lists it: never the token itself or its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct TokenInfo {
+    /// Id (to revoke it).
+    pub id: i64,
+    /// Whose it is.
+    pub agent_id: AgentId,
+    /// What it is for ("alice's laptop").
+    pub label: String,
+    /// Issued (ms since epoch).
+    pub created_at: i64,
+    /// Refused from then on (ms since epoch).
+    pub expires_at: i64,
+    /// Revoked at (ms since epoch), if it was.
+    pub revoked_at: Option<i64>,
+}
+
+/// `GET /v1/admin/tokens`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct TokensResponse {
+    /// The business's tokens, newest first.
+    pub tokens: Vec<TokenInfo>,
+}
+
+/// `POST /v1/admin/agents/{id}/tokens`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewTokenRequest {
+    /// What it is for.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Lifetime in days, 1 to 365 (default 30).
+    #[serde(default)]
+    pub ttl_days: Option<u32>,
+}
+
+/// A token just issued: the only time it is shown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct IssuedToken {
+    /// Id (to revoke it).
+    pub id: i64,
+    /// The bearer token; only its SHA-256 is stored.
+    pub token: String,
+    /// Refused from then on (ms since epoch).
+    pub expires_at: i64,
+}
+
+/// `POST /v1/admin/agents`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewAgentRequest {
+    /// Login name, unique in the business.
+    pub name: String,
+    /// Name shown to colleagues (default: the login name).
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Role.
+    pub role: crate::agent::AgentRole,
+}
+
+/// `POST /v1/admin/businesses` (admins of the operator's own business only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewBusinessRequest {
+    /// Unique name.
+    pub name: String,
+    /// Login name of its first admin.
+    pub admin: String,
+}
+
+/// The new business, its first admin and that admin's token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct NewBusinessResponse {
+    /// Its id.
+    pub business_id: i64,
+    /// Its first admin.
+    pub admin: Agent,
+    /// The admin's token.
+    pub token: IssuedToken,
+}

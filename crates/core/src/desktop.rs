@@ -26,6 +26,14 @@ pub struct Session {
     pub gateway_url: String,
     /// The signed-in agent.
     pub agent: Agent,
+    /// The token is in the OS keyring (false: in memory only, until the app quits, because
+    /// no keyring was available).
+    #[serde(default = "remembered_default")]
+    pub remembered: bool,
+}
+
+fn remembered_default() -> bool {
+    true
 }
 
 /// Everything the UI needs to draw its frame.

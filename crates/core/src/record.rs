@@ -251,7 +251,7 @@ impl CallRecord {
             .merge
             .reported_duration_secs
             .or(match (self.answered_at, self.ended_at) {
-                (Some(a), Some(e)) => Some((e - a).max(0) / 1000),
+                (Some(a), Some(e)) => Some(e.saturating_sub(a).max(0) / 1000),
                 _ => None,
             });
 

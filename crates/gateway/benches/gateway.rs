@@ -135,7 +135,7 @@ async fn ws_latency(kind: &str) -> (Duration, Duration, usize) {
     let db = TestDb::of(kind).await;
     let (gw, seeded) = TestGateway::start(&db, 1).await;
     let token = support::token(&*gw.store, &seeded[0], "alice").await;
-    let since = gw.store.last_event_id().await.unwrap();
+    let since = gw.store.last_event_id(seeded[0].business).await.unwrap();
     let sent: Arc<Vec<OnceLock<Instant>>> = Arc::new((0..=WS_EVENTS).map(|_| OnceLock::new()).collect());
     let ws_url = format!("{}/v1/events?since={since}", gw.base.replacen("http", "ws", 1));
     let ready = Arc::new(tokio::sync::Semaphore::new(0));

@@ -1,9 +1,12 @@
-//! Realtime fan-out. One feeder task per process reads committed `call_events` in id order
-//! (woken by the store after each commit, or by PostgreSQL NOTIFY from any replica) and
-//! broadcasts them; WebSocket sessions filter by business. Reading from the table instead
-//! of passing events along in memory is what keeps the order right across concurrent
-//! writers and replicas.
+//! Realtime fan-out. One feeder task per process reads committed `call_events` (woken by
+//! the store after each commit, or by PostgreSQL NOTIFY from any replica) and broadcasts
+//! them; WebSocket sessions filter by business. Each business numbers its events on its
+//! own, so the feeder keeps one cursor per business: it compares every business's newest
+//! number with what it forwarded and reads the difference in order. Reading from the table
+//! instead of passing events along in memory is what keeps the order right across
+//! concurrent writers and replicas.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,12 +52,13 @@ impl Bus {
         self.tx.subscribe()
     }
 
-    /// Start the feeder: from the current end of the log, forward every committed event.
+    /// Start the feeder: from the current end of every business's log, forward every
+    /// committed event.
     pub async fn start_feeder(
         &self,
         store: Arc<dyn Store>,
     ) -> Result<tokio::task::JoinHandle<()>, crate::store::StoreError> {
-        let mut last = store.last_event_id().await?;
+        let mut forwarded: HashMap<BusinessId, i64> = store.event_heads().await?.into_iter().collect();
         let tx = self.tx.clone();
         let wake = store.commits();
         Ok(tokio::spawn(async move {
@@ -62,28 +66,39 @@ impl Bus {
                 // The timeout is a safety net for a wake-up lost with a dropped PostgreSQL
                 // connection; normally the notification arrives first.
                 let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
-                loop {
-                    match store.events_after(last, 500).await {
-                        Ok(events) if events.is_empty() => break,
-                        Ok(events) => {
-                            for (business_id, event) in events {
-                                last = event.id;
-                                let json = serde_json::to_string(&event).unwrap_or_default();
-                                // No subscribers is fine: nobody is watching.
-                                let _ = tx.send(Arc::new(BusEvent {
-                                    business_id,
-                                    event,
-                                    json,
-                                }));
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "realtime feeder could not read events; retrying");
-                            break;
-                        }
-                    }
+                if let Err(e) = forward_new(&*store, &mut forwarded, &tx).await {
+                    tracing::warn!(error = %e, "realtime feeder could not read events; retrying");
                 }
             }
         }))
     }
+}
+
+/// Forward what every business appended since `forwarded`, business by business in order.
+async fn forward_new(
+    store: &dyn Store,
+    forwarded: &mut HashMap<BusinessId, i64>,
+    tx: &broadcast::Sender<Arc<BusEvent>>,
+) -> Result<(), crate::store::StoreError> {
+    for (business_id, head) in store.event_heads().await? {
+        // A business created after the feeder started begins at 0.
+        let last = forwarded.entry(business_id).or_insert(0);
+        while *last < head {
+            let events = store.events_since(business_id, *last, 500).await?;
+            if events.is_empty() {
+                break;
+            }
+            for event in events {
+                *last = event.id;
+                let json = serde_json::to_string(&event).unwrap_or_default();
+                // No subscribers is fine: nobody is watching.
+                let _ = tx.send(Arc::new(BusEvent {
+                    business_id,
+                    event,
+                    json,
+                }));
+            }
+        }
+    }
+    Ok(())
 }

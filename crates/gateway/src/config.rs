@@ -29,8 +29,14 @@ pub enum Command {
     Serve(ServeArgs),
     /// Create or upgrade the database schema, then exit.
     Migrate(DbArgs),
-    /// Print a new bearer token for an agent.
-    Token(TokenArgs),
+    /// Print a new bearer token for an agent, or list or revoke tokens.
+    Token(TokenCmd),
+    /// Businesses: `business add NAME --admin LOGIN`.
+    #[command(subcommand)]
+    Business(BusinessCmd),
+    /// Agents: `agent add LOGIN --business NAME --role agent`.
+    #[command(subcommand)]
+    Agent(AgentCmd),
 }
 
 /// Where the data lives.
@@ -86,18 +92,126 @@ pub struct ServeArgs {
     /// Public base URL providers reach this gateway at (used for webhook signatures).
     #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Seconds a client has to send a request's headers.
+    #[arg(long, env = "SWITCHBOARD_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body.
+    #[arg(long, env = "SWITCHBOARD_BODY_TIMEOUT_SECS", default_value_t = 15)]
+    pub body_timeout_secs: u64,
+    /// Open connections one IP address may hold (raise it behind a load balancer).
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS_PER_PEER", default_value_t = 256)]
+    pub max_connections_per_peer: usize,
+    /// Open connections in total.
+    #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = 10_000)]
+    pub max_connections: usize,
 }
 
-/// `token`.
+impl ServeArgs {
+    /// The edge's limits from the flags.
+    pub fn limits(&self) -> crate::http::Limits {
+        crate::http::Limits {
+            header_timeout: std::time::Duration::from_secs(self.header_timeout_secs.max(1)),
+            body_timeout: std::time::Duration::from_secs(self.body_timeout_secs.max(1)),
+            max_connections_per_peer: self.max_connections_per_peer.max(1),
+            max_connections: self.max_connections.max(1),
+        }
+    }
+}
+
+/// `token`: without a subcommand, issue one (`token --agent alice`).
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct TokenCmd {
+    /// List or revoke instead of issuing.
+    #[command(subcommand)]
+    pub action: Option<TokenAction>,
+    /// Issue a token.
+    #[command(flatten)]
+    pub issue: TokenArgs,
+}
+
+/// `token list` / `token revoke`.
+#[derive(Debug, Subcommand)]
+pub enum TokenAction {
+    /// List a business's tokens (never the tokens themselves).
+    List {
+        /// Database.
+        #[command(flatten)]
+        db: DbArgs,
+        /// Business name.
+        #[arg(long)]
+        business: String,
+    },
+    /// Revoke a token by id (see `token list`); it stops working at once.
+    Revoke {
+        /// Database.
+        #[command(flatten)]
+        db: DbArgs,
+        /// Business name.
+        #[arg(long)]
+        business: String,
+        /// The token's id.
+        id: i64,
+    },
+}
+
+/// Issuing a token.
 #[derive(Debug, Args)]
 pub struct TokenArgs {
     /// Database.
     #[command(flatten)]
     pub db: DbArgs,
     /// Agent login name.
-    #[arg(long)]
-    pub agent: String,
+    #[arg(long, required = true)]
+    pub agent: Option<String>,
     /// Business name, when several have an agent of that name.
     #[arg(long)]
     pub business: Option<String>,
+    /// Days until the token expires (1 to 365).
+    #[arg(long, default_value_t = crate::auth::DEFAULT_TOKEN_TTL_DAYS)]
+    pub ttl_days: u32,
+    /// What the token is for ("alice's laptop").
+    #[arg(long, default_value = "")]
+    pub label: String,
+}
+
+/// `business ...`.
+#[derive(Debug, Subcommand)]
+pub enum BusinessCmd {
+    /// Create a business and its first admin; prints the admin's token.
+    Add {
+        /// Database.
+        #[command(flatten)]
+        db: DbArgs,
+        /// Its name (unique).
+        name: String,
+        /// Login name of its first admin.
+        #[arg(long)]
+        admin: String,
+        /// The operator's own business: its admins may create businesses over the API.
+        #[arg(long)]
+        platform: bool,
+    },
+}
+
+/// `agent ...`.
+#[derive(Debug, Subcommand)]
+pub enum AgentCmd {
+    /// Create an agent in a business.
+    Add {
+        /// Database.
+        #[command(flatten)]
+        db: DbArgs,
+        /// Login name.
+        name: String,
+        /// The business.
+        #[arg(long)]
+        business: String,
+        /// agent, supervisor or admin.
+        #[arg(long, default_value = "agent")]
+        role: String,
+        /// Name shown to colleagues (default: the login name).
+        #[arg(long)]
+        display_name: Option<String>,
+    },
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use switchboard_core::{AgentId, AgentRole, BusinessId, LeadId, LeadStatus, NumberId, ProviderId};
 
-use crate::auth::{hash_token, new_token};
+use crate::auth::new_token;
 use crate::store::{NewLead, NewNumber, Store, StoreError, StoreResult};
 
 /// Name of the demo business.
@@ -60,7 +60,7 @@ pub async fn seed_business(
     number_base: u32,
     leads: u32,
 ) -> StoreResult<Seeded> {
-    let business = store.create_business(name).await?;
+    let business = store.create_business(name, false).await?;
     let mut agents = vec![];
     for (login, display, role) in [
         ("alice", "Alice Moreno", AgentRole::Agent),
@@ -130,11 +130,14 @@ pub async fn seed_business(
     })
 }
 
-/// Issue a token for an agent and return it (the database keeps only its hash).
+/// Issue a token with the default lifetime for an agent and return it (the database
+/// keeps only its hash).
 pub async fn issue_token(store: &dyn Store, agent: AgentId) -> StoreResult<String> {
-    let token = new_token();
-    store.add_token(agent, &hash_token(&token)).await?;
-    Ok(token)
+    Ok(
+        crate::auth::issue(store, agent, "", crate::auth::DEFAULT_TOKEN_TTL_DAYS)
+            .await?
+            .token,
+    )
 }
 
 /// Seed the demo business once; later runs leave it as it is. Writes the demo's webhook

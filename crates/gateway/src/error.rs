@@ -21,6 +21,12 @@ pub enum ApiError {
     /// No or unknown bearer token.
     #[error("a valid bearer token is required: send Authorization: Bearer <token>")]
     Unauthorized,
+    /// The token was good but has expired.
+    #[error("this token has expired: sign in again with a new one")]
+    TokenExpired,
+    /// The token was revoked.
+    #[error("this token was revoked: sign in again with a new one")]
+    TokenRevoked,
     /// Not allowed for this agent.
     #[error("{0}")]
     Forbidden(String),
@@ -42,6 +48,12 @@ pub enum ApiError {
     /// The provider refused.
     #[error("{}", .0.message)]
     Provider(CallError),
+    /// The request body is larger than the route takes.
+    #[error("the request body is larger than this route's limit of {0} bytes")]
+    PayloadTooLarge(usize),
+    /// The request body did not arrive in time.
+    #[error("the request body did not arrive within {0} seconds")]
+    BodyTimeout(u64),
     /// The database failed; the client should retry.
     #[error("the gateway could not reach its database; retry shortly")]
     Unavailable,
@@ -56,6 +68,8 @@ impl ApiError {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Self::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Self::TokenExpired => (StatusCode::UNAUTHORIZED, "token_expired"),
+            Self::TokenRevoked => (StatusCode::UNAUTHORIZED, "token_revoked"),
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Self::UnknownCall(_) => (StatusCode::NOT_FOUND, "unknown_call"),
@@ -63,6 +77,8 @@ impl ApiError {
             Self::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Self::IllegalTransition(_) => (StatusCode::CONFLICT, "illegal_transition"),
             Self::Provider(_) => (StatusCode::BAD_GATEWAY, "provider_error"),
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            Self::BodyTimeout(_) => (StatusCode::REQUEST_TIMEOUT, "request_timeout"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "store_unavailable"),
             Self::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

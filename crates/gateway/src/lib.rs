@@ -20,7 +20,9 @@ pub mod bus;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod http;
 pub mod ingest;
+pub mod onboarding;
 pub mod openapi;
 pub mod providers;
 pub mod routes;
@@ -49,9 +51,15 @@ pub struct AppState {
     pub public_url: String,
 }
 
-/// The whole HTTP API.
-pub fn app(state: AppState) -> Router {
-    routes::router().with_state(state)
+/// The whole HTTP API, with the edge's body limits and its JSON error safety net.
+pub fn app(state: AppState, limits: http::Limits) -> Router {
+    let body_timeout = limits.body_timeout;
+    routes::router()
+        .with_state(state)
+        .layer(axum::middleware::from_fn(move |req, next| {
+            http::bounded_body(body_timeout, req, next)
+        }))
+        .layer(axum::middleware::from_fn(http::json_errors))
 }
 
 /// A fresh call id: now, plus 80 random bits.
@@ -81,11 +89,21 @@ pub async fn start(store: Arc<dyn Store>, secrets: &secrets::Secrets, public_url
     })
 }
 
-/// Serve `state` on `listener` until `shutdown` resolves.
+/// Serve `state` on `listener` with the default limits until `shutdown` resolves.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown).await
+    serve_with(listener, state, http::Limits::default(), shutdown).await
+}
+
+/// Serve `state` on `listener` within `limits` until `shutdown` resolves.
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    limits: http::Limits,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    http::serve(listener, app(state, limits), limits, shutdown).await
 }

@@ -76,22 +76,54 @@ pub static ROUTES: &[Op] = &[
     op!("get" "/v1/agents", "The business's agents", auth=true, body=None, 200 => Some(s::<AgentsResponse>)),
     op!("get" "/v1/agents/me", "The caller (who the token belongs to)", auth=true, body=None, 200 => Some(s::<Agent>)),
     op!("put" "/v1/agents/me/status", "Set the caller's status", auth=true, body=Some(s::<AgentStatusRequest>), 200 => Some(s::<Agent>)),
+    op!("delete" "/v1/agents/me/token", "Sign out: revoke the token this request carries", auth=true, body=None, 204 => None),
+    op!("post" "/v1/admin/businesses", "Create a business with its first admin and their token (admins of the operator's business)",
+        auth=true, body=Some(s::<NewBusinessRequest>), 201 => Some(s::<NewBusinessResponse>)),
+    op!("get" "/v1/admin/agents", "The business's agents (admin)", auth=true, body=None, 200 => Some(s::<AgentsResponse>)),
+    op!("post" "/v1/admin/agents", "Create an agent (admin)", auth=true, body=Some(s::<NewAgentRequest>), 201 => Some(s::<Agent>)),
+    op!("post" "/v1/admin/agents/{id}/tokens", "Issue a token for an agent; shown once (admin)", auth=true,
+        body=Some(s::<NewTokenRequest>), 201 => Some(s::<IssuedToken>)),
+    op!("get" "/v1/admin/tokens", "The business's tokens, never their values (admin)", auth=true, body=None, 200 => Some(s::<TokensResponse>)),
+    op!("delete" "/v1/admin/tokens/{id}", "Revoke a token; it stops working at once (admin)", auth=true, body=None, 204 => None),
     op!("get" "/v1/events", "WebSocket: every change in order; each text message is a StreamEvent. Resume with since=<last id>",
         auth=true, body=None, 101 => Some(s::<StreamEvent>), query=&[("since", "integer", "resume after this event id (default: now)")]),
-    op!("get" "/v1/events/cursor", "The newest event id: read it before a snapshot, then stream since it", auth=true,
-        body=None, 200 => None),
+    op!("get" "/v1/events/cursor", "The business's newest event id: read it before a snapshot, then stream since it", auth=true,
+        body=None, 200 => Some(s::<EventCursor>)),
     op!("post" "/webhooks/transcripts/{source}", "Transcript turns by call_sid; X-Switchboard-Signature: sha256=HMAC(body)",
         auth=false, body=Some(s::<TranscriptWebhook>), 200 => None),
     op!("post" "/webhooks/{kind}/{provider}", "A provider's webhook (the simulator's: a signed NormalizedCallEvent)",
         auth=false, body=Some(s::<NormalizedCallEvent>), 200 => None),
 ];
 
+/// Path parameters, typed so a schema-driven client generates calls that can succeed.
 fn path_params(path: &str) -> Vec<Value> {
     path.split('/')
         .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-        .map(|name| json!({ "name": name, "in": "path", "required": true, "schema": { "type": "string" } }))
+        .map(|name| {
+            let schema = match name {
+                "call_sid" => json!({ "type": "string", "pattern": "^call_[0-9A-HJKMNP-TV-Z]{26}$" }),
+                "id" => json!({ "type": "integer", "format": "int64", "minimum": 1 }),
+                _ => json!({ "type": "string", "pattern": "^[A-Za-z0-9._-]{1,100}$" }),
+            };
+            json!({ "name": name, "in": "path", "required": true, "schema": schema })
+        })
         .collect()
 }
+
+/// The errors every operation may answer with, besides its own success status. All of
+/// them carry the one error body.
+const ERRORS: &[(&str, &str)] = &[
+    (
+        "400",
+        "Malformed request (syntax, a bad id, /v1/events without a WebSocket upgrade)",
+    ),
+    ("404", "No such thing in this business, or no such route"),
+    ("405", "The path does not take this method"),
+    ("408", "The request body did not arrive in time"),
+    ("413", "The request body is over the route's limit"),
+    ("422", "Well-formed but invalid input"),
+    ("503", "The database cannot be reached; retry"),
+];
 
 /// Build the document.
 pub fn document() -> Value {
@@ -106,13 +138,32 @@ pub fn document() -> Value {
             Some(f) => {
                 json!({ "description": "OK", "content": { "application/json": { "schema": f(&mut g) } } })
             }
-            None => json!({ "description": "OK" }),
+            None if op.ok == 204 => json!({ "description": "Done" }),
+            None => json!({ "description": "OK", "content": { "application/json": { "schema": {} } } }),
         };
         responses.insert(op.ok.to_string(), ok);
-        responses.insert(
-            "default".into(),
-            json!({ "description": "Error", "content": { "application/json": { "schema": error } } }),
-        );
+        let error_response =
+            |what: &str| json!({ "description": what, "content": { "application/json": { "schema": error } } });
+        for (status, what) in ERRORS {
+            responses.insert((*status).into(), error_response(what));
+        }
+        if op.auth {
+            responses.insert(
+                "401".into(),
+                error_response("No token, an unknown one (unauthorized), or one that expired or was revoked"),
+            );
+            responses.insert("403".into(), error_response("Not allowed for this role"));
+        } else {
+            responses.insert("401".into(), error_response("A webhook signature is missing or wrong"));
+        }
+        if op.path.starts_with("/v1/calls") || op.path.starts_with("/v1/admin") {
+            responses.insert(
+                "409".into(),
+                error_response("Not possible in the call's or the name's current state"),
+            );
+            responses.insert("502".into(), error_response("The provider refused"));
+        }
+        responses.insert("default".into(), error_response("Any other error"));
         let mut o = json!({ "summary": op.summary, "parameters": params, "responses": responses });
         if let Some(f) = op.body {
             o["requestBody"] = json!({ "required": true, "content": { "application/json": { "schema": f(&mut g) } } });

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use switchboard_core::api::LeadQuery;
 use switchboard_core::{ProviderId, TelephonyVendor};
+use switchboard_telephony::secret::{Secret, SecretSource, parse_config};
 use switchboard_telephony::simulator::{Simulator, SimulatorConfig};
 use switchboard_telephony::{ProviderError, ProviderEvent, TelephonyProvider};
 use tokio::sync::mpsc;
@@ -24,7 +25,7 @@ pub struct ProviderHandle {
     /// The carrier name its call ids are qualified with.
     pub vendor: TelephonyVendor,
     /// Secret for Switchboard-format webhooks (transcripts), if configured.
-    pub webhook_secret: Option<String>,
+    pub webhook_secret: Option<Secret>,
 }
 
 /// All running providers, by id and by name.
@@ -59,9 +60,10 @@ impl Providers {
 /// Build and start every enabled provider. A provider whose configuration is wrong is
 /// logged and left out, so one bad row does not take the gateway down.
 pub async fn start(store: Arc<dyn Store>, secrets: &Secrets) -> Result<Providers, StoreError> {
+    let secrets: Arc<dyn SecretSource> = Arc::new(secrets.clone());
     let mut out = Providers::default();
     for row in store.providers().await? {
-        match build(store.clone(), secrets, row.clone()).await {
+        match build(store.clone(), &secrets, row.clone()).await {
             Ok(handle) => {
                 let handle = Arc::new(handle);
                 out.by_name.insert(row.name.clone(), handle.clone());
@@ -75,11 +77,22 @@ pub async fn start(store: Arc<dyn Store>, secrets: &Secrets) -> Result<Providers
     Ok(out)
 }
 
-async fn build(store: Arc<dyn Store>, secrets: &Secrets, row: ProviderRow) -> Result<ProviderHandle, ProviderError> {
-    let mut config = secrets
-        .resolve(&row.config)
-        .map_err(|e| ProviderError::Config(e.to_string()))?;
-    let webhook_secret = config.get("webhook_secret").and_then(|v| v.as_str()).map(str::to_owned);
+/// The part of every provider's config the gateway itself reads.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Common {
+    /// Signs Switchboard-format webhooks (transcripts) from this provider.
+    #[serde(default)]
+    webhook_secret: Option<Secret>,
+}
+
+async fn build(
+    store: Arc<dyn Store>,
+    secrets: &Arc<dyn SecretSource>,
+    row: ProviderRow,
+) -> Result<ProviderHandle, ProviderError> {
+    // References stay unresolved until a typed parse reads them (see telephony::secret).
+    let mut config = row.config.clone();
+    let webhook_secret = parse_config::<Common>(&config, secrets)?.webhook_secret;
     let (tx, rx) = mpsc::channel(1024);
     let (provider, vendor): (Arc<dyn TelephonyProvider>, TelephonyVendor) = match row.kind.as_str() {
         "simulator" => {
@@ -111,7 +124,7 @@ async fn build(store: Arc<dyn Store>, secrets: &Secrets, row: ProviderRow) -> Re
                     .filter(|n| n.provider_id == row.id && n.capabilities.inbound);
                 obj.insert("service_numbers".into(), mine.map(|n| n.e164.to_string()).collect());
             }
-            let sim = Simulator::new(SimulatorConfig::from_json(config)?, tx)?;
+            let sim = Simulator::new(SimulatorConfig::parse(&config, secrets)?, tx)?;
             let orphans = store
                 .live_calls_of_provider(row.id)
                 .await

@@ -24,8 +24,15 @@ impl Secrets {
         Self { dir }
     }
 
-    /// The value of secret `name`.
+    /// The value of secret `name`. Names are letters, digits and `_`, so a reference can
+    /// never point outside the secrets directory.
     pub fn get(&self, name: &str) -> Result<String, MissingSecret> {
+        if name.is_empty() || name.len() > 128 || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(MissingSecret {
+                name: name.to_owned(),
+                path: "(not a valid secret name: use letters, digits and _)".into(),
+            });
+        }
         if let Ok(v) = std::env::var(format!("SWITCHBOARD_SECRET_{name}")) {
             return Ok(v);
         }
@@ -40,23 +47,11 @@ impl Secrets {
             path: path.map_or_else(|| "<secrets dir>/".to_owned() + name, |p| p.display().to_string()),
         })
     }
+}
 
-    /// A copy of `config` with every `"secret:NAME"` string replaced by its value.
-    pub fn resolve(&self, config: &serde_json::Value) -> Result<serde_json::Value, MissingSecret> {
-        use serde_json::Value;
-        Ok(match config {
-            Value::String(s) => match s.strip_prefix("secret:") {
-                Some(name) => Value::String(self.get(name)?),
-                None => config.clone(),
-            },
-            Value::Array(items) => Value::Array(items.iter().map(|v| self.resolve(v)).collect::<Result<_, _>>()?),
-            Value::Object(map) => Value::Object(
-                map.iter()
-                    .map(|(k, v)| Ok((k.clone(), self.resolve(v)?)))
-                    .collect::<Result<_, _>>()?,
-            ),
-            other => other.clone(),
-        })
+impl switchboard_telephony::secret::SecretSource for Secrets {
+    fn get(&self, name: &str) -> Result<String, String> {
+        Secrets::get(self, name).map_err(|e| e.to_string())
     }
 }
 
@@ -69,13 +64,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("TWILIO_TOKEN_TEST"), "abc\n").expect("write");
         let s = Secrets::new(Some(dir.path().to_owned()));
-        let cfg = serde_json::json!({ "auth_token": "secret:TWILIO_TOKEN_TEST", "nested": ["plain"] });
-        let out = s.resolve(&cfg).expect("resolves");
-        assert_eq!(out["auth_token"], "abc");
-        assert_eq!(out["nested"][0], "plain");
-        let err = s
-            .resolve(&serde_json::json!("secret:NOPE_NOT_SET"))
-            .expect_err("missing");
+        assert_eq!(s.get("TWILIO_TOKEN_TEST").expect("resolves"), "abc");
+        let err = s.get("NOPE_NOT_SET").expect_err("missing");
         assert!(err.to_string().contains("SWITCHBOARD_SECRET_NOPE_NOT_SET"));
     }
 }

@@ -207,11 +207,11 @@ async fn webhooks_verify_refuse_unknown_calls_and_audit() {
 
     // Transcript webhook: signed, by call_sid; unknown sid is a 404 with an audit event.
     let sid = reply_sid(&http, &gw.base).await;
-    let hook = serde_json::json!({ "call_sid": sid, "turns": [{ "role": "caller", "content": "hello", "occurred_at": 5, "sequence": 0 }] });
+    let hook = serde_json::json!({ "call_sid": sid, "turns": [{ "role": "caller", "content": "hello", "occurred_at": support::recent(5), "sequence": 0 }] });
     let turl = format!("{}/webhooks/transcripts/sim-1", gw.base);
     let (code, r) = post_signed(&http, &turl, hook.to_string().as_bytes(), support::SECRET).await;
     assert_eq!(code, 200, "{r}");
-    let unknown = serde_json::json!({ "call_sid": "call_01J0000000000000000000000Z", "turns": [{ "role": "caller", "content": "x", "occurred_at": 5, "sequence": 0 }] });
+    let unknown = serde_json::json!({ "call_sid": "call_01J0000000000000000000000Z", "turns": [{ "role": "caller", "content": "x", "occurred_at": support::recent(5), "sequence": 0 }] });
     assert_eq!(
         post_signed(&http, &turl, unknown.to_string().as_bytes(), support::SECRET)
             .await

@@ -102,7 +102,7 @@ async fn stream_resumes_after_restart_without_loss_or_repeats() {
             StreamItem::Event(ev) => got.push(ev.id),
             StreamItem::Connected => connects += 1,
             StreamItem::Disconnected { .. } => disconnects += 1,
-            StreamItem::Unauthorized => panic!("token refused"),
+            StreamItem::Unauthorized { .. } => panic!("token refused"),
         }
     }
     assert!(

@@ -13,7 +13,7 @@ use switchboard_core::{
     AgentRole, AgentStatus, CallAction, CallErrorCode, CallRecord, CallStatus, Direction, NormalizedCallEvent,
     StreamEventKind, TelephonyVendor, TranscriptRole, VoicePlatform,
 };
-use switchboard_gateway::store::{IngestOutcome, Principal, ProviderRow, Store, StoreError};
+use switchboard_gateway::store::{IngestOutcome, Principal, ProviderRow, Store, StoreError, TokenCheck};
 
 async fn provider_row(store: &dyn Store, name: &str) -> ProviderRow {
     store
@@ -35,6 +35,8 @@ fn principal(seeded: &switchboard_gateway::demo::Seeded, agent: &str) -> Princip
         business_id: seeded.business,
         agent_id: seeded.agent(agent),
         role,
+        token_id: 0,
+        platform: false,
     }
 }
 
@@ -99,7 +101,10 @@ async fn inbound_call_is_created_routed_and_updated(store: Arc<dyn Store>) {
         (got.call_sid.clone(), IngestOutcome::Updated)
     );
     let rec = store.call(s.business, &got.call_sid).await.unwrap().unwrap();
-    assert_eq!((rec.status, rec.answered_at), (CallStatus::Answered, Some(2_000)));
+    assert_eq!(
+        (rec.status, rec.answered_at),
+        (CallStatus::Answered, Some(support::recent(2_000)))
+    );
 
     // A late ringing changes nothing.
     let late = inbound("V1", "e1b", 1_500, CallStatus::Ringing, "+14155550100"); // late, already superseded
@@ -477,10 +482,12 @@ async fn history_pages_and_events_resume_in_order(store: Arc<dyn Store>) {
 
     let events = store.events_since(s.business, 0, 100).await.unwrap();
     assert_eq!(events.len(), 7);
-    assert!(events.windows(2).all(|w| w[0].id < w[1].id));
+    // The business's own numbers: 1, 2, 3, ... with no gaps.
+    let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+    assert_eq!(ids, (1..=7).collect::<Vec<i64>>());
     let resumed = store.events_since(s.business, events[3].id, 100).await.unwrap();
     assert_eq!(resumed, events[4..].to_vec());
-    assert_eq!(store.last_event_id().await.unwrap(), events[6].id);
+    assert_eq!(store.last_event_id(s.business).await.unwrap(), events[6].id);
 }
 
 async fn agent_status_and_directory_reads(store: Arc<dyn Store>) {
@@ -517,13 +524,23 @@ async fn agent_status_and_directory_reads(store: Arc<dyn Store>) {
     let token = switchboard_gateway::demo::issue_token(&*store, alice.agent_id)
         .await
         .unwrap();
-    let who = store
-        .authenticate(&switchboard_gateway::auth::hash_token(&token))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(who, alice);
-    assert!(store.authenticate("nope").await.unwrap().is_none());
+    let hash = switchboard_gateway::auth::hash_token(&token);
+    let now = switchboard_gateway::now_ms();
+    let TokenCheck::Valid(who) = store.authenticate(&hash, now).await.unwrap() else {
+        panic!("a fresh token is valid");
+    };
+    assert_eq!(
+        (who.business_id, who.agent_id, who.role),
+        (alice.business_id, alice.agent_id, alice.role)
+    );
+    assert_eq!(store.authenticate("nope", now).await.unwrap(), TokenCheck::Unknown);
+    // It expires after its lifetime, and a revoked token is refused before that.
+    let later = now + i64::from(switchboard_gateway::auth::DEFAULT_TOKEN_TTL_DAYS) * 86_400_000 + 1;
+    assert_eq!(store.authenticate(&hash, later).await.unwrap(), TokenCheck::Expired);
+    store.revoke_token(s.business, who.token_id, now).await.unwrap();
+    assert_eq!(store.authenticate(&hash, now).await.unwrap(), TokenCheck::Revoked);
+    let listed = store.tokens(s.business).await.unwrap();
+    assert!(listed.iter().any(|t| t.id == who.token_id && t.revoked_at == Some(now)));
 }
 
 async fn wrap_up_is_saved_once_per_idempotency_key(store: Arc<dyn Store>) {

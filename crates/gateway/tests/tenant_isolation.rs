@@ -33,7 +33,7 @@ async fn every_endpoint_is_scoped_to_the_token_business() {
     assert_eq!(code, 200);
     let their_call = theirs.calls(&CallListQuery::default()).await.unwrap().calls.remove(0);
     let sid = their_call.call_sid.clone();
-    let hook = serde_json::json!({ "call_sid": sid, "turns": [{ "role": "caller", "content": "private", "occurred_at": 1, "sequence": 0 }] });
+    let hook = serde_json::json!({ "call_sid": sid, "turns": [{ "role": "caller", "content": "private", "occurred_at": support::recent(1), "sequence": 0 }] });
     assert_eq!(
         post_signed(
             &http,

@@ -17,6 +17,7 @@ use serde::Serialize;
 use switchboard_core::api::{TranscriptTurnIn, TransferTarget};
 use switchboard_core::{CallError, CallErrorCode, CallSid, Direction, E164, NormalizedCallEvent};
 
+pub mod secret;
 pub mod signature;
 pub mod simulator;
 

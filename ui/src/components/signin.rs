@@ -2,6 +2,7 @@ use yew::prelude::*;
 
 use super::{input_value, run, use_ctx};
 use crate::ipc;
+use switchboard_core::desktop::DesktopError;
 use crate::state::{Msg, Notice};
 
 #[function_component]
@@ -10,18 +11,27 @@ pub fn SignIn() -> Html {
     let url = use_state(|| "http://127.0.0.1:8080".to_owned());
     let token = use_state(String::new);
     let busy = use_state(|| false);
-    let onsubmit = {
-        let (ctx, url, token, busy) = (ctx.clone(), url.clone(), token.clone(), busy.clone());
-        Callback::from(move |e: SubmitEvent| {
-            e.prevent_default();
+    // Set when the keyring refused: the sign-in then offers a session-only one.
+    let no_keyring = use_state(|| None::<String>);
+    let submit = |remember: bool| {
+        let (ctx, url, token, busy, no_keyring) =
+            (ctx.clone(), url.clone(), token.clone(), busy.clone(), no_keyring.clone());
+        move || {
             busy.set(true);
             let (u, t, busy2, ctx2) = ((*url).clone(), (*token).clone(), busy.clone(), ctx.clone());
-            let done = busy.clone();
+            let (done, nk) = (busy.clone(), no_keyring.clone());
             run(
                 &ctx,
                 async move {
-                    let r = ipc::sign_in(u, t).await;
+                    let r = if remember {
+                        ipc::sign_in(u, t).await
+                    } else {
+                        ipc::sign_in_for_session(u, t).await
+                    };
                     done.set(false);
+                    if let Err(DesktopError::Keyring(m)) = &r {
+                        nk.set(Some(m.clone()));
+                    }
                     r
                 },
                 move |_| {
@@ -34,7 +44,18 @@ pub fn SignIn() -> Html {
                     });
                 },
             );
+        }
+    };
+    let onsubmit = {
+        let go = submit(true);
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            go();
         })
+    };
+    let session_only = {
+        let go = submit(false);
+        Callback::from(move |_: MouseEvent| go())
     };
     let notice = ctx.notice.clone();
     html! {
@@ -54,6 +75,17 @@ pub fn SignIn() -> Html {
                 <button id="signin-submit" class="btn primary wide" type="submit" disabled={*busy}>
                     { if *busy { "Signing in…" } else { "Sign in" } }
                 </button>
+                if let Some(why) = (*no_keyring).clone() {
+                    <div class="keyring-missing" id="keyring-missing">
+                        <p>{"This computer has no system keyring (Secret Service) to keep your token, so Switchboard cannot remember this sign-in. "}
+                           {"You can sign in for this session only: the token stays in memory, never on disk, and you sign in again after quitting. "}
+                           {"To stay signed in, install and unlock a keyring such as GNOME Keyring or KWallet, then sign in again."}</p>
+                        <p class="fineprint">{why}</p>
+                        <button id="signin-session-only" class="btn wide" type="button" disabled={*busy} onclick={session_only}>
+                            {"Sign in for this session only"}
+                        </button>
+                    </div>
+                }
                 <p class="fineprint">{"The token is kept in your system keyring, never on disk."}</p>
             </form>
         </div>

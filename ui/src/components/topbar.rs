@@ -51,6 +51,12 @@ pub fn TopBar() -> Html {
                 { tab(Page::Settings, "nav-settings", "Settings") }
             </nav>
             <div class="spacer" />
+            if ctx.session.as_ref().is_some_and(|s| !s.remembered) {
+                <span class="chip warn" id="session-only-chip"
+                    title="No system keyring is available, so your token is kept in memory only: sign in again after quitting. Install and unlock a keyring (GNOME Keyring, KWallet) to stay signed in.">
+                    {"Signed in for this session only"}
+                </span>
+            }
             if ctx.outbox_pending > 0 {
                 <span class="chip warn" id="outbox-chip" title="Saved here; sent when the gateway is reachable">
                     { format!("{} waiting to send", ctx.outbox_pending) }

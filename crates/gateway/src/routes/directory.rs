@@ -1,14 +1,14 @@
 //! Numbers, leads, agents, transcripts, health and the OpenAPI document.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use switchboard_core::api::{
     AgentStatusRequest, AgentsResponse, Health, LeadDetail, LeadQuery, LeadsResponse, NumbersResponse,
     TranscriptResponse,
 };
 use switchboard_core::{Agent, LeadId};
 
-use super::{ApiJson, ApiQuery, SidPath};
+use super::{ApiJson, ApiPath, ApiQuery, SidPath};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::store::Principal;
@@ -48,7 +48,7 @@ pub async fn leads(
 pub async fn lead(
     State(st): State<AppState>,
     who: Principal,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> Result<Json<LeadDetail>, ApiError> {
     let id: LeadId = id
         .parse()

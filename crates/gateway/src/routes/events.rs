@@ -1,21 +1,24 @@
 //! `GET /v1/events?since=ID`: the WebSocket event stream. Backlog from the database first,
-//! then live events from the bus; ids only ever increase, so a client that reconnects
-//! with the last id it saw misses nothing and sees nothing twice.
+//! then live events from the bus. Ids are the business's own event numbers, 1, 2, 3, ...
+//! with no gaps, so a client that reconnects with the last id it saw misses nothing and
+//! sees nothing twice, and learns nothing about other businesses' activity.
 
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use switchboard_core::BusinessId;
+use switchboard_core::api::EventCursor;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::ApiQuery;
 use crate::AppState;
 use crate::error::ApiError;
-use crate::store::Principal;
+use crate::store::{Principal, TokenCheck};
 
 /// Query of `/v1/events`.
 #[derive(Debug, Deserialize)]
@@ -31,19 +34,32 @@ pub async fn stream(
     State(st): State<AppState>,
     who: Principal,
     ApiQuery(q): ApiQuery<EventsQuery>,
-    ws: WebSocketUpgrade,
+    headers: axum::http::HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    let ws = ws.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "/v1/events is a WebSocket: connect with an HTTP/1.1 upgrade ({})",
+            e.body_text()
+        ))
+    })?;
     if q.since.is_some_and(|s| s < 0) {
         return Err(ApiError::BadRequest("since must be 0 or a positive event id".into()));
     }
     let since = match q.since {
         Some(s) => s,
-        None => st.store.last_event_id().await?,
+        None => st.store.last_event_id(who.business_id).await?,
     };
-    Ok(ws.on_upgrade(move |socket| session(st, who.business_id, since, socket)))
+    let token_hash = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .map(|t| crate::auth::hash_token(t.trim()))
+        .unwrap_or_default();
+    Ok(ws.on_upgrade(move |socket| session(st, who.business_id, token_hash, since, socket)))
 }
 
-async fn session(st: AppState, business: BusinessId, since: i64, socket: WebSocket) {
+async fn session(st: AppState, business: BusinessId, token_hash: String, since: i64, socket: WebSocket) {
     let (mut tx, mut rx) = socket.split();
     // Subscribe before reading the backlog so nothing falls between the two.
     let mut live = st.bus.subscribe();
@@ -51,7 +67,7 @@ async fn session(st: AppState, business: BusinessId, since: i64, socket: WebSock
     if catch_up(&st, business, &mut last, &mut tx).await.is_err() {
         return;
     }
-    let mut ping = tokio::time::interval(Duration::from_secs(20));
+    let mut ping = tokio::time::interval(Duration::from_secs(10));
     loop {
         tokio::select! {
             msg = live.recv() => match msg {
@@ -70,6 +86,14 @@ async fn session(st: AppState, business: BusinessId, since: i64, socket: WebSock
                 Some(Ok(_)) => {}
             },
             _ = ping.tick() => {
+                // A token revoked or expired while the stream is open ends the stream; the
+                // client's reconnect then learns why (401 with the reason).
+                if let Ok(check) = st.store.authenticate(&token_hash, crate::now_ms()).await {
+                    if !matches!(check, TokenCheck::Valid(_)) {
+                        let _ = tx.send(Message::Close(None)).await;
+                        return;
+                    }
+                }
                 if tx.send(Message::Ping(Vec::new().into())).await.is_err() { return; }
             }
         }
@@ -101,10 +125,11 @@ where
     }
 }
 
-/// `GET /v1/events/cursor`: the newest event id. A client reads it *before* taking a
-/// snapshot, then streams from it: changes made during the snapshot are replayed, none lost.
-pub async fn cursor(State(st): State<AppState>, _who: Principal) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    Ok(axum::Json(
-        serde_json::json!({ "cursor": st.store.last_event_id().await? }),
-    ))
+/// `GET /v1/events/cursor`: the business's newest event id. A client reads it *before*
+/// taking a snapshot, then streams from it: changes made during the snapshot are replayed,
+/// none lost.
+pub async fn cursor(State(st): State<AppState>, who: Principal) -> Result<axum::Json<EventCursor>, ApiError> {
+    Ok(axum::Json(EventCursor {
+        cursor: st.store.last_event_id(who.business_id).await?,
+    }))
 }

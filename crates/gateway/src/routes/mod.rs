@@ -1,5 +1,6 @@
 //! The router, and extractors that turn malformed input into clear 4xx errors.
 
+mod admin;
 mod calls;
 mod directory;
 mod events;
@@ -8,7 +9,7 @@ mod webhooks;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use switchboard_core::CallSid;
@@ -40,6 +41,12 @@ pub fn router() -> Router<AppState> {
         .route("/v1/agents", get(directory::agents))
         .route("/v1/agents/me", get(directory::me))
         .route("/v1/agents/me/status", put(directory::set_status))
+        .route("/v1/agents/me/token", delete(admin::sign_out))
+        .route("/v1/admin/businesses", post(admin::create_business))
+        .route("/v1/admin/agents", get(admin::agents).post(admin::create_agent))
+        .route("/v1/admin/agents/{id}/tokens", post(admin::create_token))
+        .route("/v1/admin/tokens", get(admin::tokens))
+        .route("/v1/admin/tokens/{id}", delete(admin::revoke_token))
         .route("/v1/events", get(events::stream))
         .route("/v1/events/cursor", get(events::cursor))
         .route("/webhooks/transcripts/{source}", post(webhooks::transcripts))
@@ -79,6 +86,22 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// Path parameters whose rejections (a segment that is not UTF-8, not a number) are
+/// [`ApiError`]s.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Self(p.0))
+            .map_err(|e: PathRejection| ApiError::BadRequest(e.body_text()))
+    }
+}
+
 /// A `{call_sid}` path segment, validated.
 #[derive(Debug)]
 pub struct SidPath(pub CallSid);
@@ -87,9 +110,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SidPath {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let axum::extract::Path(raw) = axum::extract::Path::<String>::from_request_parts(parts, state)
-            .await
-            .map_err(|e: PathRejection| ApiError::BadRequest(e.body_text()))?;
+        let ApiPath(raw) = ApiPath::<String>::from_request_parts(parts, state).await?;
         raw.parse()
             .map(Self)
             .map_err(|e: switchboard_core::IdError| ApiError::BadRequest(e.to_string()))

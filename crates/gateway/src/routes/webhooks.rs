@@ -3,7 +3,9 @@
 //! and an audit event. Database failure: 503, so the sender retries.
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
+
+use super::ApiPath;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use switchboard_core::api::TranscriptWebhook;
@@ -22,7 +24,7 @@ fn header_list(headers: &HeaderMap) -> Vec<(String, String)> {
 /// `POST /webhooks/{kind}/{provider}`: a provider's own webhook format.
 pub async fn provider(
     State(st): State<AppState>,
-    Path((kind, name)): Path<(String, String)>,
+    ApiPath((kind, name)): ApiPath<(String, String)>,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -54,11 +56,14 @@ pub async fn provider(
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, reply.content_type)], reply.body).into_response())
 }
 
+/// Most turns one transcript webhook may carry.
+const MAX_TURNS: usize = 1000;
+
 /// `POST /webhooks/transcripts/{source}`: transcript turns by `call_sid`, from any source
 /// configured as a provider with a `webhook_secret`, signed like the simulator's webhooks.
 pub async fn transcripts(
     State(st): State<AppState>,
-    Path(source): Path<String>,
+    ApiPath(source): ApiPath<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -67,14 +72,18 @@ pub async fn transcripts(
         .by_name(&source)
         .ok_or(ApiError::NotFound("transcript source"))?
         .clone();
-    let secret = handle.webhook_secret.as_deref().ok_or(ApiError::BadSignature)?;
+    let secret = handle.webhook_secret.as_ref().ok_or(ApiError::BadSignature)?.expose();
     let sig = headers.get(signature::HEADER).and_then(|v| v.to_str().ok());
     if !signature::verify(secret.as_bytes(), &body, sig) {
         return Err(ApiError::BadSignature);
     }
     let hook: TranscriptWebhook = serde_json::from_slice(&body).map_err(|e| ApiError::Invalid(e.to_string()))?;
-    if hook.turns.is_empty() {
-        return Err(ApiError::Invalid("turns must not be empty".into()));
+    if hook.turns.is_empty() || hook.turns.len() > MAX_TURNS {
+        return Err(ApiError::Invalid(format!("turns must hold 1 to {MAX_TURNS} turns")));
+    }
+    let now = crate::now_ms();
+    for turn in &hook.turns {
+        crate::ingest::check_turn(turn, now).map_err(ApiError::Invalid)?;
     }
     let stored = st
         .store

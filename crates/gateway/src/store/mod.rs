@@ -18,7 +18,9 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use switchboard_core::api::{CallList, CallListQuery, LeadQuery, QueueEntry, TranscriptTurnIn, TransferTarget};
+use switchboard_core::api::{
+    CallList, CallListQuery, LeadQuery, QueueEntry, TokenInfo, TranscriptTurnIn, TransferTarget,
+};
 use switchboard_core::{
     Agent, AgentId, AgentRole, AgentStatus, BusinessId, CallAction, CallError, CallRecord, CallSid, CallStatus, Lead,
     LeadId, LeadStatus, NormalizedCallEvent, NumberId, PhoneNumber, ProviderId, QueueId, StreamEvent, TranscriptTurn,
@@ -34,6 +36,23 @@ pub struct Principal {
     pub agent_id: AgentId,
     /// Their role.
     pub role: AgentRole,
+    /// The token they presented (to revoke it on sign-out).
+    pub token_id: i64,
+    /// Their business is the operator's own: its admins may create businesses.
+    pub platform: bool,
+}
+
+/// What a presented token turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenCheck {
+    /// Good: this is who holds it.
+    Valid(Principal),
+    /// It was good until its expiry time.
+    Expired,
+    /// An admin revoked it, or its holder signed out.
+    Revoked,
+    /// No such token.
+    Unknown,
 }
 
 /// A configured provider as stored (config still holds `secret:` references).
@@ -158,8 +177,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Can we reach the database?
     async fn ping(&self) -> StoreResult<()>;
 
-    /// Create a business.
-    async fn create_business(&self, name: &str) -> StoreResult<BusinessId>;
+    /// Create a business; `platform` marks the operator's own.
+    async fn create_business(&self, name: &str, platform: bool) -> StoreResult<BusinessId>;
     /// Find a business by name.
     async fn business_by_name(&self, name: &str) -> StoreResult<Option<BusinessId>>;
     /// Create an agent.
@@ -172,10 +191,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> StoreResult<AgentId>;
     /// Find agents by login name, optionally within one business.
     async fn agents_named(&self, name: &str, business: Option<BusinessId>) -> StoreResult<Vec<(BusinessId, Agent)>>;
-    /// Store a token's hash for an agent.
-    async fn add_token(&self, agent: AgentId, token_hash: &str) -> StoreResult<()>;
-    /// Who holds this token hash?
-    async fn authenticate(&self, token_hash: &str) -> StoreResult<Option<Principal>>;
+    /// Store a token's hash for an agent; returns the token's id.
+    async fn add_token(&self, agent: AgentId, token_hash: &str, label: &str, expires_at: i64) -> StoreResult<i64>;
+    /// Who holds this token hash, at time `now`?
+    async fn authenticate(&self, token_hash: &str, now: i64) -> StoreResult<TokenCheck>;
+    /// The business's tokens, newest first.
+    async fn tokens(&self, business: BusinessId) -> StoreResult<Vec<TokenInfo>>;
+    /// Revoke a token of the business (a second revoke changes nothing).
+    async fn revoke_token(&self, business: BusinessId, token_id: i64, now: i64) -> StoreResult<()>;
 
     /// Configure a provider.
     async fn create_provider(
@@ -214,12 +237,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn transcript(&self, business: BusinessId, sid: &CallSid) -> StoreResult<Vec<TranscriptTurn>>;
     /// A business's stream events after `since`, in order.
     async fn events_since(&self, business: BusinessId, since: i64, limit: u32) -> StoreResult<Vec<StreamEvent>>;
-    /// Every business's events after `since`, in order (feeds the realtime bus).
-    async fn events_after(&self, since: i64, limit: u32) -> StoreResult<Vec<(BusinessId, StreamEvent)>>;
+    /// Every business with the number of its newest event (feeds the realtime bus).
+    async fn event_heads(&self) -> StoreResult<Vec<(BusinessId, i64)>>;
     /// Calls a provider carries that are not over yet (for reconciliation at start-up).
     async fn live_calls_of_provider(&self, provider: ProviderId) -> StoreResult<Vec<CallRecord>>;
-    /// The newest event id, 0 when there is none.
-    async fn last_event_id(&self) -> StoreResult<i64>;
+    /// The business's newest event id, 0 when there is none.
+    async fn last_event_id(&self, business: BusinessId) -> StoreResult<i64>;
 
     /// Correlate, merge and store one provider event (see `gateway::ingest`).
     async fn ingest_call_event(&self, provider: &ProviderRow, ev: &NormalizedCallEvent) -> StoreResult<Ingested>;

@@ -1,11 +1,11 @@
 //! PostgreSQL backend: for real deployments and several gateway replicas.
 //!
-//! Rows being changed are locked with `FOR UPDATE`. Event ids come from an identity column,
-//! which hands out ids at insert time, not commit time; so a transaction takes a
-//! transaction-scoped advisory lock right before appending events. Commits that append
-//! events are then serialised, ids become visible in order, and a reader resuming from
-//! "the last id I saw" can never skip one. Each commit sends `NOTIFY switchboard_events`;
-//! every replica LISTENs and wakes its realtime feeder, which reads the new rows.
+//! Rows being changed are locked with `FOR UPDATE`. A business's event numbers come from
+//! its own row (`businesses.event_seq`), bumped inside the appending transaction: the row
+//! lock serialises that business's appends until commit, so its numbers become visible in
+//! order and a reader resuming from "the last number I saw" can never skip one, while other
+//! businesses append in parallel. Each commit sends `NOTIFY switchboard_events`; every
+//! replica LISTENs and wakes its realtime feeder, which reads the new rows.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,8 +20,6 @@ use super::sql::{Backend, pool_options};
 
 /// The LISTEN/NOTIFY channel.
 pub const CHANNEL: &str = "switchboard_events";
-/// Advisory lock key that orders event appends ("SWBD" in ASCII).
-const EVENT_ORDER_LOCK: i64 = 0x5357_4244;
 
 /// The PostgreSQL backend.
 #[derive(Debug)]
@@ -45,15 +43,6 @@ impl Backend for Postgres {
 
     fn for_update(&self) -> &'static str {
         " FOR UPDATE"
-    }
-
-    async fn order_events(&self, tx: &mut Transaction<'static, Any>) -> StoreResult<()> {
-        // pg_advisory_xact_lock returns void, which the Any driver cannot decode: wrap it.
-        sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock($1)) AS l")
-            .bind(EVENT_ORDER_LOCK)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
     }
 
     async fn announce(&self, tx: &mut Transaction<'static, Any>) -> StoreResult<()> {

@@ -383,7 +383,8 @@ impl TryFrom<TurnRow> for TranscriptTurn {
 }
 
 /// Columns of an event row.
-pub const EVENT_SELECT: &str = "id, business_id, call_sid, kind, payload, created_at";
+/// `seq` is the business's own event number: it is what clients see as the event id.
+pub const EVENT_SELECT: &str = "seq AS id, business_id, call_sid, kind, payload, created_at";
 
 /// A `call_events` row.
 #[derive(Debug, FromRow)]

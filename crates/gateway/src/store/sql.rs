@@ -6,7 +6,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{Any, AnyPool, Transaction};
-use switchboard_core::api::{CallList, CallListQuery, LeadQuery, QueueEntry, TranscriptTurnIn, TransferTarget};
+use switchboard_core::api::{
+    CallList, CallListQuery, LeadQuery, QueueEntry, TokenInfo, TranscriptTurnIn, TransferTarget,
+};
 use switchboard_core::{
     Agent, AgentId, AgentRole, AgentStatus, BusinessId, CallAction, CallError, CallRecord, CallSid, CallStatus, Lead,
     LeadId, NormalizedCallEvent, NumberId, PhoneNumber, ProviderId, QueueId, StreamEvent, StreamEventKind,
@@ -20,7 +22,7 @@ use super::rows::{
     AGENT_SELECT, AgentRow, CALL_COLUMNS, CALL_INSERT, CALL_SELECT, CALL_UPDATE, CallRow, EVENT_SELECT, EventRow,
     LEAD_SELECT, LeadRow, NUMBER_SELECT, NumberRow, ProviderDbRow, TURN_SELECT, TurnRow, bind_call,
 };
-use super::{Ingested, NewLead, NewNumber, Principal, ProviderRow, Store, StoreError, StoreResult};
+use super::{Ingested, NewLead, NewNumber, Principal, ProviderRow, Store, StoreError, StoreResult, TokenCheck};
 
 /// How far back the last-resort correlation looks for an in-progress call.
 const FALLBACK_WINDOW_MS: i64 = 4 * 60 * 60 * 1000;
@@ -34,8 +36,6 @@ pub trait Backend: Send + Sync + std::fmt::Debug + Sized + 'static {
     async fn open(url: &str) -> StoreResult<(Self, AnyPool, AnyPool)>;
     /// Appended to `SELECT`s that read a row the transaction will update.
     fn for_update(&self) -> &'static str;
-    /// Called before a transaction appends events: makes event ids commit in id order.
-    async fn order_events(&self, tx: &mut Transaction<'static, Any>) -> StoreResult<()>;
     /// Called before commit of a transaction that appended events.
     async fn announce(&self, tx: &mut Transaction<'static, Any>) -> StoreResult<()>;
     /// Called after such a commit.
@@ -70,7 +70,6 @@ pub(super) fn pool_options(max: u32) -> AnyPoolOptions {
 struct Tx<'b, B: Backend> {
     tx: Transaction<'static, Any>,
     backend: &'b B,
-    ordered: bool,
     appended: usize,
 }
 
@@ -82,22 +81,29 @@ impl<B: Backend> Tx<'_, B> {
         call_sid: Option<&CallSid>,
         data: &serde_json::Value,
     ) -> StoreResult<i64> {
-        if !self.ordered {
-            self.backend.order_events(&mut self.tx).await?;
-            self.ordered = true;
-        }
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO call_events (business_id, call_sid, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        // The business's next number, taken inside this transaction: a rollback gives it
+        // back (no gaps), and under PostgreSQL the row lock makes the business's other
+        // writers wait until we commit, so its numbers become visible in order. Different
+        // businesses never wait for each other here.
+        let seq: i64 =
+            sqlx::query_scalar("UPDATE businesses SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq")
+                .bind(business.get())
+                .fetch_optional(&mut *self.tx)
+                .await?
+                .ok_or(StoreError::NotFound("business"))?;
+        sqlx::query(
+            "INSERT INTO call_events (business_id, seq, call_sid, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(business.get())
+        .bind(seq)
         .bind(call_sid.map(|s| s.to_string()))
         .bind(kind.as_str())
         .bind(data.to_string())
         .bind(now_ms())
-        .fetch_one(&mut *self.tx)
+        .execute(&mut *self.tx)
         .await?;
         self.appended += 1;
-        Ok(id)
+        Ok(seq)
     }
 
     async fn commit(mut self) -> StoreResult<()> {
@@ -128,7 +134,6 @@ impl<B: Backend> SqlStore<B> {
         Ok(Tx {
             tx: self.write.begin().await?,
             backend: &self.backend,
-            ordered: false,
             appended: 0,
         })
     }
@@ -198,12 +203,15 @@ impl<B: Backend> Store for SqlStore<B> {
         Ok(())
     }
 
-    async fn create_business(&self, name: &str) -> StoreResult<BusinessId> {
-        let id: i64 = sqlx::query_scalar("INSERT INTO businesses (name, created_at) VALUES ($1, $2) RETURNING id")
-            .bind(name.to_owned())
-            .bind(now_ms())
-            .fetch_one(&self.write)
-            .await?;
+    async fn create_business(&self, name: &str, platform: bool) -> StoreResult<BusinessId> {
+        let id: i64 =
+            sqlx::query_scalar("INSERT INTO businesses (name, platform, created_at) VALUES ($1, $2, $3) RETURNING id")
+                .bind(name.to_owned())
+                .bind(i64::from(platform))
+                .bind(now_ms())
+                .fetch_one(&self.write)
+                .await
+                .map_err(|e| unique_as_conflict(e, format!("a business named {name:?} exists already")))?;
         BusinessId::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
@@ -235,7 +243,8 @@ impl<B: Backend> Store for SqlStore<B> {
         .bind(role.as_str())
         .bind(now)
         .fetch_one(&self.write)
-        .await?;
+        .await
+        .map_err(|e| unique_as_conflict(e, format!("this business has an agent named {name:?} already")))?;
         AgentId::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
@@ -264,32 +273,92 @@ impl<B: Backend> Store for SqlStore<B> {
             .collect()
     }
 
-    async fn add_token(&self, agent: AgentId, token_hash: &str) -> StoreResult<()> {
-        sqlx::query("INSERT INTO api_tokens (agent_id, token_hash, created_at) VALUES ($1, $2, $3)")
-            .bind(agent.get())
-            .bind(token_hash.to_owned())
-            .bind(now_ms())
-            .execute(&self.write)
-            .await?;
-        Ok(())
+    async fn add_token(&self, agent: AgentId, token_hash: &str, label: &str, expires_at: i64) -> StoreResult<i64> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO api_tokens (agent_id, token_hash, label, created_at, expires_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(agent.get())
+        .bind(token_hash.to_owned())
+        .bind(label.to_owned())
+        .bind(now_ms())
+        .bind(expires_at)
+        .fetch_one(&self.write)
+        .await?;
+        Ok(id)
     }
 
-    async fn authenticate(&self, token_hash: &str) -> StoreResult<Option<Principal>> {
-        let row: Option<(i64, i64, String)> = sqlx::query_as(
-            "SELECT a.business_id, a.id, a.role FROM api_tokens t JOIN agents a ON a.id = t.agent_id WHERE t.token_hash = $1",
+    async fn authenticate(&self, token_hash: &str, now: i64) -> StoreResult<TokenCheck> {
+        type Row = (i64, i64, i64, String, i64, i64, Option<i64>);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT t.id, a.business_id, a.id, a.role, b.platform, t.expires_at, t.revoked_at \
+             FROM api_tokens t JOIN agents a ON a.id = t.agent_id JOIN businesses b ON b.id = a.business_id \
+             WHERE t.token_hash = $1",
         )
         .bind(token_hash.to_owned())
         .fetch_optional(&self.read)
         .await?;
-        let Some((b, a, role)) = row else {
-            return Ok(None);
+        let Some((token_id, b, a, role, platform, expires_at, revoked_at)) = row else {
+            return Ok(TokenCheck::Unknown);
         };
+        // Pure policy: revoked beats expired (it says more), both beat a valid agent.
+        if revoked_at.is_some() {
+            return Ok(TokenCheck::Revoked);
+        }
+        if now >= expires_at {
+            return Ok(TokenCheck::Expired);
+        }
         let corrupt = |e: switchboard_core::IdError| StoreError::Corrupt(e.to_string());
-        Ok(Some(Principal {
+        Ok(TokenCheck::Valid(Principal {
             business_id: BusinessId::try_from(b).map_err(corrupt)?,
             agent_id: AgentId::try_from(a).map_err(corrupt)?,
             role: AgentRole::from_name(&role).ok_or_else(|| StoreError::Corrupt(format!("role {role}")))?,
+            token_id,
+            platform: platform == 1,
         }))
+    }
+
+    async fn tokens(&self, business: BusinessId) -> StoreResult<Vec<TokenInfo>> {
+        type Row = (i64, i64, String, i64, i64, Option<i64>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT t.id, t.agent_id, t.label, t.created_at, t.expires_at, t.revoked_at \
+             FROM api_tokens t JOIN agents a ON a.id = t.agent_id WHERE a.business_id = $1 ORDER BY t.id DESC LIMIT 1000",
+        )
+        .bind(business.get())
+        .fetch_all(&self.read)
+        .await?;
+        rows.into_iter()
+            .map(|(id, agent, label, created_at, expires_at, revoked_at)| {
+                Ok(TokenInfo {
+                    id,
+                    agent_id: AgentId::try_from(agent).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    label,
+                    created_at,
+                    expires_at,
+                    revoked_at,
+                })
+            })
+            .collect()
+    }
+
+    async fn revoke_token(&self, business: BusinessId, token_id: i64, now: i64) -> StoreResult<()> {
+        // Scoped through the agent: a token id of another business is "not found", the
+        // same answer as an id nobody has.
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT t.id FROM api_tokens t JOIN agents a ON a.id = t.agent_id WHERE t.id = $1 AND a.business_id = $2",
+        )
+        .bind(token_id)
+        .bind(business.get())
+        .fetch_optional(&self.write)
+        .await?;
+        if found.is_none() {
+            return Err(StoreError::NotFound("token"));
+        }
+        sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(token_id)
+            .execute(&self.write)
+            .await?;
+        Ok(())
     }
 
     async fn create_provider(
@@ -505,7 +574,7 @@ impl<B: Backend> Store for SqlStore<B> {
 
     async fn events_since(&self, business: BusinessId, since: i64, limit: u32) -> StoreResult<Vec<StreamEvent>> {
         let sql =
-            format!("SELECT {EVENT_SELECT} FROM call_events WHERE business_id = $1 AND id > $2 ORDER BY id LIMIT $3");
+            format!("SELECT {EVENT_SELECT} FROM call_events WHERE business_id = $1 AND seq > $2 ORDER BY seq LIMIT $3");
         let rows: Vec<EventRow> = sqlx::query_as(&sql)
             .bind(business.get())
             .bind(since)
@@ -515,17 +584,14 @@ impl<B: Backend> Store for SqlStore<B> {
         rows.into_iter().map(StreamEvent::try_from).collect()
     }
 
-    async fn events_after(&self, since: i64, limit: u32) -> StoreResult<Vec<(BusinessId, StreamEvent)>> {
-        let sql = format!("SELECT {EVENT_SELECT} FROM call_events WHERE id > $1 ORDER BY id LIMIT $2");
-        let rows: Vec<EventRow> = sqlx::query_as(&sql)
-            .bind(since)
-            .bind(i64::from(limit))
+    async fn event_heads(&self) -> StoreResult<Vec<(BusinessId, i64)>> {
+        let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT id, event_seq FROM businesses ORDER BY id")
             .fetch_all(&self.read)
             .await?;
         rows.into_iter()
-            .map(|r| {
-                let b = BusinessId::try_from(r.business_id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                Ok((b, StreamEvent::try_from(r)?))
+            .map(|(b, seq)| {
+                let b = BusinessId::try_from(b).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok((b, seq))
             })
             .collect()
     }
@@ -539,11 +605,12 @@ impl<B: Backend> Store for SqlStore<B> {
         self.fetch_calls(&sql, &[Bind::Int(provider.get())]).await
     }
 
-    async fn last_event_id(&self) -> StoreResult<i64> {
-        let id: Option<i64> = sqlx::query_scalar("SELECT MAX(id) FROM call_events")
-            .fetch_one(&self.read)
+    async fn last_event_id(&self, business: BusinessId) -> StoreResult<i64> {
+        let seq: Option<i64> = sqlx::query_scalar("SELECT event_seq FROM businesses WHERE id = $1")
+            .bind(business.get())
+            .fetch_optional(&self.read)
             .await?;
-        Ok(id.unwrap_or(0))
+        Ok(seq.unwrap_or(0))
     }
 
     async fn ingest_call_event(&self, provider: &ProviderRow, ev: &NormalizedCallEvent) -> StoreResult<Ingested> {
@@ -736,6 +803,14 @@ impl<B: Backend> Store for SqlStore<B> {
             .await?;
         tx.commit().await?;
         Ok(agent)
+    }
+}
+
+/// A unique-key violation is the caller's conflict (a name taken), not a database failure.
+fn unique_as_conflict(e: sqlx::Error, message: String) -> StoreError {
+    match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => StoreError::Conflict(message),
+        _ => StoreError::Database(e),
     }
 }
 

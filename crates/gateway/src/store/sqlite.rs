@@ -71,10 +71,6 @@ impl Backend for Sqlite {
         ""
     }
 
-    async fn order_events(&self, _tx: &mut Transaction<'static, Any>) -> StoreResult<()> {
-        Ok(())
-    }
-
     async fn announce(&self, _tx: &mut Transaction<'static, Any>) -> StoreResult<()> {
         Ok(())
     }

@@ -49,33 +49,22 @@ where
 }
 
 fn pg_admin_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("DATABASE_URL").unwrap_or_else(|_| {
+        panic!(
+            "PostgreSQL tests need DATABASE_URL (a superuser URL, e.g. postgres://postgres@127.0.0.1:5432/postgres); \
+             `cargo xtask test` starts a throwaway cluster and sets it"
+        )
+    })
 }
 
 static PG_READY: OnceCell<()> = OnceCell::const_new();
 
-/// Make sure the PostgreSQL server answers; start the local cluster if it does not.
+/// Make sure the PostgreSQL server named by DATABASE_URL answers.
 pub async fn ensure_postgres() {
     PG_READY
         .get_or_init(|| async {
             let url = pg_admin_url();
-            if sqlx::PgConnection::connect(&url).await.is_ok() {
-                return;
-            }
-            eprintln!("PostgreSQL is not answering at {url}; starting the local cluster");
-            let versions =
-                std::fs::read_dir("/etc/postgresql").expect("PostgreSQL is installed (run cargo xtask setup)");
-            for v in versions.flatten() {
-                let _ = std::process::Command::new("pg_ctlcluster")
-                    .args([
-                        "--skip-systemctl-redirect",
-                        &v.file_name().to_string_lossy(),
-                        "main",
-                        "start",
-                    ])
-                    .status();
-            }
-            eventually(30, "PostgreSQL to accept connections", || async {
+            eventually(30, "PostgreSQL at DATABASE_URL to accept connections", || async {
                 sqlx::PgConnection::connect(&url).await.ok().map(|_| ())
             })
             .await;
@@ -236,6 +225,19 @@ pub async fn token(store: &dyn Store, seeded: &Seeded, agent: &str) -> String {
     demo::issue_token(store, seeded.agent(agent)).await.unwrap()
 }
 
+/// An hour before this test process started: tests write provider times as small offsets
+/// (1_000, 2_000, ...) and [`inbound`] places them after this, inside the window of
+/// provider times the gateway accepts (see `gateway::ingest::check_time`).
+pub fn t0() -> i64 {
+    static T0: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *T0.get_or_init(|| switchboard_gateway::now_ms() - 3_600_000)
+}
+
+/// `t0() + offset`: a recent provider time.
+pub fn recent(offset: i64) -> i64 {
+    t0() + offset
+}
+
 /// POST a signed simulator webhook; returns (status, body).
 pub async fn post_webhook(
     http: &reqwest::Client,
@@ -264,7 +266,7 @@ pub async fn post_signed(http: &reqwest::Client, url: &str, body: &[u8], secret:
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
-/// An inbound call event from the simulator's vendor.
+/// An inbound call event from the simulator's vendor, `at` ms after [`t0`].
 pub fn inbound(
     vendor_id: &str,
     event: &str,
@@ -279,7 +281,7 @@ pub fn inbound(
         from: Some("+16285550999".into()),
         to: Some(to.into()),
         status: Some(status),
-        ..NormalizedCallEvent::new(event, at)
+        ..NormalizedCallEvent::new(event, recent(at))
     }
 }
 

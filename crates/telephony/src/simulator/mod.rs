@@ -29,6 +29,7 @@ use switchboard_core::{
     CallError, CallErrorCode, CallSid, CallStatus, Direction, NormalizedCallEvent, TelephonyVendor,
 };
 
+use crate::secret::{NoSecrets, Secret, SecretSource, parse_config};
 use crate::{
     CallRef, Capabilities, EventSink, Initiated, OutboundCall, ProviderError, ProviderEvent, TelephonyProvider,
     WebhookError, WebhookReply, WebhookRequest, signature,
@@ -106,7 +107,7 @@ pub struct SimulatorConfig {
     /// Secret for the simulator's signed webhooks (usually `secret:NAME` in the stored
     /// config).
     #[serde(default)]
-    pub webhook_secret: Option<String>,
+    pub webhook_secret: Option<Secret>,
     /// Caller numbers for inbound calls (the gateway fills this from the leads).
     #[serde(default)]
     pub callers: Vec<String>,
@@ -119,9 +120,14 @@ pub struct SimulatorConfig {
 }
 
 impl SimulatorConfig {
-    /// Parse and check a config value.
+    /// Parse and check a config value with literal values only (no `secret:` references).
     pub fn from_json(value: serde_json::Value) -> Result<Self, ProviderError> {
-        let cfg: Self = serde_json::from_value(value).map_err(|e| ProviderError::Config(e.to_string()))?;
+        Self::parse(&value, &(Arc::new(NoSecrets) as Arc<dyn SecretSource>))
+    }
+
+    /// Parse and check a stored config, resolving its `secret:NAME` references.
+    pub fn parse(value: &serde_json::Value, secrets: &Arc<dyn SecretSource>) -> Result<Self, ProviderError> {
+        let cfg: Self = parse_config(value, secrets)?;
         cfg.check()?;
         Ok(cfg)
     }
@@ -484,7 +490,7 @@ impl Simulator {
     }
 
     fn webhook_secret(&self) -> Option<&[u8]> {
-        self.inner.cfg.webhook_secret.as_deref().map(str::as_bytes)
+        self.inner.cfg.webhook_secret.as_ref().map(|s| s.expose().as_bytes())
     }
 }
 

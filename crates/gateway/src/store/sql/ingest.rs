@@ -261,7 +261,7 @@ impl<B: Backend> SqlStore<B> {
             });
         }
         filter.push_str(" ORDER BY c.created_at DESC, c.call_sid DESC LIMIT 1");
-        let since = Bind::Int(ev.occurred_at.min(now_ms()) - FALLBACK_WINDOW_MS);
+        let since = Bind::Int(ev.occurred_at.min(now_ms()).saturating_sub(FALLBACK_WINDOW_MS));
         self.call_in_tx(tx, &filter, &[b, Bind::Text(service), since]).await
     }
 
