@@ -1,13 +1,13 @@
--- no-transaction
 -- Tenant edges (issue 8): provider call ids are unique per business, each business has
 -- its own gap-free event sequence, and tokens expire and can be revoked.
 --
--- SQLite cannot drop a UNIQUE written inside CREATE TABLE, so call_records is rebuilt the
--- way SQLite documents it: foreign keys off (conversation_transcripts points at it), a new
--- table, copy, drop, rename, all in one transaction. The pragma cannot change inside a
--- transaction, hence no-transaction and the explicit BEGIN/COMMIT here.
-PRAGMA foreign_keys = OFF;
-BEGIN;
+-- SQLite cannot drop a UNIQUE written inside CREATE TABLE, so call_records is rebuilt:
+-- a new table and a copy. Foreign keys stay on (the migration runs in a transaction,
+-- where the pragma cannot change), so the one table that references call_records,
+-- conversation_transcripts, is set aside first and rebuilt after, as it was: no row ever
+-- points at a missing call.
+CREATE TABLE transcripts_moving AS SELECT * FROM conversation_transcripts;
+DROP TABLE conversation_transcripts;
 
 -- Two businesses' carriers may hand out the same call id (two PBXs both numbering calls
 -- 1636598043.6); a global key made the second one unstorable and told its sender that
@@ -56,6 +56,19 @@ CREATE TABLE call_records_new (
 INSERT INTO call_records_new SELECT * FROM call_records;
 DROP TABLE call_records;
 ALTER TABLE call_records_new RENAME TO call_records;
+CREATE TABLE conversation_transcripts (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    business_id  BIGINT NOT NULL REFERENCES businesses(id),
+    call_sid     TEXT NOT NULL REFERENCES call_records(call_sid),
+    role         TEXT NOT NULL,
+    content      TEXT NOT NULL,
+    occurred_at  BIGINT NOT NULL,
+    sequence     BIGINT NOT NULL,
+    source       TEXT NOT NULL,
+    UNIQUE (call_sid, sequence)
+);
+INSERT INTO conversation_transcripts SELECT * FROM transcripts_moving;
+DROP TABLE transcripts_moving;
 CREATE INDEX call_records_business_sid ON call_records (business_id, call_sid);
 CREATE INDEX call_records_business_status ON call_records (business_id, status, created_at);
 CREATE INDEX call_records_service_number ON call_records (service_number, status, created_at);
@@ -81,6 +94,3 @@ CREATE INDEX api_tokens_agent ON api_tokens (agent_id);
 
 -- The operator's own business: its admins may create other businesses over the API.
 ALTER TABLE businesses ADD COLUMN platform INTEGER NOT NULL DEFAULT 0 CHECK (platform IN (0, 1));
-
-COMMIT;
-PRAGMA foreign_keys = ON;
