@@ -11,9 +11,12 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-/// The repository root.
+/// The repository root. Read from the environment cargo gives the running test first:
+/// the compile-time value can name another checkout, because cargo reuses a workspace
+/// member's artifacts across checkouts that share a target directory.
 pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
         .parent()
         .expect("tests/ is inside the workspace")
         .to_owned()
@@ -285,6 +288,15 @@ impl Ui {
 
     /// Save a screenshot as `target/e2e-screenshots/<name>.png`.
     pub async fn shot(&self, name: &str) {
+        // WebKit paints asynchronously: wait for two animation frames so the picture shows
+        // the DOM the test has just checked, not the frame before it.
+        let _ = self
+            .c
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done()));",
+                vec![],
+            )
+            .await;
         let png = self.c.screenshot().await.expect("screenshot");
         std::fs::write(self.shots.join(format!("{name}.png")), png).expect("write the screenshot");
     }

@@ -34,8 +34,13 @@ fn main() -> Result<()> {
     }
 }
 
+/// The repository root. `cargo run` gives the manifest directory at run time; the value
+/// compiled in can name another checkout, because cargo reuses a workspace member's
+/// build across checkouts that share one target directory (as CI's clone and a working
+/// copy do here).
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
         .parent()
         .expect("xtask lives in the workspace")
         .to_owned()

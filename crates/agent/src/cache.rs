@@ -124,6 +124,19 @@ impl Cache {
         Ok(self.setting("cursor").await?.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
+    /// Forget the cursor and the replay guard, keeping the cached records: the next sync
+    /// starts from a snapshot under the gateway's current numbering.
+    pub async fn forget_cursor(&self) -> Result<(), DesktopError> {
+        let mut tx = self.pool.begin().await.map_err(cache_err)?;
+        for q in [
+            "DELETE FROM applied_events",
+            "DELETE FROM settings WHERE key = 'cursor'",
+        ] {
+            sqlx::query(q).execute(&mut *tx).await.map_err(cache_err)?;
+        }
+        tx.commit().await.map_err(cache_err)
+    }
+
     /// Set the cursor after a snapshot.
     pub async fn set_cursor(&self, cursor: i64) -> Result<(), DesktopError> {
         self.set_setting("cursor", &cursor.to_string()).await

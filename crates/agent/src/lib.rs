@@ -252,47 +252,88 @@ impl Inner {
 
 /// Keep the cache in step with the gateway until the session ends.
 async fn sync_loop(inner: Arc<Inner>, client: Client) {
-    // A fresh cache needs a snapshot first; retry it until the gateway answers.
-    let mut backoff = Duration::from_millis(500);
-    let cursor = loop {
-        match inner.cache.cursor().await {
-            Ok(c) if c > 0 => break c,
-            _ => {}
+    // Each turn of this loop is one numbering of the gateway's events; a new turn starts
+    // only when the cache's cursor turns out to be ahead of the gateway's.
+    loop {
+        let cursor = first_cursor(&inner, &client).await;
+        // The stream reconnects and resumes by itself from the last event it delivered.
+        let mut stream = client.events(cursor);
+        let renumbered = loop {
+            let Some(item) = stream.next().await else { return };
+            match item {
+                StreamItem::Connected => {
+                    if cursor_ahead_of(&inner, &client).await {
+                        break true;
+                    }
+                    // Numbers and agents change rarely; refresh them on every (re)connect.
+                    if let (Ok(n), Ok(a)) = (client.numbers().await, client.agents().await) {
+                        let _ = inner.cache.store_snapshot(&n.numbers, &a.agents, &[], &[], 0).await;
+                    }
+                    inner.set_connection(true, None);
+                    inner.outbox_wake.notify_one();
+                }
+                StreamItem::Event(ev) => inner.apply(&client, ev).await,
+                StreamItem::Disconnected { reason, .. } => inner.set_connection(false, Some(reason)),
+                StreamItem::Unauthorized { code } => {
+                    // Expired or revoked: retrying cannot help. Forget the token and go back
+                    // to the sign-in screen saying why (this task ends with the session).
+                    let reason = format!("{}: sign in again", refused_token_reason(&code));
+                    if let Err(e) = inner.end_session(reason).await {
+                        tracing::error!(error = %e, "could not forget the refused token");
+                    }
+                    return;
+                }
+            }
+        };
+        if renumbered {
+            if let Err(e) = inner.cache.forget_cursor().await {
+                tracing::error!(error = %e, "could not reset the event cursor");
+                return;
+            }
         }
-        match inner.snapshot(&client).await {
-            Ok(c) => break c,
+    }
+}
+
+/// The cached cursor, or a snapshot's when the cache has none; retries the snapshot until
+/// the gateway answers.
+async fn first_cursor(inner: &Inner, client: &Client) -> i64 {
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        if let Ok(c) = inner.cache.cursor().await {
+            if c > 0 {
+                return c;
+            }
+        }
+        match inner.snapshot(client).await {
+            Ok(c) => return c,
             Err(e) => {
                 inner.set_connection(false, Some(e.to_string()));
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
-    };
-    // The stream reconnects and resumes by itself from the last event it delivered.
-    let mut stream = client.events(cursor);
-    while let Some(item) = stream.next().await {
-        match item {
-            StreamItem::Connected => {
-                // Numbers and agents change rarely; refresh them on every (re)connect.
-                if let (Ok(n), Ok(a)) = (client.numbers().await, client.agents().await) {
-                    let _ = inner.cache.store_snapshot(&n.numbers, &a.agents, &[], &[], 0).await;
-                }
-                inner.set_connection(true, None);
-                inner.outbox_wake.notify_one();
-            }
-            StreamItem::Event(ev) => inner.apply(&client, ev).await,
-            StreamItem::Disconnected { reason, .. } => inner.set_connection(false, Some(reason)),
-            StreamItem::Unauthorized { code } => {
-                // Expired or revoked: retrying cannot help. Forget the token and go back to
-                // the sign-in screen saying why (this task ends with the session).
-                let reason = format!("{}: sign in again", refused_token_reason(&code));
-                if let Err(e) = inner.end_session(reason).await {
-                    tracing::error!(error = %e, "could not forget the refused token");
-                }
-                return;
-            }
-        }
     }
+}
+
+/// True when the cache has seen event numbers the gateway has not reached: the cache was
+/// filled under another numbering (a gateway from before events were numbered per
+/// business, or one whose database was restored from a backup). Resuming from it would
+/// skip every event until the gateway caught up, so the caller takes a fresh snapshot.
+/// The gateway's head is read after the cache's cursor was stored, so a cache in step can
+/// never be ahead of it.
+async fn cursor_ahead_of(inner: &Inner, client: &Client) -> bool {
+    let (Ok(ours), Ok(head)) = (inner.cache.cursor().await, client.event_cursor().await) else {
+        return false;
+    };
+    if ours > head {
+        tracing::warn!(
+            ours,
+            head,
+            "the cached event cursor is ahead of the gateway's: taking a fresh snapshot"
+        );
+        return true;
+    }
+    false
 }
 
 /// Send queued actions whenever woken (reconnect, new item) and every few seconds.

@@ -78,3 +78,40 @@ async fn no_event_lost_or_applied_twice() {
     let pre_snapshot = 0; // the snapshot was taken on an empty gateway: every event came through the stream
     assert_eq!(applied_now, gateway_events - pre_snapshot, "no event lost");
 }
+
+/// A cache filled under another numbering of events (a gateway from before events were
+/// numbered per business, or one restored from a backup) holds a cursor the gateway has
+/// not reached. The console notices on connecting, takes a fresh snapshot and streams
+/// again, instead of waiting silently for the gateway to catch up with a stale number.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_ahead_of_the_gateway_is_renumbered() {
+    let world = World::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service();
+    let (c, ui) = signed_in(&world, dir.path(), &svc).await;
+    world.ring("B0").await;
+    eventually(10, "1 call cached", || async {
+        (c.history("", 50).await.unwrap().len() == 1).then_some(())
+    })
+    .await;
+    let stale = 1_000_000;
+    c.cache().set_cursor(stale).await.unwrap();
+    drop(ui);
+    drop(c);
+
+    let c = console(dir.path(), &svc).await;
+    let mut ui = c.subscribe();
+    assert!(c.resume_session().await.unwrap().is_some());
+    wait_for(&mut ui, "online", |e| matches!(e, UiEvent::Connection(s) if s.online)).await;
+    world.ring("B1").await;
+    eventually(10, "the new call cached", || async {
+        (c.history("", 50).await.unwrap().len() == 2).then_some(())
+    })
+    .await;
+    let cursor = c.cache().cursor().await.unwrap();
+    let head = world.gateway_event_count().await as i64;
+    assert!(
+        cursor > 0 && cursor <= head,
+        "the cursor follows the gateway's numbering again ({cursor}, head {head})"
+    );
+}

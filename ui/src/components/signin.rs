@@ -57,7 +57,8 @@ pub fn SignIn() -> Html {
         let go = submit(false);
         Callback::from(move |_: MouseEvent| go())
     };
-    let notice = ctx.notice.clone();
+    // The keyring panel explains that failure itself; the generic notice would repeat it.
+    let notice = ctx.notice.clone().filter(|_| no_keyring.is_none());
     html! {
         <div class="signin-wrap">
             <form class="signin card" {onsubmit}>
@@ -86,7 +87,9 @@ pub fn SignIn() -> Html {
                         </button>
                     </div>
                 }
-                <p class="fineprint">{"The token is kept in your system keyring, never on disk."}</p>
+                if no_keyring.is_none() {
+                    <p class="fineprint">{"The token is kept in your system keyring, never on disk."}</p>
+                }
             </form>
         </div>
     }
