@@ -56,6 +56,35 @@ pub async fn xvfb() -> (Child, String) {
     (child, format!(":{}", line.trim()))
 }
 
+/// `cargo`, for a test that builds something: without the variables `cargo test` set for
+/// the test itself (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, ...). Some build scripts (ring's)
+/// list those as inputs, so a nested cargo that inherits them rebuilds half the
+/// dependency tree inside the test, and the next plain cargo rebuilds it back.
+pub fn cargo_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (key, _) in std::env::vars_os() {
+        let Some(k) = key.to_str() else { continue };
+        let crate_var = k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_CFG_")
+            || matches!(
+                k,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_MANIFEST_LINKS"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+                    | "OUT_DIR"
+            );
+        if crate_var {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
+}
+
 /// The debug desktop app, built now with the very command `cargo xtask test` prebuilds it
 /// with (so this finds it fresh); the UI it embeds must have been built.
 pub fn app_binary() -> PathBuf {
@@ -65,7 +94,7 @@ pub fn app_binary() -> PathBuf {
         .and_then(Path::parent)
         .expect("target/<profile>/deps")
         .join("switchboard");
-    let status = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let status = cargo_command()
         .args(["build", "-p", "switchboard-desktop", "--bin", "switchboard"])
         .status()
         .expect("cargo runs");

@@ -49,7 +49,36 @@ fn root() -> PathBuf {
 fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     c.current_dir(root());
+    without_crate_env(&mut c);
     c
+}
+
+/// Drop the variables cargo sets for the crate it runs (`cargo run` started us with
+/// `CARGO_MANIFEST_DIR=.../xtask` and friends). Some build scripts (ring's) list them as
+/// inputs, so a nested cargo that inherits them sees "changed" inputs and rebuilds half
+/// the dependency tree, then the next plain cargo rebuilds it back.
+fn without_crate_env(cmd: &mut Command) -> &mut Command {
+    for (key, _) in std::env::vars_os() {
+        let Some(k) = key.to_str() else { continue };
+        let crate_var = k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_CFG_")
+            || matches!(
+                k,
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_MANIFEST_LINKS"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_BIN_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+                    | "CARGO_RUSTC_CURRENT_DIR"
+                    | "OUT_DIR"
+            );
+        if crate_var {
+            cmd.env_remove(k);
+        }
+    }
+    cmd
 }
 
 fn status(cmd: &mut Command) -> Result<()> {
@@ -344,6 +373,7 @@ impl KeyringSession {
         let script =
             "printf %s switchboard | gnome-keyring-daemon --unlock --components=secrets >/dev/null && exec \"$@\"";
         let mut cmd = Command::new("dbus-run-session");
+        without_crate_env(&mut cmd);
         cmd.args(["--", "sh", "-c", script, "sh"])
             .arg(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
             .args(args)
