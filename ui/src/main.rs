@@ -49,6 +49,11 @@ fn refresh(ctx: &UseReducerDispatcher<Model>, me: Option<AgentId>, ev: &UiEvent)
                 }
             });
         }
+        UiEvent::NumbersChanged => wasm_bindgen_futures::spawn_local(async move {
+            if let Ok(n) = ipc::numbers().await {
+                ctx.dispatch(Msg::Numbers(n));
+            }
+        }),
         UiEvent::Connection(c) if c.online => wasm_bindgen_futures::spawn_local(async move {
             if let (Ok(n), Ok(a), Ok(q)) = (ipc::numbers().await, ipc::agents().await, ipc::queue().await) {
                 ctx.dispatch(Msg::Numbers(n));

@@ -263,6 +263,11 @@ impl Cache {
         tx.commit().await.map_err(cache_err)
     }
 
+    /// Replace the numbers (an admin changed them).
+    pub async fn replace_numbers(&self, numbers: &[PhoneNumber]) -> Result<(), DesktopError> {
+        self.store_snapshot(numbers, &[], &[], &[], 0).await
+    }
+
     async fn upsert_agent_tx(tx: &mut Transaction<'_, Sqlite>, a: &Agent) -> Result<(), DesktopError> {
         sqlx::query(
             "INSERT INTO agents (id, record) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET record = excluded.record",

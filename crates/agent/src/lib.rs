@@ -24,6 +24,7 @@ use switchboard_core::desktop::{
 };
 use switchboard_core::{
     Agent, AgentStatus, CallRecord, CallSid, CallStatus, E164, Lead, LeadId, NumberId, PhoneNumber, StreamEvent,
+    StreamEventKind,
 };
 use tokio::sync::{Notify, broadcast};
 
@@ -245,7 +246,18 @@ impl Inner {
                 self.emit(UiEvent::AgentChanged(a));
             }
             Applied::ActionFailed { call_sid, message } => self.emit(UiEvent::ActionFailed { call_sid, message }),
-            Applied::Lead(_) | Applied::Skipped | Applied::Other => {}
+            Applied::Lead(_) | Applied::Skipped => {}
+            Applied::Other => {
+                if matches!(
+                    ev.kind,
+                    StreamEventKind::ProviderChanged | StreamEventKind::NumberChanged
+                ) {
+                    if let Ok(n) = client.numbers().await {
+                        let _ = self.cache.replace_numbers(&n.numbers).await;
+                        self.emit(UiEvent::NumbersChanged);
+                    }
+                }
+            }
         }
     }
 }

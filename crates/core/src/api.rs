@@ -432,3 +432,117 @@ pub struct NewBusinessResponse {
     /// The admin's token.
     pub token: IssuedToken,
 }
+
+/// A provider as the admin API shows it. The config is as stored: credentials appear only
+/// as `secret:NAME` references.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ProviderInfo {
+    /// Id.
+    pub id: crate::ids::ProviderId,
+    /// Unique name; its webhooks are addressed `/webhooks/{kind}/{name}`.
+    pub name: String,
+    /// simulator, twilio, livekit, asterisk, ...
+    pub kind: String,
+    /// Provider-specific settings.
+    pub config: serde_json::Value,
+    /// Taking calls (false: stopped by an admin; its calls in progress finish).
+    pub enabled: bool,
+    /// Running on the gateway that answered.
+    pub running: bool,
+    /// What it can do (all false when not running).
+    pub capabilities: crate::number::ProviderCapabilities,
+}
+
+/// `GET /v1/providers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ProvidersResponse {
+    /// The business's providers, removed ones left out.
+    pub providers: Vec<ProviderInfo>,
+    /// The kinds this gateway can run.
+    pub kinds: Vec<String>,
+}
+
+/// `POST /v1/providers`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewProviderRequest {
+    /// Unique name: letters, digits, `.`, `_`, `-`, at most 64.
+    pub name: String,
+    /// One of the kinds `GET /v1/providers` lists.
+    pub kind: String,
+    /// Provider-specific settings; every credential a `secret:NAME` reference.
+    #[serde(default = "empty_object")]
+    pub config: serde_json::Value,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+/// `PATCH /v1/providers/{id}`: what to change.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ProviderPatch {
+    /// A whole new config (replaces the old one).
+    #[serde(default)]
+    pub config: Option<serde_json::Value>,
+    /// Stop or restart taking calls.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+}
+
+/// `POST /v1/providers/{id}/check`: the provider asked its real service.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ProviderCheck {
+    /// Everything checked out.
+    pub ok: bool,
+    /// What is wrong, in the provider's words (empty when ok).
+    pub problems: Vec<String>,
+}
+
+/// `POST /v1/numbers`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NewNumberRequest {
+    /// The number.
+    pub e164: E164,
+    /// Label for the number selector.
+    pub label: String,
+    /// The provider carrying it (of this business).
+    pub provider_id: crate::ids::ProviderId,
+    /// Customers can call it.
+    pub inbound: bool,
+    /// Agents can call out from it.
+    pub outbound: bool,
+    /// Preselected for outbound calls (clears the flag on the others).
+    #[serde(default)]
+    pub is_default: bool,
+}
+
+/// `PATCH /v1/numbers/{id}`: what to change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct NumberPatch {
+    /// New label.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// Move it to another provider of the business.
+    #[serde(default)]
+    pub provider_id: Option<crate::ids::ProviderId>,
+    /// Customers can call it.
+    #[serde(default)]
+    pub inbound: Option<bool>,
+    /// Agents can call out from it.
+    #[serde(default)]
+    pub outbound: Option<bool>,
+    /// Preselected for outbound calls.
+    #[serde(default)]
+    pub is_default: Option<bool>,
+}

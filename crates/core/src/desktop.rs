@@ -95,6 +95,9 @@ pub enum UiEvent {
         /// Refused.
         failed: usize,
     },
+    /// The business's numbers or their providers changed (an admin edited them): reload
+    /// the number selector, and the capabilities shown with calls.
+    NumbersChanged,
     /// A `tel:` link asked to call this number: open the dialer with it.
     DialRequested {
         /// The number as the link gave it.

@@ -30,7 +30,7 @@ pub use event::{CallError, CallErrorCode, NormalizedCallEvent, TelephonyVendor, 
 pub use ids::{AgentId, BusinessId, CallSid, IdError, LeadId, NumberId, ProviderId, QueueId};
 pub use lead::{Lead, LeadStatus, TranscriptRole, TranscriptTurn};
 pub use media::{MediaAnswer, MediaJoin, MediaOffer};
-pub use number::{NumberCapabilities, PhoneNumber};
+pub use number::{NumberCapabilities, PhoneNumber, ProviderCapabilities};
 pub use phone::{E164, PhoneError};
 pub use record::{ApplyOutcome, CallRecord};
 pub use status::{CallAction, CallStatus, Direction};

@@ -15,6 +15,28 @@ pub struct NumberCapabilities {
     pub outbound: bool,
 }
 
+/// What a provider can do with a call; the desktop disables the controls it lacks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct ProviderCapabilities {
+    /// Receives calls.
+    pub inbound: bool,
+    /// Places calls.
+    pub outbound: bool,
+    /// Hold and resume.
+    pub hold: bool,
+    /// Transfer to a number.
+    pub transfer_to_number: bool,
+    /// Transfer to another agent.
+    pub transfer_to_agent: bool,
+    /// Send DTMF.
+    pub dtmf: bool,
+    /// Record calls.
+    pub recording: bool,
+    /// Streams live transcript turns.
+    pub transcripts: bool,
+}
+
 /// A business phone number and the provider that carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -35,4 +57,7 @@ pub struct PhoneNumber {
     pub capabilities: NumberCapabilities,
     /// Preselected for outbound calls.
     pub is_default: bool,
+    /// What its provider can do (all false when the provider is not running).
+    #[serde(default)]
+    pub provider_capabilities: ProviderCapabilities,
 }

@@ -93,6 +93,10 @@ pub struct CallRecord {
     pub recording_url: Option<String>,
     /// Why the call failed.
     pub error: Option<CallError>,
+    /// What the provider carrying the call can do with it, as of when the call started
+    /// (the desktop disables the rest). Absent on calls from before this was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<crate::number::ProviderCapabilities>,
     /// Merge bookkeeping; not part of the API.
     #[serde(skip)]
     #[cfg_attr(feature = "schema", schemars(skip))]
@@ -184,6 +188,7 @@ impl CallRecord {
             notes: None,
             recording_url: None,
             error: None,
+            capabilities: None,
             merge: MergeState::default(),
         }
     }

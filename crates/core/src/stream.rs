@@ -27,6 +27,13 @@ pub enum StreamEventKind {
     LeadUpdated,
     /// A webhook named a call we do not know; `data` says what arrived (audit trail).
     WebhookRejected,
+    /// An admin added, changed or removed a provider; `data` has `provider_id`, `name`,
+    /// `change` and the admin's `agent_id` (the config itself is not repeated). Every
+    /// gateway replica reloads that provider when it reads this.
+    ProviderChanged,
+    /// An admin added, changed or removed a number; `data` has `number_id`, `change` and
+    /// the number as it now stands (absent once removed).
+    NumberChanged,
 }
 
 impl StreamEventKind {
@@ -41,6 +48,8 @@ impl StreamEventKind {
             Self::AgentStatus => "agent_status",
             Self::LeadUpdated => "lead_updated",
             Self::WebhookRejected => "webhook_rejected",
+            Self::ProviderChanged => "provider_changed",
+            Self::NumberChanged => "number_changed",
         }
     }
 
@@ -55,6 +64,8 @@ impl StreamEventKind {
             Self::AgentStatus,
             Self::LeadUpdated,
             Self::WebhookRejected,
+            Self::ProviderChanged,
+            Self::NumberChanged,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -37,11 +37,10 @@ pub async fn perform(
         .call(who.business_id, sid)
         .await?
         .ok_or(ApiError::NotFound("call"))?;
-    let handle = current
-        .provider_id
-        .and_then(|id| st.providers.get(id))
-        .ok_or_else(|| ApiError::Conflict("the provider carrying this call is not running on this gateway".into()))?
-        .clone();
+    let handle = st
+        .providers
+        .for_call(&current)
+        .ok_or_else(|| ApiError::Conflict("the provider carrying this call is not running on this gateway".into()))?;
     let transfer = match &detail {
         ActionDetail::Transfer(t) => Some(t),
         _ => None,
@@ -90,19 +89,12 @@ pub async fn media_offer(st: &AppState, who: &Principal, sid: &CallSid, sdp: &st
         .call(who.business_id, sid)
         .await?
         .ok_or(ApiError::NotFound("call"))?;
-    if rec.status.is_terminal() {
-        return Err(ApiError::Conflict(format!("the call is over ({})", rec.status)));
-    }
-    if rec.agent_id != Some(who.agent_id) {
-        return Err(ApiError::Conflict(
-            "only the agent holding this call can join its audio".into(),
-        ));
-    }
-    let handle = rec
-        .provider_id
-        .and_then(|id| st.providers.get(id))
-        .ok_or_else(|| ApiError::Conflict("the provider carrying this call is not running on this gateway".into()))?
-        .clone();
+    crate::policy::authorize(who.into(), crate::policy::Act::JoinAudio, &rec)
+        .map_err(|d| ApiError::from(crate::store::StoreError::from(d)))?;
+    let handle = st
+        .providers
+        .for_call(&rec)
+        .ok_or_else(|| ApiError::Conflict("the provider carrying this call is not running on this gateway".into()))?;
     handle
         .provider
         .media_offer(&call_ref(&rec), sdp)
@@ -157,8 +149,7 @@ pub async fn place_call(
     let handle = st
         .providers
         .get(number.provider_id)
-        .ok_or_else(|| ApiError::Conflict(format!("provider {} is not running on this gateway", number.provider)))?
-        .clone();
+        .ok_or_else(|| ApiError::Conflict(format!("provider {} is not running on this gateway", number.provider)))?;
 
     let sid = new_call_sid();
     let mut rec = CallRecord::outbound(
@@ -171,8 +162,9 @@ pub async fn place_call(
     rec.agent_id = Some(who.agent_id);
     rec.number_id = Some(number.id);
     rec.provider_id = Some(number.provider_id);
+    rec.capabilities = Some(handle.provider.capabilities());
     rec.lead_id = req.lead_id;
-    rec.telephony_vendor = Some(handle.vendor.clone());
+    rec.telephony_vendor = Some(handle.vendor());
     st.store.create_outbound(&rec).await?;
 
     let outcome = handle
@@ -188,7 +180,7 @@ pub async fn place_call(
     let ev = match outcome {
         Ok(init) => NormalizedCallEvent {
             call_sid: Some(sid.clone()),
-            telephony_vendor: Some(handle.vendor.clone()),
+            telephony_vendor: Some(handle.vendor()),
             vendor_call_id: Some(init.vendor_call_id),
             ..NormalizedCallEvent::new(format!("{sid}:initiated"), now_ms())
         },

@@ -24,6 +24,7 @@ pub mod http;
 pub mod ingest;
 pub mod onboarding;
 pub mod openapi;
+pub mod policy;
 pub mod providers;
 pub mod routes;
 pub mod secrets;
@@ -80,7 +81,7 @@ pub fn now_ms() -> i64 {
 pub async fn start(store: Arc<dyn Store>, secrets: &secrets::Secrets, public_url: String) -> anyhow::Result<AppState> {
     let bus = Bus::new();
     bus.start_feeder(store.clone()).await?;
-    let providers = Arc::new(providers::start(store.clone(), secrets).await?);
+    let providers = Providers::start(store.clone(), secrets, &public_url, &bus).await?;
     Ok(AppState {
         store,
         bus,

@@ -68,7 +68,21 @@ pub static ROUTES: &[Op] = &[
         body=Some(s::<RecordingRequest>), 202 => Some(s::<CallActionResponse>)),
     op!("put" "/v1/calls/{call_sid}/wrapup", "Save disposition and notes (an Idempotency-Key header makes retries safe)", auth=true,
         body=Some(s::<WrapUpRequest>), 200 => Some(s::<switchboard_core::CallRecord>)),
-    op!("get" "/v1/numbers", "The business's phone numbers", auth=true, body=None, 200 => Some(s::<NumbersResponse>)),
+    op!("get" "/v1/numbers", "The business's phone numbers, with their providers' capabilities", auth=true, body=None, 200 => Some(s::<NumbersResponse>)),
+    op!("post" "/v1/numbers", "Add a number, or bring back a removed one (admin)", auth=true,
+        body=Some(s::<NewNumberRequest>), 201 => Some(s::<switchboard_core::PhoneNumber>)),
+    op!("patch" "/v1/numbers/{id}", "Change a number: label, provider, inbound/outbound, default (admin)", auth=true,
+        body=Some(s::<NumberPatch>), 200 => Some(s::<switchboard_core::PhoneNumber>)),
+    op!("delete" "/v1/numbers/{id}", "Remove a number; its calls stay in the history (admin)", auth=true, body=None, 204 => None),
+    op!("get" "/v1/providers", "The business's providers and the kinds this gateway runs (admin)", auth=true, body=None,
+        200 => Some(s::<ProvidersResponse>)),
+    op!("post" "/v1/providers", "Add a provider; credentials only as secret:NAME references (admin)", auth=true,
+        body=Some(s::<NewProviderRequest>), 201 => Some(s::<ProviderInfo>)),
+    op!("patch" "/v1/providers/{id}", "Replace a provider's config or enable/disable it; calls in progress keep their instance (admin)",
+        auth=true, body=Some(s::<ProviderPatch>), 200 => Some(s::<ProviderInfo>)),
+    op!("delete" "/v1/providers/{id}", "Remove a provider that carries no number (admin)", auth=true, body=None, 204 => None),
+    op!("post" "/v1/providers/{id}/check", "Check the provider against its real service (admin)", auth=true, body=None,
+        200 => Some(s::<ProviderCheck>)),
     op!("get" "/v1/leads", "Leads, optionally by exact phone", auth=true, body=None, 200 => Some(s::<LeadsResponse>),
         query=&[("phone", "string", "E.164 phone"), ("limit", "integer", "1-200 (50)")]),
     op!("get" "/v1/leads/{id}", "A lead and its calls", auth=true, body=None, 200 => Some(s::<LeadDetail>)),
@@ -156,7 +170,10 @@ pub fn document() -> Value {
         } else {
             responses.insert("401".into(), error_response("A webhook signature is missing or wrong"));
         }
-        if op.path.starts_with("/v1/calls") || op.path.starts_with("/v1/admin") {
+        if ["/v1/calls", "/v1/admin", "/v1/providers", "/v1/numbers"]
+            .iter()
+            .any(|p| op.path.starts_with(p))
+        {
             responses.insert(
                 "409".into(),
                 error_response("Not possible in the call's or the name's current state"),

@@ -13,10 +13,12 @@
 use std::fmt;
 
 use async_trait::async_trait;
-use serde::Serialize;
 use switchboard_core::api::{TranscriptTurnIn, TransferTarget};
-use switchboard_core::{CallError, CallErrorCode, CallSid, Direction, E164, NormalizedCallEvent};
+use switchboard_core::{
+    CallError, CallErrorCode, CallSid, CallStatus, Direction, E164, NormalizedCallEvent, TelephonyVendor,
+};
 
+pub mod registry;
 pub mod secret;
 pub mod signature;
 pub mod simulator;
@@ -34,6 +36,16 @@ pub struct CallRef {
     pub from: String,
     /// Called party.
     pub to: String,
+}
+
+/// A call the gateway still has as live for a provider, handed to
+/// [`TelephonyProvider::reconcile`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveCall {
+    /// The call.
+    pub call: CallRef,
+    /// Its status as stored.
+    pub status: CallStatus,
 }
 
 /// An outbound call to place. `call_sid` exists before the provider is asked; providers
@@ -56,25 +68,7 @@ pub struct Initiated {
 }
 
 /// What a provider can do; the desktop greys out what is missing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Capabilities {
-    /// Receives calls.
-    pub inbound: bool,
-    /// Places calls.
-    pub outbound: bool,
-    /// Hold and resume.
-    pub hold: bool,
-    /// Transfer to a number.
-    pub transfer_to_number: bool,
-    /// Transfer to another agent.
-    pub transfer_to_agent: bool,
-    /// Send DTMF.
-    pub dtmf: bool,
-    /// Record calls.
-    pub recording: bool,
-    /// Streams live transcript turns.
-    pub transcripts: bool,
-}
+pub use switchboard_core::ProviderCapabilities as Capabilities;
 
 /// Something a provider reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,10 +170,29 @@ impl ProviderError {
 pub trait TelephonyProvider: Send + Sync + fmt::Debug {
     /// `simulator`, `twilio`, `asterisk`, `livekit`.
     fn kind(&self) -> &'static str;
+    /// The carrier name its call ids are qualified with.
+    fn vendor(&self) -> TelephonyVendor;
     /// The feature matrix.
     fn capabilities(&self) -> Capabilities;
     /// Check the configuration without placing calls.
     fn validate_config(&self) -> Result<(), ProviderError>;
+    /// Check the configuration against the real service (credentials accepted, numbers
+    /// owned, ...) without placing calls. Providers with nothing remote to ask only
+    /// validate the configuration.
+    async fn check(&self) -> Result<(), ProviderError> {
+        self.validate_config()
+    }
+    /// Bring the provider in line with the calls the gateway still has as live for it,
+    /// then start its own traffic. Called once when the provider starts: after a gateway
+    /// restart `live` holds the calls the last run left up (a carrier reports their real
+    /// state; the simulator, whose callers died with the last run, ends them); after a
+    /// configuration change it is empty, because calls in progress stay with the
+    /// instance that carried them.
+    async fn reconcile(&self, live: &[LiveCall]) -> Result<(), ProviderError>;
+    /// This instance was replaced (its configuration changed, or the provider was removed):
+    /// start nothing new, keep carrying the calls in progress until they end. Providers
+    /// that never start calls by themselves have nothing to do.
+    fn retire(&self) {}
 
     /// Place an outbound call.
     async fn initiate(&self, call: &OutboundCall) -> Result<Initiated, ProviderError>;

@@ -65,12 +65,20 @@ thread_local! {
     /// The source [`Secret`]'s `Deserialize` resolves through, set by [`parse_config`]
     /// for the duration of one (synchronous) parse.
     static SOURCE: RefCell<Option<Arc<dyn SecretSource>>> = const { RefCell::new(None) };
+    /// Set by [`check_references`]: a literal value in a [`Secret`] field is an error.
+    static REFERENCES_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let raw = String::deserialize(d)?;
         let Some(name) = raw.strip_prefix(PREFIX) else {
+            if REFERENCES_ONLY.with(std::cell::Cell::get) {
+                // The value itself is a credential: the error must not repeat it.
+                return Err(D::Error::custom(
+                    "a credential must be given as a secret:NAME reference, never as the value itself",
+                ));
+            }
             return Ok(Self::new(raw));
         };
         SOURCE.with(|s| match s.borrow().as_ref() {
@@ -82,13 +90,14 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
-/// Restores the previous source when a parse ends, even by panic.
-struct Scoped(Option<Arc<dyn SecretSource>>);
+/// Restores the previous source and mode when a parse ends, even by panic.
+struct Scoped(Option<Arc<dyn SecretSource>>, bool);
 
 impl Drop for Scoped {
     fn drop(&mut self) {
         let previous = self.0.take();
         SOURCE.with(|s| *s.borrow_mut() = previous);
+        REFERENCES_ONLY.with(|r| r.set(self.1));
     }
 }
 
@@ -99,8 +108,27 @@ pub fn parse_config<T: DeserializeOwned>(
     config: &serde_json::Value,
     source: &Arc<dyn SecretSource>,
 ) -> Result<T, ProviderError> {
+    parse(config, source, false)
+}
+
+/// Parse a config as [`parse_config`] does, and also refuse a literal value in any
+/// [`Secret`] field: what an API that stores configs must accept. The error names the
+/// field, never the value.
+pub fn check_references<T: DeserializeOwned>(
+    config: &serde_json::Value,
+    source: &Arc<dyn SecretSource>,
+) -> Result<T, ProviderError> {
+    parse(config, source, true)
+}
+
+fn parse<T: DeserializeOwned>(
+    config: &serde_json::Value,
+    source: &Arc<dyn SecretSource>,
+    references_only: bool,
+) -> Result<T, ProviderError> {
     let previous = SOURCE.with(|s| s.borrow_mut().replace(source.clone()));
-    let _restore = Scoped(previous);
+    let mode = REFERENCES_ONLY.with(|r| r.replace(references_only));
+    let _restore = Scoped(previous, mode);
     serde_path_to_error::deserialize(config).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
@@ -149,6 +177,19 @@ mod tests {
         let shown = format!("{cfg:?} {cfg:#?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("Secret(redacted)"));
+    }
+
+    #[test]
+    fn a_stored_config_must_reference_its_credentials() {
+        let raw = serde_json::json!({ "key": "hunter2-literal" });
+        let err = check_references::<Cfg>(&raw, &source()).expect_err("a literal credential");
+        let msg = err.to_string();
+        assert!(msg.contains("key") && msg.contains("secret:NAME"), "{msg}");
+        assert!(!msg.contains("hunter2"), "the error repeats the credential: {msg}");
+        // The same literal is still accepted where configs are not stored (tests, tools),
+        // and the strict mode does not outlive its parse.
+        assert!(parse_config::<Cfg>(&raw, &source()).is_ok());
+        assert!(check_references::<Cfg>(&serde_json::json!({ "key": "secret:KEY" }), &source()).is_ok());
     }
 
     #[test]

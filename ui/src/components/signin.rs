@@ -2,8 +2,8 @@ use yew::prelude::*;
 
 use super::{input_value, run, use_ctx};
 use crate::ipc;
-use switchboard_core::desktop::DesktopError;
 use crate::state::{Msg, Notice};
+use switchboard_core::desktop::DesktopError;
 
 #[function_component]
 pub fn SignIn() -> Html {
@@ -14,8 +14,13 @@ pub fn SignIn() -> Html {
     // Set when the keyring refused: the sign-in then offers a session-only one.
     let no_keyring = use_state(|| None::<String>);
     let submit = |remember: bool| {
-        let (ctx, url, token, busy, no_keyring) =
-            (ctx.clone(), url.clone(), token.clone(), busy.clone(), no_keyring.clone());
+        let (ctx, url, token, busy, no_keyring) = (
+            ctx.clone(),
+            url.clone(),
+            token.clone(),
+            busy.clone(),
+            no_keyring.clone(),
+        );
         move || {
             busy.set(true);
             let (u, t, busy2, ctx2) = ((*url).clone(), (*token).clone(), busy.clone(), ctx.clone());

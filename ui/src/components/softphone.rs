@@ -1,5 +1,5 @@
 use switchboard_core::api::{DISPOSITIONS, RecordingAction, TransferTarget};
-use switchboard_core::{AgentId, CallStatus, Direction};
+use switchboard_core::{AgentId, CallRecord, CallStatus, Direction, PhoneNumber, ProviderCapabilities};
 use yew::prelude::*;
 
 use super::dialer::Dialer;
@@ -8,6 +8,40 @@ use crate::ipc;
 use crate::state::{Msg, Notice, clock, pretty_number, status_label};
 
 const KEYS: [&str; 12] = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"];
+
+/// What the call's provider can do. A call recorded before providers reported this
+/// allows everything, as the console always did.
+fn capabilities(call: &CallRecord) -> ProviderCapabilities {
+    call.capabilities.unwrap_or(ProviderCapabilities {
+        inbound: true,
+        outbound: true,
+        hold: true,
+        transfer_to_number: true,
+        transfer_to_agent: true,
+        dtmf: true,
+        recording: true,
+        transcripts: true,
+    })
+}
+
+/// The tooltip of a control the call's provider cannot do, or the usual one.
+fn why_not(can: bool, what: &str, provider: &str, usual: &str) -> String {
+    if can {
+        usual.to_owned()
+    } else {
+        format!("{provider} cannot {what}")
+    }
+}
+
+/// The provider of `call` as the agent knows it: the name on its numbers.
+fn provider_name(call: &CallRecord, numbers: &[PhoneNumber]) -> String {
+    call.provider_id
+        .and_then(|id| numbers.iter().find(|n| n.provider_id == id))
+        .map_or_else(
+            || "This call's provider".to_owned(),
+            |n| format!("This call's provider ({})", n.provider),
+        )
+}
 
 #[function_component]
 pub fn Softphone() -> Html {
@@ -134,6 +168,9 @@ pub fn Softphone() -> Html {
     let me = ctx.me().map(|a| a.id);
     let colleagues: Vec<_> = ctx.agents.iter().filter(|a| Some(a.id) != me).cloned().collect();
     let status_class = format!("pill st-{}", call.status.as_str());
+    let caps = capabilities(&call);
+    let provider = provider_name(&call, &ctx.numbers);
+    let can_transfer = caps.transfer_to_agent || caps.transfer_to_number;
 
     html! {
         <section class="panel softphone" id="softphone">
@@ -153,17 +190,21 @@ pub fn Softphone() -> Html {
             if live {
                 <div class="controls">
                     if call.status == CallStatus::OnHold {
-                        <button id="btn-resume" class="btn" disabled={!online} onclick={act("resume_call")} title="Resume (Alt+H)">{"Resume"}</button>
+                        <button id="btn-resume" class="btn" disabled={!online || !caps.hold} onclick={act("resume_call")}
+                            title={why_not(caps.hold, "take calls off hold", &provider, "Resume (Alt+H)")}>{"Resume"}</button>
                     } else {
-                        <button id="btn-hold" class="btn" disabled={!online || call.status != CallStatus::Answered} onclick={act("hold")} title="Hold (Alt+H)">{"Hold"}</button>
+                        <button id="btn-hold" class="btn" disabled={!online || !caps.hold || call.status != CallStatus::Answered} onclick={act("hold")}
+                            title={why_not(caps.hold, "put calls on hold", &provider, "Hold (Alt+H)")}>{"Hold"}</button>
                     }
                     <button id="btn-mute" class={classes!("btn", ctx.muted.then_some("on"))} onclick={on_mute}>
                         { if ctx.muted { "Unmute" } else { "Mute" } }
                     </button>
-                    <button id="btn-record" class={classes!("btn", recording.then_some("on"))} disabled={!online || !matches!(call.status, CallStatus::Answered | CallStatus::OnHold)} onclick={on_record}>
+                    <button id="btn-record" class={classes!("btn", recording.then_some("on"))} disabled={!online || !caps.recording || !matches!(call.status, CallStatus::Answered | CallStatus::OnHold)} onclick={on_record}
+                        title={why_not(caps.recording, "record calls", &provider, "Record the call")}>
                         { if *recording { "Stop recording" } else { "Record" } }
                     </button>
-                    <button id="btn-transfer" class="btn" disabled={!online || !matches!(call.status, CallStatus::Answered | CallStatus::OnHold)}
+                    <button id="btn-transfer" class="btn" disabled={!online || !can_transfer || !matches!(call.status, CallStatus::Answered | CallStatus::OnHold)}
+                        title={why_not(can_transfer, "transfer calls", &provider, "Transfer to a colleague or a number")}
                         onclick={let o = transfer_open.clone(); Callback::from(move |_| o.set(!*o))}>{"Transfer"}</button>
                     <button id="btn-end" class="btn danger" disabled={!online} onclick={act("end_call")} title="End (Alt+E)">{"End"}</button>
                 </div>
@@ -183,25 +224,28 @@ pub fn Softphone() -> Html {
                 if *transfer_open {
                     <div class="transfer card-inset">
                         <label for="transfer-agent">{"Transfer to a colleague"}</label>
-                        <select id="transfer-agent" onchange={let t = transfer_to.clone(); Callback::from(move |e: Event| t.set(input_value(&e)))}>
+                        <select id="transfer-agent" disabled={!caps.transfer_to_agent}
+                            title={why_not(caps.transfer_to_agent, "transfer calls to another agent", &provider, "")}
+                            onchange={let t = transfer_to.clone(); Callback::from(move |e: Event| t.set(input_value(&e)))}>
                             <option value="" selected={transfer_to.is_empty()}>{"Choose…"}</option>
                             { for colleagues.iter().map(|a| html! {
                                 <option value={format!("agent:{}", a.id)}>{ format!("{} ({})", a.display_name, a.status.as_str().replace('_', "-")) }</option>
                             }) }
                         </select>
                         <label for="transfer-number">{"…or to a number"}</label>
-                        <input id="transfer-number" placeholder="+14155550123"
+                        <input id="transfer-number" placeholder="+14155550123" disabled={!caps.transfer_to_number}
+                            title={why_not(caps.transfer_to_number, "transfer calls to a number", &provider, "")}
                             oninput={let t = transfer_to.clone(); Callback::from(move |e: InputEvent| t.set(input_value(&e)))} />
                         <button id="btn-transfer-go" class="btn primary" onclick={on_transfer}>{"Transfer call"}</button>
                     </div>
                 }
-                <div class="keypad" id="keypad">
+                <div class="keypad" id="keypad" title={why_not(caps.dtmf, "send touch tones", &provider, "")}>
                     { for KEYS.iter().map(|k| {
                         let (ctx, sid, keyed) = (ctx.clone(), sid.clone(), keyed.clone());
                         let digit = (*k).to_owned();
                         let id = format!("dtmf-{}", match *k { "*" => "star", "#" => "hash", d => d });
                         html! {
-                            <button id={id} class="key" disabled={!online || call.status != CallStatus::Answered}
+                            <button id={id} class="key" disabled={!online || !caps.dtmf || call.status != CallStatus::Answered}
                                 onclick={Callback::from(move |_| {
                                     let keyed = keyed.clone();
                                     let d = digit.clone();

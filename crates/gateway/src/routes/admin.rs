@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::store::Principal;
 
 /// Who may use the admin API: admins, and for businesses only the operator's admins.
-fn require_admin(who: &Principal) -> Result<(), ApiError> {
+pub(super) fn require_admin(who: &Principal) -> Result<(), ApiError> {
     if who.role == AgentRole::Admin {
         Ok(())
     } else {
@@ -28,6 +28,11 @@ fn require_admin(who: &Principal) -> Result<(), ApiError> {
 
 /// A login name: what people type, so letters, digits, `.`, `_`, `-`, at most 64.
 fn check_login(name: &str) -> Result<(), ApiError> {
+    check_slug("a login name", name)
+}
+
+/// A name people type and URLs carry: letters, digits, `.`, `_`, `-`, at most 64.
+pub(super) fn check_slug(what: &str, name: &str) -> Result<(), ApiError> {
     let ok = !name.is_empty()
         && name.len() <= 64
         && name
@@ -36,9 +41,9 @@ fn check_login(name: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::Invalid(
-            "a login name is 1 to 64 letters, digits, '.', '_' or '-'".into(),
-        ))
+        Err(ApiError::Invalid(format!(
+            "{what} is 1 to 64 letters, digits, '.', '_' or '-'"
+        )))
     }
 }
 

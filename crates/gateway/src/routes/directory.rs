@@ -27,7 +27,7 @@ pub async fn openapi() -> Json<serde_json::Value> {
 
 pub async fn numbers(State(st): State<AppState>, who: Principal) -> Result<Json<NumbersResponse>, ApiError> {
     Ok(Json(NumbersResponse {
-        numbers: st.store.numbers(who.business_id).await?,
+        numbers: super::providers::with_capabilities(&st, st.store.numbers(who.business_id).await?),
     }))
 }
 

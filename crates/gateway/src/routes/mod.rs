@@ -4,12 +4,13 @@ mod admin;
 mod calls;
 mod directory;
 mod events;
+pub mod providers;
 mod webhooks;
 
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use switchboard_core::CallSid;
@@ -34,7 +35,14 @@ pub fn router() -> Router<AppState> {
         .route("/v1/calls/{call_sid}/recording", post(calls::recording))
         .route("/v1/calls/{call_sid}/wrapup", put(calls::wrap_up))
         .route("/v1/calls/{call_sid}/media", post(calls::media))
-        .route("/v1/numbers", get(directory::numbers))
+        .route("/v1/numbers", get(directory::numbers).post(providers::add_number))
+        .route(
+            "/v1/numbers/{id}",
+            patch(providers::update_number).delete(providers::remove_number),
+        )
+        .route("/v1/providers", get(providers::list).post(providers::create))
+        .route("/v1/providers/{id}", patch(providers::update).delete(providers::remove))
+        .route("/v1/providers/{id}/check", post(providers::check))
         .route("/v1/leads", get(directory::leads))
         .route("/v1/leads/{id}", get(directory::lead))
         .route("/v1/transcripts/{call_sid}", get(directory::transcript))

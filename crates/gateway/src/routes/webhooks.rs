@@ -33,8 +33,7 @@ pub async fn provider(
         .providers
         .by_name(&name)
         .filter(|h| h.row.kind == kind)
-        .ok_or(ApiError::NotFound("provider"))?
-        .clone();
+        .ok_or(ApiError::NotFound("provider"))?;
     let url = format!("{}{}", st.public_url.trim_end_matches('/'), uri);
     let headers = header_list(&headers);
     let events = handle
@@ -70,8 +69,7 @@ pub async fn transcripts(
     let handle = st
         .providers
         .by_name(&source)
-        .ok_or(ApiError::NotFound("transcript source"))?
-        .clone();
+        .ok_or(ApiError::NotFound("transcript source"))?;
     let secret = handle.webhook_secret.as_ref().ok_or(ApiError::BadSignature)?.expose();
     let sig = headers.get(signature::HEADER).and_then(|v| v.to_str().ok());
     if !signature::verify(secret.as_bytes(), &body, sig) {

@@ -68,6 +68,19 @@ pub struct ProviderRow {
     pub kind: String,
     /// Provider-specific JSON.
     pub config: serde_json::Value,
+    /// Taking calls.
+    pub enabled: bool,
+    /// What the running instance can do; set by the gateway on the row its instance
+    /// carries (never stored here), and recorded on every call that instance starts.
+    pub capabilities: Option<switchboard_core::ProviderCapabilities>,
+}
+
+impl ProviderRow {
+    /// Same stored settings (name, kind, config, enabled) as `other`.
+    pub fn same_settings(&self, other: &Self) -> bool {
+        (self.id, &self.name, &self.kind, &self.config, self.enabled)
+            == (other.id, &other.name, &other.kind, &other.config, other.enabled)
+    }
 }
 
 /// A number to create.
@@ -208,8 +221,43 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         kind: &str,
         config: &serde_json::Value,
     ) -> StoreResult<ProviderId>;
-    /// All enabled providers.
+    /// All enabled providers (of every business: what a gateway runs).
     async fn providers(&self) -> StoreResult<Vec<ProviderRow>>;
+    /// The business's providers, enabled or not; removed ones left out.
+    async fn business_providers(&self, business: BusinessId) -> StoreResult<Vec<ProviderRow>>;
+    /// Add a provider for `who`'s business, or bring back a removed one of the same name.
+    async fn add_provider(
+        &self,
+        who: &Principal,
+        name: &str,
+        kind: &str,
+        config: &serde_json::Value,
+    ) -> StoreResult<ProviderRow>;
+    /// Replace a provider's config and/or enable or disable it.
+    async fn update_provider(
+        &self,
+        who: &Principal,
+        id: ProviderId,
+        config: Option<&serde_json::Value>,
+        enabled: Option<bool>,
+    ) -> StoreResult<ProviderRow>;
+    /// Remove a provider that carries no number (its row stays for history).
+    async fn remove_provider(&self, who: &Principal, id: ProviderId) -> StoreResult<()>;
+    /// Add a number, or bring back a removed one.
+    async fn add_number(
+        &self,
+        who: &Principal,
+        req: &switchboard_core::api::NewNumberRequest,
+    ) -> StoreResult<PhoneNumber>;
+    /// Change a number.
+    async fn update_number(
+        &self,
+        who: &Principal,
+        id: NumberId,
+        patch: &switchboard_core::api::NumberPatch,
+    ) -> StoreResult<PhoneNumber>;
+    /// Remove a number (its row stays for history).
+    async fn remove_number(&self, who: &Principal, id: NumberId) -> StoreResult<()>;
     /// Add a number.
     async fn create_number(&self, business: BusinessId, number: &NewNumber) -> StoreResult<NumberId>;
     /// Add a queue.
@@ -303,5 +351,18 @@ pub async fn connect(url: &str) -> StoreResult<Arc<dyn Store>> {
         Err(StoreError::Invalid(format!(
             "unsupported database url {url:?}: use sqlite:///path/to/file.db or postgres://user@host/db"
         )))
+    }
+}
+
+impl From<crate::policy::Denied> for StoreError {
+    fn from(d: crate::policy::Denied) -> Self {
+        use crate::policy::Denied;
+        match d {
+            Denied::WrongState { action, status } => Self::IllegalTransition { action, status },
+            Denied::Taken(m) => Self::Conflict(m),
+            Denied::NotYours(m) => Self::Forbidden(m),
+            Denied::Invalid(m) => Self::Invalid(m),
+            Denied::Unsupported(_) => Self::Conflict(d.to_string()),
+        }
     }
 }

@@ -10,13 +10,13 @@ use sqlx::{Any, FromRow};
 use switchboard_core::record::MergeState;
 use switchboard_core::{
     Agent, AgentRole, AgentStatus, CallError, CallErrorCode, CallRecord, CallSid, Lead, LeadStatus, NumberCapabilities,
-    PhoneNumber, StreamEvent, StreamEventKind, TranscriptRole, TranscriptTurn,
+    PhoneNumber, ProviderCapabilities, StreamEvent, StreamEventKind, TranscriptRole, TranscriptTurn,
 };
 
 use super::StoreError;
 
 /// Columns of `call_records`, `call_sid` first (it keys updates).
-pub const CALL_COLUMNS: [&str; 36] = [
+pub const CALL_COLUMNS: [&str; 37] = [
     "call_sid",
     "business_id",
     "direction",
@@ -52,6 +52,7 @@ pub const CALL_COLUMNS: [&str; 36] = [
     "error_provider_code",
     "error_provider_message",
     "error_retryable",
+    "capabilities",
     "updated_at",
 ];
 
@@ -64,7 +65,7 @@ pub static CALL_SELECT: LazyLock<String> = LazyLock::new(|| {
         .join(", ")
 });
 
-/// `INSERT ... VALUES ($1..$36) ON CONFLICT DO NOTHING`: a concurrent insert of the same
+/// `INSERT ... VALUES ($1..$N) ON CONFLICT DO NOTHING`: a concurrent insert of the same
 /// vendor call id (two replicas, one redelivered webhook) becomes a no-op the caller sees.
 pub static CALL_INSERT: LazyLock<String> = LazyLock::new(|| {
     let params: Vec<String> = (1..=CALL_COLUMNS.len()).map(|i| format!("${i}")).collect();
@@ -128,6 +129,7 @@ pub fn bind_call<'q>(
         .bind(err.and_then(|e| e.provider_code.clone()))
         .bind(err.and_then(|e| e.provider_message.clone()))
         .bind(err.map(|e| i64::from(e.retryable)))
+        .bind(r.capabilities.and_then(|c| serde_json::to_string(&c).ok()))
         .bind(now)
 }
 
@@ -197,6 +199,7 @@ pub struct CallRow {
     error_provider_code: Option<String>,
     error_provider_message: Option<String>,
     error_retryable: Option<i64>,
+    capabilities: Option<String>,
 }
 
 impl TryFrom<CallRow> for CallRecord {
@@ -240,6 +243,11 @@ impl TryFrom<CallRow> for CallRecord {
             notes: r.notes,
             recording_url: r.recording_url,
             error,
+            capabilities: r
+                .capabilities
+                .map(|c| serde_json::from_str(&c))
+                .transpose()
+                .map_err(|e| corrupt("capabilities", e))?,
             merge: MergeState {
                 status_seq: r.status_seq,
                 status_event: r.status_event,
@@ -349,6 +357,8 @@ impl TryFrom<NumberRow> for PhoneNumber {
                 outbound: r.outbound == 1,
             },
             is_default: r.is_default == 1,
+            // Filled from the running providers where the numbers are served.
+            provider_capabilities: ProviderCapabilities::default(),
         })
     }
 }
@@ -422,6 +432,7 @@ pub struct ProviderDbRow {
     pub name: String,
     pub kind: String,
     pub config: String,
+    pub enabled: i64,
 }
 
 impl TryFrom<ProviderDbRow> for super::ProviderRow {
@@ -433,6 +444,8 @@ impl TryFrom<ProviderDbRow> for super::ProviderRow {
             name: r.name,
             kind: r.kind,
             config: serde_json::from_str(&r.config).map_err(|e| corrupt("provider config", e))?,
+            enabled: r.enabled == 1,
+            capabilities: None,
         })
     }
 }

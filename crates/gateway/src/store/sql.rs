@@ -16,16 +16,16 @@ use switchboard_core::{
 };
 use tokio::sync::Notify;
 
+mod admin;
 mod ingest;
 
 use super::rows::{
     AGENT_SELECT, AgentRow, CALL_COLUMNS, CALL_INSERT, CALL_SELECT, CALL_UPDATE, CallRow, EVENT_SELECT, EventRow,
-    LEAD_SELECT, LeadRow, NUMBER_SELECT, NumberRow, ProviderDbRow, TURN_SELECT, TurnRow, bind_call,
+    LEAD_SELECT, LeadRow, NUMBER_SELECT, NumberRow, TURN_SELECT, TurnRow, bind_call,
 };
-use super::{Ingested, NewLead, NewNumber, Principal, ProviderRow, Store, StoreError, StoreResult, TokenCheck};
+use crate::policy;
 
-/// How far back the last-resort correlation looks for an in-progress call.
-const FALLBACK_WINDOW_MS: i64 = 4 * 60 * 60 * 1000;
+use super::{Ingested, NewLead, NewNumber, Principal, ProviderRow, Store, StoreError, StoreResult, TokenCheck};
 
 /// What differs between the databases.
 #[async_trait]
@@ -383,12 +383,56 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn providers(&self) -> StoreResult<Vec<ProviderRow>> {
-        let rows: Vec<ProviderDbRow> = sqlx::query_as(
-            "SELECT id, business_id, name, kind, config FROM telephony_providers WHERE enabled = 1 ORDER BY id",
-        )
-        .fetch_all(&self.read)
-        .await?;
-        rows.into_iter().map(ProviderRow::try_from).collect()
+        self.provider_rows(None, true).await
+    }
+
+    async fn business_providers(&self, business: BusinessId) -> StoreResult<Vec<ProviderRow>> {
+        self.provider_rows(Some(business.get()), false).await
+    }
+
+    async fn add_provider(
+        &self,
+        who: &Principal,
+        name: &str,
+        kind: &str,
+        config: &serde_json::Value,
+    ) -> StoreResult<ProviderRow> {
+        self.add_provider_row(who, name, kind, config).await
+    }
+
+    async fn update_provider(
+        &self,
+        who: &Principal,
+        id: ProviderId,
+        config: Option<&serde_json::Value>,
+        enabled: Option<bool>,
+    ) -> StoreResult<ProviderRow> {
+        self.update_provider_row(who, id, config, enabled).await
+    }
+
+    async fn remove_provider(&self, who: &Principal, id: ProviderId) -> StoreResult<()> {
+        self.remove_provider_row(who, id).await
+    }
+
+    async fn add_number(
+        &self,
+        who: &Principal,
+        req: &switchboard_core::api::NewNumberRequest,
+    ) -> StoreResult<PhoneNumber> {
+        self.add_number_row(who, req).await
+    }
+
+    async fn update_number(
+        &self,
+        who: &Principal,
+        id: NumberId,
+        patch: &switchboard_core::api::NumberPatch,
+    ) -> StoreResult<PhoneNumber> {
+        self.update_number_row(who, id, patch).await
+    }
+
+    async fn remove_number(&self, who: &Principal, id: NumberId) -> StoreResult<()> {
+        self.remove_number_row(who, id).await
     }
 
     async fn create_number(&self, business: BusinessId, n: &NewNumber) -> StoreResult<NumberId> {
@@ -452,7 +496,7 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn numbers(&self, business: BusinessId) -> StoreResult<Vec<PhoneNumber>> {
         let sql = format!(
             "SELECT {NUMBER_SELECT} FROM business_phone_numbers n JOIN telephony_providers p ON p.id = n.provider_id \
-             WHERE n.business_id = $1 ORDER BY n.is_default DESC, n.id"
+             WHERE n.business_id = $1 AND n.removed_at IS NULL ORDER BY n.is_default DESC, n.id"
         );
         let rows: Vec<NumberRow> = sqlx::query_as(&sql).bind(business.get()).fetch_all(&self.read).await?;
         rows.into_iter().map(PhoneNumber::try_from).collect()
@@ -662,41 +706,25 @@ impl<B: Backend> Store for SqlStore<B> {
             )
             .await?
             .ok_or(StoreError::NotFound("call"))?;
-        if !action.allowed_in(rec.status) {
-            return Err(StoreError::IllegalTransition {
-                action,
-                status: rec.status,
-            });
-        }
-        let mine = rec.agent_id.is_none_or(|a| a == who.agent_id);
-        match action {
-            CallAction::Answer if !mine => {
-                return Err(StoreError::Conflict("another agent is handling this call".into()));
-            }
-            CallAction::Answer => rec.agent_id = Some(who.agent_id),
-            // A ringing call nobody has claimed may be declined by any agent.
-            _ if !mine && who.role == AgentRole::Agent => {
-                return Err(StoreError::Forbidden("this call belongs to another agent".into()));
-            }
-            _ => {}
+        let actor = policy::Actor::from(who);
+        let grant = policy::authorize(actor, policy::Act::Control(action), &rec)?;
+        if let Some(agent) = grant.assign {
+            rec.agent_id = Some(agent);
         }
         if let Some(target) = transfer {
-            if let TransferTarget::Agent(agent) = target {
-                let exists: Option<i64> =
-                    sqlx::query_scalar("SELECT id FROM agents WHERE id = $1 AND business_id = $2")
-                        .bind(agent.get())
-                        .bind(who.business_id.get())
-                        .fetch_optional(&mut *tx.tx)
-                        .await?;
-                if exists.is_none() {
-                    return Err(StoreError::Invalid(format!("there is no agent {agent} to transfer to")));
+            let in_business = match target {
+                TransferTarget::Agent(agent) => {
+                    let found: Option<i64> =
+                        sqlx::query_scalar("SELECT id FROM agents WHERE id = $1 AND business_id = $2")
+                            .bind(agent.get())
+                            .bind(who.business_id.get())
+                            .fetch_optional(&mut *tx.tx)
+                            .await?;
+                    found.is_some()
                 }
-                if *agent == who.agent_id {
-                    return Err(StoreError::Invalid(
-                        "a call cannot be transferred to the agent already on it".into(),
-                    ));
-                }
-            }
+                TransferTarget::Number(_) => false,
+            };
+            policy::check_transfer(actor, &rec, target, in_business)?;
             rec.transfer_to = Some(target.to_stored());
         }
         bind_call(sqlx::query(&CALL_UPDATE), &rec, now_ms())
@@ -724,9 +752,7 @@ impl<B: Backend> Store for SqlStore<B> {
             .call_in_tx(&mut tx.tx, filter, &binds)
             .await?
             .ok_or(StoreError::NotFound("call"))?;
-        if rec.agent_id.is_some_and(|a| a != who.agent_id) && who.role == AgentRole::Agent {
-            return Err(StoreError::Forbidden("this call belongs to another agent".into()));
-        }
+        policy::authorize(policy::Actor::from(who), policy::Act::WrapUp, &rec)?;
         if !claim_key(&mut tx.tx, who.business_id, idempotency_key).await? {
             tx.tx.rollback().await?;
             return Ok(rec);
@@ -830,4 +856,4 @@ async fn claim_key(tx: &mut Transaction<'static, Any>, business: BusinessId, key
 }
 
 // Keep the column count and the generated statements in step.
-const _: () = assert!(CALL_COLUMNS.len() == 36);
+const _: () = assert!(CALL_COLUMNS.len() == 37);

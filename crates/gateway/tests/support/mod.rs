@@ -299,11 +299,10 @@ pub fn gateway_bin() -> PathBuf {
             let exe = std::env::current_exe().unwrap();
             let profile_dir = exe.parent().and_then(Path::parent).unwrap();
             let bin = profile_dir.join("switchboard-gateway");
-            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
             // Build it in the profile we run in (benchmarks run from target/release), so the
             // path below is the binary just built, never an older one.
             let release = profile_dir.file_name().is_some_and(|n| n == "release");
-            let mut cmd = std::process::Command::new(cargo);
+            let mut cmd = switchboard_e2e::cargo_command();
             cmd.args(["build", "-p", "switchboard-gateway", "--bin", "switchboard-gateway"]);
             if release {
                 cmd.arg("--release");
@@ -419,4 +418,23 @@ pub fn speech_wav(path: &Path, text: &str) -> std::path::PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     path.to_owned()
+}
+
+/// One JSON request to the API as `token`: the status and the body (Null when empty or
+/// not JSON).
+pub async fn api(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = http.request(method, url).bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
 }

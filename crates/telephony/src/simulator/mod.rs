@@ -114,9 +114,42 @@ pub struct SimulatorConfig {
     /// Business numbers inbound calls arrive at (the gateway fills this).
     #[serde(default)]
     pub service_numbers: Vec<String>,
+    /// Controls this simulated carrier lacks, to stand in for a real one that does (a PBX
+    /// without recording, a trunk without transfer): left out of its capabilities and
+    /// refused when asked.
+    #[serde(default)]
+    pub without: Vec<SimFeature>,
     /// Real call audio: answered callers become WebRTC peers. Absent: no audio.
     #[serde(default)]
     pub media: Option<SimMediaConfig>,
+}
+
+/// A control the simulator can be configured to lack (see [`SimulatorConfig::without`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SimFeature {
+    /// Hold and resume.
+    Hold,
+    /// Transfer to a number.
+    TransferToNumber,
+    /// Transfer to another agent.
+    TransferToAgent,
+    /// Touch tones.
+    Dtmf,
+    /// Recording.
+    Recording,
+}
+
+impl SimFeature {
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Hold => "hold",
+            Self::TransferToNumber => "transfer to a number",
+            Self::TransferToAgent => "transfer to an agent",
+            Self::Dtmf => "DTMF",
+            Self::Recording => "recording",
+        }
+    }
 }
 
 impl SimulatorConfig {
@@ -130,6 +163,13 @@ impl SimulatorConfig {
         let cfg: Self = parse_config(value, secrets)?;
         cfg.check()?;
         Ok(cfg)
+    }
+
+    /// Check a config about to be stored: as [`SimulatorConfig::parse`], and its
+    /// credentials must be `secret:NAME` references.
+    pub fn check_stored(value: &serde_json::Value, secrets: &Arc<dyn SecretSource>) -> Result<(), ProviderError> {
+        let cfg: Self = crate::secret::check_references(value, secrets)?;
+        cfg.check()
     }
 
     fn check(&self) -> Result<(), ProviderError> {
@@ -218,6 +258,8 @@ struct Inner {
     outbound_count: AtomicU64,
     recording_count: AtomicU64,
     peers: Option<CallerPeers>,
+    /// Replaced by a newer instance: no new inbound callers.
+    retired: std::sync::atomic::AtomicBool,
 }
 
 /// The simulator provider. Cheap to clone; all clones share one world.
@@ -241,6 +283,7 @@ impl Simulator {
                 outbound_count: AtomicU64::new(0),
                 recording_count: AtomicU64::new(0),
                 peers: cfg_media.map(|m| CallerPeers::new(m, heard_tx)),
+                retired: std::sync::atomic::AtomicBool::new(false),
             }),
         };
         // Media needs a runtime; without one (config checks) there are no peers to hear keys.
@@ -303,7 +346,7 @@ impl Simulator {
             );
             let wait = if n == 0 { cfg.first_call_after_ms } else { plan.gap_ms };
             tokio::time::sleep(Duration::from_millis(wait)).await;
-            if self.inner.sink.is_closed() {
+            if self.inner.sink.is_closed() || self.inner.retired.load(Ordering::Relaxed) {
                 return;
             }
             if self.waiting() >= cfg.max_waiting {
@@ -325,11 +368,28 @@ impl Simulator {
         }
     }
 
+    /// A simulator for a provider row: callers default to the business's leads and calls
+    /// arrive at the numbers this provider carries, unless the config names them.
+    pub fn from_context(
+        config: &serde_json::Value,
+        ctx: &crate::registry::ProviderContext,
+    ) -> Result<Self, ProviderError> {
+        let mut cfg = SimulatorConfig::parse(config, &ctx.secrets)?;
+        let named = |key: &str| config.get(key).is_some();
+        if !named("callers") {
+            cfg.callers = ctx.lead_phones.iter().take(200).cloned().collect();
+        }
+        if !named("service_numbers") {
+            cfg.service_numbers = ctx.inbound_numbers();
+        }
+        Self::new(cfg, ctx.sink.clone())
+    }
+
     /// Calls left live by a previous run (the gateway stopped while they were up): their
     /// simulated callers are long gone, so report them over, as a carrier would after an
     /// outage. Waiting callers abandoned; connected ones completed.
-    pub async fn hang_up_orphans(&self, calls: &[(CallRef, CallStatus)]) {
-        for (call, status) in calls {
+    pub async fn hang_up_orphans(&self, calls: &[crate::LiveCall]) {
+        for crate::LiveCall { call, status } in calls {
             let key = self.key_for(call);
             let end = if matches!(status, CallStatus::Ringing | CallStatus::Queued) {
                 CallStatus::Abandoned
@@ -337,6 +397,15 @@ impl Simulator {
                 CallStatus::Completed
             };
             self.emit(&key, Some(end), |_| {}).await;
+        }
+    }
+
+    /// Refuse a control this simulated carrier was configured to lack.
+    fn offers(&self, f: SimFeature) -> Result<(), ProviderError> {
+        if self.inner.cfg.without.contains(&f) {
+            Err(ProviderError::Unsupported(f.name()))
+        } else {
+            Ok(())
         }
     }
 
@@ -500,15 +569,34 @@ impl TelephonyProvider for Simulator {
         "simulator"
     }
 
+    fn vendor(&self) -> TelephonyVendor {
+        TelephonyVendor::Simulator
+    }
+
+    async fn reconcile(&self, live: &[crate::LiveCall]) -> Result<(), ProviderError> {
+        if !live.is_empty() {
+            tracing::info!(calls = live.len(), "ending simulated calls left over from the last run");
+            let (sim, live) = (self.clone(), live.to_vec());
+            tokio::spawn(async move { sim.hang_up_orphans(&live).await });
+        }
+        self.start();
+        Ok(())
+    }
+
+    fn retire(&self) {
+        self.inner.retired.store(true, Ordering::Relaxed);
+    }
+
     fn capabilities(&self) -> Capabilities {
+        let has = |f: SimFeature| !self.inner.cfg.without.contains(&f);
         Capabilities {
             inbound: true,
             outbound: true,
-            hold: true,
-            transfer_to_number: true,
-            transfer_to_agent: true,
-            dtmf: true,
-            recording: true,
+            hold: has(SimFeature::Hold),
+            transfer_to_number: has(SimFeature::TransferToNumber),
+            transfer_to_agent: has(SimFeature::TransferToAgent),
+            dtmf: has(SimFeature::Dtmf),
+            recording: has(SimFeature::Recording),
             transcripts: true,
         }
     }
@@ -594,12 +682,14 @@ impl TelephonyProvider for Simulator {
     }
 
     async fn hold(&self, call: &CallRef) -> Result<(), ProviderError> {
+        self.offers(SimFeature::Hold)?;
         let key = self.key_for(call);
         self.confirm(&key, CallStatus::OnHold);
         Ok(())
     }
 
     async fn resume(&self, call: &CallRef) -> Result<(), ProviderError> {
+        self.offers(SimFeature::Hold)?;
         let key = self.key_for(call);
         let (sim, k, delay) = (self.clone(), key, self.inner.cfg.confirm_delay_ms);
         // Resume must not restart the transcript task: connected() already runs it.
@@ -611,6 +701,10 @@ impl TelephonyProvider for Simulator {
     }
 
     async fn transfer(&self, call: &CallRef, to: &TransferTarget) -> Result<(), ProviderError> {
+        self.offers(match to {
+            TransferTarget::Agent(_) => SimFeature::TransferToAgent,
+            TransferTarget::Number(_) => SimFeature::TransferToNumber,
+        })?;
         let key = self.key_for(call);
         let (sim, k, delay) = (self.clone(), key, self.inner.cfg.confirm_delay_ms);
         let to_agent = matches!(to, TransferTarget::Agent(_));
@@ -636,11 +730,13 @@ impl TelephonyProvider for Simulator {
     }
 
     async fn send_dtmf(&self, call: &CallRef, _digits: &str) -> Result<(), ProviderError> {
+        self.offers(SimFeature::Dtmf)?;
         self.key_for(call);
         Ok(())
     }
 
     async fn start_recording(&self, call: &CallRef) -> Result<(), ProviderError> {
+        self.offers(SimFeature::Recording)?;
         let key = self.key_for(call);
         let n = self.inner.recording_count.fetch_add(1, Ordering::Relaxed);
         let url = format!("sim://recordings/{key}/{n}.wav");
@@ -653,6 +749,7 @@ impl TelephonyProvider for Simulator {
     }
 
     async fn stop_recording(&self, call: &CallRef) -> Result<(), ProviderError> {
+        self.offers(SimFeature::Recording)?;
         self.key_for(call);
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! rules, route new inbound calls, and append the stream events.
 
 use sqlx::{Any, Transaction};
-use switchboard_core::api::{TranscriptTurnIn, TransferTarget};
+use switchboard_core::api::TranscriptTurnIn;
 use switchboard_core::{
     BusinessId, CallRecord, CallSid, CallStatus, Direction, LeadId, NormalizedCallEvent, NumberId, QueueId,
     StreamEventKind, TranscriptTurn,
@@ -11,7 +11,8 @@ use switchboard_core::{
 
 use super::super::rows::{CALL_INSERT, CALL_UPDATE, bind_call};
 use super::super::{IngestOutcome, Ingested, ProviderRow, StoreError, StoreResult};
-use super::{Backend, Bind, FALLBACK_WINDOW_MS, SqlStore, now_ms, record_json};
+use super::{Backend, Bind, SqlStore, now_ms, record_json};
+use crate::policy;
 
 impl<B: Backend> SqlStore<B> {
     pub(super) async fn ingest_call(&self, provider: &ProviderRow, ev: &NormalizedCallEvent) -> StoreResult<Ingested> {
@@ -59,11 +60,7 @@ impl<B: Backend> SqlStore<B> {
                         && applied.from != CallStatus::Transferred
                     {
                         // The gateway, not the provider, decides who gets a transferred call.
-                        if let Some(TransferTarget::Agent(a)) =
-                            rec.transfer_to.as_deref().and_then(TransferTarget::from_stored)
-                        {
-                            rec.agent_id = Some(a);
-                        }
+                        rec.agent_id = policy::holder_after_transfer(&rec);
                     }
                     if !applied.in_order {
                         tracing::info!(call_sid = %rec.call_sid, from = %applied.from, to = %applied.to, event = %ev.event_id,
@@ -103,6 +100,7 @@ impl<B: Backend> SqlStore<B> {
                         return Err(StoreError::UnknownCall(describe(ev)));
                     };
                     rec.provider_id = Some(provider.id);
+                    rec.capabilities = provider.capabilities;
                     self.route_inbound(&mut tx.tx, &mut rec).await?;
                     let inserted = bind_call(sqlx::query(&CALL_INSERT), &rec, now_ms())
                         .execute(&mut *tx.tx)
@@ -261,7 +259,7 @@ impl<B: Backend> SqlStore<B> {
             });
         }
         filter.push_str(" ORDER BY c.created_at DESC, c.call_sid DESC LIMIT 1");
-        let since = Bind::Int(ev.occurred_at.min(now_ms()).saturating_sub(FALLBACK_WINDOW_MS));
+        let since = Bind::Int(policy::fallback_since(ev.occurred_at, now_ms()));
         self.call_in_tx(tx, &filter, &[b, Bind::Text(service), since]).await
     }
 
@@ -273,34 +271,40 @@ impl<B: Backend> SqlStore<B> {
         rec: &mut CallRecord,
     ) -> StoreResult<()> {
         let b = rec.business_id.get();
-        let number: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM business_phone_numbers WHERE business_id = $1 AND e164 = $2")
-                .bind(b)
-                .bind(rec.to.clone())
-                .fetch_optional(&mut **tx)
-                .await?;
-        rec.number_id = number
-            .map(NumberId::try_from)
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let number: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM business_phone_numbers WHERE business_id = $1 AND e164 = $2 AND removed_at IS NULL",
+        )
+        .bind(b)
+        .bind(rec.to.clone())
+        .fetch_optional(&mut **tx)
+        .await?;
         let lead: Option<i64> = sqlx::query_scalar("SELECT id FROM leads WHERE business_id = $1 AND phone = $2")
             .bind(b)
             .bind(rec.from.clone())
             .fetch_optional(&mut **tx)
             .await?;
-        rec.lead_id = lead
-            .map(LeadId::try_from)
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let queue: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM queues WHERE business_id = $1 ORDER BY is_default DESC, id LIMIT 1")
-                .bind(b)
-                .fetch_optional(&mut **tx)
-                .await?;
-        rec.queue_id = queue
-            .map(QueueId::try_from)
-            .transpose()
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let queues: Vec<(i64, i64)> = sqlx::query_as("SELECT id, is_default FROM queues WHERE business_id = $1")
+            .bind(b)
+            .fetch_all(&mut **tx)
+            .await?;
+        let corrupt = |e: switchboard_core::IdError| StoreError::Corrupt(e.to_string());
+        let queues = queues
+            .into_iter()
+            .map(|(id, d)| {
+                Ok(policy::QueueFacts {
+                    id: QueueId::try_from(id).map_err(corrupt)?,
+                    is_default: d == 1,
+                })
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let routing = policy::route_inbound(
+            number.map(NumberId::try_from).transpose().map_err(corrupt)?,
+            lead.map(LeadId::try_from).transpose().map_err(corrupt)?,
+            &queues,
+        );
+        rec.number_id = routing.number;
+        rec.lead_id = routing.lead;
+        rec.queue_id = routing.queue;
         Ok(())
     }
 

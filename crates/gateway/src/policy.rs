@@ -1,0 +1,415 @@
+//! Call-handling policy, as pure functions: who may do what to a call in which state, what
+//! answering and transferring assign, where a new inbound call goes, and how far back an
+//! event without ids may match a call. The store loads the facts, asks here, and saves
+//! the outcome; nothing in this module does I/O, and the time comes in as an argument.
+//!
+//! The routing model: a new inbound call is queued on the business's default queue with
+//! its number and lead; no agent owns it until one answers (first to answer claims it).
+//! A claimed call belongs to its agent; supervisors and admins may act on any call of
+//! their business; any agent may decline (end) a ringing call nobody has claimed.
+
+use switchboard_core::api::TransferTarget;
+use switchboard_core::{
+    AgentId, AgentRole, CallAction, CallRecord, CallStatus, LeadId, NumberId, ProviderCapabilities, QueueId,
+};
+
+/// Who is acting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    /// The agent.
+    pub agent_id: AgentId,
+    /// Their role.
+    pub role: AgentRole,
+}
+
+impl From<&crate::store::Principal> for Actor {
+    fn from(p: &crate::store::Principal) -> Self {
+        Self {
+            agent_id: p.agent_id,
+            role: p.role,
+        }
+    }
+}
+
+/// Something an agent asks to do with a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Act {
+    /// A call control (answer, hold, ..., end).
+    Control(CallAction),
+    /// Join the call's audio from the desktop.
+    JoinAudio,
+    /// Save the disposition and notes.
+    WrapUp,
+}
+
+/// Why an act is refused. Each maps to one HTTP status at the API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    /// Not in the call's current status (409).
+    #[error("cannot {action} a call that is {status}")]
+    WrongState {
+        /// What was asked.
+        action: CallAction,
+        /// Where the call stands.
+        status: CallStatus,
+    },
+    /// Someone else holds the call (409).
+    #[error("{0}")]
+    Taken(String),
+    /// Not this agent's to act on (403).
+    #[error("{0}")]
+    NotYours(String),
+    /// The request itself is wrong (422).
+    #[error("{0}")]
+    Invalid(String),
+    /// The call's provider cannot do that (409): the desktop disables such controls, so
+    /// this is a stale console or a direct API call.
+    #[error("this call's provider does not support {0}")]
+    Unsupported(&'static str),
+}
+
+/// What an allowed act changes on the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Grant {
+    /// The call now belongs to this agent (answering claims it).
+    pub assign: Option<AgentId>,
+}
+
+fn is_staff(role: AgentRole) -> bool {
+    role != AgentRole::Agent
+}
+
+/// Does the call's provider support `action` (as recorded when the call started)? Calls
+/// recorded before providers reported capabilities allow everything, as before.
+fn supported(action: CallAction, caps: Option<ProviderCapabilities>) -> Result<(), Denied> {
+    let Some(c) = caps else { return Ok(()) };
+    let (ok, what) = match action {
+        CallAction::Hold | CallAction::Resume => (c.hold, "hold"),
+        CallAction::Transfer => (c.transfer_to_agent || c.transfer_to_number, "transfer"),
+        CallAction::Dtmf => (c.dtmf, "DTMF"),
+        CallAction::Recording => (c.recording, "recording"),
+        CallAction::Answer | CallAction::End => (true, ""),
+    };
+    if ok { Ok(()) } else { Err(Denied::Unsupported(what)) }
+}
+
+/// May `actor` do `act` to `call`? The one place actions are authorised.
+pub fn authorize(actor: Actor, act: Act, call: &CallRecord) -> Result<Grant, Denied> {
+    let mine = call.agent_id.is_none_or(|a| a == actor.agent_id);
+    match act {
+        Act::Control(action) => {
+            if !action.allowed_in(call.status) {
+                return Err(Denied::WrongState {
+                    action,
+                    status: call.status,
+                });
+            }
+            supported(action, call.capabilities)?;
+            match action {
+                CallAction::Answer if !mine => Err(Denied::Taken("another agent is handling this call".into())),
+                CallAction::Answer => Ok(Grant {
+                    assign: Some(actor.agent_id),
+                }),
+                // A ringing call nobody has claimed may be declined by any agent (`mine`
+                // holds when nobody has it).
+                _ if !mine && !is_staff(actor.role) => {
+                    Err(Denied::NotYours("this call belongs to another agent".into()))
+                }
+                _ => Ok(Grant::default()),
+            }
+        }
+        Act::JoinAudio => {
+            if call.status.is_terminal() {
+                return Err(Denied::Taken(format!("the call is over ({})", call.status)));
+            }
+            // The audio is the agent's own: supervisors listen through monitoring, not by
+            // taking the agent's media session.
+            if call.agent_id != Some(actor.agent_id) {
+                return Err(Denied::Taken(
+                    "only the agent holding this call can join its audio".into(),
+                ));
+            }
+            Ok(Grant::default())
+        }
+        Act::WrapUp => {
+            if !mine && !is_staff(actor.role) {
+                return Err(Denied::NotYours("this call belongs to another agent".into()));
+            }
+            Ok(Grant::default())
+        }
+    }
+}
+
+/// Check a transfer target for `call`. `target_in_business` says whether an agent target
+/// is an agent of the caller's business (the store looks it up).
+pub fn check_transfer(
+    actor: Actor,
+    call: &CallRecord,
+    target: &TransferTarget,
+    target_in_business: bool,
+) -> Result<(), Denied> {
+    if let Some(c) = call.capabilities {
+        match target {
+            TransferTarget::Agent(_) if !c.transfer_to_agent => {
+                return Err(Denied::Unsupported("transfer to an agent"));
+            }
+            TransferTarget::Number(_) if !c.transfer_to_number => {
+                return Err(Denied::Unsupported("transfer to a number"));
+            }
+            _ => {}
+        }
+    }
+    if let TransferTarget::Agent(agent) = target {
+        if !target_in_business {
+            return Err(Denied::Invalid(format!("there is no agent {agent} to transfer to")));
+        }
+        if *agent == actor.agent_id {
+            return Err(Denied::Invalid(
+                "a call cannot be transferred to the agent already on it".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Who holds a call once its transfer completed: the target agent of a transfer to an
+/// agent; for a transfer to a number the call left us, and stays with the agent who sent
+/// it (their history). The gateway decides this, never the provider.
+pub fn holder_after_transfer(call: &CallRecord) -> Option<AgentId> {
+    match call.transfer_to.as_deref().and_then(TransferTarget::from_stored) {
+        Some(TransferTarget::Agent(a)) => Some(a),
+        _ => call.agent_id,
+    }
+}
+
+/// A queue as routing sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueFacts {
+    /// Id.
+    pub id: QueueId,
+    /// The business's default queue.
+    pub is_default: bool,
+}
+
+/// Where a new inbound call goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Routing {
+    /// The business number it rang.
+    pub number: Option<NumberId>,
+    /// The lead who called.
+    pub lead: Option<LeadId>,
+    /// The queue it waits in.
+    pub queue: Option<QueueId>,
+}
+
+/// Route a new inbound call: the number it rang and the lead whose phone called, as the
+/// store found them, and the default queue (else the oldest) of the business.
+pub fn route_inbound(number: Option<NumberId>, lead: Option<LeadId>, queues: &[QueueFacts]) -> Routing {
+    let queue = queues
+        .iter()
+        .filter(|q| q.is_default)
+        .min_by_key(|q| q.id.get())
+        .or_else(|| queues.iter().min_by_key(|q| q.id.get()))
+        .map(|q| q.id);
+    Routing { number, lead, queue }
+}
+
+/// How far back an event that names no call by id may look for an in-progress call on
+/// the same service number (providers that report a leg before its id is known).
+pub const FALLBACK_WINDOW_MS: i64 = 4 * 60 * 60 * 1000;
+
+/// The earliest creation time such an event may match. An event dated in the future (a
+/// skewed clock) counts from now, so it cannot widen the window.
+pub fn fallback_since(occurred_at: i64, now: i64) -> i64 {
+    occurred_at.min(now).saturating_sub(FALLBACK_WINDOW_MS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use switchboard_core::{BusinessId, CallSid, Direction, NormalizedCallEvent};
+
+    fn id<T: TryFrom<i64>>(n: i64) -> T
+    where
+        T::Error: std::fmt::Debug,
+    {
+        T::try_from(n).unwrap()
+    }
+
+    fn call(status: CallStatus, agent: Option<i64>) -> CallRecord {
+        let ev = NormalizedCallEvent {
+            from: Some("+14155550100".into()),
+            to: Some("+14155550199".into()),
+            direction: Some(Direction::Inbound),
+            status: Some(CallStatus::Ringing),
+            ..NormalizedCallEvent::new("e1", 1_000)
+        };
+        let mut c = CallRecord::inbound(CallSid::from_parts(1, 1), id::<BusinessId>(1), &ev).unwrap();
+        c.status = status;
+        c.agent_id = agent.map(id);
+        c
+    }
+
+    fn agent(n: i64) -> Actor {
+        Actor {
+            agent_id: id(n),
+            role: AgentRole::Agent,
+        }
+    }
+
+    fn supervisor(n: i64) -> Actor {
+        Actor {
+            agent_id: id(n),
+            role: AgentRole::Supervisor,
+        }
+    }
+
+    #[test]
+    fn answering_claims_an_unclaimed_call_and_nobody_else_can() {
+        let ringing = call(CallStatus::Ringing, None);
+        let g = authorize(agent(1), Act::Control(CallAction::Answer), &ringing).unwrap();
+        assert_eq!(g.assign, Some(id(1)));
+        let taken = call(CallStatus::Ringing, Some(2));
+        assert!(matches!(
+            authorize(agent(1), Act::Control(CallAction::Answer), &taken),
+            Err(Denied::Taken(_))
+        ));
+        // Not even a supervisor answers a call another agent holds.
+        assert!(authorize(supervisor(3), Act::Control(CallAction::Answer), &taken).is_err());
+    }
+
+    #[test]
+    fn the_state_table_comes_first() {
+        let done = call(CallStatus::Completed, Some(1));
+        for action in [CallAction::Hold, CallAction::End, CallAction::Answer, CallAction::Dtmf] {
+            assert_eq!(
+                authorize(agent(1), Act::Control(action), &done),
+                Err(Denied::WrongState {
+                    action,
+                    status: CallStatus::Completed
+                })
+            );
+        }
+        let answered = call(CallStatus::Answered, Some(1));
+        assert!(authorize(agent(1), Act::Control(CallAction::Resume), &answered).is_err());
+        assert!(authorize(agent(1), Act::Control(CallAction::Hold), &answered).is_ok());
+    }
+
+    #[test]
+    fn another_agents_call_is_off_limits_to_agents_but_not_to_staff() {
+        let theirs = call(CallStatus::Answered, Some(2));
+        assert!(matches!(
+            authorize(agent(1), Act::Control(CallAction::Hold), &theirs),
+            Err(Denied::NotYours(_))
+        ));
+        assert!(authorize(supervisor(3), Act::Control(CallAction::End), &theirs).is_ok());
+        assert!(matches!(
+            authorize(agent(1), Act::WrapUp, &theirs),
+            Err(Denied::NotYours(_))
+        ));
+        assert!(authorize(supervisor(3), Act::WrapUp, &theirs).is_ok());
+    }
+
+    #[test]
+    fn any_agent_may_decline_an_unclaimed_ringing_call() {
+        let ringing = call(CallStatus::Ringing, None);
+        assert_eq!(
+            authorize(agent(5), Act::Control(CallAction::End), &ringing),
+            Ok(Grant::default())
+        );
+    }
+
+    #[test]
+    fn only_the_holding_agent_joins_the_audio_of_a_live_call() {
+        let mine = call(CallStatus::Answered, Some(1));
+        assert!(authorize(agent(1), Act::JoinAudio, &mine).is_ok());
+        assert!(authorize(agent(2), Act::JoinAudio, &mine).is_err());
+        assert!(authorize(supervisor(3), Act::JoinAudio, &mine).is_err());
+        let unclaimed = call(CallStatus::Ringing, None);
+        assert!(authorize(agent(1), Act::JoinAudio, &unclaimed).is_err());
+        let over = call(CallStatus::Completed, Some(1));
+        assert!(authorize(agent(1), Act::JoinAudio, &over).is_err());
+    }
+
+    #[test]
+    fn transfers_go_to_another_agent_of_the_business_or_a_number() {
+        let c = call(CallStatus::Answered, Some(1));
+        let to = |n: i64| TransferTarget::Agent(id(n));
+        assert!(check_transfer(agent(1), &c, &to(2), true).is_ok());
+        assert!(matches!(
+            check_transfer(agent(1), &c, &to(2), false),
+            Err(Denied::Invalid(_))
+        ));
+        assert!(matches!(
+            check_transfer(agent(1), &c, &to(1), true),
+            Err(Denied::Invalid(_))
+        ));
+        let number = TransferTarget::Number("+14155550777".parse().unwrap());
+        assert!(check_transfer(agent(1), &c, &number, false).is_ok());
+    }
+
+    #[test]
+    fn what_the_calls_provider_lacks_is_refused_before_anything_is_logged() {
+        let mut c = call(CallStatus::Answered, Some(1));
+        c.capabilities = Some(ProviderCapabilities {
+            inbound: true,
+            outbound: true,
+            transfer_to_number: true,
+            ..ProviderCapabilities::default()
+        });
+        for action in [CallAction::Hold, CallAction::Dtmf, CallAction::Recording] {
+            assert!(matches!(
+                authorize(agent(1), Act::Control(action), &c),
+                Err(Denied::Unsupported(_))
+            ));
+        }
+        assert!(authorize(agent(1), Act::Control(CallAction::End), &c).is_ok());
+        assert!(authorize(agent(1), Act::Control(CallAction::Transfer), &c).is_ok());
+        let number = TransferTarget::Number("+14155550777".parse().unwrap());
+        assert!(check_transfer(agent(1), &c, &number, false).is_ok());
+        assert_eq!(
+            check_transfer(agent(1), &c, &TransferTarget::Agent(id(2)), true),
+            Err(Denied::Unsupported("transfer to an agent"))
+        );
+        // A call recorded before capabilities were: everything, as before.
+        c.capabilities = None;
+        assert!(authorize(agent(1), Act::Control(CallAction::Hold), &c).is_ok());
+    }
+
+    #[test]
+    fn a_completed_transfer_hands_the_call_to_the_target_agent_only() {
+        let mut c = call(CallStatus::Transferred, Some(1));
+        c.transfer_to = Some(TransferTarget::Agent(id(7)).to_stored());
+        assert_eq!(holder_after_transfer(&c), Some(id(7)));
+        c.transfer_to = Some(TransferTarget::Number("+14155550777".parse().unwrap()).to_stored());
+        assert_eq!(holder_after_transfer(&c), Some(id(1)));
+        c.transfer_to = None;
+        assert_eq!(holder_after_transfer(&c), Some(id(1)));
+    }
+
+    #[test]
+    fn inbound_calls_wait_in_the_default_queue() {
+        let q = |n: i64, d: bool| QueueFacts {
+            id: id(n),
+            is_default: d,
+        };
+        let r = route_inbound(Some(id(4)), None, &[q(1, false), q(2, true), q(3, true)]);
+        assert_eq!(r.queue, Some(id(2)));
+        assert_eq!(r.number, Some(id(4)));
+        assert_eq!(
+            route_inbound(None, None, &[q(9, false), q(5, false)]).queue,
+            Some(id(5))
+        );
+        assert_eq!(route_inbound(None, None, &[]).queue, None);
+    }
+
+    #[test]
+    fn the_fallback_window_counts_from_the_earlier_of_event_and_clock() {
+        let now = 10 * FALLBACK_WINDOW_MS;
+        assert_eq!(fallback_since(now - 1_000, now), now - 1_000 - FALLBACK_WINDOW_MS);
+        // An event from the future cannot reach further back than now allows.
+        assert_eq!(fallback_since(now + 1_000_000, now), now - FALLBACK_WINDOW_MS);
+        // Nor overflow at the edge of time.
+        assert_eq!(fallback_since(i64::MIN, now), i64::MIN);
+    }
+}
