@@ -257,6 +257,40 @@ const PYTHON_TOOLS: &[(&str, &str, &str)] = &[
 ];
 
 /// The project's virtualenv for Python tools; kept across runs like the cargo tools.
+/// The vendors' npm libraries the tests use as oracles (tests/node), exactly as locked.
+/// `npm ci` starts from scratch, so it runs only when the lock changed since the last
+/// install (npm keeps its own copy of the lock in node_modules).
+fn node_tools() -> Result<()> {
+    let dir = root().join("tests/node");
+    let lock = std::fs::read(dir.join("package-lock.json"))?;
+    let installed = std::fs::read(dir.join("node_modules/.package-lock.json")).ok();
+    let same = installed.is_some_and(|i| {
+        let packages = |b: &[u8]| {
+            serde_json::from_slice::<serde_json::Value>(b)
+                .ok()
+                .map(|v| v["packages"].clone())
+        };
+        let mut wanted = packages(&lock);
+        // The lock lists the root package too; npm's copy in node_modules does not.
+        if let Some(serde_json::Value::Object(m)) = wanted.as_mut() {
+            m.remove("");
+        }
+        wanted.is_some() && wanted == packages(&i)
+    });
+    if same {
+        return Ok(());
+    }
+    if !have("npm") {
+        apt_install(&["nodejs", "npm"])?;
+    }
+    println!("xtask: installing the vendors' npm libraries (tests/node)");
+    status(
+        Command::new("npm")
+            .args(["ci", "--ignore-scripts", "--no-audit", "--no-fund"])
+            .current_dir(&dir),
+    )
+}
+
 fn python_env() -> PathBuf {
     std::env::var_os("HOME")
         .map_or_else(std::env::temp_dir, PathBuf::from)
@@ -294,6 +328,7 @@ fn setup() -> Result<()> {
     apt_install(&[DESKTOP_PACKAGES, MEDIA_PACKAGES].concat())?;
     cargo_tools()?;
     python_tools()?;
+    node_tools()?;
     Ok(())
 }
 

@@ -98,13 +98,14 @@ pub fn authorize(actor: Actor, act: Act, call: &CallRecord) -> Result<Grant, Den
     let mine = call.agent_id.is_none_or(|a| a == actor.agent_id);
     match act {
         Act::Control(action) => {
+            // What the provider can never do is the clearer answer, whatever the state.
+            supported(action, call.capabilities)?;
             if !action.allowed_in(call.status) {
                 return Err(Denied::WrongState {
                     action,
                     status: call.status,
                 });
             }
-            supported(action, call.capabilities)?;
             match action {
                 CallAction::Answer if !mine => Err(Denied::Taken("another agent is handling this call".into())),
                 CallAction::Answer => Ok(Grant {
@@ -365,6 +366,13 @@ mod tests {
         }
         assert!(authorize(agent(1), Act::Control(CallAction::End), &c).is_ok());
         assert!(authorize(agent(1), Act::Control(CallAction::Transfer), &c).is_ok());
+        // Said so whatever the call's state, even before it is connected.
+        c.status = CallStatus::Ringing;
+        assert_eq!(
+            authorize(agent(1), Act::Control(CallAction::Hold), &c),
+            Err(Denied::Unsupported("hold"))
+        );
+        c.status = CallStatus::Answered;
         let number = TransferTarget::Number("+14155550777".parse().unwrap());
         assert!(check_transfer(agent(1), &c, &number, false).is_ok());
         assert_eq!(

@@ -22,6 +22,7 @@ pub mod registry;
 pub mod secret;
 pub mod signature;
 pub mod simulator;
+pub mod twilio;
 
 /// The call an action is about, as the gateway knows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
