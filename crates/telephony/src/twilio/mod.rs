@@ -5,4 +5,5 @@
 
 pub mod callback;
 pub mod signature;
+pub mod stream;
 pub mod twiml;
