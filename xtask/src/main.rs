@@ -7,7 +7,7 @@
 
 #![allow(clippy::print_stdout)]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -257,38 +257,66 @@ const PYTHON_TOOLS: &[(&str, &str, &str)] = &[
 ];
 
 /// The project's virtualenv for Python tools; kept across runs like the cargo tools.
-/// The vendors' npm libraries the tests use as oracles (tests/node), exactly as locked.
-/// `npm ci` starts from scratch, so it runs only when the lock changed since the last
-/// install (npm keeps its own copy of the lock in node_modules).
+/// The vendors' npm libraries the tests use as oracles and peers (tests/node), exactly
+/// as locked. `npm ci` starts from scratch, so it runs only when the lock changed since
+/// the last install: a stamp in node_modules holds the lock it was made from.
 fn node_tools() -> Result<()> {
     let dir = root().join("tests/node");
-    let lock = std::fs::read(dir.join("package-lock.json"))?;
-    let installed = std::fs::read(dir.join("node_modules/.package-lock.json")).ok();
-    let same = installed.is_some_and(|i| {
-        let packages = |b: &[u8]| {
-            serde_json::from_slice::<serde_json::Value>(b)
-                .ok()
-                .map(|v| v["packages"].clone())
-        };
-        let mut wanted = packages(&lock);
-        // The lock lists the root package too; npm's copy in node_modules does not.
-        if let Some(serde_json::Value::Object(m)) = wanted.as_mut() {
-            m.remove("");
+    let lock = std::fs::read_to_string(dir.join("package-lock.json"))?;
+    let stamp = dir.join("node_modules/.switchboard-lock");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(lock.as_str()) {
+        if !have("npm") {
+            apt_install(&["nodejs", "npm"])?;
         }
-        wanted.is_some() && wanted == packages(&i)
-    });
-    if same {
+        println!("xtask: installing the vendors' npm libraries (tests/node)");
+        status(
+            Command::new("npm")
+                .args(["ci", "--ignore-scripts", "--no-audit", "--no-fund"])
+                .current_dir(&dir),
+        )?;
+        std::fs::write(&stamp, &lock)?;
+    }
+    twilio_openapi(&dir)
+}
+
+/// Twilio's own OpenAPI document for its 2010-04-01 API, which Prism serves to the REST
+/// tests: shipped in npm `@twilio/cli-core` (pinned), taken from the package tarball.
+fn twilio_openapi(node_dir: &Path) -> Result<()> {
+    const PACKAGE: &str = "@twilio/cli-core@9.0.0";
+    const INSIDE: &str = "package/src/services/twilio-api/twilio_api_v2010.json";
+    let target = node_dir.join("specs/twilio_api_v2010.json");
+    if target.exists() {
         return Ok(());
     }
-    if !have("npm") {
-        apt_install(&["nodejs", "npm"])?;
+    println!("xtask: fetching Twilio's OpenAPI document ({PACKAGE})");
+    let scratch = std::env::temp_dir().join(format!("switchboard-twilio-spec-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let out = Command::new("npm")
+        .args(["pack", PACKAGE, "--silent", "--pack-destination"])
+        .arg(&scratch)
+        .output()
+        .context("running npm pack")?;
+    if !out.status.success() {
+        bail!("npm pack {PACKAGE}: {}", String::from_utf8_lossy(&out.stderr));
     }
-    println!("xtask: installing the vendors' npm libraries (tests/node)");
+    let tarball = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .lines()
+        .last()
+        .unwrap_or("")
+        .to_owned();
     status(
-        Command::new("npm")
-            .args(["ci", "--ignore-scripts", "--no-audit", "--no-fund"])
-            .current_dir(&dir),
-    )
+        Command::new("tar")
+            .arg("-xzf")
+            .arg(scratch.join(&tarball))
+            .arg("-C")
+            .arg(&scratch)
+            .arg(INSIDE),
+    )?;
+    std::fs::create_dir_all(target.parent().unwrap_or(node_dir))?;
+    std::fs::copy(scratch.join(INSIDE), &target)?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(())
 }
 
 fn python_env() -> PathBuf {

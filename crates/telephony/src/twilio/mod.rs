@@ -4,6 +4,7 @@
 //! [`twiml`] (what we answer).
 
 pub mod callback;
+pub mod rest;
 pub mod signature;
 pub mod stream;
 pub mod twiml;
