@@ -1,7 +1,8 @@
-//! Twilio (and SignalWire, which speaks the same API): the pieces that do not talk to the
-//! network, each checked against Twilio's own published vectors. Start with
-//! [`signature`] (who may call our webhooks), [`callback`] (what their callbacks mean) and
-//! [`twiml`] (what we answer).
+//! Twilio (and SignalWire, which speaks the same API), each piece checked against the
+//! vendors' own code or documents: [`signature`] (who may call our webhooks), [`callback`]
+//! (what their callbacks mean), [`twiml`] (what we answer), [`rest`] (what we ask of
+//! their API) and [`stream`] (the Media Streams WebSocket and its μ-law audio). The
+//! provider that puts them together behind `TelephonyProvider` comes next.
 
 pub mod callback;
 pub mod rest;
