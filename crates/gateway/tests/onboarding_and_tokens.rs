@@ -10,7 +10,8 @@ mod support;
 
 use std::process::Command;
 
-use support::{GatewayProcess, TestDb, gateway_bin};
+use reqwest::Method;
+use support::{GatewayProcess, TestDb, api, gateway_bin};
 use switchboard_core::api::{IssuedToken, NewBusinessResponse, TokensResponse};
 
 fn cli(db: &str, args: &[&str]) -> (bool, String, String) {
@@ -39,96 +40,80 @@ async fn a_second_business_is_onboarded_over_the_api_and_tokens_can_be_revoked()
     let gw = GatewayProcess::spawn(db.url(), dir.path(), dir.path(), &[]).await;
     let http = reqwest::Client::new();
     let url = |p: &str| format!("{}{p}", gw.base);
+    let call = |method: Method, path: String, token: String, body: Option<serde_json::Value>| {
+        let (http, url) = (http.clone(), url(&path));
+        async move { api(&http, method, &url, &token, body).await }
+    };
 
     // The operator's admin creates a business with its first admin.
-    let resp = http
-        .post(url("/v1/admin/businesses"))
-        .bearer_auth(&op_token)
-        .json(&serde_json::json!({ "name": "Acme Calls", "admin": "carol" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let acme: NewBusinessResponse = resp.json().await.unwrap();
+    let acme_req = serde_json::json!({ "name": "Acme Calls", "admin": "carol" });
+    let (status, body) = call(
+        Method::POST,
+        "/v1/admin/businesses".into(),
+        op_token.clone(),
+        Some(acme_req.clone()),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let acme: NewBusinessResponse = serde_json::from_value(body).unwrap();
     let carol = acme.token.token.clone();
     // A second business of the same name is a clear conflict.
-    let again = http
-        .post(url("/v1/admin/businesses"))
-        .bearer_auth(&op_token)
-        .json(&serde_json::json!({ "name": "Acme Calls", "admin": "carol" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(again.status(), 409);
+    let (status, _) = call(
+        Method::POST,
+        "/v1/admin/businesses".into(),
+        op_token.clone(),
+        Some(acme_req),
+    )
+    .await;
+    assert_eq!(status, 409);
 
     // Carol adds an agent and gives him a token; he signs in with it.
-    let resp = http
-        .post(url("/v1/admin/agents"))
-        .bearer_auth(&carol)
-        .json(&serde_json::json!({ "name": "dave", "display_name": "Dave Ng", "role": "agent" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let dave: switchboard_core::Agent = resp.json().await.unwrap();
-    let resp = http
-        .post(url(&format!("/v1/admin/agents/{}/tokens", dave.id)))
-        .bearer_auth(&carol)
-        .json(&serde_json::json!({ "label": "dave's laptop", "ttl_days": 7 }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 201);
-    let issued: IssuedToken = resp.json().await.unwrap();
+    let (status, body) = call(
+        Method::POST,
+        "/v1/admin/agents".into(),
+        carol.clone(),
+        Some(serde_json::json!({ "name": "dave", "display_name": "Dave Ng", "role": "agent" })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let dave: switchboard_core::Agent = serde_json::from_value(body).unwrap();
+    let (status, body) = call(
+        Method::POST,
+        format!("/v1/admin/agents/{}/tokens", dave.id),
+        carol.clone(),
+        Some(serde_json::json!({ "label": "dave's laptop", "ttl_days": 7 })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let issued: IssuedToken = serde_json::from_value(body).unwrap();
     let week = 7 * 86_400_000;
     assert!((issued.expires_at - switchboard_gateway::now_ms() - week).abs() < 60_000);
     let client = switchboard_client::Client::new(&gw.base, &issued.token).unwrap();
     assert_eq!(client.me().await.unwrap().name, "dave");
 
     // Roles: an agent cannot use the admin API; Carol cannot create businesses.
-    let r = http
-        .get(url("/v1/admin/tokens"))
-        .bearer_auth(&issued.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    let r = http
-        .post(url("/v1/admin/businesses"))
-        .bearer_auth(&carol)
-        .json(&serde_json::json!({ "name": "Other", "admin": "eve" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
+    let (status, _) = call(Method::GET, "/v1/admin/tokens".into(), issued.token.clone(), None).await;
+    assert_eq!(status, 403);
+    let (status, _) = call(
+        Method::POST,
+        "/v1/admin/businesses".into(),
+        carol.clone(),
+        Some(serde_json::json!({ "name": "Other", "admin": "eve" })),
+    )
+    .await;
+    assert_eq!(status, 403);
     // Tenants: the operator's admin sees none of Acme's tokens, and cannot revoke them.
-    let theirs: TokensResponse = http
-        .get(url("/v1/admin/tokens"))
-        .bearer_auth(&op_token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, body) = call(Method::GET, "/v1/admin/tokens".into(), op_token.clone(), None).await;
+    let theirs: TokensResponse = serde_json::from_value(body).unwrap();
     assert!(theirs.tokens.iter().all(|t| t.id != issued.id));
-    let r = http
-        .delete(url(&format!("/v1/admin/tokens/{}", issued.id)))
-        .bearer_auth(&op_token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
+    let revoke = format!("/v1/admin/tokens/{}", issued.id);
+    let (status, _) = call(Method::DELETE, revoke.clone(), op_token.clone(), None).await;
+    assert_eq!(status, 404);
 
     // Dave's stream is open when Carol revokes his token: the stream ends and says why.
     let mut stream = client.events(0);
-    let r = http
-        .delete(url(&format!("/v1/admin/tokens/{}", issued.id)))
-        .bearer_auth(&carol)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 204);
+    let (status, _) = call(Method::DELETE, revoke, carol.clone(), None).await;
+    assert_eq!(status, 204);
     let err = client.me().await.unwrap_err();
     assert!(
         matches!(&err, switchboard_client::ClientError::Api { code, .. } if code == "token_revoked"),
@@ -146,15 +131,8 @@ async fn a_second_business_is_onboarded_over_the_api_and_tokens_can_be_revoked()
     .await
     .expect("the open stream noticed the revocation");
     assert_eq!(ended, "token_revoked");
-    let listed: TokensResponse = http
-        .get(url("/v1/admin/tokens"))
-        .bearer_auth(&carol)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, body) = call(Method::GET, "/v1/admin/tokens".into(), carol.clone(), None).await;
+    let listed: TokensResponse = serde_json::from_value(body).unwrap();
     assert!(
         listed
             .tokens
