@@ -14,7 +14,7 @@ mod gw;
 
 use std::process::Stdio;
 
-use switchboard_core::AgentStatus;
+use switchboard_core::{AgentStatus, Direction};
 use switchboard_e2e::{app_binary, free_port};
 use tokio::process::{Child, Command};
 
@@ -130,21 +130,30 @@ async fn tray_shows_status_and_incoming_calls_notify() {
             .stderr(Stdio::null()),
     );
 
-    // The demo's first caller rings within seconds: a notification names its lead.
-    let (lead, from) = gw::eventually(30, "a ringing call with a lead", || async {
-        let q = client.queue().await.ok()?;
-        let c = q.calls.into_iter().find(|c| c.lead_name.is_some())?;
-        Some((c.lead_name?, c.call.from))
-    })
-    .await;
-    let body = gw::eventually(30, "the incoming-call notification", || async {
+    // The demo's callers ring within seconds. The app notifies for calls that start ringing
+    // once it is connected (which call that is depends on how long the app took to start),
+    // so the notification is read first and then checked against the gateway's records: it
+    // must name a call the gateway has, by its lead's name and the caller's number.
+    let body = gw::eventually(45, "the incoming-call notification", || async {
         let log = std::fs::read_to_string(&monitor_log).ok()?;
-        log.contains("\"Incoming call\"").then_some(log)
+        notification_body(&log)
     })
     .await;
+    let (name, from) = body
+        .strip_suffix(')')
+        .and_then(|b| b.split_once(" ("))
+        .unwrap_or_else(|| panic!("notification body {body:?} is not \"Name (+number)\""));
+    let leads = client.leads(Some(from)).await.unwrap().leads;
     assert!(
-        body.contains(&lead) && body.contains(&from),
-        "notification does not name {lead} ({from}):\n{body}"
+        leads.iter().any(|l| l.name == name && l.phone == from),
+        "the notification names {name} ({from}), but the gateway's lead for {from} is {leads:?}"
+    );
+    let calls = client.calls(&Default::default()).await.unwrap().calls;
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.from == from && c.direction == Direction::Inbound),
+        "the notification names a caller {from} the gateway has no inbound call from"
     );
 
     // The tray icon follows the agent's status, whoever changes it. The panel grows to the
@@ -168,4 +177,13 @@ async fn tray_shows_status_and_incoming_calls_notify() {
     })
     .await;
     println!("tray: {green} green pixels when available, {grey} grey pixels and no green when away");
+}
+
+/// The body of the first "Incoming call" notification in a `dbus-monitor` log: the string
+/// argument after the summary (app name, replaces id, icon, summary, body, ...).
+fn notification_body(log: &str) -> Option<String> {
+    let mut lines = log.lines().skip_while(|l| l.trim() != "string \"Incoming call\"");
+    lines.next()?;
+    let body = lines.next()?.trim().strip_prefix("string \"")?.strip_suffix('"')?;
+    Some(body.to_owned())
 }
