@@ -343,3 +343,72 @@ pub fn require_keyring() {
 pub fn meter_above(dbfs: &str, floor: f32) -> bool {
     dbfs.parse::<f32>().is_ok_and(|d| d > floor)
 }
+
+/// `tests/node`, where `cargo xtask setup` installs the vendors' npm packages (the Twilio
+/// and SignalWire SDKs, Prism) and fetches Twilio's OpenAPI document. Found from the
+/// running test's crate upwards, so any workspace member's tests can use it.
+pub fn node_dir() -> PathBuf {
+    let start =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    start
+        .ancestors()
+        .map(|d| d.join("tests/node"))
+        .find(|d| d.join("package.json").exists())
+        .expect("tests/node above the crate under test")
+}
+
+/// Stoplight Prism serving Twilio's own OpenAPI document (`twilio_api_v2010.json` from
+/// npm `@twilio/cli-core`) with request validation on: a stand-in for Twilio's REST
+/// cloud, which cannot run here. Stopped when dropped.
+#[derive(Debug)]
+pub struct Prism {
+    child: std::process::Child,
+    /// `http://127.0.0.1:PORT/2010-04-01`, the API base URL.
+    pub base: String,
+}
+
+impl Drop for Prism {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Prism {
+    /// Start on a free loopback port and wait until it says it listens.
+    pub fn start() -> Self {
+        use std::io::BufRead as _;
+        let dir = node_dir();
+        let spec = dir.join("specs/twilio_api_v2010.json");
+        assert!(
+            spec.exists() && dir.join("node_modules/.bin/prism").exists(),
+            "Prism or Twilio's OpenAPI document is missing: run `cargo xtask setup`"
+        );
+        let port = free_port();
+        let mut child = std::process::Command::new(dir.join("node_modules/.bin/prism"))
+            .args(["mock", "--errors", "-h", "127.0.0.1", "-p", &port.to_string()])
+            .arg(&spec)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prism starts");
+        let mut lines = std::io::BufReader::new(child.stdout.take().expect("piped")).lines();
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let line = lines
+                .next()
+                .expect("prism exited before listening")
+                .expect("prism's log");
+            if line.contains("Prism is listening") {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "prism did not start within 90 s");
+        }
+        // Keep draining its log so it never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}/2010-04-01"),
+        }
+    }
+}

@@ -105,8 +105,10 @@ pub static ROUTES: &[Op] = &[
         body=None, 200 => Some(s::<EventCursor>)),
     op!("post" "/webhooks/transcripts/{source}", "Transcript turns by call_sid; X-Switchboard-Signature: sha256=HMAC(body)",
         auth=false, body=Some(s::<TranscriptWebhook>), 200 => None),
-    op!("post" "/webhooks/{kind}/{provider}", "A provider's webhook (the simulator's: a signed NormalizedCallEvent)",
+    op!("post" "/webhooks/{kind}/{provider}", "A provider's webhook (the simulator's: a signed NormalizedCallEvent; Twilio's: its signed voice and status callbacks)",
         auth=false, body=Some(s::<NormalizedCallEvent>), 200 => None),
+    op!("get" "/webhooks/{kind}/{provider}/stream", "WebSocket: a carrier's media stream (Twilio Media Streams, signed upgrade request)",
+        auth=false, body=None, 101 => None),
 ];
 
 /// Path parameters, typed so a schema-driven client generates calls that can succeed.

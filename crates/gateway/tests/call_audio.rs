@@ -16,36 +16,10 @@ use support::*;
 use switchboard_core::{CallStatus, MediaJoin};
 use switchboard_gateway::{demo, store};
 use switchboard_media::device::{WavDevice, WavSource, read_wav};
-use switchboard_media::peer::{PeerConfig, PeerSession};
-use switchboard_media::session::{MediaSession, MediaState};
+use switchboard_media::session::MediaSession;
 use switchboard_media::tone::{dominant_frequency, rms};
 
 const RATE: usize = 48_000;
-
-/// RMS per 20 ms frame.
-fn envelope(s: &[f32]) -> Vec<f32> {
-    s.chunks(960).map(rms).collect()
-}
-
-/// Best normalised correlation of `probe` against `reference` (looped) over all lags.
-fn best_correlation(reference: &[f32], probe: &[f32]) -> f32 {
-    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
-    let (pm, rm) = (mean(probe), mean(reference));
-    let mut best = -1.0f32;
-    for lag in 0..reference.len() {
-        let (mut num, mut dp, mut dr) = (0.0, 0.0, 0.0);
-        for (i, &p) in probe.iter().enumerate() {
-            let r = reference[(lag + i) % reference.len()];
-            num += (p - pm) * (r - rm);
-            dp += (p - pm) * (p - pm);
-            dr += (r - rm) * (r - rm);
-        }
-        if dp > 0.0 && dr > 0.0 {
-            best = best.max(num / (dp.sqrt() * dr.sqrt()));
-        }
-    }
-    best
-}
 
 async fn wait_status(client: &switchboard_client::Client, sid: &switchboard_core::CallSid, want: CallStatus) {
     eventually(10, &format!("call {want}"), || async {
@@ -110,28 +84,7 @@ async fn agent_and_simulated_caller_hear_each_other_through_the_gateway() {
     let agent_speaker = dir.path().join("agent-speaker.wav");
     let device = WavDevice::new(WavSource::Samples(Arc::new(speech.clone())), true).recording_to(&agent_speaker);
     let agent_clock = device.clock();
-    let agent = PeerSession::new(
-        Box::new(device),
-        PeerConfig {
-            loopback_only: true,
-            ..PeerConfig::default()
-        },
-    )
-    .await
-    .expect("agent session");
-    let answer = client
-        .media_offer(&signal, &agent.offer(false).await.expect("offer"))
-        .await
-        .expect("the caller answers");
-    agent.accept_answer(&answer).await.expect("accept");
-    let mut events = agent.subscribe();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while agent.state() != MediaState::Connected {
-        tokio::select! {
-            _ = events.recv() => {}
-            _ = tokio::time::sleep_until(deadline) => panic!("call audio did not connect"),
-        }
-    }
+    let agent = join_audio(&client, &signal, device).await;
 
     // Talk 5 s, hold 4 s, talk 4 s, hang up.
     tokio::time::sleep(Duration::from_secs(5)).await;

@@ -15,12 +15,15 @@
 //!   DTMF, levels, close), and [`peer::PeerSession`], its WebRTC implementation (webrtc-rs,
 //!   ICE + DTLS-SRTP, ICE restart after a network drop).
 //! - [`dtmf`]: RFC 4733 telephone-events, sent and received beside the Opus stream.
+//! - [`narrowband`] and [`device::BridgeDevice`]: a carrier's 8 kHz stream in place of a
+//!   sound card, for the gateway's media bridges.
 
 pub mod codec;
 pub mod device;
 pub mod dtmf;
 pub mod jitter;
 pub mod level;
+pub mod narrowband;
 pub mod peer;
 pub mod pipeline;
 pub mod processing;

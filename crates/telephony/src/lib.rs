@@ -8,7 +8,8 @@
 //! sees only `switchboard_core` types. Providers never decide routing: queues and
 //! assignment are the gateway's.
 //!
-//! Start with [`TelephonyProvider`], then [`simulator`], the embedded default.
+//! Start with [`TelephonyProvider`], then [`registry`] (how the gateway builds providers by
+//! kind), [`simulator`] (the embedded default) and [`twilio`] (Twilio and SignalWire).
 
 use std::fmt;
 
@@ -109,6 +110,17 @@ impl WebhookRequest<'_> {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
+}
+
+/// A carrier's media WebSocket as the gateway accepted it: its text frames both ways.
+/// Closing `outgoing` (dropping it) closes the socket; `incoming` ends when the carrier
+/// closes it.
+#[derive(Debug)]
+pub struct MediaStreamSocket {
+    /// Frames from the carrier.
+    pub incoming: tokio::sync::mpsc::Receiver<String>,
+    /// Frames to the carrier.
+    pub outgoing: tokio::sync::mpsc::Sender<String>,
 }
 
 /// Why a webhook was refused before touching the database.
@@ -218,8 +230,19 @@ pub trait TelephonyProvider: Send + Sync + fmt::Debug {
 
     /// Verify and normalise a webhook.
     fn parse_webhook(&self, req: &WebhookRequest<'_>) -> Result<Vec<ProviderEvent>, WebhookError>;
-    /// The reply the provider expects once the webhook is committed.
-    fn webhook_response(&self, call_sid: Option<&CallSid>) -> WebhookReply;
+    /// The reply the provider expects once the webhook is committed: an acknowledgement,
+    /// or (Twilio's voice webhook) instructions for the call.
+    fn webhook_response(&self, req: &WebhookRequest<'_>, call_sid: Option<&CallSid>) -> WebhookReply;
+
+    /// Check a carrier's request to open a media WebSocket (`GET
+    /// /webhooks/{kind}/{name}/stream`) before it is accepted. `req.url` is the `ws://` or
+    /// `wss://` URL the carrier asked for. Providers without media streams refuse.
+    fn verify_media_stream(&self, _req: &WebhookRequest<'_>) -> Result<(), WebhookError> {
+        Err(WebhookError::Malformed("this provider opens no media streams".into()))
+    }
+
+    /// Carry an accepted media WebSocket until it closes.
+    async fn media_stream(&self, _socket: MediaStreamSocket) {}
 
     /// How the desktop joins this call's audio once answered.
     fn media_join(&self, _call: &CallRef) -> switchboard_core::MediaJoin {

@@ -9,10 +9,11 @@ use switchboard_core::{PhoneNumber, ProviderId};
 
 use crate::secret::SecretSource;
 use crate::simulator::{Simulator, SimulatorConfig};
+use crate::twilio::{Twilio, TwilioConfig};
 use crate::{EventSink, ProviderError, TelephonyProvider};
 
 /// The provider kinds this build can run.
-pub const KINDS: &[&str] = &["simulator"];
+pub const KINDS: &[&str] = &["simulator", "twilio"];
 
 /// Milliseconds since the Unix epoch, injectable so time-dependent behaviour is testable.
 pub trait Clock: Send + Sync + fmt::Debug {
@@ -86,6 +87,7 @@ pub fn build(
 ) -> Result<Arc<dyn TelephonyProvider>, ProviderError> {
     let provider: Arc<dyn TelephonyProvider> = match kind {
         "simulator" => Arc::new(Simulator::from_context(config, &ctx)?),
+        "twilio" => Arc::new(Twilio::from_context(config, &ctx)?),
         other => return Err(unknown_kind(other)),
     };
     provider.validate_config()?;
@@ -102,6 +104,7 @@ pub fn check_config(
 ) -> Result<(), ProviderError> {
     match kind {
         "simulator" => SimulatorConfig::check_stored(config, secrets),
+        "twilio" => TwilioConfig::check_stored(config, secrets),
         other => Err(unknown_kind(other)),
     }
 }

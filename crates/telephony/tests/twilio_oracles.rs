@@ -12,7 +12,6 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 
 use serde_json::{Value, json};
@@ -34,7 +33,7 @@ impl Drop for Oracle {
 
 impl Oracle {
     fn start() -> Self {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/node");
+        let dir = switchboard_e2e::node_dir();
         assert!(
             dir.join("node_modules/twilio").exists(),
             "the vendors' libraries are not installed: run `cargo xtask setup` (npm ci in tests/node)"

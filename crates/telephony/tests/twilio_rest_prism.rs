@@ -14,64 +14,18 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
 use switchboard_telephony::ProviderError;
 use switchboard_telephony::secret::Secret;
 use switchboard_telephony::twilio::rest::{CallUpdate, NewCall, Rest, create_call_form};
 use switchboard_telephony::twilio::twiml::{self, Response};
-
-struct Prism(Child);
-
-impl Drop for Prism {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-    }
-}
-
-/// Prism on a free loopback port, once it says it listens.
-fn prism() -> (Prism, String) {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/node");
-    let spec = dir.join("specs/twilio_api_v2010.json");
-    assert!(
-        spec.exists() && dir.join("node_modules/.bin/prism").exists(),
-        "Prism or Twilio's OpenAPI document is missing: run `cargo xtask setup`"
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut child = Command::new(dir.join("node_modules/.bin/prism"))
-        .args(["mock", "--errors", "-h", "127.0.0.1", "-p", &port.to_string()])
-        .arg(&spec)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("prism starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let line = lines.next().expect("prism exited before listening").unwrap();
-        if line.contains("Prism is listening") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "prism did not start within 90 s");
-    }
-    // Keep draining its log so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (Prism(child), format!("http://127.0.0.1:{port}/2010-04-01"))
-}
 
 const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 const CALL: &str = "CA0123456789abcdef0123456789abcdef";
 
 #[tokio::test]
 async fn every_request_we_send_validates_against_twilios_openapi_document() {
-    let (_prism, base) = prism();
+    let prism = switchboard_e2e::Prism::start();
+    let base = prism.base.clone();
     let rest = Rest::new(&base, ACCOUNT, Secret::new("auth-token")).unwrap();
     let hold = Response::new()
         .verb(twiml::say("Please hold."))

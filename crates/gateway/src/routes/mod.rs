@@ -59,6 +59,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/events/cursor", get(events::cursor))
         .route("/webhooks/transcripts/{source}", post(webhooks::transcripts))
         .route("/webhooks/{kind}/{provider}", post(webhooks::provider))
+        .route("/webhooks/{kind}/{provider}/stream", get(webhooks::media_stream))
         .fallback(|| async { ApiError::NotFound("route") })
 }
 

@@ -1,15 +1,18 @@
-//! Provider webhooks. Verified, normalised, stored in one transaction, and acknowledged
+//! Provider webhooks (and carriers' media WebSockets). Verified, normalised, stored in one transaction, and acknowledged
 //! only after the commit: a 2xx means it is on disk. Unknown call: 404 with a clear body
 //! and an audit event. Database failure: 503, so the sender retries.
 
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocketUpgrade};
+use futures_util::{SinkExt, StreamExt};
 
 use super::ApiPath;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use switchboard_core::api::TranscriptWebhook;
-use switchboard_telephony::{WebhookError, WebhookRequest, signature};
+use switchboard_telephony::{MediaStreamSocket, WebhookError, WebhookRequest, signature};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -21,6 +24,14 @@ fn header_list(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The running provider a webhook URL names.
+fn named(st: &AppState, kind: &str, name: &str) -> Result<std::sync::Arc<crate::providers::ProviderHandle>, ApiError> {
+    st.providers
+        .by_name(name)
+        .filter(|h| h.row.kind == kind)
+        .ok_or(ApiError::NotFound("provider"))
+}
+
 /// `POST /webhooks/{kind}/{provider}`: a provider's own webhook format.
 pub async fn provider(
     State(st): State<AppState>,
@@ -29,30 +40,98 @@ pub async fn provider(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let handle = st
-        .providers
-        .by_name(&name)
-        .filter(|h| h.row.kind == kind)
-        .ok_or(ApiError::NotFound("provider"))?;
+    let handle = named(&st, &kind, &name)?;
     let url = format!("{}{}", st.public_url.trim_end_matches('/'), uri);
     let headers = header_list(&headers);
-    let events = handle
+    let req = WebhookRequest {
+        url: &url,
+        headers: &headers,
+        body: &body,
+    };
+    let events = handle.provider.parse_webhook(&req).map_err(|e| match e {
+        WebhookError::BadSignature => ApiError::BadSignature,
+        WebhookError::Malformed(m) => ApiError::Invalid(m),
+    })?;
+    let mut sid = None;
+    for ev in &events {
+        sid = crate::ingest::ingest(&*st.store, &handle.row, ev).await?.or(sid);
+    }
+    let reply = handle.provider.webhook_response(&req, sid.as_ref());
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, reply.content_type)], reply.body).into_response())
+}
+
+/// Frames in flight each way on a carrier's media WebSocket (20 ms each: a second).
+const STREAM_FRAMES: usize = 50;
+
+/// `GET /webhooks/{kind}/{provider}/stream`: a carrier's media WebSocket (Twilio Media
+/// Streams). The provider checks the upgrade request (its signature covers the `ws(s)://`
+/// URL the carrier asked for) and then carries the frames; this handler only moves them.
+pub async fn media_stream(
+    State(st): State<AppState>,
+    ApiPath((kind, name)): ApiPath<(String, String)>,
+    uri: Uri,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let handle = named(&st, &kind, &name)?;
+    let base = st.public_url.trim_end_matches('/');
+    let ws_base = match base.split_once("://") {
+        Some(("https", rest)) => format!("wss://{rest}"),
+        Some(("http", rest)) => format!("ws://{rest}"),
+        _ => base.to_owned(),
+    };
+    let url = format!("{ws_base}{uri}");
+    let headers = header_list(&headers);
+    handle
         .provider
-        .parse_webhook(&WebhookRequest {
+        .verify_media_stream(&WebhookRequest {
             url: &url,
             headers: &headers,
-            body: &body,
+            body: &[],
         })
         .map_err(|e| match e {
             WebhookError::BadSignature => ApiError::BadSignature,
             WebhookError::Malformed(m) => ApiError::Invalid(m),
         })?;
-    let mut sid = None;
-    for ev in &events {
-        sid = crate::ingest::ingest(&*st.store, &handle.row, ev).await?.or(sid);
-    }
-    let reply = handle.provider.webhook_response(sid.as_ref());
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, reply.content_type)], reply.body).into_response())
+    let ws = ws.map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the media stream is a WebSocket: connect with an HTTP/1.1 upgrade ({})",
+            e.body_text()
+        ))
+    })?;
+    let provider = handle.provider.clone();
+    Ok(ws
+        .max_message_size(switchboard_telephony::twilio::stream::MAX_FRAME)
+        .on_upgrade(move |socket| async move {
+            let (mut sink, mut source) = socket.split();
+            let (in_tx, in_rx) = tokio::sync::mpsc::channel(STREAM_FRAMES);
+            let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<String>(STREAM_FRAMES);
+            let reader = tokio::spawn(async move {
+                while let Some(Ok(msg)) = source.next().await {
+                    match msg {
+                        Message::Text(t) if in_tx.send(t.to_string()).await.is_err() => return,
+                        Message::Close(_) => return,
+                        _ => {}
+                    }
+                }
+            });
+            let writer = tokio::spawn(async move {
+                while let Some(frame) = out_rx.recv().await {
+                    if sink.send(Message::Text(frame.into())).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = sink.send(Message::Close(None)).await;
+            });
+            provider
+                .media_stream(MediaStreamSocket {
+                    incoming: in_rx,
+                    outgoing: out_tx,
+                })
+                .await;
+            reader.abort();
+            let _ = writer.await;
+        }))
 }
 
 /// Most turns one transcript webhook may carry.

@@ -438,3 +438,62 @@ pub async fn api(
     let text = resp.text().await.unwrap();
     (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
 }
+
+/// RMS per 20 ms frame.
+pub fn envelope(s: &[f32]) -> Vec<f32> {
+    s.chunks(960).map(switchboard_media::tone::rms).collect()
+}
+
+/// Best normalised correlation of `probe` against `reference` (looped) over all lags.
+pub fn best_correlation(reference: &[f32], probe: &[f32]) -> f32 {
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    let (pm, rm) = (mean(probe), mean(reference));
+    let mut best = -1.0f32;
+    for lag in 0..reference.len() {
+        let (mut num, mut dp, mut dr) = (0.0, 0.0, 0.0);
+        for (i, &p) in probe.iter().enumerate() {
+            let r = reference[(lag + i) % reference.len()];
+            num += (p - pm) * (r - rm);
+            dp += (p - pm) * (p - pm);
+            dr += (r - rm) * (r - rm);
+        }
+        if dp > 0.0 && dr > 0.0 {
+            best = best.max(num / (dp.sqrt() * dr.sqrt()));
+        }
+    }
+    best
+}
+
+/// Join a call's audio as the desktop does: a loopback peer on `device`, its offer through
+/// the gateway's media signal, connected within 15 s.
+pub async fn join_audio(
+    client: &switchboard_client::Client,
+    signal: &str,
+    device: switchboard_media::device::WavDevice,
+) -> switchboard_media::peer::PeerSession {
+    use switchboard_media::peer::{PeerConfig, PeerSession};
+    use switchboard_media::session::{MediaSession, MediaState};
+    let agent = PeerSession::new(
+        Box::new(device),
+        PeerConfig {
+            loopback_only: true,
+            ..PeerConfig::default()
+        },
+    )
+    .await
+    .expect("agent session");
+    let answer = client
+        .media_offer(signal, &agent.offer(false).await.expect("offer"))
+        .await
+        .expect("the far end answers");
+    agent.accept_answer(&answer).await.expect("accept");
+    let mut events = agent.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while agent.state() != MediaState::Connected {
+        tokio::select! {
+            _ = events.recv() => {}
+            _ = tokio::time::sleep_until(deadline) => panic!("call audio did not connect"),
+        }
+    }
+    agent
+}

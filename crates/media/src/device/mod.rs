@@ -6,6 +6,7 @@
 //! neither allocate nor lock: a full capture ring drops samples, an empty playback ring
 //! plays silence, and both are counted.
 
+mod bridge;
 #[cfg(feature = "devices")]
 mod system;
 mod wav;
@@ -13,6 +14,7 @@ mod wav;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+pub use bridge::{BridgeDevice, BridgeEnds};
 #[cfg(feature = "devices")]
 pub use system::{DeviceChoice, DeviceList, SystemAudio, list_devices};
 pub use wav::{WavDevice, WavSource, read_wav, resample, write_wav};

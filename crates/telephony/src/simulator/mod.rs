@@ -779,7 +779,7 @@ impl TelephonyProvider for Simulator {
         Ok(vec![ProviderEvent::Call(ev)])
     }
 
-    fn webhook_response(&self, call_sid: Option<&CallSid>) -> WebhookReply {
+    fn webhook_response(&self, _req: &WebhookRequest<'_>, call_sid: Option<&CallSid>) -> WebhookReply {
         WebhookReply {
             content_type: "application/json",
             body: serde_json::json!({ "ok": true, "call_sid": call_sid }).to_string(),

@@ -84,7 +84,12 @@ pub fn normalize(
         Some(t) => rfc2822_ms(t).ok_or_else(|| WebhookError::Malformed("Timestamp is not an RFC 2822 date".into()))?,
         None => now,
     };
-    let twilio_status = form.required("CallStatus")?;
+    // A recording status callback names the recording and not the call's status.
+    let twilio_status = match form.get("CallStatus").filter(|s| !s.is_empty()) {
+        Some(s) => s,
+        None if form.get("RecordingSid").is_some() => return recording_only(form, vendor, call, our_sid, occurred_at),
+        None => return Err(WebhookError::Malformed("CallStatus is missing".into())),
+    };
     let direction = match form.get("Direction") {
         Some("inbound") => Some(Direction::Inbound),
         Some(d) if d.starts_with("outbound") => Some(Direction::Outbound),
@@ -137,6 +142,29 @@ pub fn normalize(
             .filter(|d| (0..7 * 24 * 3600).contains(d));
     }
     Ok(ev)
+}
+
+/// A recording status callback: the recording's URL once it is `completed`, nothing
+/// otherwise (in progress, absent: the call's record has nothing to gain).
+fn recording_only(
+    form: &Form,
+    vendor: &TelephonyVendor,
+    call: &str,
+    our_sid: Option<CallSid>,
+    occurred_at: i64,
+) -> Result<NormalizedCallEvent, WebhookError> {
+    let rec = form.required("RecordingSid")?;
+    let status = form.get("RecordingStatus").unwrap_or("completed");
+    let url = form
+        .get("RecordingUrl")
+        .filter(|u| !u.is_empty() && status == "completed");
+    Ok(NormalizedCallEvent {
+        call_sid: our_sid,
+        telephony_vendor: Some(vendor.clone()),
+        vendor_call_id: Some(call.to_owned()),
+        recording_url: url.map(str::to_owned),
+        ..NormalizedCallEvent::new(format!("{call}:rec:{rec}:{status}"), occurred_at)
+    })
 }
 
 /// Why a call failed, from the SIP response code when there is one, else Twilio's status.
@@ -376,6 +404,19 @@ mod tests {
         .unwrap();
         assert_eq!(ev.recording_url.as_deref(), Some("https://api.twilio.com/rec/RE1"));
         assert_eq!(ev.event_id, format!("{SID}:rec:RE1:completed"));
+
+        // The recording status callback itself carries no CallStatus (protocols §2.3).
+        let ev = norm(&[
+            ("CallSid", SID),
+            ("RecordingSid", "RE2"),
+            ("RecordingStatus", "completed"),
+            ("RecordingUrl", "https://api.twilio.com/rec/RE2"),
+        ])
+        .unwrap();
+        assert_eq!(ev.recording_url.as_deref(), Some("https://api.twilio.com/rec/RE2"));
+        assert_eq!(ev.status, None);
+        let absent = norm(&[("CallSid", SID), ("RecordingSid", "RE3"), ("RecordingStatus", "absent")]).unwrap();
+        assert_eq!(absent.recording_url, None);
     }
 
     #[test]

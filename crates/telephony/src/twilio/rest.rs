@@ -140,6 +140,14 @@ impl Rest {
         json(resp).await
     }
 
+    /// Read a call (its status after an outage).
+    pub async fn fetch_call(&self, call_sid: &str) -> Result<CallResource, ProviderError> {
+        let resp = self
+            .send(self.http.get(self.url(&format!("/Calls/{call_sid}.json"))))
+            .await?;
+        json(resp).await
+    }
+
     /// Start recording a live call; the recording's URL arrives at `callback` once it is
     /// `completed` (Twilio's default event, so it is not named).
     pub async fn start_recording(&self, call_sid: &str, callback: &str) -> Result<(), ProviderError> {

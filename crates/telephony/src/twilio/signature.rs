@@ -83,7 +83,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// A query parameter's decoded value.
-fn query_value(url: &str, name: &str) -> Option<String> {
+pub(crate) fn query_value(url: &str, name: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
     let query = query.split('#').next().unwrap_or(query);
     form_urlencoded::parse(query.as_bytes())
@@ -113,8 +113,8 @@ fn url_variants(url: &str) -> Vec<String> {
         Some(_) => out.push(format!("{scheme}://{userinfo}{host}{tail}")),
         None => {
             let default = match scheme.to_ascii_lowercase().as_str() {
-                "https" => "443",
-                "http" => "80",
+                "https" | "wss" => "443",
+                "http" | "ws" => "80",
                 _ => return out,
             };
             out.push(format!("{scheme}://{userinfo}{host}:{default}{tail}"));

@@ -187,7 +187,7 @@ pub fn ulaw_encode(sample: i16) -> u8 {
     // The segment is the position of the highest set bit above bit 7.
     let exponent = (0..8).rev().find(|e| s & (0x80 << e) != 0).unwrap_or(0);
     let mantissa = (s >> (exponent + 3)) & 0x0F;
-    !(sign | (exponent << 4) as i32 | mantissa) as u8
+    !(sign | (exponent << 4) | mantissa) as u8
 }
 
 /// G.711 μ-law: one 8-bit code to its 16-bit linear sample.

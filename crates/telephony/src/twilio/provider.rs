@@ -1,0 +1,748 @@
+//! `kind = "twilio"`: Twilio, and SignalWire through the same code (its API base URL, its
+//! `X-SignalWire-Signature` header; both headers are accepted from either).
+//!
+//! The life of a call:
+//! - **Inbound.** The number's voice webhook (`/webhooks/twilio/{name}`) stores the call
+//!   as ringing and answers with TwiML that opens a Media Stream to
+//!   `/webhooks/twilio/{name}/stream`; the [`super::bridge`] plays hold music into it
+//!   while the gateway routes. Answering connects the agent in the bridge and reports
+//!   `answered` (Twilio's own `in-progress` only means our TwiML runs).
+//! - **Outbound.** The gateway stores the record first; [`Twilio::initiate`] asks the REST
+//!   API for the call with the same stream TwiML, every status event sent to the webhook
+//!   with our `call_sid` in the URL. A refusal keeps Twilio's code and message.
+//! - **Controls.** Hold and resume act in the bridge; a transfer to a number redirects the
+//!   live call to `<Dial>`; a transfer to an agent reconnects the bridge to that agent's
+//!   desktop; end completes (or cancels a ringing outbound call); keys go in band; recording
+//!   starts and stops through the REST API, the URL arriving by callback.
+//! - **Ending.** Twilio's `completed` for an inbound call no agent ever took is
+//!   `abandoned`: only the provider knows whether it connected someone.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde::Deserialize;
+use switchboard_core::api::TransferTarget;
+use switchboard_core::{CallSid, CallStatus, Direction, MediaJoin, NormalizedCallEvent, TelephonyVendor};
+
+use super::bridge::Bridges;
+use super::callback::{self, Form};
+use super::rest::{CallUpdate, NewCall, Rest};
+use super::signature::{self, query_value};
+use super::twiml;
+use crate::registry::{Clock, ProviderContext};
+use crate::secret::{Secret, SecretSource};
+use crate::{
+    CallRef, Capabilities, EventSink, Initiated, LiveCall, MediaStreamSocket, OutboundCall, ProviderError,
+    ProviderEvent, TelephonyProvider, WebhookError, WebhookReply, WebhookRequest,
+};
+
+/// Twilio's API.
+pub const TWILIO_API: &str = "https://api.twilio.com/2010-04-01";
+
+/// Whose cloud the account lives in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    /// Twilio.
+    #[default]
+    Twilio,
+    /// SignalWire's Twilio-compatible API (`api_base` is then required: it names the space).
+    Signalwire,
+}
+
+/// How the agent's audio reaches the caller.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaMode {
+    /// A bidirectional Media Stream to the gateway, bridged to the desktop's WebRTC peer.
+    #[default]
+    Stream,
+}
+
+/// The stored configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TwilioConfig {
+    /// `AC` and 32 hex digits (SignalWire: the project id).
+    pub account_sid: String,
+    /// The auth token (SignalWire: the API token): signs webhooks, authenticates REST.
+    pub auth_token: Secret,
+    /// Twilio or SignalWire.
+    #[serde(default)]
+    pub flavor: Flavor,
+    /// The REST base URL, `…/2010-04-01` (default Twilio's; SignalWire's is
+    /// `https://<space>.signalwire.com/api/laml/2010-04-01`).
+    #[serde(default)]
+    pub api_base: Option<String>,
+    /// How the agent's audio is carried.
+    #[serde(default)]
+    pub media: MediaMode,
+    /// How long an outbound call rings before it counts as not answered.
+    #[serde(default = "default_ring")]
+    pub ring_timeout_secs: u32,
+    /// Offer only loopback ICE candidates to desktops (tests, a single machine).
+    #[serde(default)]
+    pub loopback_only: bool,
+}
+
+fn default_ring() -> u32 {
+    30
+}
+
+impl TwilioConfig {
+    /// Parse a config, resolving its secrets.
+    pub fn parse(value: &serde_json::Value, secrets: &Arc<dyn SecretSource>) -> Result<Self, ProviderError> {
+        let cfg: Self = crate::secret::parse_config(value, secrets)?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// Check a config as an API that stores it must (credentials only as references).
+    pub fn check_stored(value: &serde_json::Value, secrets: &Arc<dyn SecretSource>) -> Result<(), ProviderError> {
+        let cfg: Self = crate::secret::check_references(value, secrets)?;
+        cfg.check()
+    }
+
+    fn check(&self) -> Result<(), ProviderError> {
+        let sid = &self.account_sid;
+        match self.flavor {
+            Flavor::Twilio
+                if !(sid.len() == 34 && sid.starts_with("AC") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())) =>
+            {
+                return Err(ProviderError::Config(
+                    "account_sid must be a Twilio account SID: AC and 32 hex digits".into(),
+                ));
+            }
+            Flavor::Signalwire if sid.trim().is_empty() || sid.len() > 64 => {
+                return Err(ProviderError::Config(
+                    "account_sid must be the SignalWire project id".into(),
+                ));
+            }
+            Flavor::Signalwire if self.api_base.is_none() => {
+                return Err(ProviderError::Config(
+                    "api_base is required for SignalWire: https://<space>.signalwire.com/api/laml/2010-04-01".into(),
+                ));
+            }
+            _ => {}
+        }
+        if let Some(base) = &self.api_base {
+            if !(base.starts_with("https://") || base.starts_with("http://")) {
+                return Err(ProviderError::Config("api_base must be an http(s) URL".into()));
+            }
+        }
+        if !(5..=600).contains(&self.ring_timeout_secs) {
+            return Err(ProviderError::Config(
+                "ring_timeout_secs must be between 5 and 600".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What the provider remembers of a call it has seen (from callbacks and its own actions).
+#[derive(Debug, Clone, Default)]
+struct Known {
+    /// Twilio's latest status of the call.
+    twilio_status: Option<String>,
+    direction: Option<Direction>,
+    /// An agent was connected at some point.
+    answered: bool,
+}
+
+/// See the module docs.
+#[derive(Debug, Clone)]
+pub struct Twilio {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    cfg: TwilioConfig,
+    rest: Rest,
+    name: String,
+    public_url: String,
+    vendor: TelephonyVendor,
+    sink: EventSink,
+    clock: Arc<dyn Clock>,
+    bridges: Bridges,
+    calls: Mutex<HashMap<String, Known>>,
+    /// Time of the last event we reported ourselves, kept strictly increasing.
+    last_at: AtomicI64,
+}
+
+/// Signature headers, Twilio's and SignalWire's (lowercase, as the gateway passes them).
+const SIGNATURE_HEADERS: [&str; 2] = ["x-twilio-signature", "x-signalwire-signature"];
+
+impl Twilio {
+    /// Build from a stored config and the gateway's context.
+    pub fn from_context(config: &serde_json::Value, ctx: &ProviderContext) -> Result<Self, ProviderError> {
+        let cfg = TwilioConfig::parse(config, &ctx.secrets)?;
+        let base = cfg.api_base.clone().unwrap_or_else(|| TWILIO_API.to_owned());
+        let rest = Rest::new(&base, &cfg.account_sid, cfg.auth_token.clone())?;
+        let vendor = match cfg.flavor {
+            Flavor::Twilio => TelephonyVendor::Twilio,
+            Flavor::Signalwire => TelephonyVendor::SignalWire,
+        };
+        Ok(Self {
+            inner: Arc::new(Inner {
+                bridges: Bridges::new(cfg.loopback_only),
+                cfg,
+                rest,
+                name: ctx.name.clone(),
+                public_url: ctx.public_url.trim_end_matches('/').to_owned(),
+                vendor,
+                sink: ctx.sink.clone(),
+                clock: ctx.clock.clone(),
+                calls: Mutex::new(HashMap::new()),
+                last_at: AtomicI64::new(0),
+            }),
+        })
+    }
+
+    fn calls(&self) -> std::sync::MutexGuard<'_, HashMap<String, Known>> {
+        self.inner.calls.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Where Twilio reports a call's progress (with our id for calls we place).
+    fn webhook_url(&self, call_sid: Option<&CallSid>) -> String {
+        let base = format!("{}/webhooks/twilio/{}", self.inner.public_url, self.inner.name);
+        match call_sid {
+            Some(sid) => format!("{base}?call_sid={sid}"),
+            None => base,
+        }
+    }
+
+    /// Where Twilio opens the call's Media Stream.
+    fn stream_url(&self) -> String {
+        let base = &self.inner.public_url;
+        let ws = match base.split_once("://") {
+            Some(("https", rest)) => format!("wss://{rest}"),
+            Some((_, rest)) => format!("ws://{rest}"),
+            None => base.clone(),
+        };
+        format!("{ws}/webhooks/twilio/{}/stream", self.inner.name)
+    }
+
+    /// The TwiML that puts a call on the bridge.
+    fn stream_twiml(&self, call_sid: &CallSid) -> String {
+        twiml::Response::new()
+            .verb(twiml::connect_stream(
+                &self.stream_url(),
+                &[("call_sid", call_sid.as_str())],
+            ))
+            .render()
+    }
+
+    fn twilio_call(call: &CallRef) -> Result<&str, ProviderError> {
+        call.vendor_call_id
+            .as_deref()
+            .ok_or_else(|| ProviderError::Invalid("the carrier has not reported this call yet".into()))
+    }
+
+    fn remember(&self, twilio_call: &str, f: impl FnOnce(&mut Known)) {
+        f(self.calls().entry(twilio_call.to_owned()).or_default());
+    }
+
+    /// Report what we did ourselves (answer, hold, a transfer), on the normal event path.
+    async fn report(&self, call: &CallRef, status: CallStatus, what: &str) {
+        let now = self.inner.clock.now_ms();
+        let at = self
+            .inner
+            .last_at
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| Some(now.max(last + 1)))
+            .map_or(now, |last| now.max(last + 1));
+        let id = call.vendor_call_id.as_deref().unwrap_or(call.call_sid.as_str());
+        let ev = NormalizedCallEvent {
+            call_sid: Some(call.call_sid.clone()),
+            telephony_vendor: Some(self.inner.vendor.clone()),
+            vendor_call_id: call.vendor_call_id.clone(),
+            status: Some(status),
+            ..NormalizedCallEvent::new(format!("{id}:gw:{at}:{what}"), at)
+        };
+        // A closed sink means the gateway is shutting down; nothing is waiting for this.
+        let _ = self.inner.sink.send(ProviderEvent::Call(ev)).await;
+    }
+
+    /// The caller's id on a transfer: the business number the call is on.
+    fn business_number(call: &CallRef) -> &str {
+        match call.direction {
+            Direction::Inbound => &call.to,
+            Direction::Outbound => &call.from,
+        }
+    }
+
+    /// A call found over after an outage: report how it ended.
+    async fn settle(&self, live: &LiveCall) -> Result<(), ProviderError> {
+        let Some(twilio_call) = live.call.vendor_call_id.as_deref() else {
+            return Ok(());
+        };
+        let resource = self.inner.rest.fetch_call(twilio_call).await?;
+        let answered = matches!(
+            live.status,
+            CallStatus::Answered | CallStatus::OnHold | CallStatus::Transferred
+        );
+        self.remember(twilio_call, |k| {
+            k.answered |= answered;
+            k.direction = Some(live.call.direction);
+            k.twilio_status = resource.status.clone();
+        });
+        let ended = match resource.status.as_deref() {
+            Some("completed" | "canceled") if live.call.direction == Direction::Inbound && !answered => {
+                CallStatus::Abandoned
+            }
+            Some("completed" | "canceled") => CallStatus::Completed,
+            Some("busy" | "no-answer" | "failed") => CallStatus::Failed,
+            // Still up at Twilio: its callbacks will say how it ends.
+            _ => return Ok(()),
+        };
+        self.report(&live.call, ended, "settled").await;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl TelephonyProvider for Twilio {
+    fn kind(&self) -> &'static str {
+        "twilio"
+    }
+
+    fn vendor(&self) -> TelephonyVendor {
+        self.inner.vendor.clone()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            inbound: true,
+            outbound: true,
+            hold: true,
+            transfer_to_number: true,
+            transfer_to_agent: true,
+            dtmf: true,
+            recording: true,
+            transcripts: false,
+        }
+    }
+
+    fn validate_config(&self) -> Result<(), ProviderError> {
+        self.inner.cfg.check()
+    }
+
+    async fn check(&self) -> Result<(), ProviderError> {
+        self.inner.cfg.check()?;
+        self.inner.rest.check_account().await
+    }
+
+    async fn reconcile(&self, live: &[LiveCall]) -> Result<(), ProviderError> {
+        if live.is_empty() {
+            return Ok(());
+        }
+        // The streams of these calls died with the last run; ask Twilio how each ended,
+        // off the start-up path (a slow API must not hold the gateway up).
+        let (me, live) = (self.clone(), live.to_vec());
+        tokio::spawn(async move {
+            for call in &live {
+                if let Err(e) = me.settle(call).await {
+                    tracing::warn!(call_sid = %call.call.call_sid, error = %e, "could not learn how a call ended");
+                }
+            }
+        });
+        Ok(())
+    }
+
+    async fn initiate(&self, call: &OutboundCall) -> Result<Initiated, ProviderError> {
+        let twiml = self.stream_twiml(&call.call_sid);
+        let callback = self.webhook_url(Some(&call.call_sid));
+        let resource = self
+            .inner
+            .rest
+            .create_call(&NewCall {
+                to: call.to.as_str(),
+                from: call.from.as_str(),
+                twiml: &twiml,
+                status_callback: &callback,
+                timeout_secs: self.inner.cfg.ring_timeout_secs,
+            })
+            .await?;
+        if !callback::is_call_sid(&resource.sid) {
+            return Err(ProviderError::Call(switchboard_core::CallError::new(
+                switchboard_core::CallErrorCode::ProviderError,
+                format!("the carrier answered with call id {:?}", resource.sid),
+            )));
+        }
+        self.remember(&resource.sid, |k| {
+            k.direction = Some(Direction::Outbound);
+            k.twilio_status = resource.status.clone();
+            // The far end picking up is the agent's call connecting.
+            k.answered = true;
+        });
+        self.inner.bridges.set_connected(&resource.sid, true).await;
+        Ok(Initiated {
+            vendor_call_id: resource.sid,
+        })
+    }
+
+    async fn answer(&self, call: &CallRef) -> Result<(), ProviderError> {
+        let twilio_call = Self::twilio_call(call)?;
+        self.remember(twilio_call, |k| k.answered = true);
+        self.inner.bridges.set_connected(twilio_call, true).await;
+        self.report(call, CallStatus::Answered, "answered").await;
+        Ok(())
+    }
+
+    async fn hold(&self, call: &CallRef) -> Result<(), ProviderError> {
+        self.inner.bridges.set_held(Self::twilio_call(call)?, true);
+        self.report(call, CallStatus::OnHold, "hold").await;
+        Ok(())
+    }
+
+    async fn resume(&self, call: &CallRef) -> Result<(), ProviderError> {
+        self.inner.bridges.set_held(Self::twilio_call(call)?, false);
+        self.report(call, CallStatus::Answered, "resume").await;
+        Ok(())
+    }
+
+    async fn transfer(&self, call: &CallRef, to: &TransferTarget) -> Result<(), ProviderError> {
+        let twilio_call = Self::twilio_call(call)?;
+        match to {
+            TransferTarget::Number(number) => {
+                let doc = twiml::Response::new()
+                    .verb(twiml::dial(
+                        Some(Self::business_number(call)),
+                        twiml::number(number.as_str()),
+                    ))
+                    .render();
+                self.inner
+                    .rest
+                    .update_call(twilio_call, &CallUpdate::Twiml(&doc))
+                    .await?;
+                // Twilio stops the stream as the call moves to <Dial>; the caller leaves
+                // our floor and the call ends when that leg does.
+                self.report(call, CallStatus::Transferred, "transfer").await;
+            }
+            TransferTarget::Agent(_) => {
+                // The caller hears hold music until the next agent answers and joins.
+                self.inner.bridges.set_connected(twilio_call, false).await;
+                self.inner.bridges.set_held(twilio_call, false);
+                self.report(call, CallStatus::Transferred, "transfer").await;
+                self.report(call, CallStatus::Ringing, "transfer-ringing").await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn end(&self, call: &CallRef) -> Result<(), ProviderError> {
+        let twilio_call = Self::twilio_call(call)?;
+        let status = self.calls().get(twilio_call).and_then(|k| k.twilio_status.clone());
+        let update = match status.as_deref() {
+            Some("queued" | "initiated" | "ringing") if call.direction == Direction::Outbound => CallUpdate::Cancel,
+            _ => CallUpdate::Complete,
+        };
+        let resource = self.inner.rest.update_call(twilio_call, &update).await?;
+        // Twilio's answer already says it is over; its callback will confirm.
+        if matches!(resource.status.as_deref(), Some("completed" | "canceled")) {
+            let answered = self.calls().get(twilio_call).is_some_and(|k| k.answered);
+            let ended = if call.direction == Direction::Inbound && !answered {
+                CallStatus::Abandoned
+            } else {
+                CallStatus::Completed
+            };
+            self.report(call, ended, "ended").await;
+        }
+        self.inner.bridges.end(twilio_call).await;
+        Ok(())
+    }
+
+    async fn send_dtmf(&self, call: &CallRef, digits: &str) -> Result<(), ProviderError> {
+        if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit() || "*#ABCDabcd".contains(c)) {
+            return Err(ProviderError::Invalid("digits must be 0-9, *, # or A-D".into()));
+        }
+        // With the desktop joined the keys are already on their way in band.
+        self.inner
+            .bridges
+            .play_keys_unless_joined(Self::twilio_call(call)?, digits);
+        Ok(())
+    }
+
+    async fn start_recording(&self, call: &CallRef) -> Result<(), ProviderError> {
+        let callback = self.webhook_url(Some(&call.call_sid));
+        self.inner
+            .rest
+            .start_recording(Self::twilio_call(call)?, &callback)
+            .await
+    }
+
+    async fn stop_recording(&self, call: &CallRef) -> Result<(), ProviderError> {
+        self.inner.rest.stop_recording(Self::twilio_call(call)?).await
+    }
+
+    async fn recording_url(&self, _call: &CallRef) -> Result<Option<String>, ProviderError> {
+        // It arrives by the recording status callback.
+        Ok(None)
+    }
+
+    fn parse_webhook(&self, req: &WebhookRequest<'_>) -> Result<Vec<ProviderEvent>, WebhookError> {
+        let sig = SIGNATURE_HEADERS.iter().find_map(|h| req.header(h));
+        let token = self.inner.cfg.auth_token.expose();
+        if !signature::verify(token, req.url, req.header("content-type"), req.body, sig) {
+            return Err(WebhookError::BadSignature);
+        }
+        let form = Form::parse(req.body)?;
+        let our_sid = match query_value(req.url, "call_sid") {
+            Some(s) => Some(
+                s.parse::<CallSid>()
+                    .map_err(|e| WebhookError::Malformed(format!("call_sid in the URL: {e}")))?,
+            ),
+            None => None,
+        };
+        let mut ev = callback::normalize(&form, &self.inner.vendor, our_sid, self.inner.clock.now_ms())?;
+        let Some(twilio_call) = ev.vendor_call_id.clone() else {
+            return Ok(vec![ProviderEvent::Call(ev)]);
+        };
+        let is_parent = form.get("ParentCallSid").is_none_or(str::is_empty);
+        let known = {
+            let mut calls = self.calls();
+            let k = calls.entry(twilio_call.clone()).or_default();
+            if is_parent {
+                if let Some(s) = form.get("CallStatus") {
+                    k.twilio_status = Some(s.to_owned());
+                }
+                k.direction = ev.direction.or(k.direction);
+            }
+            k.clone()
+        };
+        if ev.status == Some(CallStatus::Completed) && known.direction == Some(Direction::Inbound) && !known.answered {
+            ev.status = Some(CallStatus::Abandoned);
+        }
+        if ev.status.is_some_and(CallStatus::is_terminal) {
+            let (bridges, call) = (self.clone(), twilio_call);
+            tokio::spawn(async move {
+                bridges.inner.bridges.end(&call).await;
+                bridges.calls().remove(&call);
+            });
+        }
+        Ok(vec![ProviderEvent::Call(ev)])
+    }
+
+    fn webhook_response(&self, req: &WebhookRequest<'_>, call_sid: Option<&CallSid>) -> WebhookReply {
+        let xml = |body: String| WebhookReply {
+            content_type: "text/xml",
+            body,
+        };
+        // The voice webhook of an incoming call (not a status callback, not one of our own
+        // calls' callbacks) gets the TwiML that puts the caller on the bridge.
+        let form = Form::parse(req.body).ok();
+        let get = |k: &str| form.as_ref().and_then(|f| f.get(k));
+        let voice_webhook = get("CallbackSource").is_none()
+            && get("RecordingSid").is_none()
+            && get("Direction") == Some("inbound")
+            && matches!(get("CallStatus"), Some("ringing" | "queued" | "in-progress"))
+            && query_value(req.url, "call_sid").is_none();
+        match (voice_webhook, call_sid) {
+            (true, Some(sid)) => xml(self.stream_twiml(sid)),
+            _ => xml(twiml::Response::new().render()),
+        }
+    }
+
+    fn verify_media_stream(&self, req: &WebhookRequest<'_>) -> Result<(), WebhookError> {
+        let sig = SIGNATURE_HEADERS.iter().find_map(|h| req.header(h));
+        if signature::verify(self.inner.cfg.auth_token.expose(), req.url, None, &[], sig) {
+            Ok(())
+        } else {
+            Err(WebhookError::BadSignature)
+        }
+    }
+
+    async fn media_stream(&self, socket: MediaStreamSocket) {
+        let account = self.inner.cfg.account_sid.clone();
+        self.inner
+            .bridges
+            .run(socket, |start| {
+                if start.account_sid != account {
+                    tracing::warn!(account = %start.account_sid, "a media stream names another account");
+                }
+            })
+            .await;
+    }
+
+    fn media_join(&self, call: &CallRef) -> MediaJoin {
+        MediaJoin::Peer {
+            signal: format!("/v1/calls/{}/media", call.call_sid),
+        }
+    }
+
+    async fn media_offer(&self, call: &CallRef, sdp: &str) -> Result<String, ProviderError> {
+        self.inner.bridges.offer(Self::twilio_call(call)?, sdp).await
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::registry::SystemClock;
+    use crate::secret::NoSecrets;
+
+    const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+    const CALL: &str = "CA0123456789abcdef0123456789abcdef";
+
+    fn provider() -> (Twilio, tokio::sync::mpsc::Receiver<ProviderEvent>) {
+        let (sink, rx) = tokio::sync::mpsc::channel(16);
+        let ctx = ProviderContext {
+            provider_id: switchboard_core::ProviderId::try_from(1).unwrap(),
+            name: "tw".into(),
+            numbers: vec![],
+            lead_phones: vec![],
+            sink,
+            public_url: "https://gw.example.com/".into(),
+            clock: Arc::new(SystemClock),
+            secrets: Arc::new(NoSecrets),
+        };
+        let cfg = serde_json::json!({ "account_sid": ACCOUNT, "auth_token": "tok", "api_base": "http://127.0.0.1:9/2010-04-01" });
+        (Twilio::from_context(&cfg, &ctx).unwrap(), rx)
+    }
+
+    fn signed(url: &str, params: &[(&str, &str)]) -> (Vec<(String, String)>, Vec<u8>) {
+        let owned: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        let sig = signature::sign("tok", url, &owned);
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&owned)
+            .finish();
+        (
+            vec![
+                ("x-twilio-signature".into(), sig),
+                ("content-type".into(), "application/x-www-form-urlencoded".into()),
+            ],
+            body.into_bytes(),
+        )
+    }
+
+    fn inbound(status: &str, source: Option<&str>) -> Vec<(&'static str, String)> {
+        let mut p = vec![
+            ("AccountSid", ACCOUNT.to_owned()),
+            ("CallSid", CALL.to_owned()),
+            ("CallStatus", status.to_owned()),
+            ("Direction", "inbound".to_owned()),
+            ("From", "+16285550111".to_owned()),
+            ("To", "+15005550142".to_owned()),
+        ];
+        if let Some(s) = source {
+            p.push(("CallbackSource", s.to_owned()));
+        }
+        p
+    }
+
+    fn deliver(t: &Twilio, params: &[(&'static str, String)]) -> (Vec<ProviderEvent>, WebhookReply) {
+        let url = "https://gw.example.com/webhooks/twilio/tw";
+        let borrowed: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (headers, body) = signed(url, &borrowed);
+        let req = WebhookRequest {
+            url,
+            headers: &headers,
+            body: &body,
+        };
+        let events = t.parse_webhook(&req).unwrap();
+        let sid: CallSid = "call_01J0000000000000000000000Z".parse().unwrap();
+        let reply = t.webhook_response(&req, Some(&sid));
+        (events, reply)
+    }
+
+    fn status_of(events: &[ProviderEvent]) -> Option<CallStatus> {
+        match &events[0] {
+            ProviderEvent::Call(ev) => ev.status,
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_voice_webhook_puts_the_caller_on_the_bridge_and_callbacks_get_an_empty_answer() {
+        let (t, _rx) = provider();
+        let (events, reply) = deliver(&t, &inbound("ringing", None));
+        assert_eq!(status_of(&events), Some(CallStatus::Ringing));
+        assert_eq!(reply.content_type, "text/xml");
+        assert!(
+            reply.body.contains("<Connect><Stream url=\"wss://gw.example.com/webhooks/twilio/tw/stream\"><Parameter name=\"call_sid\" value=\"call_01J0000000000000000000000Z\"/>"),
+            "{}",
+            reply.body
+        );
+        let (_, reply) = deliver(&t, &inbound("in-progress", Some("call-progress-events")));
+        assert!(reply.body.ends_with("<Response/>"), "{}", reply.body);
+    }
+
+    #[tokio::test]
+    async fn an_inbound_call_nobody_took_is_abandoned_and_one_an_agent_took_is_completed() {
+        let (t, mut rx) = provider();
+        deliver(&t, &inbound("ringing", None));
+        let (events, _) = deliver(&t, &inbound("completed", Some("call-progress-events")));
+        assert_eq!(status_of(&events), Some(CallStatus::Abandoned));
+
+        let (t, mut rx2) = provider();
+        deliver(&t, &inbound("ringing", None));
+        let call = CallRef {
+            call_sid: "call_01J0000000000000000000000Z".parse().unwrap(),
+            vendor_call_id: Some(CALL.into()),
+            direction: Direction::Inbound,
+            from: "+16285550111".into(),
+            to: "+15005550142".into(),
+        };
+        t.answer(&call).await.unwrap();
+        match rx2.recv().await.unwrap() {
+            ProviderEvent::Call(ev) => assert_eq!(ev.status, Some(CallStatus::Answered)),
+            other => panic!("{other:?}"),
+        }
+        let (events, _) = deliver(&t, &inbound("completed", Some("call-progress-events")));
+        assert_eq!(status_of(&events), Some(CallStatus::Completed));
+        assert!(rx.try_recv().is_err());
+    }
+
+    #[test]
+    fn a_forged_or_unsigned_callback_is_refused() {
+        let (t, _rx) = provider();
+        let url = "https://gw.example.com/webhooks/twilio/tw";
+        let (mut headers, body) = signed(url, &[("CallSid", CALL), ("CallStatus", "ringing")]);
+        headers[0].1 = "AAAAAAAAAAAAAAAAAAAAAAAAAAA=".into();
+        let req = WebhookRequest {
+            url,
+            headers: &headers,
+            body: &body,
+        };
+        assert_eq!(t.parse_webhook(&req).unwrap_err(), WebhookError::BadSignature);
+        let bare = WebhookRequest {
+            url,
+            headers: &[],
+            body: &body,
+        };
+        assert_eq!(t.parse_webhook(&bare).unwrap_err(), WebhookError::BadSignature);
+    }
+
+    #[test]
+    fn configs_are_checked_and_credentials_must_be_references() {
+        let secrets: Arc<dyn SecretSource> = Arc::new(NoSecrets);
+        let literal = serde_json::json!({ "account_sid": ACCOUNT, "auth_token": "abc123" });
+        let err = TwilioConfig::check_stored(&literal, &secrets).unwrap_err().to_string();
+        assert!(err.contains("auth_token") && !err.contains("abc123"), "{err}");
+        let bad_sid = serde_json::json!({ "account_sid": "AC12", "auth_token": "x" });
+        assert!(
+            TwilioConfig::parse(&bad_sid, &secrets)
+                .unwrap_err()
+                .to_string()
+                .contains("account_sid")
+        );
+        let signalwire =
+            serde_json::json!({ "account_sid": "b7c0…project", "auth_token": "x", "flavor": "signalwire" });
+        assert!(
+            TwilioConfig::parse(&signalwire, &secrets)
+                .unwrap_err()
+                .to_string()
+                .contains("api_base")
+        );
+        let media = serde_json::json!({ "account_sid": ACCOUNT, "auth_token": "x", "media": "conference" });
+        assert!(
+            TwilioConfig::parse(&media, &secrets)
+                .unwrap_err()
+                .to_string()
+                .contains("media")
+        );
+    }
+}
