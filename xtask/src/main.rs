@@ -25,9 +25,10 @@ fn main() -> Result<()> {
         Some("bench") => bench(&rest),
         Some("ui") => build_ui().map(|_| ()),
         Some("bundle") => bundle(),
+        Some("fuzz") => fuzz(&rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup | run [--bind ADDR] | test [cargo test args] | ui | bundle | bench [gateway|desktop]>"
+                "usage: cargo xtask <setup | run [--bind ADDR] | test [cargo test args] | ui | bundle | bench [gateway|desktop] | fuzz [TARGET] [-- libFuzzer args]>"
             );
             std::process::exit(2);
         }
@@ -223,6 +224,7 @@ const CARGO_TOOLS: &[(&str, &str, &str, bool)] = &[
     // (crate, binary, version, --locked)
     ("wasm-bindgen-cli", "wasm-bindgen", "0.2.130", false),
     ("tauri-driver", "tauri-driver", "2.1.0", true),
+    ("cargo-fuzz", "cargo-fuzz", "0.13.2", true),
 ];
 
 fn cargo_tools() -> Result<()> {
@@ -410,6 +412,52 @@ fn test(extra: &[&str]) -> Result<()> {
     }
     if passed == 0 {
         bail!("no test ran");
+    }
+    // A full run also builds every fuzz target and runs each briefly; long campaigns are
+    // `cargo xtask fuzz TARGET -- -runs=N` by hand.
+    if extra.is_empty() {
+        for target in FUZZ_TARGETS {
+            fuzz(&[target, "--", "-runs=20000"])?;
+        }
+    }
+    Ok(())
+}
+
+/// The cargo-fuzz targets in fuzz/.
+const FUZZ_TARGETS: &[&str] = &["twilio_webhook"];
+
+/// `cargo xtask fuzz [TARGET] [-- libFuzzer args]`: build the target (all of them when
+/// none is named) with cargo-fuzz and run it. cargo-fuzz needs nightly flags
+/// (`-Zsanitizer`); RUSTC_BOOTSTRAP lets the stable toolchain accept them. The fuzz build
+/// has its own target dir: its sanitizer flags would otherwise invalidate the main one.
+fn fuzz(args: &[&str]) -> Result<()> {
+    cargo_tools()?;
+    let (named, libfuzzer) = match args.iter().position(|a| *a == "--") {
+        Some(i) => (&args[..i], &args[i + 1..]),
+        None => (args, &[][..]),
+    };
+    let targets: Vec<&str> = if named.is_empty() {
+        FUZZ_TARGETS.to_vec()
+    } else {
+        named.to_vec()
+    };
+    let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || root().join("target/fuzz"),
+        |t| PathBuf::from(t).with_file_name("fuzz-target"),
+    );
+    for target in targets {
+        if !FUZZ_TARGETS.contains(&target) {
+            bail!("unknown fuzz target {target:?}; available: {}", FUZZ_TARGETS.join(", "));
+        }
+        let mut cmd = cargo();
+        cmd.current_dir(root().join("fuzz"))
+            .args(["fuzz", "run", "--fuzz-dir", ".", target, "--"])
+            .args(["-print_final_stats=1"])
+            .args(libfuzzer)
+            .env("RUSTC_BOOTSTRAP", "1")
+            .env("CARGO_TARGET_DIR", &target_dir);
+        status(&mut cmd)
+            .with_context(|| format!("fuzz target {target} failed (a crash is saved under fuzz/artifacts/)"))?;
     }
     Ok(())
 }

@@ -18,7 +18,8 @@
 //! hears the caller's speech (its loudness contour); hold silences both ways (music for
 //! the caller); the agent's keys reach the caller as DTMF; end completes the call at
 //! Twilio; a transfer to a number redirects the live call to `<Dial>`; a caller who hangs
-//! up unanswered is abandoned; outbound calls ring, answer and end from the callbacks, and
+//! up unanswered is abandoned, whether a status callback says so or only the stream stops
+//! (then Twilio's API is asked); outbound calls ring, answer and end from the callbacks, and
 //! a refused one is failed with Twilio's code; forged callbacks change nothing.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
@@ -67,6 +68,8 @@ struct Rest {
     seen: Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>,
     /// Requests Prism refused (our request broke Twilio's document).
     refused_by_prism: Arc<Mutex<Vec<String>>>,
+    /// Calls whose caller hung up: Twilio's API reads them `completed`.
+    hung_up: Arc<Mutex<std::collections::HashSet<String>>>,
 }
 
 async fn rest_proxy(State(r): State<Rest>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
@@ -149,6 +152,7 @@ async fn rest_stand_in(prism: &switchboard_e2e::Prism) -> (Rest, String) {
         prism_root: prism.base.trim_end_matches("/2010-04-01").to_owned(),
         seen: Arc::default(),
         refused_by_prism: Arc::default(),
+        hung_up: Arc::default(),
     };
     let app = axum::Router::new().fallback(rest_proxy).with_state(rest.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -598,21 +602,34 @@ async fn twilio_calls_end_to_end_against_its_own_documents() {
     assert_eq!(code, 200, "{body}");
     wait_status(&client, &sid_b, CallStatus::Completed).await;
 
-    // ---- Call C: the caller gives up before anyone answers.
+    // ---- Call C: the caller gives up before anyone answers, on a number without a
+    // status callback: the stream stops, and Twilio's API says the call is over.
     let call_c = new_twilio_sid("CA");
     let (sid_c, stream_c) = ring(&http, &gw.base, &call_c, "+16285550113").await;
     let caller_c = Caller::connect(&stream_c, sid_c.as_str(), &call_c, voice8k.clone(), SECRET).await;
     wait_status(&client, &sid_c, CallStatus::Ringing).await;
+    rest.hung_up.lock().unwrap().insert(call_c.clone());
     caller_c.hang_up().await;
+    wait_status(&client, &sid_c, CallStatus::Abandoned).await;
+    assert!(
+        !rest
+            .requests(&format!("GET /2010-04-01/Accounts/{ACCOUNT}/Calls/{call_c}.json"))
+            .is_empty()
+    );
+
+    // ---- Call F: the same, told by Twilio's status callback.
+    let call_f = new_twilio_sid("CA");
+    let (sid_f, _) = ring(&http, &gw.base, &call_f, "+16285550114").await;
+    wait_status(&client, &sid_f, CallStatus::Ringing).await;
     let (code, body) = twilio_post(
         &http,
         &url,
-        &status_params(&call_c, "+16285550113", NUMBER, "inbound", "completed", "2"),
+        &status_params(&call_f, "+16285550114", NUMBER, "inbound", "completed", "2"),
         SECRET,
     )
     .await;
     assert_eq!(code, 200, "{body}");
-    wait_status(&client, &sid_c, CallStatus::Abandoned).await;
+    wait_status(&client, &sid_f, CallStatus::Abandoned).await;
 
     // ---- Outbound D: from the Twilio number; rings, answers, ends by Twilio's callbacks.
     let number_id = number["id"].as_i64().unwrap();

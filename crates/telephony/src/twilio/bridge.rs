@@ -196,10 +196,12 @@ impl Bridges {
 
     /// Carry one Media Stream until it stops. `started` learns which call it carries (its
     /// `start` frame) before any audio moves.
-    pub(crate) async fn run(&self, mut socket: MediaStreamSocket, started: impl FnOnce(&StartInfo)) {
-        let Some((stream_sid, start)) = wait_for_start(&mut socket).await else {
-            return;
-        };
+    pub(crate) async fn run(
+        &self,
+        mut socket: MediaStreamSocket,
+        started: impl FnOnce(&StartInfo),
+    ) -> Option<StartInfo> {
+        let (stream_sid, start) = wait_for_start(&mut socket).await?;
         started(&start);
         let call = start.call_sid.clone();
         let bridge = self.get(&call);
@@ -277,6 +279,7 @@ impl Bridges {
         // The stream ended: the call hung up or moved on (a transfer to a number). Either
         // way the agent's audio for it is over.
         self.end(&call).await;
+        Some(start)
     }
 }
 

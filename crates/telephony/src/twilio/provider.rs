@@ -149,7 +149,17 @@ struct Known {
     direction: Option<Direction>,
     /// An agent was connected at some point.
     answered: bool,
+    /// We moved the call off our floor (a transfer to a number).
+    transferred_out: bool,
+    /// When we last heard of it (ms), so calls whose end we never learn are forgotten.
+    seen_at: i64,
 }
+
+/// Calls remembered before the oldest are forgotten: a number without a status callback
+/// never reports ends, and memory must not grow with every call ever received.
+const MAX_KNOWN: usize = 50_000;
+/// How long a call is remembered after we last heard of it.
+const KNOWN_FOR_MS: i64 = 24 * 60 * 60 * 1000;
 
 /// See the module docs.
 #[derive(Debug, Clone)]
@@ -242,7 +252,10 @@ impl Twilio {
     }
 
     fn remember(&self, twilio_call: &str, f: impl FnOnce(&mut Known)) {
-        f(self.calls().entry(twilio_call.to_owned()).or_default());
+        let now = self.inner.clock.now_ms();
+        let mut calls = self.calls();
+        let k = known(&mut calls, twilio_call, now);
+        f(k);
     }
 
     /// Report what we did ourselves (answer, hold, a transfer), on the normal event path.
@@ -298,6 +311,7 @@ impl Twilio {
             _ => return Ok(()),
         };
         self.report(&live.call, ended, "settled").await;
+        self.calls().remove(twilio_call);
         Ok(())
     }
 }
@@ -419,6 +433,7 @@ impl TelephonyProvider for Twilio {
                     .await?;
                 // Twilio stops the stream as the call moves to <Dial>; the caller leaves
                 // our floor and the call ends when that leg does.
+                self.remember(twilio_call, |k| k.transferred_out = true);
                 self.report(call, CallStatus::Transferred, "transfer").await;
             }
             TransferTarget::Agent(_) => {
@@ -449,6 +464,7 @@ impl TelephonyProvider for Twilio {
                 CallStatus::Completed
             };
             self.report(call, ended, "ended").await;
+            self.calls().remove(twilio_call);
         }
         self.inner.bridges.end(twilio_call).await;
         Ok(())
@@ -503,7 +519,7 @@ impl TelephonyProvider for Twilio {
         let is_parent = form.get("ParentCallSid").is_none_or(str::is_empty);
         let known = {
             let mut calls = self.calls();
-            let k = calls.entry(twilio_call.clone()).or_default();
+            let k = known(&mut calls, &twilio_call, self.inner.clock.now_ms());
             if is_parent {
                 if let Some(s) = form.get("CallStatus") {
                     k.twilio_status = Some(s.to_owned());
@@ -556,14 +572,52 @@ impl TelephonyProvider for Twilio {
 
     async fn media_stream(&self, socket: MediaStreamSocket) {
         let account = self.inner.cfg.account_sid.clone();
-        self.inner
+        let Some(start) = self
+            .inner
             .bridges
             .run(socket, |start| {
                 if start.account_sid != account {
                     tracing::warn!(account = %start.account_sid, "a media stream names another account");
                 }
             })
-            .await;
+            .await
+        else {
+            return;
+        };
+        // The stream stopped: unless we moved the call on, the caller hung up. A number
+        // without a status callback would never say so; Twilio's API does.
+        let (twilio_call, known) = {
+            let calls = self.calls();
+            (start.call_sid.clone(), calls.get(&start.call_sid).cloned())
+        };
+        let Some(known) = known else { return }; // Already over: its end was reported.
+        if known.transferred_out {
+            return;
+        }
+        let Some(call_sid) = start
+            .custom_parameters
+            .get("call_sid")
+            .and_then(|s| s.parse::<CallSid>().ok())
+        else {
+            return;
+        };
+        let live = LiveCall {
+            call: CallRef {
+                call_sid,
+                vendor_call_id: Some(twilio_call),
+                direction: known.direction.unwrap_or(Direction::Inbound),
+                from: String::new(),
+                to: String::new(),
+            },
+            status: if known.answered {
+                CallStatus::Answered
+            } else {
+                CallStatus::Ringing
+            },
+        };
+        if let Err(e) = self.settle(&live).await {
+            tracing::warn!(call_sid = %live.call.call_sid, error = %e, "could not learn how a call ended");
+        }
     }
 
     fn media_join(&self, call: &CallRef) -> MediaJoin {
@@ -575,6 +629,23 @@ impl TelephonyProvider for Twilio {
     async fn media_offer(&self, call: &CallRef, sdp: &str) -> Result<String, ProviderError> {
         self.inner.bridges.offer(Self::twilio_call(call)?, sdp).await
     }
+}
+
+/// The call's entry, made if new and marked as heard of now; when the map is full, calls
+/// not heard of for a day are forgotten first, then the oldest.
+fn known<'a>(calls: &'a mut HashMap<String, Known>, twilio_call: &str, now: i64) -> &'a mut Known {
+    if calls.len() >= MAX_KNOWN && !calls.contains_key(twilio_call) {
+        calls.retain(|_, k| now - k.seen_at < KNOWN_FOR_MS);
+        if calls.len() >= MAX_KNOWN {
+            let mut ages: Vec<i64> = calls.values().map(|k| k.seen_at).collect();
+            let (_, median, _) = ages.select_nth_unstable(MAX_KNOWN / 2);
+            let median = *median;
+            calls.retain(|_, k| k.seen_at > median);
+        }
+    }
+    let k = calls.entry(twilio_call.to_owned()).or_default();
+    k.seen_at = now;
+    k
 }
 
 #[cfg(test)]
@@ -714,6 +785,19 @@ mod tests {
             body: &body,
         };
         assert_eq!(t.parse_webhook(&bare).unwrap_err(), WebhookError::BadSignature);
+    }
+
+    #[test]
+    fn memory_of_calls_is_bounded() {
+        let mut calls = HashMap::new();
+        for i in 0..(MAX_KNOWN as i64 + 10) {
+            known(&mut calls, &format!("CA{i:032x}"), i);
+        }
+        assert!(calls.len() <= MAX_KNOWN, "{} calls remembered", calls.len());
+        assert!(
+            calls.contains_key(&format!("CA{:032x}", MAX_KNOWN + 9)),
+            "the newest call is kept"
+        );
     }
 
     #[test]
