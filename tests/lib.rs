@@ -412,3 +412,55 @@ impl Prism {
         }
     }
 }
+
+/// A vendor's Python SDK run as an oracle (`tests/python/<script>`, in the project's
+/// virtualenv that `cargo xtask setup` fills): one JSON request per line in, one JSON
+/// answer per line out.
+#[derive(Debug)]
+pub struct PyOracle {
+    child: std::process::Child,
+    lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
+}
+
+impl PyOracle {
+    /// Start `tests/python/<script>` with the virtualenv's Python.
+    pub fn start(script: &str) -> Self {
+        use std::io::BufRead as _;
+        let bin = std::env::var_os("SWITCHBOARD_PY_TOOLS")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/switchboard/py/bin")))
+            .expect("SWITCHBOARD_PY_TOOLS or HOME");
+        let python = bin.join("python");
+        let path = node_dir().with_file_name("python").join(script);
+        assert!(
+            python.exists(),
+            "no virtualenv at {}: run `cargo xtask setup`",
+            bin.display()
+        );
+        let mut child = std::process::Command::new(python)
+            .arg(&path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the Python oracle starts");
+        let lines = std::io::BufReader::new(child.stdout.take().expect("piped")).lines();
+        Self { child, lines }
+    }
+
+    /// Ask one question.
+    pub fn ask(&mut self, req: &serde_json::Value) -> serde_json::Value {
+        use std::io::Write as _;
+        let stdin = self.child.stdin.as_mut().expect("piped");
+        writeln!(stdin, "{req}").expect("the oracle reads");
+        stdin.flush().expect("the oracle reads");
+        let line = self.lines.next().expect("the oracle answers").expect("a line");
+        serde_json::from_str(&line).expect("the oracle answers JSON")
+    }
+}
+
+impl Drop for PyOracle {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -256,6 +256,9 @@ fn cargo_tools() -> Result<()> {
 const PYTHON_TOOLS: &[(&str, &str, &str)] = &[
     // (package, executable, version)
     ("schemathesis", "schemathesis", "4.32.5"),
+    // ElevenLabs' SDK, whose webhook verifier and API client the tests use as oracles
+    // (tests/python); a library, so the virtualenv's python stands for its executable.
+    ("elevenlabs", "python", "2.78.0"),
 ];
 
 /// The project's virtualenv for Python tools; kept across runs like the cargo tools.

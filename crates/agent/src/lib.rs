@@ -761,6 +761,7 @@ impl Console {
             to,
             from_number_id: req.from_number_id,
             lead_id: req.lead_id,
+            ai_agent: None,
         };
         let call = c
             .place_call(&body)

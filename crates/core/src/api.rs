@@ -24,6 +24,10 @@ pub struct OutboundCallRequest {
     /// The lead being called, if any.
     #[serde(default)]
     pub lead_id: Option<LeadId>,
+    /// Hand the call to this AI agent (one the number's provider has configured, e.g. an
+    /// ElevenLabs agent) instead of the calling agent.
+    #[serde(default)]
+    pub ai_agent: Option<String>,
 }
 
 /// The reply to an action or an outbound call: the record as it stands and how to join

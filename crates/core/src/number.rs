@@ -35,6 +35,9 @@ pub struct ProviderCapabilities {
     pub recording: bool,
     /// Streams live transcript turns.
     pub transcripts: bool,
+    /// Places calls handled by an AI agent (`ai_agent` on `POST /v1/calls`).
+    #[serde(default)]
+    pub ai_agents: bool,
 }
 
 /// A business phone number and the provider that carries it.

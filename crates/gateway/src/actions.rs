@@ -140,6 +140,18 @@ pub async fn place_call(
             number.e164, number.label
         )));
     }
+    if let Some(agent) = &req.ai_agent {
+        let can = st
+            .providers
+            .get(number.provider_id)
+            .is_some_and(|h| h.provider.capabilities().ai_agents);
+        if !can || agent.trim().is_empty() {
+            return Err(ApiError::Invalid(format!(
+                "ai_agent: {} ({}) is not carried by a provider with AI agents",
+                number.e164, number.label
+            )));
+        }
+    }
     if let Some(lead) = req.lead_id {
         st.store
             .lead(who.business_id, lead)
@@ -173,6 +185,7 @@ pub async fn place_call(
             call_sid: sid.clone(),
             from: number.e164.clone(),
             to: req.to.clone(),
+            ai_agent: req.ai_agent.clone(),
         })
         .await;
     // Either way the result goes through the normal event path, so it is merged, stored and
@@ -182,6 +195,9 @@ pub async fn place_call(
             call_sid: Some(sid.clone()),
             telephony_vendor: Some(handle.vendor()),
             vendor_call_id: Some(init.vendor_call_id),
+            voice_platform: init.voice_platform,
+            voice_platform_call_id: init.voice_platform_call_id,
+            conversation_id: init.conversation_id,
             ..NormalizedCallEvent::new(format!("{sid}:initiated"), now_ms())
         },
         Err(e) => NormalizedCallEvent {

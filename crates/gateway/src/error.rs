@@ -118,6 +118,7 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict(m) => Self::Conflict(m),
             StoreError::Forbidden(m) => Self::Forbidden(m),
             StoreError::Invalid(m) => Self::Invalid(m),
+            StoreError::BadReport(m) => Self::BadRequest(m),
             StoreError::Corrupt(m) => {
                 tracing::error!(error = %m, "corrupt row");
                 Self::Internal

@@ -8,7 +8,7 @@
 
 use switchboard_core::api::TranscriptTurnIn;
 use switchboard_core::{CallSid, NormalizedCallEvent};
-use switchboard_telephony::ProviderEvent;
+use switchboard_telephony::{ConversationReport, ProviderEvent};
 
 use crate::store::{ProviderRow, Store, StoreError, StoreResult};
 
@@ -119,8 +119,64 @@ pub async fn ingest(store: &dyn Store, provider: &ProviderRow, ev: &ProviderEven
                 .await?;
             Ok(Some(call_sid.clone()))
         }
+        ProviderEvent::Conversation(report) => ingest_conversation(store, provider, report, now).await,
         _ => Ok(None),
     }
+}
+
+/// A voice platform's account of a finished conversation: find the call by the `call_sid`
+/// the platform echoed, check it is the conversation that call started (its
+/// `conversation_id`), then store the turns and the outcome. A report that fails either
+/// step is refused with 400 and an audit event, and nothing of it is stored.
+async fn ingest_conversation(
+    store: &dyn Store,
+    provider: &ProviderRow,
+    report: &ConversationReport,
+    now: i64,
+) -> StoreResult<Option<CallSid>> {
+    let refuse = |reason: String| async move {
+        let what = serde_json::json!({ "provider": provider.name, "call_sid": report.call_sid,
+            "conversation_id": report.conversation_id, "reason": reason });
+        store.audit_rejected(provider, what).await?;
+        Err::<Option<CallSid>, _>(StoreError::BadReport(reason))
+    };
+    let Some(sid) = &report.call_sid else {
+        return refuse(format!(
+            "conversation {} carries no call_sid in its dynamic variables",
+            report.conversation_id
+        ))
+        .await;
+    };
+    let Some(rec) = store.call(provider.business_id, sid).await? else {
+        return refuse(format!("no call {sid} in this business")).await;
+    };
+    match rec.conversation_id.as_deref() {
+        None => {
+            return refuse(format!(
+                "call {sid} has no conversation_id yet: it was not handed to an AI agent, or its start is not stored yet"
+            ))
+            .await;
+        }
+        Some(c) if c != report.conversation_id => {
+            return refuse(format!(
+                "call {sid} is conversation {c}, not {}",
+                report.conversation_id
+            ))
+            .await;
+        }
+        Some(_) => {}
+    }
+    for turn in &report.turns {
+        check_turn(turn, now).map_err(StoreError::Invalid)?;
+    }
+    check_event(&report.outcome, now).map_err(StoreError::Invalid)?;
+    // Two commits; a failure between them is a 5xx, and the platform's retry converges
+    // (turns are keyed by sequence, the outcome by its event id).
+    if !report.turns.is_empty() {
+        store.ingest_transcript(provider, sid, &report.turns).await?;
+    }
+    store.ingest_call_event(provider, &report.outcome).await?;
+    Ok(Some(sid.clone()))
 }
 
 #[cfg(test)]

@@ -44,6 +44,7 @@ async fn outbound_call_answers_and_takes_controls() {
         to: "+14155558888".parse().unwrap(),
         from_number_id: seeded.numbers[1],
         lead_id: Some(lead),
+        ai_agent: None,
     };
     let placed = alice.place_call(&req).await.unwrap();
     let sid = placed.call.call_sid.clone();
@@ -86,6 +87,7 @@ async fn outbound_failures_leave_a_failed_record_with_the_reason() {
         to: "+14155558888".parse().unwrap(),
         from_number_id: seeded.numbers[0],
         lead_id: None,
+        ai_agent: None,
     };
     let sid = alice.place_call(&req).await.unwrap().call.call_sid;
     let rec = wait_status(&alice, &sid, CallStatus::Failed).await;
@@ -100,6 +102,7 @@ async fn outbound_failures_leave_a_failed_record_with_the_reason() {
         to: "+19005550000".parse().unwrap(),
         from_number_id: seeded.numbers[0],
         lead_id: None,
+        ai_agent: None,
     };
     let placed = alice.place_call(&req).await.unwrap();
     assert_eq!(placed.call.status, CallStatus::Failed);

@@ -18,22 +18,13 @@ mod support;
 
 use reqwest::Method;
 use serde_json::{Value, json};
-use support::{SECRET, SECRET_NAME, TestDb, TestGateway, api, eventually, token};
-use switchboard_core::{AgentRole, CallStatus};
+use support::{SECRET, SECRET_NAME, TestDb, TestGateway, admin_token, api, eventually, token};
+use switchboard_core::CallStatus;
 
 /// A simulator whose callers ring one after another, soon after it starts.
 fn busy_sim(seed: u64) -> Value {
     json!({ "seed": seed, "inbound_per_minute": 600.0, "first_call_after_ms": 100, "max_waiting": 2,
             "confirm_delay_ms": 20, "ring_timeout_ms": 60_000, "webhook_secret": format!("secret:{SECRET_NAME}") })
-}
-
-async fn admin_token(gw: &TestGateway, seeded: &switchboard_gateway::demo::Seeded) -> String {
-    let id = gw
-        .store
-        .create_agent(seeded.business, "ada", "Ada Admin", AgentRole::Admin)
-        .await
-        .unwrap();
-    switchboard_gateway::demo::issue_token(&*gw.store, id).await.unwrap()
 }
 
 async fn provider_running(http: &reqwest::Client, base: &str, admin: &str, name: &str) -> Option<Value> {

@@ -83,6 +83,7 @@ async fn every_endpoint_is_scoped_to_the_token_business() {
         to: "+14155559999".parse().unwrap(),
         from_number_id: two.numbers[0],
         lead_id: None,
+        ai_agent: None,
     };
     assert_eq!(
         mine.place_call(&req).await.unwrap_err().status().map(|s| s.as_u16()),
@@ -92,6 +93,7 @@ async fn every_endpoint_is_scoped_to_the_token_business() {
         to: "+14155559999".parse().unwrap(),
         from_number_id: one.numbers[0],
         lead_id: Some(their_lead),
+        ai_agent: None,
     };
     assert_eq!(
         mine.place_call(&req).await.unwrap_err().status().map(|s| s.as_u16()),

@@ -36,7 +36,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use support::*;
-use switchboard_core::{AgentRole, CallSid, CallStatus, MediaJoin};
+use switchboard_core::{CallSid, CallStatus, MediaJoin};
 use switchboard_media::device::{WavDevice, WavSource, read_wav, resample};
 use switchboard_media::session::MediaSession;
 use switchboard_media::tone::{dominant_frequency, rms, sine};
@@ -60,12 +60,14 @@ fn new_twilio_sid(prefix: &str) -> String {
 // ---------------------------------------------------------------------------------------
 // The REST stand-in: Prism validates, the proxy gives ids and refusals.
 
+type Form = Vec<(String, String)>;
+
 #[derive(Clone)]
 struct Rest {
     http: reqwest::Client,
     prism_root: String,
     /// Every request: ("METHOD /path", form fields).
-    seen: Arc<Mutex<Vec<(String, Vec<(String, String)>)>>>,
+    seen: Arc<Mutex<Vec<(String, Form)>>>,
     /// Requests Prism refused (our request broke Twilio's document).
     refused_by_prism: Arc<Mutex<Vec<String>>>,
     /// Calls whose caller hung up: Twilio's API reads them `completed`.
@@ -395,32 +397,12 @@ async fn twilio_calls_end_to_end_against_its_own_documents() {
     let (gw, seeded) = TestGateway::start(&db, 1).await;
     let seeded = &seeded[0];
     let http = reqwest::Client::new();
-    let admin_id = gw
-        .store
-        .create_agent(seeded.business, "ada", "Ada Admin", AgentRole::Admin)
-        .await
-        .unwrap();
-    let admin = switchboard_gateway::demo::issue_token(&*gw.store, admin_id)
-        .await
-        .unwrap();
+    let admin = admin_token(&gw, seeded).await;
     let client = gw.client(&token(&*gw.store, seeded, "alice").await);
 
     // The provider and its number, added while the gateway runs.
-    let (code, body) = api(&http, Method::POST, &format!("{}/v1/providers", gw.base), &admin, Some(json!({
-        "name": PROVIDER, "kind": "twilio",
-        "config": { "account_sid": ACCOUNT, "auth_token": format!("secret:{SECRET_NAME}"), "api_base": api_base, "loopback_only": true }
-    }))).await;
-    assert_eq!(code, 201, "{body}");
-    let provider_id = body["id"].clone();
-    eventually(10, "the provider running", || async {
-        let (_, list) = api(&http, Method::GET, &format!("{}/v1/providers", gw.base), &admin, None).await;
-        list["providers"]
-            .as_array()?
-            .iter()
-            .any(|p| p["name"] == PROVIDER && p["running"] == true)
-            .then_some(())
-    })
-    .await;
+    let config = json!({ "account_sid": ACCOUNT, "auth_token": format!("secret:{SECRET_NAME}"), "api_base": api_base, "loopback_only": true });
+    let provider_id = add_provider(&http, &gw, &admin, PROVIDER, "twilio", config).await;
     let (code, body) = api(
         &http,
         Method::POST,
@@ -638,6 +620,7 @@ async fn twilio_calls_end_to_end_against_its_own_documents() {
             from_number_id: serde_json::from_value(json!(number_id)).unwrap(),
             to: "+15005550123".parse().unwrap(),
             lead_id: None,
+            ai_agent: None,
         })
         .await
         .unwrap();
@@ -689,6 +672,7 @@ async fn twilio_calls_end_to_end_against_its_own_documents() {
             from_number_id: serde_json::from_value(json!(number_id)).unwrap(),
             to: REFUSED.parse().unwrap(),
             lead_id: None,
+            ai_agent: None,
         })
         .await
         .unwrap();
@@ -700,6 +684,56 @@ async fn twilio_calls_end_to_end_against_its_own_documents() {
         "{err:?}"
     );
 
+    // Changed while running: a longer ring for outbound calls, used by the next call.
+    let config = json!({ "account_sid": ACCOUNT, "auth_token": format!("secret:{SECRET_NAME}"), "api_base": api_base,
+                         "loopback_only": true, "ring_timeout_secs": 45 });
+    let (code, body) = api(
+        &http,
+        Method::PATCH,
+        &format!("{}/v1/providers/{provider_id}", gw.base),
+        &admin,
+        Some(json!({ "config": config })),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    provider_running_with(&http, &gw, &admin, PROVIDER, |c| c["ring_timeout_secs"] == 45).await;
+    client
+        .place_call(&switchboard_core::api::OutboundCallRequest {
+            from_number_id: serde_json::from_value(json!(number_id)).unwrap(),
+            to: "+15005550124".parse().unwrap(),
+            lead_id: None,
+            ai_agent: None,
+        })
+        .await
+        .unwrap();
+    let created = rest.requests("/Calls.json");
+    let timeout = created
+        .last()
+        .unwrap()
+        .iter()
+        .find(|(k, _)| k == "Timeout")
+        .map(|(_, v)| v.clone());
+    assert_eq!(timeout.as_deref(), Some("45"));
+
+    // Removed: numbers first, then the provider.
+    let (code, _) = api(
+        &http,
+        Method::DELETE,
+        &format!("{}/v1/numbers/{number_id}", gw.base),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(code, 204);
+    let (code, _) = api(
+        &http,
+        Method::DELETE,
+        &format!("{}/v1/providers/{provider_id}", gw.base),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(code, 204);
     let refused_by_prism = rest.refused_by_prism.lock().unwrap().clone();
     assert!(
         refused_by_prism.is_empty(),

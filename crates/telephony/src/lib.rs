@@ -19,6 +19,7 @@ use switchboard_core::{
     CallError, CallErrorCode, CallSid, CallStatus, Direction, E164, NormalizedCallEvent, TelephonyVendor,
 };
 
+pub mod elevenlabs;
 pub mod registry;
 pub mod secret;
 pub mod signature;
@@ -60,13 +61,36 @@ pub struct OutboundCall {
     pub from: E164,
     /// Who to call.
     pub to: E164,
+    /// The AI agent to hand the call to (providers with `ai_agents` only).
+    pub ai_agent: Option<String>,
 }
 
 /// The provider accepted an outbound call.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Initiated {
-    /// The provider's call id.
+    /// The carrier's call id.
     pub vendor_call_id: String,
+    /// The voice platform carrying the conversation (an AI agent's), if any.
+    pub voice_platform: Option<switchboard_core::VoicePlatform>,
+    /// That platform's id for the call.
+    pub voice_platform_call_id: Option<String>,
+    /// That platform's conversation id, for transcripts that arrive after the call.
+    pub conversation_id: Option<String>,
+}
+
+/// A finished conversation as a voice platform reports it after the call (ElevenLabs'
+/// post-call webhook): the gateway finds the call by the `call_sid` the platform echoes,
+/// checks that it is the conversation the call started, then stores turns and outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationReport {
+    /// Our id, as echoed back (none if the platform lost it).
+    pub call_sid: Option<CallSid>,
+    /// The platform's conversation id.
+    pub conversation_id: String,
+    /// What was said, in order.
+    pub turns: Vec<TranscriptTurnIn>,
+    /// How the call ended (status, duration, error), for the call record.
+    pub outcome: NormalizedCallEvent,
 }
 
 /// What a provider can do; the desktop greys out what is missing.
@@ -88,6 +112,8 @@ pub enum ProviderEvent {
         /// The turn.
         turn: TranscriptTurnIn,
     },
+    /// A voice platform's account of a finished conversation.
+    Conversation(ConversationReport),
 }
 
 /// Where in-process providers send what they report. Bounded, so a stalled database slows

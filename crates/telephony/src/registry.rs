@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use switchboard_core::{PhoneNumber, ProviderId};
 
-use crate::secret::SecretSource;
+use crate::elevenlabs::{ElevenLabs, ElevenLabsConfig};
+use crate::secret::{ProviderConfig, SecretSource};
 use crate::simulator::{Simulator, SimulatorConfig};
 use crate::twilio::{Twilio, TwilioConfig};
 use crate::{EventSink, ProviderError, TelephonyProvider};
 
 /// The provider kinds this build can run.
-pub const KINDS: &[&str] = &["simulator", "twilio"];
+pub const KINDS: &[&str] = &["simulator", "twilio", "elevenlabs"];
 
 /// Milliseconds since the Unix epoch, injectable so time-dependent behaviour is testable.
 pub trait Clock: Send + Sync + fmt::Debug {
@@ -88,6 +89,7 @@ pub fn build(
     let provider: Arc<dyn TelephonyProvider> = match kind {
         "simulator" => Arc::new(Simulator::from_context(config, &ctx)?),
         "twilio" => Arc::new(Twilio::from_context(config, &ctx)?),
+        "elevenlabs" => Arc::new(ElevenLabs::from_context(config, &ctx)?),
         other => return Err(unknown_kind(other)),
     };
     provider.validate_config()?;
@@ -105,6 +107,7 @@ pub fn check_config(
     match kind {
         "simulator" => SimulatorConfig::check_stored(config, secrets),
         "twilio" => TwilioConfig::check_stored(config, secrets),
+        "elevenlabs" => ElevenLabsConfig::check_stored(config, secrets),
         other => Err(unknown_kind(other)),
     }
 }

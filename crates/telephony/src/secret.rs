@@ -121,6 +121,27 @@ pub fn check_references<T: DeserializeOwned>(
     parse(config, source, true)
 }
 
+/// A provider's stored configuration: its shape is serde's, [`ProviderConfig::check`] the
+/// values the shape cannot express. Every kind parses and checks the same two ways.
+pub trait ProviderConfig: DeserializeOwned {
+    /// Check the values (ranges, formats, what must go together).
+    fn check(&self) -> Result<(), ProviderError>;
+
+    /// Parse and check a stored config, resolving its `secret:NAME` references.
+    fn parse(value: &serde_json::Value, secrets: &Arc<dyn SecretSource>) -> Result<Self, ProviderError> {
+        let cfg: Self = parse_config(value, secrets)?;
+        cfg.check()?;
+        Ok(cfg)
+    }
+
+    /// Check a config about to be stored: as [`ProviderConfig::parse`], and its credentials
+    /// must be `secret:NAME` references.
+    fn check_stored(value: &serde_json::Value, secrets: &Arc<dyn SecretSource>) -> Result<(), ProviderError> {
+        let cfg: Self = check_references(value, secrets)?;
+        cfg.check()
+    }
+}
+
 fn parse<T: DeserializeOwned>(
     config: &serde_json::Value,
     source: &Arc<dyn SecretSource>,

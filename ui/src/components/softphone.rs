@@ -21,6 +21,7 @@ fn capabilities(call: &CallRecord) -> ProviderCapabilities {
         dtmf: true,
         recording: true,
         transcripts: true,
+        ai_agents: false,
     })
 }
 

@@ -164,6 +164,10 @@ pub enum StoreError {
     /// The request names something invalid (e.g. a transfer to an unknown agent).
     #[error("{0}")]
     Invalid(String),
+    /// A provider's report cannot be applied as sent (it names a call we do not have, or
+    /// a call that is not the one it describes): 400, nothing stored.
+    #[error("{0}")]
+    BadReport(String),
     /// A stored row does not parse; a bug or a manual edit.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
@@ -301,6 +305,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         sid: &CallSid,
         turns: &[TranscriptTurnIn],
     ) -> StoreResult<usize>;
+    /// Record, as an audit event of the provider's business, a report that was refused
+    /// (`what` says which and why).
+    async fn audit_rejected(&self, provider: &ProviderRow, what: serde_json::Value) -> StoreResult<()>;
     /// Store a new outbound call before its provider is asked.
     async fn create_outbound(&self, rec: &CallRecord) -> StoreResult<()>;
     /// Check an agent's action against the state machine and ownership, claim the call

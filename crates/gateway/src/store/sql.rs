@@ -670,6 +670,10 @@ impl<B: Backend> Store for SqlStore<B> {
         self.ingest_turns(provider, sid, turns).await
     }
 
+    async fn audit_rejected(&self, provider: &ProviderRow, what: serde_json::Value) -> StoreResult<()> {
+        self.audit_unknown(provider, what).await
+    }
+
     async fn create_outbound(&self, rec: &CallRecord) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         let n = bind_call(sqlx::query(&CALL_INSERT), rec, now_ms())

@@ -497,3 +497,56 @@ pub async fn join_audio(
     }
     agent
 }
+
+/// A token of a new admin of the seeded business.
+pub async fn admin_token(gw: &TestGateway, seeded: &Seeded) -> String {
+    let id = gw
+        .store
+        .create_agent(seeded.business, "ada", "Ada Admin", switchboard_core::AgentRole::Admin)
+        .await
+        .unwrap();
+    demo::issue_token(&*gw.store, id).await.unwrap()
+}
+
+/// Wait until provider `name` runs with a config for which `config_ok` holds.
+pub async fn provider_running_with(
+    http: &reqwest::Client,
+    gw: &TestGateway,
+    admin: &str,
+    name: &str,
+    config_ok: impl Fn(&serde_json::Value) -> bool,
+) {
+    let url = format!("{}/v1/providers", gw.base);
+    eventually(10, &format!("provider {name} running"), || async {
+        let (_, list) = api(http, reqwest::Method::GET, &url, admin, None).await;
+        list["providers"]
+            .as_array()?
+            .iter()
+            .any(|p| p["name"] == name && p["running"] == true && config_ok(&p["config"]))
+            .then_some(())
+    })
+    .await;
+}
+
+/// Add a provider over the API as `admin` and wait until it runs; its id.
+pub async fn add_provider(
+    http: &reqwest::Client,
+    gw: &TestGateway,
+    admin: &str,
+    name: &str,
+    kind: &str,
+    config: serde_json::Value,
+) -> serde_json::Value {
+    let body = serde_json::json!({ "name": name, "kind": kind, "config": config });
+    let (code, body) = api(
+        http,
+        reqwest::Method::POST,
+        &format!("{}/v1/providers", gw.base),
+        admin,
+        Some(body),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    provider_running_with(http, gw, admin, name, |_| true).await;
+    body["id"].clone()
+}

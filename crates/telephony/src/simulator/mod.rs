@@ -29,7 +29,7 @@ use switchboard_core::{
     CallError, CallErrorCode, CallSid, CallStatus, Direction, NormalizedCallEvent, TelephonyVendor,
 };
 
-use crate::secret::{NoSecrets, Secret, SecretSource, parse_config};
+use crate::secret::{NoSecrets, ProviderConfig, Secret, SecretSource};
 use crate::{
     CallRef, Capabilities, EventSink, Initiated, OutboundCall, ProviderError, ProviderEvent, TelephonyProvider,
     WebhookError, WebhookReply, WebhookRequest, signature,
@@ -157,21 +157,9 @@ impl SimulatorConfig {
     pub fn from_json(value: serde_json::Value) -> Result<Self, ProviderError> {
         Self::parse(&value, &(Arc::new(NoSecrets) as Arc<dyn SecretSource>))
     }
+}
 
-    /// Parse and check a stored config, resolving its `secret:NAME` references.
-    pub fn parse(value: &serde_json::Value, secrets: &Arc<dyn SecretSource>) -> Result<Self, ProviderError> {
-        let cfg: Self = parse_config(value, secrets)?;
-        cfg.check()?;
-        Ok(cfg)
-    }
-
-    /// Check a config about to be stored: as [`SimulatorConfig::parse`], and its
-    /// credentials must be `secret:NAME` references.
-    pub fn check_stored(value: &serde_json::Value, secrets: &Arc<dyn SecretSource>) -> Result<(), ProviderError> {
-        let cfg: Self = crate::secret::check_references(value, secrets)?;
-        cfg.check()
-    }
-
+impl ProviderConfig for SimulatorConfig {
     fn check(&self) -> Result<(), ProviderError> {
         let rates = [
             self.outbound_busy_rate,
@@ -598,6 +586,7 @@ impl TelephonyProvider for Simulator {
             dtmf: has(SimFeature::Dtmf),
             recording: has(SimFeature::Recording),
             transcripts: true,
+            ai_agents: false,
         }
     }
 
@@ -606,6 +595,9 @@ impl TelephonyProvider for Simulator {
     }
 
     async fn initiate(&self, call: &OutboundCall) -> Result<Initiated, ProviderError> {
+        if call.ai_agent.is_some() {
+            return Err(ProviderError::Unsupported("AI agents"));
+        }
         let cfg = &self.inner.cfg;
         if cfg
             .reject_prefixes
@@ -669,7 +661,10 @@ impl TelephonyProvider for Simulator {
             sim.emit(&k, Some(CallStatus::Failed), |ev| ev.error = Some(error))
                 .await;
         });
-        Ok(Initiated { vendor_call_id: key })
+        Ok(Initiated {
+            vendor_call_id: key,
+            ..Initiated::default()
+        })
     }
 
     async fn answer(&self, call: &CallRef) -> Result<(), ProviderError> {
@@ -849,6 +844,7 @@ mod tests {
             call_sid: sid.clone(),
             from: "+14155550100".parse().expect("e164"),
             to: "+14155550111".parse().expect("e164"),
+            ai_agent: None,
         };
         let init = sim.initiate(&call).await.expect("accepted");
         let mut statuses = vec![];

@@ -32,7 +32,7 @@ use super::rest::{CallUpdate, NewCall, Rest};
 use super::signature::{self, query_value};
 use super::twiml;
 use crate::registry::{Clock, ProviderContext};
-use crate::secret::{Secret, SecretSource};
+use crate::secret::{ProviderConfig, Secret};
 use crate::{
     CallRef, Capabilities, EventSink, Initiated, LiveCall, MediaStreamSocket, OutboundCall, ProviderError,
     ProviderEvent, TelephonyProvider, WebhookError, WebhookReply, WebhookRequest,
@@ -91,20 +91,7 @@ fn default_ring() -> u32 {
     30
 }
 
-impl TwilioConfig {
-    /// Parse a config, resolving its secrets.
-    pub fn parse(value: &serde_json::Value, secrets: &Arc<dyn SecretSource>) -> Result<Self, ProviderError> {
-        let cfg: Self = crate::secret::parse_config(value, secrets)?;
-        cfg.check()?;
-        Ok(cfg)
-    }
-
-    /// Check a config as an API that stores it must (credentials only as references).
-    pub fn check_stored(value: &serde_json::Value, secrets: &Arc<dyn SecretSource>) -> Result<(), ProviderError> {
-        let cfg: Self = crate::secret::check_references(value, secrets)?;
-        cfg.check()
-    }
-
+impl ProviderConfig for TwilioConfig {
     fn check(&self) -> Result<(), ProviderError> {
         let sid = &self.account_sid;
         match self.flavor {
@@ -336,6 +323,7 @@ impl TelephonyProvider for Twilio {
             dtmf: true,
             recording: true,
             transcripts: false,
+            ai_agents: false,
         }
     }
 
@@ -366,6 +354,9 @@ impl TelephonyProvider for Twilio {
     }
 
     async fn initiate(&self, call: &OutboundCall) -> Result<Initiated, ProviderError> {
+        if call.ai_agent.is_some() {
+            return Err(ProviderError::Unsupported("AI agents"));
+        }
         let twiml = self.stream_twiml(&call.call_sid);
         let callback = self.webhook_url(Some(&call.call_sid));
         let resource = self
@@ -394,6 +385,7 @@ impl TelephonyProvider for Twilio {
         self.inner.bridges.set_connected(&resource.sid, true).await;
         Ok(Initiated {
             vendor_call_id: resource.sid,
+            ..Initiated::default()
         })
     }
 
@@ -653,7 +645,7 @@ fn known<'a>(calls: &'a mut HashMap<String, Known>, twilio_call: &str, now: i64)
 mod tests {
     use super::*;
     use crate::registry::SystemClock;
-    use crate::secret::NoSecrets;
+    use crate::secret::{NoSecrets, SecretSource};
 
     const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
     const CALL: &str = "CA0123456789abcdef0123456789abcdef";
