@@ -155,17 +155,15 @@ async fn a_lead_handed_to_an_elevenlabs_agent_comes_back_with_its_conversation()
     )
     .await;
     assert_eq!((code, body["ok"].clone()), (200, json!(true)), "{body}");
-    let (code, number) = api(
+    let number = add_number(
         &http,
-        Method::POST,
-        &url("/v1/numbers"),
+        &gw,
         &admin,
-        Some(json!({
+        json!({
             "e164": NUMBER, "label": "AI outbound", "provider_id": provider_id, "inbound": false, "outbound": true
-        })),
+        }),
     )
     .await;
-    assert_eq!(code, 201, "{number}");
     assert_eq!(number["provider_capabilities"]["ai_agents"], true, "{number}");
     let number_id = serde_json::from_value(number["id"].clone()).unwrap();
     let lead = client.leads(None).await.unwrap().leads[0].clone();

@@ -412,17 +412,15 @@ async fn twilio_calls_end_to_end_against_its_own_documents() {
     )
     .await;
     assert_eq!(code, 200, "the account check against Twilio's document: {body}");
-    let (code, number) = api(
+    let number = add_number(
         &http,
-        Method::POST,
-        &format!("{}/v1/numbers", gw.base),
+        &gw,
         &admin,
-        Some(json!({
+        json!({
             "e164": NUMBER, "label": "Twilio main", "provider_id": provider_id, "inbound": true, "outbound": true
-        })),
+        }),
     )
     .await;
-    assert_eq!(code, 201, "{number}");
     assert_eq!(number["provider_capabilities"]["hold"], true, "{number}");
 
     // A forged voice webhook is refused and stores nothing.

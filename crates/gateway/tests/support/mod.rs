@@ -550,3 +550,22 @@ pub async fn add_provider(
     provider_running_with(http, gw, admin, name, |_| true).await;
     body["id"].clone()
 }
+
+/// Add a number to a provider over the API as `admin`; the number as the API answers it.
+pub async fn add_number(
+    http: &reqwest::Client,
+    gw: &TestGateway,
+    admin: &str,
+    number: serde_json::Value,
+) -> serde_json::Value {
+    let (code, body) = api(
+        http,
+        reqwest::Method::POST,
+        &format!("{}/v1/numbers", gw.base),
+        admin,
+        Some(number),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    body
+}

@@ -209,6 +209,8 @@ impl Bridges {
         let mut heard: VecDeque<f32> = VecDeque::with_capacity(MAX_QUEUED + FRAME_SAMPLES);
         let (mut wide, mut narrow) = (Vec::with_capacity(FRAME_SAMPLES), Vec::with_capacity(NARROW_FRAME));
         let mut said = vec![0.0f32; FRAME_SAMPLES];
+        // Buffers reused every frame: this loop runs 50 times a second per call.
+        let (mut linear, mut tones, mut pcm) = (Vec::new(), Vec::new(), Vec::with_capacity(NARROW_FRAME));
         let mut hold_at = 0usize;
         let mut tick = tokio::time::interval(Duration::from_millis(20));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -223,7 +225,8 @@ impl Bridges {
                                 continue;
                             }
                             let Ok(samples) = media.samples() else { continue };
-                            let linear: Vec<f32> = samples.iter().map(|&s| f32::from(s) / 32_768.0).collect();
+                            linear.clear();
+                            linear.extend(samples.iter().map(|&s| f32::from(s) / 32_768.0));
                             wide.clear();
                             up.process(&linear, &mut wide);
                             heard.extend(wide.iter().copied());
@@ -242,13 +245,12 @@ impl Bridges {
                     for (dst, src) in caller.iter_mut().zip(heard.drain(..n)) {
                         *dst = src;
                     }
-                    let (live, ends, tones) = {
+                    let (live, ends) = {
                         let mut st = bridge.lock();
-                        let tones: Vec<f32> = {
-                            let n = st.tones.len().min(NARROW_FRAME);
-                            st.tones.drain(..n).collect()
-                        };
-                        (st.connected && !st.held, st.peer.as_ref().map(|(_, e)| e.clone()), tones)
+                        let n = st.tones.len().min(NARROW_FRAME);
+                        tones.clear();
+                        tones.extend(st.tones.drain(..n));
+                        (st.connected && !st.held, st.peer.as_ref().map(|(_, e)| e.clone()))
                     };
                     if !live {
                         caller.iter_mut().for_each(|s| *s = 0.0);
@@ -266,10 +268,11 @@ impl Bridges {
                             hold_at = (hold_at + 1) % self.hold.len();
                         }
                     }
-                    for (s, t) in narrow.iter_mut().zip(tones) {
+                    for (s, t) in narrow.iter_mut().zip(&tones) {
                         *s += t;
                     }
-                    let pcm: Vec<i16> = narrow.iter().map(|&s| (s.clamp(-1.0, 1.0) * 32_767.0) as i16).collect();
+                    pcm.clear();
+                    pcm.extend(narrow.iter().map(|&s| (s.clamp(-1.0, 1.0) * 32_767.0) as i16));
                     if socket.outgoing.send(media_frame(&stream_sid, &pcm)).await.is_err() {
                         break;
                     }

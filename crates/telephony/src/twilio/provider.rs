@@ -524,10 +524,10 @@ impl TelephonyProvider for Twilio {
             ev.status = Some(CallStatus::Abandoned);
         }
         if ev.status.is_some_and(CallStatus::is_terminal) {
-            let (bridges, call) = (self.clone(), twilio_call);
+            let (me, call) = (self.clone(), twilio_call);
             tokio::spawn(async move {
-                bridges.inner.bridges.end(&call).await;
-                bridges.calls().remove(&call);
+                me.inner.bridges.end(&call).await;
+                me.calls().remove(&call);
             });
         }
         Ok(vec![ProviderEvent::Call(ev)])
