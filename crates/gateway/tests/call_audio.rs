@@ -91,11 +91,15 @@ async fn agent_and_simulated_caller_hear_each_other_through_the_gateway() {
     let t_hold = Instant::now();
     client.hold(&sid).await.expect("hold");
     wait_status(&client, &sid, CallStatus::OnHold).await;
+    // The provider silences the caller before it reports the hold, so from here on nothing
+    // new leaves the caller; what is still in flight drains within the playout margin below.
+    let t_held = Instant::now();
     agent.set_hold(true).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     let t_resume = Instant::now();
     client.resume(&sid).await.expect("resume");
     wait_status(&client, &sid, CallStatus::Answered).await;
+    let t_resumed = Instant::now();
     agent.set_hold(false).await;
     tokio::time::sleep(Duration::from_secs(4)).await;
     let t_end = Instant::now();
@@ -122,13 +126,18 @@ async fn agent_and_simulated_caller_hear_each_other_through_the_gateway() {
     );
 
     // 2. On hold the caller hears hold music (660 Hz + 880 Hz), for about as long as the hold.
+    //    The hold began somewhere between the request and its confirmation, and ended
+    //    between those of the resume: the music lasted at least the confirmed stretch and
+    //    at most the requested one (a half-second window either side for framing).
     let hold_windows = heard_by_caller
         .chunks(RATE / 2)
         .filter(|w| dominant_frequency(w).is_some_and(|f| (f - 660.0).abs() < 15.0))
         .count();
+    let half_seconds = |d: Duration| (d.as_secs_f64() * 2.0) as usize;
+    let (shortest, longest) = (half_seconds(t_resume - t_held), half_seconds(t_resumed - t_hold));
     assert!(
-        (6..=10).contains(&hold_windows),
-        "{hold_windows} half-seconds of hold music (hold lasted 4 s)"
+        (shortest.saturating_sub(2)..=longest + 2).contains(&hold_windows),
+        "{hold_windows} half-seconds of hold music (hold lasted {shortest}..={longest} half-seconds)"
     );
 
     // 3. The agent heard the caller's voice (330/440/550 Hz phrase) before the hold, nothing
@@ -145,15 +154,39 @@ async fn agent_and_simulated_caller_hear_each_other_through_the_gateway() {
             .count()
     };
     let before = voiced(at(t_hold) - RATE * 3, at(t_hold));
-    let during = rms(&heard_by_agent[at(t_hold) + RATE..at(t_resume)]);
     let after = voiced(at(t_resume) + RATE, at(t_end));
     assert!(
         before >= 6,
         "agent heard the caller in only {before} of 15 windows before hold"
     );
-    assert!(during < 0.01, "agent still hears audio on hold (rms {during})");
     assert!(
         after >= 6,
         "agent heard the caller in only {after} of 15 windows after resume"
+    );
+    // The hold is a stretch of silence as long as the confirmed hold, starting after the
+    // request. Where it starts depends on the audio path's delay (jitter buffer, speaker
+    // ring), which a loaded machine stretches; the stretch itself does not shrink. The
+    // caller's phrase pauses for 0.1 s between notes, far shorter than this.
+    let window = RATE / 20;
+    let from = at(t_hold);
+    let to = (at(t_resumed) + RATE * 2).min(heard_by_agent.len());
+    let (mut run, mut longest, mut longest_start) = (0usize, 0usize, 0usize);
+    for (i, w) in heard_by_agent[from..to].chunks(window).enumerate() {
+        if rms(w) < 0.005 {
+            run += 1;
+            if run > longest {
+                (longest, longest_start) = (run, i + 1 - run);
+            }
+        } else {
+            run = 0;
+        }
+    }
+    let silent = Duration::from_secs_f64((longest * window) as f64 / RATE as f64);
+    let delay = Duration::from_secs_f64((longest_start * window) as f64 / RATE as f64);
+    println!("agent side on hold: {silent:?} of silence, starting {delay:?} after the hold request");
+    let confirmed = t_resume - t_held;
+    assert!(
+        silent + Duration::from_millis(500) >= confirmed,
+        "agent still hears audio on hold: the longest silence is {silent:?}, the hold lasted {confirmed:?}"
     );
 }
