@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use switchboard_core::api::LeadQuery;
 use switchboard_core::{CallRecord, ProviderId};
-use switchboard_telephony::registry::{self, Clock, ProviderContext, SystemClock};
+use switchboard_telephony::registry::{self, Carry, Clock, ProviderContext, SystemClock};
 use switchboard_telephony::secret::{Secret, SecretSource, parse_config};
 use switchboard_telephony::{LiveCall, ProviderError, ProviderEvent, TelephonyProvider};
 use tokio::sync::mpsc;
@@ -48,6 +48,8 @@ struct Running {
     by_name: HashMap<String, ProviderId>,
     /// Replaced instances still carrying calls they started with.
     retired: Vec<Arc<ProviderHandle>>,
+    /// What each provider's instances hand on to the next (calls in progress).
+    carry: HashMap<ProviderId, Arc<Carry>>,
 }
 
 /// All running providers.
@@ -134,6 +136,11 @@ impl Providers {
         self.read().current.get(&id).cloned()
     }
 
+    /// The state provider `id`'s instances share across reloads.
+    fn carry(&self, id: ProviderId) -> Arc<Carry> {
+        self.write().carry.entry(id).or_default().clone()
+    }
+
     /// The current instance by configured name.
     pub fn by_name(&self, name: &str) -> Option<Arc<ProviderHandle>> {
         let r = self.read();
@@ -184,6 +191,8 @@ impl Providers {
             None => {
                 let mut r = self.write();
                 r.by_name.retain(|_, p| *p != id);
+                // The retired instance keeps its own reference while it carries calls.
+                r.carry.remove(&id);
                 if let Some(old) = r.current.remove(&id) {
                     old.provider.retire();
                     r.retired.push(old);
@@ -256,6 +265,7 @@ impl Providers {
             public_url: self.public_url.clone(),
             clock: self.clock.clone(),
             secrets: self.secrets.clone(),
+            carry: self.carry(row.id),
         };
         let provider = registry::build(&row.kind, &row.config, ctx)?;
         let started_at = self.clock.now_ms();

@@ -2,8 +2,9 @@
 //! [`build`] with a [`ProviderContext`]; it never names a kind itself. Adding a provider
 //! means a module behind [`crate::TelephonyProvider`] and one arm in [`build`].
 
+use std::any::Any;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use switchboard_core::{PhoneNumber, ProviderId};
 
@@ -53,6 +54,36 @@ pub struct ProviderContext {
     pub clock: Arc<dyn Clock>,
     /// Resolves `secret:NAME` references in the config.
     pub secrets: Arc<dyn SecretSource>,
+    /// What this provider's instances hand on to each other (see [`Carry`]).
+    pub carry: Arc<Carry>,
+}
+
+/// What a provider keeps across its own reloads. A configuration change builds a new
+/// instance that takes every carrier callback from then on, while calls in progress stay
+/// with the old one for actions: state about those calls (what a carrier told us, live
+/// media) must be the same for both. The gateway keeps one `Carry` per provider for the
+/// life of the process; a provider keeps its per-call state in it.
+#[derive(Default)]
+pub struct Carry(Mutex<Option<Arc<dyn Any + Send + Sync>>>);
+
+impl Carry {
+    /// The state kept here, or `init()`'s if none of this type is (a provider whose kind
+    /// changed starts afresh).
+    pub fn get_or_init<T: Any + Send + Sync>(&self, init: impl FnOnce() -> T) -> Arc<T> {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(kept) = slot.clone().and_then(|v| v.downcast::<T>().ok()) {
+            return kept;
+        }
+        let fresh = Arc::new(init());
+        *slot = Some(fresh.clone());
+        fresh
+    }
+}
+
+impl fmt::Debug for Carry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Carry")
+    }
 }
 
 impl fmt::Debug for ProviderContext {
