@@ -75,6 +75,13 @@ pub struct Grant {
     pub assign: Option<AgentId>,
 }
 
+/// The carrier refused an action that claimed the call (an answer): the claim is undone so
+/// another agent can take the call. `Some(previous owner)` when the claim must be undone;
+/// the store only undoes it if the call still belongs to `after`'s agent.
+pub fn undo_claim(action: CallAction, before: &CallRecord, after: &CallRecord) -> Option<Option<AgentId>> {
+    (action == CallAction::Answer && before.agent_id != after.agent_id).then_some(before.agent_id)
+}
+
 fn is_staff(role: AgentRole) -> bool {
     role != AgentRole::Agent
 }
@@ -263,6 +270,19 @@ mod tests {
             agent_id: id(n),
             role: AgentRole::Supervisor,
         }
+    }
+
+    #[test]
+    fn a_refused_answer_gives_the_call_back() {
+        let before = call(CallStatus::Ringing, None);
+        let mut after = before.clone();
+        let g = authorize(agent(1), Act::Control(CallAction::Answer), &before).unwrap();
+        after.agent_id = g.assign;
+        assert_eq!(undo_claim(CallAction::Answer, &before, &after), Some(None));
+        // An answer by the agent it was already routed to, or another action, changes no owner.
+        let routed = call(CallStatus::Ringing, Some(1));
+        assert_eq!(undo_claim(CallAction::Answer, &routed, &routed), None);
+        assert_eq!(undo_claim(CallAction::Hold, &before, &after), None);
     }
 
     #[test]

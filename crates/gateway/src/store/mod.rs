@@ -319,13 +319,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         action: CallAction,
         transfer: Option<&TransferTarget>,
     ) -> StoreResult<CallRecord>;
-    /// Log that the provider refused an action.
+    /// Log that the provider refused an action. With `undo_claim` (see
+    /// [`crate::policy::undo_claim`]), the call goes back to that owner if `claimed_by`
+    /// still has it.
     async fn action_failed(
         &self,
         business: BusinessId,
         sid: &CallSid,
         action: CallAction,
         error: &CallError,
+        undo_claim: Option<(AgentId, Option<AgentId>)>,
     ) -> StoreResult<()>;
     /// Set the caller's status. With an idempotency key, a repeat changes nothing.
     async fn set_agent_status(

@@ -793,8 +793,22 @@ impl<B: Backend> Store for SqlStore<B> {
         sid: &CallSid,
         action: CallAction,
         error: &CallError,
+        undo_claim: Option<(AgentId, Option<AgentId>)>,
     ) -> StoreResult<()> {
         let mut tx = self.begin().await?;
+        if let Some((claimed_by, owner)) = undo_claim {
+            let filter = "c.call_sid = $1 AND c.business_id = $2";
+            let binds = [Bind::Text(sid.as_str()), Bind::Int(business.get())];
+            let rec = self.call_in_tx(&mut tx.tx, filter, &binds).await?;
+            if let Some(mut rec) = rec.filter(|r| r.agent_id == Some(claimed_by)) {
+                rec.agent_id = owner;
+                bind_call(sqlx::query(&CALL_UPDATE), &rec, now_ms())
+                    .execute(&mut *tx.tx)
+                    .await?;
+                tx.append(business, StreamEventKind::CallUpdated, Some(sid), &record_json(&rec))
+                    .await?;
+            }
+        }
         let data = serde_json::json!({ "action": action, "error": error });
         tx.append(business, StreamEventKind::CallActionFailed, Some(sid), &data)
             .await?;
