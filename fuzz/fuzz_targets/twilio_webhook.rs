@@ -41,6 +41,7 @@ fn world() -> &'static World {
             public_url: "https://gw.example.com".into(),
             clock: Arc::new(SystemClock),
             secrets: Arc::new(NoSecrets),
+            carry: Arc::default(),
         };
         let config = serde_json::json!({
             "account_sid": "AC0123456789abcdef0123456789abcdef",

@@ -46,7 +46,10 @@ pub async fn perform(
         _ => None,
     };
     let rec = st.store.begin_action(who, sid, action, transfer).await?;
-    let call = call_ref(&rec);
+    let call = CallRef {
+        agent: login(st, who).await?,
+        ..call_ref(&rec)
+    };
     let p = &handle.provider;
     let result = match &detail {
         ActionDetail::Transfer(t) => p.transfer(&call, t).await,
@@ -65,7 +68,8 @@ pub async fn perform(
     };
     if let Err(e) = result {
         let err = e.to_call_error();
-        st.store.action_failed(who.business_id, sid, action, &err).await?;
+        let undo = crate::policy::undo_claim(action, &current, &rec).map(|owner| (who.agent_id, owner));
+        st.store.action_failed(who.business_id, sid, action, &err, undo).await?;
         return Err(ApiError::Provider(err));
     }
     // Answer and resume tell the desktop how to (re)join the audio.
@@ -116,7 +120,13 @@ pub fn call_ref(rec: &CallRecord) -> CallRef {
         direction: rec.direction,
         from: rec.from.clone(),
         to: rec.to.clone(),
+        agent: None,
     }
+}
+
+/// The acting agent's login name, which providers that ring agents' own phones key by.
+async fn login(st: &AppState, who: &Principal) -> Result<Option<String>, ApiError> {
+    Ok(st.store.agent(who.business_id, who.agent_id).await?.map(|a| a.name))
 }
 
 /// Place an outbound call. The record (and its `call_sid`) is stored before the provider is
@@ -163,6 +173,7 @@ pub async fn place_call(
         .get(number.provider_id)
         .ok_or_else(|| ApiError::Conflict(format!("provider {} is not running on this gateway", number.provider)))?;
 
+    let agent = login(st, who).await?;
     let sid = new_call_sid();
     let mut rec = CallRecord::outbound(
         sid.clone(),
@@ -186,6 +197,7 @@ pub async fn place_call(
             from: number.e164.clone(),
             to: req.to.clone(),
             ai_agent: req.ai_agent.clone(),
+            agent,
         })
         .await;
     // Either way the result goes through the normal event path, so it is merged, stored and

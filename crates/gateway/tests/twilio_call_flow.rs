@@ -17,7 +17,8 @@
 //! queue, the caller hears hold music until answered, then the agent's tone; the agent
 //! hears the caller's speech (its loudness contour); hold silences both ways (music for
 //! the caller); the agent's keys reach the caller as DTMF; end completes the call at
-//! Twilio; a transfer to a number redirects the live call to `<Dial>`; a caller who hangs
+//! Twilio; a transfer to a number redirects the live call to `<Dial>`, one to another
+//! agent plays the caller music until that agent answers and is heard; a caller who hangs
 //! up unanswered is abandoned, whether a status callback says so or only the stream stops
 //! (then Twilio's API is asked); outbound calls ring, answer and end from the callbacks, and
 //! a refused one is failed with Twilio's code; forged callbacks change nothing.
@@ -25,14 +26,12 @@
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 mod support;
+mod twilio_cloud;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
-use axum::response::{IntoResponse, Response};
+use axum::http::Method;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use support::*;
@@ -45,175 +44,9 @@ use switchboard_telephony::twilio::signature;
 use switchboard_telephony::twilio::stream::{ulaw_decode, ulaw_encode};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use twilio_cloud::*;
 
-const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
-/// The business's Twilio number.
-const NUMBER: &str = "+15005550142";
-/// A number the REST stand-in refuses, as Twilio does without geo permission.
-const REFUSED: &str = "+15005550009";
 const PROVIDER: &str = "twilio-main";
-
-fn new_twilio_sid(prefix: &str) -> String {
-    format!("{prefix}{}", &format!("{:032x}", ulid::Ulid::new().0)[..32])
-}
-
-// ---------------------------------------------------------------------------------------
-// The REST stand-in: Prism validates, the proxy gives ids and refusals.
-
-type Form = Vec<(String, String)>;
-
-#[derive(Clone)]
-struct Rest {
-    http: reqwest::Client,
-    prism_root: String,
-    /// Every request: ("METHOD /path", form fields).
-    seen: Arc<Mutex<Vec<(String, Form)>>>,
-    /// Requests Prism refused (our request broke Twilio's document).
-    refused_by_prism: Arc<Mutex<Vec<String>>>,
-    /// Calls whose caller hung up: Twilio's API reads them `completed`.
-    hung_up: Arc<Mutex<std::collections::HashSet<String>>>,
-}
-
-async fn rest_proxy(State(r): State<Rest>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let form: Vec<(String, String)> = form_urlencoded::parse(&body).into_owned().collect();
-    let what = format!("{method} {}", uri.path());
-    r.seen.lock().unwrap().push((what.clone(), form.clone()));
-    // Prism 5.14 reads a repeated form key only in bracket style (`Key[]=`), while Twilio
-    // takes the key repeated, which is what we send (asserted below): Prism gets the same
-    // form with repeated keys bracketed. See switchboard-telephony's twilio_rest_prism test.
-    let repeated = |k: &str| form.iter().filter(|(n, _)| n == k).count() > 1;
-    let for_prism: String = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(
-            form.iter()
-                .map(|(k, v)| (if repeated(k) { format!("{k}[]") } else { k.clone() }, v)),
-        )
-        .finish();
-    let mut req = r
-        .http
-        .request(
-            method.clone(),
-            format!("{}{}", r.prism_root, uri.path_and_query().unwrap()),
-        )
-        .body(if form.is_empty() {
-            body.to_vec()
-        } else {
-            for_prism.into_bytes()
-        });
-    for h in ["content-type", "authorization"] {
-        if let Some(v) = headers.get(h) {
-            req = req.header(h, v.to_str().unwrap());
-        }
-    }
-    let resp = req.send().await.unwrap();
-    let status = resp.status();
-    let text = resp.text().await.unwrap();
-    if !status.is_success() {
-        r.refused_by_prism
-            .lock()
-            .unwrap()
-            .push(format!("{what} -> {status}: {text}"));
-        return (StatusCode::from_u16(status.as_u16()).unwrap(), text).into_response();
-    }
-    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let mut doc: Value = serde_json::from_str(&text).unwrap_or(json!({}));
-    if method == Method::POST && uri.path().ends_with("/Calls.json") {
-        if field("To").as_deref() == Some(REFUSED) {
-            // Twilio's documented error body (protocols §2.6).
-            let body = json!({ "code": 21215, "status": 400,
-                "message": format!("Account not authorized to call {REFUSED}. Perhaps you need to enable some international permissions"),
-                "more_info": "https://www.twilio.com/docs/errors/21215" });
-            return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
-        }
-        doc["sid"] = json!(new_twilio_sid("CA"));
-        doc["status"] = json!("queued");
-        return (StatusCode::CREATED, axum::Json(doc)).into_response();
-    }
-    if method == Method::POST && uri.path().contains("/Calls/CA") && uri.path().matches('/').count() == 5 {
-        let sid = uri
-            .path()
-            .rsplit('/')
-            .next()
-            .unwrap()
-            .trim_end_matches(".json")
-            .to_owned();
-        doc["sid"] = json!(sid);
-        doc["status"] = json!(match field("Status").as_deref() {
-            Some("completed") => "completed",
-            Some("canceled") => "canceled",
-            _ => "in-progress",
-        });
-        return (StatusCode::OK, axum::Json(doc)).into_response();
-    }
-    (StatusCode::from_u16(status.as_u16()).unwrap(), axum::Json(doc)).into_response()
-}
-
-/// Start the proxy on a loopback port; its base URL stands for `https://api.twilio.com/2010-04-01`.
-async fn rest_stand_in(prism: &switchboard_e2e::Prism) -> (Rest, String) {
-    let rest = Rest {
-        http: reqwest::Client::new(),
-        prism_root: prism.base.trim_end_matches("/2010-04-01").to_owned(),
-        seen: Arc::default(),
-        refused_by_prism: Arc::default(),
-        hung_up: Arc::default(),
-    };
-    let app = axum::Router::new().fallback(rest_proxy).with_state(rest.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/2010-04-01", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (rest, base)
-}
-
-impl Rest {
-    fn requests(&self, what: &str) -> Vec<Vec<(String, String)>> {
-        self.seen
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(w, _)| w.contains(what))
-            .map(|(_, f)| f.clone())
-            .collect()
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// Signed callbacks.
-
-async fn twilio_post(http: &reqwest::Client, url: &str, params: &[(&str, &str)], token: &str) -> (u16, String) {
-    let owned: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-    let sig = signature::sign(token, url, &owned);
-    let resp = http
-        .post(url)
-        .header("x-twilio-signature", sig)
-        .form(&owned)
-        .send()
-        .await
-        .unwrap();
-    (resp.status().as_u16(), resp.text().await.unwrap())
-}
-
-/// A status callback for `call` (parameters as Twilio sends them, protocols §2.2).
-fn status_params<'a>(
-    call: &'a str,
-    from: &'a str,
-    to: &'a str,
-    direction: &'a str,
-    status: &'a str,
-    seq: &'a str,
-) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("AccountSid", ACCOUNT),
-        ("ApiVersion", "2010-04-01"),
-        ("CallSid", call),
-        ("CallStatus", status),
-        ("CallbackSource", "call-progress-events"),
-        ("Called", to),
-        ("Caller", from),
-        ("Direction", direction),
-        ("From", from),
-        ("SequenceNumber", seq),
-        ("To", to),
-    ]
-}
 
 // ---------------------------------------------------------------------------------------
 // The caller's side of a Media Stream.
@@ -341,18 +174,6 @@ fn count_near(tones: &[Option<f32>], hz: f32) -> usize {
 }
 
 // ---------------------------------------------------------------------------------------
-
-async fn wait_status(
-    client: &switchboard_client::Client,
-    sid: &CallSid,
-    want: CallStatus,
-) -> switchboard_core::CallRecord {
-    eventually(15, &format!("call {sid} {want}"), || async {
-        let d = client.call(sid).await.ok()?;
-        (d.call.status == want).then_some(d.call)
-    })
-    .await
-}
 
 /// The voice webhook of a new inbound call; returns (our call_sid, stream URL).
 async fn ring(http: &reqwest::Client, base: &str, twilio_call: &str, from: &str) -> (CallSid, String) {
@@ -582,6 +403,64 @@ async fn twilio_calls_end_to_end_against_its_own_documents() {
     assert_eq!(code, 200, "{body}");
     wait_status(&client, &sid_b, CallStatus::Completed).await;
 
+    // ---- Call G: inbound, answered by Alice, transferred to Bob, who answers on his
+    // desktop: the caller hears music meanwhile, then Bob's voice (a 1.5 kHz tone).
+    let bob = gw.client(&token(&*gw.store, seeded, "bob").await);
+    let call_g = new_twilio_sid("CA");
+    let (sid_g, stream_g) = ring(&http, &gw.base, &call_g, "+16285550115").await;
+    let caller_g = Caller::connect(&stream_g, sid_g.as_str(), &call_g, voice8k.clone(), SECRET).await;
+    wait_status(&client, &sid_g, CallStatus::Ringing).await;
+    let MediaJoin::Peer { signal } = client.answer(&sid_g).await.unwrap().media else {
+        panic!("expected a peer")
+    };
+    wait_status(&client, &sid_g, CallStatus::Answered).await;
+    let alice_g = join_audio(
+        &client,
+        &signal,
+        WavDevice::new(WavSource::Samples(Arc::new(sine(1_000.0, 0.3, 48_000))), true),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let bob_id = seeded.agent("bob");
+    client
+        .transfer(&sid_g, switchboard_core::api::TransferTarget::Agent(bob_id))
+        .await
+        .unwrap();
+    let p_transfer = caller_g.position();
+    let ringing = wait_status(&bob, &sid_g, CallStatus::Ringing).await;
+    assert_eq!(ringing.agent_id, Some(bob_id));
+    alice_g.close().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let p_bob = caller_g.position();
+    let MediaJoin::Peer { signal } = bob.answer(&sid_g).await.unwrap().media else {
+        panic!("expected a peer")
+    };
+    wait_status(&bob, &sid_g, CallStatus::Answered).await;
+    let bob_g = join_audio(
+        &bob,
+        &signal,
+        WavDevice::new(WavSource::Samples(Arc::new(sine(1_500.0, 0.3, 48_000))), true),
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let p_end_g = caller_g.position();
+    bob.end(&sid_g).await.unwrap();
+    wait_status(&bob, &sid_g, CallStatus::Completed).await;
+    let log_g = caller_g.heard.clone();
+    caller_g.hang_up().await;
+    bob_g.close().await;
+    let waiting = tones(&caller_heard(&log_g, p_transfer + 4_000, p_bob));
+    let with_bob = tones(&caller_heard(&log_g, p_bob + 8_000, p_end_g));
+    println!("transferred caller heard: waiting {waiting:?}, with Bob {with_bob:?}");
+    assert!(
+        count_near(&waiting, 660.0) >= waiting.len().saturating_sub(1) && !waiting.is_empty(),
+        "waiting for Bob: {waiting:?}"
+    );
+    assert!(
+        count_near(&with_bob, 1_500.0) >= with_bob.len().saturating_sub(1) && !with_bob.is_empty(),
+        "with Bob: {with_bob:?}"
+    );
+
     // ---- Call C: the caller gives up before anyone answers, on a number without a
     // status callback: the stream stops, and Twilio's API says the call is over.
     let call_c = new_twilio_sid("CA");
@@ -648,21 +527,7 @@ async fn twilio_calls_end_to_end_against_its_own_documents() {
         client.call(&sid_d).await.ok()?.call.vendor_call_id
     })
     .await;
-    for (status, seq, want) in [
-        ("ringing", "1", CallStatus::Ringing),
-        ("in-progress", "2", CallStatus::Answered),
-        ("completed", "3", CallStatus::Completed),
-    ] {
-        let (code, body) = twilio_post(
-            &http,
-            &callback,
-            &status_params(&call_d, NUMBER, "+15005550123", "outbound-api", status, seq),
-            SECRET,
-        )
-        .await;
-        assert_eq!(code, 200, "{body}");
-        wait_status(&client, &sid_d, want).await;
-    }
+    outbound_progress(&http, &client, &sid_d, &callback, &call_d, "+15005550123").await;
 
     // ---- Outbound E: refused by Twilio; the record says why, with Twilio's code.
     let refused = client

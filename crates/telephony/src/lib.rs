@@ -39,6 +39,9 @@ pub struct CallRef {
     pub from: String,
     /// Called party.
     pub to: String,
+    /// The login name of the agent acting on the call (for an answer, the one taking it):
+    /// a provider that rings agents' own phones looks their phone up by it.
+    pub agent: Option<String>,
 }
 
 /// A call the gateway still has as live for a provider, handed to
@@ -63,6 +66,8 @@ pub struct OutboundCall {
     pub to: E164,
     /// The AI agent to hand the call to (providers with `ai_agents` only).
     pub ai_agent: Option<String>,
+    /// The login name of the agent placing the call (see [`CallRef::agent`]).
+    pub agent: Option<String>,
 }
 
 /// The provider accepted an outbound call.

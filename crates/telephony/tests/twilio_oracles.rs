@@ -310,6 +310,21 @@ fn twiml_matches_twilios_voice_response() {
             "wss://gw.example.com/media/twilio?x=1&y=\"2\"",
             &[("call_sid", "call_01H"), ("note", "a&b")],
         )],
+        vec![twiml::dial_conference(&twiml::ConferenceSeat {
+            name: "call_01H",
+            start_on_enter: false,
+            end_on_exit: true,
+            wait_url: Some("https://gw.example.com/hold.mp3"),
+            status_callback: Some("https://gw.example.com/webhooks/twilio/main?call_sid=call_01H&caller=CA1"),
+        })],
+        vec![twiml::dial_conference(&twiml::ConferenceSeat {
+            name: "call_01J",
+            start_on_enter: true,
+            end_on_exit: true,
+            wait_url: None,
+            status_callback: None,
+        })],
+        vec![twiml::play_digits("12#*w9")],
         vec![
             twiml::pause(2),
             twiml::redirect("https://gw.example.com/next"),

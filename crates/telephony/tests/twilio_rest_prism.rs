@@ -16,11 +16,22 @@
 
 use switchboard_telephony::ProviderError;
 use switchboard_telephony::secret::Secret;
-use switchboard_telephony::twilio::rest::{CallUpdate, NewCall, Rest, create_call_form};
+use switchboard_telephony::twilio::rest::{
+    CallUpdate, NewCall, NewParticipant, ParticipantUpdate, Rest, add_participant_form, create_call_form,
+};
 use switchboard_telephony::twilio::twiml::{self, Response};
 
 const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 const CALL: &str = "CA0123456789abcdef0123456789abcdef";
+const CONFERENCE: &str = "CF0123456789abcdef0123456789abcdef";
+
+/// A form with its repeated keys written the way Prism reads arrays (`Key[]=`).
+fn prism_style(form: &[(&'static str, String)]) -> Vec<(String, String)> {
+    let repeated = |k: &str| form.iter().filter(|(n, _)| *n == k).count() > 1;
+    form.iter()
+        .map(|(k, v)| (if repeated(k) { format!("{k}[]") } else { (*k).to_owned() }, v.clone()))
+        .collect()
+}
 
 #[tokio::test]
 async fn every_request_we_send_validates_against_twilios_openapi_document() {
@@ -49,22 +60,10 @@ async fn every_request_we_send_validates_against_twilios_openapi_document() {
         ["initiated", "ringing", "answered", "completed"],
         "one parameter per event"
     );
-    let repeated = ["StatusCallbackEvent"];
-    let prism_style: Vec<(String, String)> = form
-        .iter()
-        .map(|(k, v)| {
-            let k = if repeated.contains(k) {
-                format!("{k}[]")
-            } else {
-                (*k).to_owned()
-            };
-            (k, v.clone())
-        })
-        .collect();
     let resp = reqwest::Client::new()
         .post(rest.calls_url())
         .basic_auth(ACCOUNT, Some("auth-token"))
-        .form(&prism_style)
+        .form(&prism_style(&form))
         .send()
         .await
         .unwrap();
@@ -94,6 +93,63 @@ async fn every_request_we_send_validates_against_twilios_openapi_document() {
         .unwrap();
     rest.stop_recording(CALL).await.unwrap();
     rest.check_account().await.unwrap();
+
+    // Conference mode: an agent's phone added by the conference's friendly name (our
+    // call_sid), then the caller held, resumed and played keys, and the agent's leg removed.
+    let agent = NewParticipant {
+        from: "+14155550100",
+        to: "client:alice",
+        label: "agent",
+        start_on_enter: true,
+        end_on_exit: false,
+        timeout_secs: 30,
+        conference_status_callback: "https://gw.example.com/webhooks/twilio/main?call_sid=call_01&caller=CA1",
+    };
+    let form = add_participant_form(&agent);
+    let events: Vec<&str> = form
+        .iter()
+        .filter(|(k, _)| *k == "ConferenceStatusCallbackEvent")
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(events, ["start", "end", "join", "leave"], "one parameter per event");
+    let resp = reqwest::Client::new()
+        .post(format!(
+            "{base}/Accounts/{ACCOUNT}/Conferences/call_01J0000000000000000000000Z/Participants.json"
+        ))
+        .basic_auth(ACCOUNT, Some("auth-token"))
+        .form(&prism_style(&form))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let body = resp.text().await.unwrap();
+    assert_eq!(status, 201, "Prism refused the add-participant form: {body}");
+    let added: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(
+        added["call_sid"].as_str().is_some_and(|s| s.starts_with("CA")),
+        "{added}"
+    );
+    match rest.add_participant("call_01J0000000000000000000000Z", &agent).await {
+        Err(ProviderError::Call(e)) => {
+            let m = e.provider_message.unwrap_or_default();
+            assert!(
+                m.contains("ConferenceStatusCallbackEvent") || m.contains("not valid"),
+                "{m}"
+            );
+        }
+        other => panic!("expected Prism's array complaint, got {other:?}"),
+    }
+    for update in [
+        ParticipantUpdate::Hold(Some("https://gw.example.com/hold.mp3")),
+        ParticipantUpdate::Hold(None),
+        ParticipantUpdate::Unhold,
+        ParticipantUpdate::Announce("https://gw.example.com/webhooks/twilio/main?call_sid=call_01&digits=1%23"),
+    ] {
+        rest.update_participant(CONFERENCE, CALL, &update)
+            .await
+            .unwrap_or_else(|e| panic!("{update:?}: {e}"));
+    }
+    rest.remove_participant(CONFERENCE, CALL).await.unwrap();
 }
 
 #[tokio::test]

@@ -845,6 +845,7 @@ mod tests {
             from: "+14155550100".parse().expect("e164"),
             to: "+14155550111".parse().expect("e164"),
             ai_agent: None,
+            agent: None,
         };
         let init = sim.initiate(&call).await.expect("accepted");
         let mut statuses = vec![];

@@ -46,7 +46,8 @@ impl Form {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
-    fn required(&self, name: &str) -> Result<&str, WebhookError> {
+    /// A field that must be there and not empty.
+    pub fn required(&self, name: &str) -> Result<&str, WebhookError> {
         self.get(name)
             .filter(|v| !v.is_empty())
             .ok_or_else(|| WebhookError::Malformed(format!("{name} is missing")))

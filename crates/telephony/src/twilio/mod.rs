@@ -7,10 +7,12 @@
 
 pub mod bridge;
 pub mod callback;
+pub mod config;
 pub mod provider;
 pub mod rest;
 pub mod signature;
 pub mod stream;
 pub mod twiml;
 
-pub use provider::{Twilio, TwilioConfig};
+pub use config::TwilioConfig;
+pub use provider::Twilio;

@@ -17,22 +17,24 @@
 //! - **Ending.** Twilio's `completed` for an inbound call no agent ever took is
 //!   `abandoned`: only the provider knows whether it connected someone.
 
+mod conference;
+
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use serde::Deserialize;
 use switchboard_core::api::TransferTarget;
 use switchboard_core::{CallSid, CallStatus, Direction, MediaJoin, NormalizedCallEvent, TelephonyVendor};
 
 use super::bridge::Bridges;
 use super::callback::{self, Form};
-use super::rest::{CallUpdate, NewCall, Rest};
+use super::config::{Flavor, MediaMode, TwilioConfig};
+use super::rest::{CallUpdate, Rest};
 use super::signature::{self, query_value};
 use super::twiml;
 use crate::registry::{Clock, ProviderContext};
-use crate::secret::{ProviderConfig, Secret};
+use crate::secret::ProviderConfig;
 use crate::{
     CallRef, Capabilities, EventSink, Initiated, LiveCall, MediaStreamSocket, OutboundCall, ProviderError,
     ProviderEvent, TelephonyProvider, WebhookError, WebhookReply, WebhookRequest,
@@ -40,93 +42,6 @@ use crate::{
 
 /// Twilio's API.
 pub const TWILIO_API: &str = "https://api.twilio.com/2010-04-01";
-
-/// Whose cloud the account lives in.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Flavor {
-    /// Twilio.
-    #[default]
-    Twilio,
-    /// SignalWire's Twilio-compatible API (`api_base` is then required: it names the space).
-    Signalwire,
-}
-
-/// How the agent's audio reaches the caller.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum MediaMode {
-    /// A bidirectional Media Stream to the gateway, bridged to the desktop's WebRTC peer.
-    #[default]
-    Stream,
-}
-
-/// The stored configuration.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TwilioConfig {
-    /// `AC` and 32 hex digits (SignalWire: the project id).
-    pub account_sid: String,
-    /// The auth token (SignalWire: the API token): signs webhooks, authenticates REST.
-    pub auth_token: Secret,
-    /// Twilio or SignalWire.
-    #[serde(default)]
-    pub flavor: Flavor,
-    /// The REST base URL, `…/2010-04-01` (default Twilio's; SignalWire's is
-    /// `https://<space>.signalwire.com/api/laml/2010-04-01`).
-    #[serde(default)]
-    pub api_base: Option<String>,
-    /// How the agent's audio is carried.
-    #[serde(default)]
-    pub media: MediaMode,
-    /// How long an outbound call rings before it counts as not answered.
-    #[serde(default = "default_ring")]
-    pub ring_timeout_secs: u32,
-    /// Offer only loopback ICE candidates to desktops (tests, a single machine).
-    #[serde(default)]
-    pub loopback_only: bool,
-}
-
-fn default_ring() -> u32 {
-    30
-}
-
-impl ProviderConfig for TwilioConfig {
-    fn check(&self) -> Result<(), ProviderError> {
-        let sid = &self.account_sid;
-        match self.flavor {
-            Flavor::Twilio
-                if !(sid.len() == 34 && sid.starts_with("AC") && sid[2..].bytes().all(|b| b.is_ascii_hexdigit())) =>
-            {
-                return Err(ProviderError::Config(
-                    "account_sid must be a Twilio account SID: AC and 32 hex digits".into(),
-                ));
-            }
-            Flavor::Signalwire if sid.trim().is_empty() || sid.len() > 64 => {
-                return Err(ProviderError::Config(
-                    "account_sid must be the SignalWire project id".into(),
-                ));
-            }
-            Flavor::Signalwire if self.api_base.is_none() => {
-                return Err(ProviderError::Config(
-                    "api_base is required for SignalWire: https://<space>.signalwire.com/api/laml/2010-04-01".into(),
-                ));
-            }
-            _ => {}
-        }
-        if let Some(base) = &self.api_base {
-            if !(base.starts_with("https://") || base.starts_with("http://")) {
-                return Err(ProviderError::Config("api_base must be an http(s) URL".into()));
-            }
-        }
-        if !(5..=600).contains(&self.ring_timeout_secs) {
-            return Err(ProviderError::Config(
-                "ring_timeout_secs must be between 5 and 600".into(),
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// What the provider remembers of a call it has seen (from callbacks and its own actions).
 #[derive(Debug, Clone, Default)]
@@ -138,6 +53,17 @@ struct Known {
     answered: bool,
     /// We moved the call off our floor (a transfer to a number).
     transferred_out: bool,
+    /// Conference mode: the call's conference (`CF…`), once reported.
+    conference: Option<String>,
+    /// Conference mode: the agent's phone leg in it (`CA…`).
+    agent_leg: Option<String>,
+    /// Conference mode: an agent's leg we hung up ourselves (a transfer), whose leaving
+    /// does not end the call.
+    dropped_leg: Option<String>,
+    /// Conference mode: the caller is on participant hold.
+    held: bool,
+    /// Conference mode: the caller has left the conference.
+    caller_left: bool,
     /// When we last heard of it (ms), so calls whose end we never learn are forgotten.
     seen_at: i64,
 }
@@ -163,10 +89,18 @@ struct Inner {
     vendor: TelephonyVendor,
     sink: EventSink,
     clock: Arc<dyn Clock>,
-    bridges: Bridges,
-    calls: Mutex<HashMap<String, Known>>,
+    /// Calls in progress, shared with this provider's other instances (see
+    /// [`crate::registry::Carry`]).
+    shared: Arc<Shared>,
     /// Time of the last event we reported ourselves, kept strictly increasing.
     last_at: AtomicI64,
+}
+
+/// What instances of one provider share.
+#[derive(Debug)]
+struct Shared {
+    bridges: Bridges,
+    calls: Mutex<HashMap<String, Known>>,
 }
 
 /// Signature headers, Twilio's and SignalWire's (lowercase, as the gateway passes them).
@@ -184,7 +118,10 @@ impl Twilio {
         };
         Ok(Self {
             inner: Arc::new(Inner {
-                bridges: Bridges::new(cfg.loopback_only),
+                shared: ctx.carry.get_or_init(|| Shared {
+                    bridges: Bridges::new(cfg.loopback_only),
+                    calls: Mutex::new(HashMap::new()),
+                }),
                 cfg,
                 rest,
                 name: ctx.name.clone(),
@@ -192,14 +129,17 @@ impl Twilio {
                 vendor,
                 sink: ctx.sink.clone(),
                 clock: ctx.clock.clone(),
-                calls: Mutex::new(HashMap::new()),
                 last_at: AtomicI64::new(0),
             }),
         })
     }
 
+    fn conferencing(&self) -> bool {
+        self.inner.cfg.media == MediaMode::Conference
+    }
+
     fn calls(&self) -> std::sync::MutexGuard<'_, HashMap<String, Known>> {
-        self.inner.calls.lock().unwrap_or_else(|p| p.into_inner())
+        self.inner.shared.calls.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Where Twilio reports a call's progress (with our id for calls we place).
@@ -357,54 +297,42 @@ impl TelephonyProvider for Twilio {
         if call.ai_agent.is_some() {
             return Err(ProviderError::Unsupported("AI agents"));
         }
-        let twiml = self.stream_twiml(&call.call_sid);
-        let callback = self.webhook_url(Some(&call.call_sid));
-        let resource = self
-            .inner
-            .rest
-            .create_call(&NewCall {
-                to: call.to.as_str(),
-                from: call.from.as_str(),
-                twiml: &twiml,
-                status_callback: &callback,
-                timeout_secs: self.inner.cfg.ring_timeout_secs,
-            })
-            .await?;
-        if !callback::is_call_sid(&resource.sid) {
-            return Err(ProviderError::Call(switchboard_core::CallError::new(
-                switchboard_core::CallErrorCode::ProviderError,
-                format!("the carrier answered with call id {:?}", resource.sid),
-            )));
+        if self.inner.cfg.media == MediaMode::Conference {
+            return self.conference_initiate(call).await;
         }
-        self.remember(&resource.sid, |k| {
-            k.direction = Some(Direction::Outbound);
-            k.twilio_status = resource.status.clone();
-            // The far end picking up is the agent's call connecting.
-            k.answered = true;
-        });
-        self.inner.bridges.set_connected(&resource.sid, true).await;
+        let twilio_call = self.place(call, &self.stream_twiml(&call.call_sid)).await?;
+        self.inner.shared.bridges.set_connected(&twilio_call, true).await;
         Ok(Initiated {
-            vendor_call_id: resource.sid,
+            vendor_call_id: twilio_call,
             ..Initiated::default()
         })
     }
 
     async fn answer(&self, call: &CallRef) -> Result<(), ProviderError> {
+        if self.conferencing() {
+            return self.conference_answer(call).await;
+        }
         let twilio_call = Self::twilio_call(call)?;
         self.remember(twilio_call, |k| k.answered = true);
-        self.inner.bridges.set_connected(twilio_call, true).await;
+        self.inner.shared.bridges.set_connected(twilio_call, true).await;
         self.report(call, CallStatus::Answered, "answered").await;
         Ok(())
     }
 
     async fn hold(&self, call: &CallRef) -> Result<(), ProviderError> {
-        self.inner.bridges.set_held(Self::twilio_call(call)?, true);
+        if self.conferencing() {
+            return self.conference_hold(call, true).await;
+        }
+        self.inner.shared.bridges.set_held(Self::twilio_call(call)?, true);
         self.report(call, CallStatus::OnHold, "hold").await;
         Ok(())
     }
 
     async fn resume(&self, call: &CallRef) -> Result<(), ProviderError> {
-        self.inner.bridges.set_held(Self::twilio_call(call)?, false);
+        if self.conferencing() {
+            return self.conference_hold(call, false).await;
+        }
+        self.inner.shared.bridges.set_held(Self::twilio_call(call)?, false);
         self.report(call, CallStatus::Answered, "resume").await;
         Ok(())
     }
@@ -428,10 +356,13 @@ impl TelephonyProvider for Twilio {
                 self.remember(twilio_call, |k| k.transferred_out = true);
                 self.report(call, CallStatus::Transferred, "transfer").await;
             }
+            TransferTarget::Agent(_) if self.conferencing() => {
+                self.conference_transfer_to_agent(call).await?;
+            }
             TransferTarget::Agent(_) => {
                 // The caller hears hold music until the next agent answers and joins.
-                self.inner.bridges.set_connected(twilio_call, false).await;
-                self.inner.bridges.set_held(twilio_call, false);
+                self.inner.shared.bridges.set_connected(twilio_call, false).await;
+                self.inner.shared.bridges.set_held(twilio_call, false);
                 self.report(call, CallStatus::Transferred, "transfer").await;
                 self.report(call, CallStatus::Ringing, "transfer-ringing").await;
             }
@@ -458,16 +389,20 @@ impl TelephonyProvider for Twilio {
             self.report(call, ended, "ended").await;
             self.calls().remove(twilio_call);
         }
-        self.inner.bridges.end(twilio_call).await;
+        self.inner.shared.bridges.end(twilio_call).await;
         Ok(())
     }
 
     async fn send_dtmf(&self, call: &CallRef, digits: &str) -> Result<(), ProviderError> {
-        if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit() || "*#ABCDabcd".contains(c)) {
+        if !is_digits(digits) {
             return Err(ProviderError::Invalid("digits must be 0-9, *, # or A-D".into()));
+        }
+        if self.conferencing() {
+            return self.conference_dtmf(call, digits).await;
         }
         // With the desktop joined the keys are already on their way in band.
         self.inner
+            .shared
             .bridges
             .play_keys_unless_joined(Self::twilio_call(call)?, digits);
         Ok(())
@@ -504,6 +439,13 @@ impl TelephonyProvider for Twilio {
             ),
             None => None,
         };
+        if query_value(req.url, "digits").is_some() {
+            // Twilio fetching the keys we asked it to play (see webhook_response).
+            return Ok(vec![]);
+        }
+        if form.get("StatusCallbackEvent").is_some() && form.get("ConferenceSid").is_some() {
+            return self.conference_event(&form, our_sid, query_value(req.url, "caller"));
+        }
         let mut ev = callback::normalize(&form, &self.inner.vendor, our_sid, self.inner.clock.now_ms())?;
         let Some(twilio_call) = ev.vendor_call_id.clone() else {
             return Ok(vec![ProviderEvent::Call(ev)]);
@@ -526,7 +468,7 @@ impl TelephonyProvider for Twilio {
         if ev.status.is_some_and(CallStatus::is_terminal) {
             let (me, call) = (self.clone(), twilio_call);
             tokio::spawn(async move {
-                me.inner.bridges.end(&call).await;
+                me.inner.shared.bridges.end(&call).await;
                 me.calls().remove(&call);
             });
         }
@@ -540,6 +482,9 @@ impl TelephonyProvider for Twilio {
         };
         // The voice webhook of an incoming call (not a status callback, not one of our own
         // calls' callbacks) gets the TwiML that puts the caller on the bridge.
+        if let Some(digits) = query_value(req.url, "digits").filter(|d| is_digits(d)) {
+            return xml(twiml::Response::new().verb(twiml::play_digits(&digits)).render());
+        }
         let form = Form::parse(req.body).ok();
         let get = |k: &str| form.as_ref().and_then(|f| f.get(k));
         let voice_webhook = get("CallbackSource").is_none()
@@ -547,8 +492,9 @@ impl TelephonyProvider for Twilio {
             && get("Direction") == Some("inbound")
             && matches!(get("CallStatus"), Some("ringing" | "queued" | "in-progress"))
             && query_value(req.url, "call_sid").is_none();
-        match (voice_webhook, call_sid) {
-            (true, Some(sid)) => xml(self.stream_twiml(sid)),
+        match (voice_webhook, call_sid, get("CallSid")) {
+            (true, Some(sid), Some(caller)) if self.conferencing() => xml(self.waiting_room_twiml(sid, caller)),
+            (true, Some(sid), _) => xml(self.stream_twiml(sid)),
             _ => xml(twiml::Response::new().render()),
         }
     }
@@ -566,6 +512,7 @@ impl TelephonyProvider for Twilio {
         let account = self.inner.cfg.account_sid.clone();
         let Some(start) = self
             .inner
+            .shared
             .bridges
             .run(socket, |start| {
                 if start.account_sid != account {
@@ -600,6 +547,7 @@ impl TelephonyProvider for Twilio {
                 direction: known.direction.unwrap_or(Direction::Inbound),
                 from: String::new(),
                 to: String::new(),
+                agent: None,
             },
             status: if known.answered {
                 CallStatus::Answered
@@ -613,14 +561,28 @@ impl TelephonyProvider for Twilio {
     }
 
     fn media_join(&self, call: &CallRef) -> MediaJoin {
+        if self.conferencing() {
+            // The agent talks on their own phone.
+            return MediaJoin::None;
+        }
         MediaJoin::Peer {
             signal: format!("/v1/calls/{}/media", call.call_sid),
         }
     }
 
     async fn media_offer(&self, call: &CallRef, sdp: &str) -> Result<String, ProviderError> {
-        self.inner.bridges.offer(Self::twilio_call(call)?, sdp).await
+        if self.conferencing() {
+            return Err(ProviderError::Unsupported(
+                "desktop audio (this provider rings the agent's own phone)",
+            ));
+        }
+        self.inner.shared.bridges.offer(Self::twilio_call(call)?, sdp).await
     }
+}
+
+/// Keys we send: 0-9, *, # and A-D (at most a few dozen).
+fn is_digits(digits: &str) -> bool {
+    (1..=64).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit() || "*#ABCDabcd".contains(c))
 }
 
 /// The call's entry, made if new and marked as heard of now; when the map is full, calls
@@ -642,183 +604,4 @@ fn known<'a>(calls: &'a mut HashMap<String, Known>, twilio_call: &str, now: i64)
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
-mod tests {
-    use super::*;
-    use crate::registry::SystemClock;
-    use crate::secret::{NoSecrets, SecretSource};
-
-    const ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
-    const CALL: &str = "CA0123456789abcdef0123456789abcdef";
-
-    fn provider() -> (Twilio, tokio::sync::mpsc::Receiver<ProviderEvent>) {
-        let (sink, rx) = tokio::sync::mpsc::channel(16);
-        let ctx = ProviderContext {
-            provider_id: switchboard_core::ProviderId::try_from(1).unwrap(),
-            name: "tw".into(),
-            numbers: vec![],
-            lead_phones: vec![],
-            sink,
-            public_url: "https://gw.example.com/".into(),
-            clock: Arc::new(SystemClock),
-            secrets: Arc::new(NoSecrets),
-        };
-        let cfg = serde_json::json!({ "account_sid": ACCOUNT, "auth_token": "tok", "api_base": "http://127.0.0.1:9/2010-04-01" });
-        (Twilio::from_context(&cfg, &ctx).unwrap(), rx)
-    }
-
-    fn signed(url: &str, params: &[(&str, &str)]) -> (Vec<(String, String)>, Vec<u8>) {
-        let owned: Vec<(String, String)> = params.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
-        let sig = signature::sign("tok", url, &owned);
-        let body = form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(&owned)
-            .finish();
-        (
-            vec![
-                ("x-twilio-signature".into(), sig),
-                ("content-type".into(), "application/x-www-form-urlencoded".into()),
-            ],
-            body.into_bytes(),
-        )
-    }
-
-    fn inbound(status: &str, source: Option<&str>) -> Vec<(&'static str, String)> {
-        let mut p = vec![
-            ("AccountSid", ACCOUNT.to_owned()),
-            ("CallSid", CALL.to_owned()),
-            ("CallStatus", status.to_owned()),
-            ("Direction", "inbound".to_owned()),
-            ("From", "+16285550111".to_owned()),
-            ("To", "+15005550142".to_owned()),
-        ];
-        if let Some(s) = source {
-            p.push(("CallbackSource", s.to_owned()));
-        }
-        p
-    }
-
-    fn deliver(t: &Twilio, params: &[(&'static str, String)]) -> (Vec<ProviderEvent>, WebhookReply) {
-        let url = "https://gw.example.com/webhooks/twilio/tw";
-        let borrowed: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let (headers, body) = signed(url, &borrowed);
-        let req = WebhookRequest {
-            url,
-            headers: &headers,
-            body: &body,
-        };
-        let events = t.parse_webhook(&req).unwrap();
-        let sid: CallSid = "call_01J0000000000000000000000Z".parse().unwrap();
-        let reply = t.webhook_response(&req, Some(&sid));
-        (events, reply)
-    }
-
-    fn status_of(events: &[ProviderEvent]) -> Option<CallStatus> {
-        match &events[0] {
-            ProviderEvent::Call(ev) => ev.status,
-            _ => None,
-        }
-    }
-
-    #[tokio::test]
-    async fn the_voice_webhook_puts_the_caller_on_the_bridge_and_callbacks_get_an_empty_answer() {
-        let (t, _rx) = provider();
-        let (events, reply) = deliver(&t, &inbound("ringing", None));
-        assert_eq!(status_of(&events), Some(CallStatus::Ringing));
-        assert_eq!(reply.content_type, "text/xml");
-        assert!(
-            reply.body.contains("<Connect><Stream url=\"wss://gw.example.com/webhooks/twilio/tw/stream\"><Parameter name=\"call_sid\" value=\"call_01J0000000000000000000000Z\"/>"),
-            "{}",
-            reply.body
-        );
-        let (_, reply) = deliver(&t, &inbound("in-progress", Some("call-progress-events")));
-        assert!(reply.body.ends_with("<Response/>"), "{}", reply.body);
-    }
-
-    #[tokio::test]
-    async fn an_inbound_call_nobody_took_is_abandoned_and_one_an_agent_took_is_completed() {
-        let (t, mut rx) = provider();
-        deliver(&t, &inbound("ringing", None));
-        let (events, _) = deliver(&t, &inbound("completed", Some("call-progress-events")));
-        assert_eq!(status_of(&events), Some(CallStatus::Abandoned));
-
-        let (t, mut rx2) = provider();
-        deliver(&t, &inbound("ringing", None));
-        let call = CallRef {
-            call_sid: "call_01J0000000000000000000000Z".parse().unwrap(),
-            vendor_call_id: Some(CALL.into()),
-            direction: Direction::Inbound,
-            from: "+16285550111".into(),
-            to: "+15005550142".into(),
-        };
-        t.answer(&call).await.unwrap();
-        match rx2.recv().await.unwrap() {
-            ProviderEvent::Call(ev) => assert_eq!(ev.status, Some(CallStatus::Answered)),
-            other => panic!("{other:?}"),
-        }
-        let (events, _) = deliver(&t, &inbound("completed", Some("call-progress-events")));
-        assert_eq!(status_of(&events), Some(CallStatus::Completed));
-        assert!(rx.try_recv().is_err());
-    }
-
-    #[test]
-    fn a_forged_or_unsigned_callback_is_refused() {
-        let (t, _rx) = provider();
-        let url = "https://gw.example.com/webhooks/twilio/tw";
-        let (mut headers, body) = signed(url, &[("CallSid", CALL), ("CallStatus", "ringing")]);
-        headers[0].1 = "AAAAAAAAAAAAAAAAAAAAAAAAAAA=".into();
-        let req = WebhookRequest {
-            url,
-            headers: &headers,
-            body: &body,
-        };
-        assert_eq!(t.parse_webhook(&req).unwrap_err(), WebhookError::BadSignature);
-        let bare = WebhookRequest {
-            url,
-            headers: &[],
-            body: &body,
-        };
-        assert_eq!(t.parse_webhook(&bare).unwrap_err(), WebhookError::BadSignature);
-    }
-
-    #[test]
-    fn memory_of_calls_is_bounded() {
-        let mut calls = HashMap::new();
-        for i in 0..(MAX_KNOWN as i64 + 10) {
-            known(&mut calls, &format!("CA{i:032x}"), i);
-        }
-        assert!(calls.len() <= MAX_KNOWN, "{} calls remembered", calls.len());
-        assert!(
-            calls.contains_key(&format!("CA{:032x}", MAX_KNOWN + 9)),
-            "the newest call is kept"
-        );
-    }
-
-    #[test]
-    fn configs_are_checked_and_credentials_must_be_references() {
-        let secrets: Arc<dyn SecretSource> = Arc::new(NoSecrets);
-        let literal = serde_json::json!({ "account_sid": ACCOUNT, "auth_token": "abc123" });
-        let err = TwilioConfig::check_stored(&literal, &secrets).unwrap_err().to_string();
-        assert!(err.contains("auth_token") && !err.contains("abc123"), "{err}");
-        let bad_sid = serde_json::json!({ "account_sid": "AC12", "auth_token": "x" });
-        assert!(
-            TwilioConfig::parse(&bad_sid, &secrets)
-                .unwrap_err()
-                .to_string()
-                .contains("account_sid")
-        );
-        let signalwire =
-            serde_json::json!({ "account_sid": "b7c0…project", "auth_token": "x", "flavor": "signalwire" });
-        assert!(
-            TwilioConfig::parse(&signalwire, &secrets)
-                .unwrap_err()
-                .to_string()
-                .contains("api_base")
-        );
-        let media = serde_json::json!({ "account_sid": ACCOUNT, "auth_token": "x", "media": "conference" });
-        assert!(
-            TwilioConfig::parse(&media, &secrets)
-                .unwrap_err()
-                .to_string()
-                .contains("media")
-        );
-    }
-}
+mod tests;

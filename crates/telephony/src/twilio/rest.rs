@@ -60,7 +60,46 @@ pub enum CallUpdate<'a> {
     Cancel,
 }
 
-/// Twilio's error body.
+/// A participant to add to a conference: Twilio calls `to` and puts it in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewParticipant<'a> {
+    /// Caller id shown to `to`: one of the account's numbers.
+    pub from: &'a str,
+    /// A number, `client:name` or a SIP URI.
+    pub to: &'a str,
+    /// A name for the participant, unique in its conference.
+    pub label: &'a str,
+    /// The conference starts when this participant enters.
+    pub start_on_enter: bool,
+    /// The conference ends when this participant leaves.
+    pub end_on_exit: bool,
+    /// Ring for at most this long.
+    pub timeout_secs: u32,
+    /// Where the conference's events go if this participant's request creates it.
+    pub conference_status_callback: &'a str,
+}
+
+/// The part of a Participant resource we read.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ParticipantResource {
+    /// The participant's own call, `CA…`.
+    pub call_sid: String,
+    /// `CF…`.
+    #[serde(default)]
+    pub conference_sid: Option<String>,
+}
+
+/// A change to a conference participant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParticipantUpdate<'a> {
+    /// Take the participant out of the mix, playing it this music (Twilio's own if `None`).
+    Hold(Option<&'a str>),
+    /// Back into the mix.
+    Unhold,
+    /// Play the TwiML at this URL to the participant alone.
+    Announce(&'a str),
+}
+
 /// Twilio's error body; newer APIs (and Prism) answer with RFC 9457 problem details.
 #[derive(Debug, Deserialize)]
 struct ErrorBody {
@@ -140,6 +179,42 @@ impl Rest {
         json(resp).await
     }
 
+    /// Add a participant to a conference, named by its `CF…` id or its friendly name (a
+    /// conference that does not exist yet is created).
+    pub async fn add_participant(
+        &self,
+        conference: &str,
+        p: &NewParticipant<'_>,
+    ) -> Result<ParticipantResource, ProviderError> {
+        let form = add_participant_form(p);
+        let url = self.url(&format!("/Conferences/{conference}/Participants.json"));
+        let resp = self.send(self.http.post(url).form(&form)).await?;
+        json(resp).await
+    }
+
+    /// Change a participant of a running conference.
+    pub async fn update_participant(
+        &self,
+        conference_sid: &str,
+        call_sid: &str,
+        update: &ParticipantUpdate<'_>,
+    ) -> Result<(), ProviderError> {
+        let form: Vec<(&str, &str)> = match update {
+            ParticipantUpdate::Hold(Some(music)) => vec![("Hold", "true"), ("HoldUrl", music), ("HoldMethod", "GET")],
+            ParticipantUpdate::Hold(None) => vec![("Hold", "true")],
+            ParticipantUpdate::Unhold => vec![("Hold", "false")],
+            ParticipantUpdate::Announce(url) => vec![("AnnounceUrl", url), ("AnnounceMethod", "POST")],
+        };
+        let url = self.url(&format!("/Conferences/{conference_sid}/Participants/{call_sid}.json"));
+        self.send(self.http.post(url).form(&form)).await.map(|_| ())
+    }
+
+    /// Take a participant out of a conference (its call hangs up).
+    pub async fn remove_participant(&self, conference_sid: &str, call_sid: &str) -> Result<(), ProviderError> {
+        let url = self.url(&format!("/Conferences/{conference_sid}/Participants/{call_sid}.json"));
+        self.send(self.http.delete(url)).await.map(|_| ())
+    }
+
     /// Read a call (its status after an outage).
     pub async fn fetch_call(&self, call_sid: &str) -> Result<CallResource, ProviderError> {
         let resp = self
@@ -201,6 +276,26 @@ pub fn create_call_form(call: &NewCall<'_>) -> Vec<(&'static str, String)> {
     ];
     for ev in ["initiated", "ringing", "answered", "completed"] {
         form.push(("StatusCallbackEvent", ev.to_owned()));
+    }
+    form
+}
+
+/// The form that adds participant `p`; the conference's events named one key each.
+pub fn add_participant_form(p: &NewParticipant<'_>) -> Vec<(&'static str, String)> {
+    let flag = |b: bool| if b { "true" } else { "false" }.to_owned();
+    let mut form: Vec<(&str, String)> = vec![
+        ("From", p.from.to_owned()),
+        ("To", p.to.to_owned()),
+        ("Label", p.label.to_owned()),
+        ("Beep", "false".to_owned()),
+        ("StartConferenceOnEnter", flag(p.start_on_enter)),
+        ("EndConferenceOnExit", flag(p.end_on_exit)),
+        ("Timeout", p.timeout_secs.clamp(5, 600).to_string()),
+        ("ConferenceStatusCallback", p.conference_status_callback.to_owned()),
+        ("ConferenceStatusCallbackMethod", "POST".to_owned()),
+    ];
+    for ev in ["start", "end", "join", "leave"] {
+        form.push(("ConferenceStatusCallbackEvent", ev.to_owned()));
     }
     form
 }

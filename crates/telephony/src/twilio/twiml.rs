@@ -126,6 +126,47 @@ pub fn play(url: &str, repeat: u32) -> Verb {
     Verb::new("Play").attr("loop", repeat.to_string()).text(url)
 }
 
+/// `<Play digits="…"/>`: keys played to the call as DTMF tones.
+pub fn play_digits(digits: &str) -> Verb {
+    Verb::new("Play").attr("digits", digits)
+}
+
+/// How one participant sits in a `<Conference>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConferenceSeat<'a> {
+    /// The conference's friendly name (ours: the call's `call_sid`).
+    pub name: &'a str,
+    /// The conference starts (audio mixes) when this participant enters; until then the
+    /// others hear `wait_url`.
+    pub start_on_enter: bool,
+    /// The conference ends, and everyone in it is hung up, when this participant leaves.
+    pub end_on_exit: bool,
+    /// Music while waiting (Twilio's default when `None`).
+    pub wait_url: Option<&'a str>,
+    /// Where the conference's events are reported, if this seat may create it.
+    pub status_callback: Option<&'a str>,
+}
+
+/// `<Dial><Conference …>name</Conference></Dial>`, reporting start, end, join and leave
+/// when it has a callback.
+pub fn dial_conference(seat: &ConferenceSeat<'_>) -> Verb {
+    let flag = |b: bool| if b { "true" } else { "false" };
+    let mut c = Verb::new("Conference")
+        .attr("beep", "false")
+        .attr("startConferenceOnEnter", flag(seat.start_on_enter))
+        .attr("endConferenceOnExit", flag(seat.end_on_exit));
+    if let Some(url) = seat.wait_url {
+        c = c.attr("waitUrl", url);
+    }
+    if let Some(url) = seat.status_callback {
+        c = c
+            .attr("statusCallback", url)
+            .attr("statusCallbackMethod", "POST")
+            .attr("statusCallbackEvent", "start end join leave");
+    }
+    Verb::new("Dial").child(c.text(seat.name))
+}
+
 /// `<Pause length="s"/>`.
 pub fn pause(seconds: u32) -> Verb {
     Verb::new("Pause").attr("length", seconds.to_string())
