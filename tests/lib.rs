@@ -39,6 +39,9 @@ async fn start_driver(display: &str, env: &[(&str, &std::ffi::OsStr)]) -> (Child
         .env("NO_AT_BRIDGE", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        // Its own process group, so WebKitWebDriver and the app it launches go with it
+        // (see `kill_group`).
+        .process_group(0)
         .kill_on_drop(true);
     for (k, v) in env {
         driver.env(k, v);
@@ -163,10 +166,24 @@ pub struct Window {
     procs: Vec<Child>,
 }
 
+/// Kill `child` and everything in its process group. tauri-driver's own children
+/// (WebKitWebDriver, the app) outlive it otherwise, and a surviving app would take the next
+/// launch for itself: the app is single-instance, so a second one hands over and exits.
+fn kill_group(child: &mut Child) {
+    if let Some(pid) = child.id() {
+        // Fails harmlessly for a child that leads no group of its own.
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .stderr(Stdio::null())
+            .status();
+    }
+    let _ = child.start_kill();
+}
+
 impl Drop for Window {
     fn drop(&mut self) {
         for c in &mut self.procs {
-            let _ = c.start_kill();
+            kill_group(c);
         }
     }
 }
@@ -191,7 +208,9 @@ impl Window {
                 }
                 Err(e) if attempt < 2 => {
                     eprintln!("WebDriver session failed ({e}); starting a fresh driver once more");
-                    drop(driver);
+                    let mut driver = driver;
+                    kill_group(&mut driver);
+                    let _ = driver.wait().await;
                 }
                 Err(e) => panic!("WebDriver session: {e}"),
             }
