@@ -174,6 +174,13 @@ impl Client {
         self.get("v1/queue", &[]).await
     }
 
+    /// `GET /v1/floor` (supervisors and admins): agents, live calls and queue figures
+    /// counted from `day_start` (ms; the gateway's default is midnight UTC).
+    pub async fn floor(&self, day_start: Option<i64>) -> Result<switchboard_core::floor::Floor, ClientError> {
+        let query: Vec<(&str, String)> = day_start.map(|d| ("day_start", d.to_string())).into_iter().collect();
+        self.get("v1/floor", &query).await
+    }
+
     /// `GET /v1/calls`.
     pub async fn calls(&self, q: &CallListQuery) -> Result<CallList, ClientError> {
         let mut query = vec![];

@@ -164,6 +164,17 @@ pub struct CallDetail {
     pub transcript: Vec<TranscriptTurn>,
 }
 
+/// `GET /v1/floor` query.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct FloorQuery {
+    /// Where "today" starts for the queue figures (ms since the epoch; the supervisor's
+    /// local midnight). Default: midnight UTC. At most 7 days back.
+    #[serde(default)]
+    pub day_start: Option<i64>,
+}
+
 /// A waiting call in `GET /v1/queue`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

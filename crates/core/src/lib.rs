@@ -16,6 +16,7 @@ pub mod agent;
 pub mod api;
 pub mod desktop;
 pub mod event;
+pub mod floor;
 pub mod ids;
 pub mod lead;
 pub mod media;

@@ -49,6 +49,8 @@ pub static ROUTES: &[Op] = &[
     op!("get" "/healthz", "Liveness and database reachability", auth=false, body=None, 200 => Some(s::<Health>)),
     op!("get" "/openapi.json", "This document", auth=false, body=None, 200 => None),
     op!("get" "/v1/queue", "Ringing and queued inbound calls, oldest first", auth=true, body=None, 200 => Some(s::<QueueResponse>)),
+    op!("get" "/v1/floor", "The supervisor's floor: agents, live calls, queue figures for today (supervisor or admin)", auth=true, body=None, 200 => Some(s::<switchboard_core::floor::Floor>),
+        query=&[("day_start", "integer", "where today starts, ms since the epoch (default: midnight UTC; at most 7 days back)")]),
     op!("get" "/v1/calls", "Call history, newest first, paged by call_sid", auth=true, body=None, 200 => Some(s::<CallList>),
         query=&[("status", "string", "only calls in this status"), ("limit", "integer", "page size 1-200 (50)"),
                 ("before", "string", "call_sid: only older calls (next_before of the previous page)")]),

@@ -82,6 +82,11 @@ pub fn undo_claim(action: CallAction, before: &CallRecord, after: &CallRecord) -
     (action == CallAction::Answer && before.agent_id != after.agent_id).then_some(before.agent_id)
 }
 
+/// May this role watch the floor (every agent's calls and the queues' figures)?
+pub fn watches_floor(role: AgentRole) -> bool {
+    is_staff(role)
+}
+
 fn is_staff(role: AgentRole) -> bool {
     role != AgentRole::Agent
 }

@@ -101,3 +101,38 @@ pub async fn me(State(st): State<AppState>, who: Principal) -> Result<Json<Agent
             .ok_or(ApiError::Unauthorized)?,
     ))
 }
+
+/// How far back "today" may start.
+const MAX_DAY_MS: i64 = 7 * 24 * 3_600_000;
+
+pub async fn floor(
+    State(st): State<AppState>,
+    who: Principal,
+    ApiQuery(q): ApiQuery<switchboard_core::api::FloorQuery>,
+) -> Result<Json<switchboard_core::floor::Floor>, ApiError> {
+    if !crate::policy::watches_floor(who.role) {
+        return Err(ApiError::Forbidden("the floor is for supervisors and admins".into()));
+    }
+    let now = crate::now_ms();
+    let day_start = match q.day_start {
+        Some(d) if (now - MAX_DAY_MS..=now).contains(&d) => d,
+        Some(_) => {
+            return Err(ApiError::Invalid(
+                "day_start must be a time (ms since the epoch) within the last 7 days".into(),
+            ));
+        }
+        None => now - now.rem_euclid(24 * 3_600_000),
+    };
+    let (agents, data) = tokio::try_join!(
+        st.store.agents(who.business_id),
+        st.store.floor_data(who.business_id, day_start)
+    )?;
+    Ok(Json(switchboard_core::floor::Floor::compute(
+        now,
+        day_start,
+        &agents,
+        &data.queues,
+        &data.live,
+        &data.offered,
+    )))
+}

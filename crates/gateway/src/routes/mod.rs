@@ -24,6 +24,7 @@ pub fn router() -> Router<AppState> {
         .route("/healthz", get(directory::health))
         .route("/openapi.json", get(directory::openapi))
         .route("/v1/queue", get(calls::queue))
+        .route("/v1/floor", get(directory::floor))
         .route("/v1/calls", get(calls::list).post(calls::place))
         .route("/v1/calls/{call_sid}", get(calls::detail))
         .route("/v1/calls/{call_sid}/answer", post(calls::answer))

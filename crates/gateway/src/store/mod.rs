@@ -182,6 +182,17 @@ pub enum StoreError {
 /// Shorthand.
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// What the floor is computed from (see `switchboard_core::floor`).
+#[derive(Debug, Clone, Default)]
+pub struct FloorData {
+    /// The business's queues.
+    pub queues: Vec<switchboard_core::floor::QueueDef>,
+    /// Calls not yet over, each with its lead's name.
+    pub live: Vec<(CallRecord, Option<String>)>,
+    /// Inbound calls offered since the day started.
+    pub offered: Vec<switchboard_core::floor::OfferedCall>,
+}
+
 /// Everything the gateway stores and reads. Reads are scoped by business; writes append
 /// their stream events in the same transaction.
 #[async_trait]
@@ -319,6 +330,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         action: CallAction,
         transfer: Option<&TransferTarget>,
     ) -> StoreResult<CallRecord>;
+    /// What the floor needs: queues, live calls, and the inbound calls since `day_start`.
+    async fn floor_data(&self, business: BusinessId, day_start: i64) -> StoreResult<FloorData>;
     /// Log that the provider refused an action. With `undo_claim` (see
     /// [`crate::policy::undo_claim`]), the call goes back to that owner if `claimed_by`
     /// still has it.

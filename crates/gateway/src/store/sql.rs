@@ -25,7 +25,9 @@ use super::rows::{
 };
 use crate::policy;
 
-use super::{Ingested, NewLead, NewNumber, Principal, ProviderRow, Store, StoreError, StoreResult, TokenCheck};
+use super::{
+    FloorData, Ingested, NewLead, NewNumber, Principal, ProviderRow, Store, StoreError, StoreResult, TokenCheck,
+};
 
 /// What differs between the databases.
 #[async_trait]
@@ -638,6 +640,74 @@ impl<B: Backend> Store for SqlStore<B> {
                 Ok((b, seq))
             })
             .collect()
+    }
+
+    async fn floor_data(&self, business: BusinessId, day_start: i64) -> StoreResult<FloorData> {
+        use sqlx::{FromRow, Row};
+        use switchboard_core::floor::{OfferedCall, QueueDef};
+        let queues =
+            sqlx::query("SELECT id, name, service_level_secs FROM queues WHERE business_id = $1 ORDER BY name")
+                .bind(business.get())
+                .fetch_all(&self.read)
+                .await?
+                .iter()
+                .map(|row| {
+                    Ok(QueueDef {
+                        id: QueueId::try_from(row.try_get::<i64, _>("id")?)
+                            .map_err(|e| StoreError::Corrupt(format!("queue id: {e}")))?,
+                        name: row.try_get("name")?,
+                        target_secs: row.try_get("service_level_secs")?,
+                    })
+                })
+                .collect::<StoreResult<Vec<_>>>()?;
+        // Which statuses are live is the domain's call, not the query's.
+        let live_statuses = CallStatus::ALL
+            .iter()
+            .filter(|s| !s.is_terminal())
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {}, l.name AS lead_name FROM call_records c LEFT JOIN leads l ON l.id = c.lead_id \
+             WHERE c.business_id = $1 AND c.status IN ({live_statuses}) ORDER BY c.created_at LIMIT 5000",
+            *CALL_SELECT
+        );
+        let live = sqlx::query(&sql)
+            .bind(business.get())
+            .fetch_all(&self.read)
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    CallRecord::try_from(CallRow::from_row(row)?)?,
+                    row.try_get("lead_name")?,
+                ))
+            })
+            .collect::<StoreResult<Vec<_>>>()?;
+        let offered = sqlx::query(
+            "SELECT queue_id, status, created_at, answered_at FROM call_records \
+             WHERE business_id = $1 AND created_at >= $2 AND direction = 'inbound'",
+        )
+        .bind(business.get())
+        .bind(day_start)
+        .fetch_all(&self.read)
+        .await?
+        .iter()
+        .map(|row| {
+            let status: String = row.try_get("status")?;
+            Ok(OfferedCall {
+                queue_id: row
+                    .try_get::<Option<i64>, _>("queue_id")?
+                    .and_then(|q| QueueId::try_from(q).ok()),
+                status: status
+                    .parse::<CallStatus>()
+                    .map_err(|_| StoreError::Corrupt(format!("call status {status:?}")))?,
+                created_at: row.try_get("created_at")?,
+                answered_at: row.try_get("answered_at")?,
+            })
+        })
+        .collect::<StoreResult<Vec<_>>>()?;
+        Ok(FloorData { queues, live, offered })
     }
 
     async fn live_calls_of_provider(&self, provider: ProviderId) -> StoreResult<Vec<CallRecord>> {
