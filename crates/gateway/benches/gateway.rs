@@ -5,6 +5,8 @@
 //!    on the same PostgreSQL in the same run.
 //! 2. Webhook -> WebSocket delivery latency (p50/p99) with 1,000 connected event-stream
 //!    clients.
+//! 3. `GET /v1/floor` latency with 1,000 agents and 10,000 calls today, against
+//!    `GET /v1/agents` on the same data.
 //!
 //! All loops are bounded; servers bind to 127.0.0.1.
 
@@ -28,6 +30,8 @@ const CALLS: usize = 1_000; // x3 events each
 const CONCURRENCY: usize = 16;
 const WS_CLIENTS: usize = 1_000;
 const WS_EVENTS: usize = 200;
+const FLOOR_AGENTS: usize = 1_000;
+const FLOOR_CALLS: usize = 10_000;
 
 fn signed(ev: &switchboard_core::NormalizedCallEvent) -> (Vec<u8>, String) {
     let body = serde_json::to_vec(ev).unwrap();
@@ -35,32 +39,27 @@ fn signed(ev: &switchboard_core::NormalizedCallEvent) -> (Vec<u8>, String) {
     (body, sig)
 }
 
-/// Events per second: CALLS calls, each ringing -> answered -> completed, CONCURRENCY at once.
-async fn ingest(kind: &str) -> f64 {
-    let db = TestDb::of(kind).await;
-    let (gw, _) = TestGateway::start(&db, 1).await;
+/// Send `calls` inbound calls to the gateway's simulator webhook, CONCURRENCY at once, call
+/// `i` going through `story(i)`'s statuses.
+async fn send_calls(gw: &TestGateway, calls: usize, story: fn(usize) -> &'static [CallStatus]) {
     let url = format!("{}/webhooks/simulator/sim-1", gw.base);
     let http = reqwest::Client::new();
     let next = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
     let mut tasks = vec![];
     for _ in 0..CONCURRENCY {
         let (http, url, next) = (http.clone(), url.clone(), next.clone());
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= CALLS {
+                if i >= calls {
                     return;
                 }
-                for (n, st) in [CallStatus::Ringing, CallStatus::Answered, CallStatus::Completed]
-                    .into_iter()
-                    .enumerate()
-                {
+                for (n, st) in story(i).iter().enumerate() {
                     let ev = inbound(
                         &format!("B{i}"),
                         &format!("b{i}-{n}"),
                         1_000 + n as i64,
-                        st,
+                        *st,
                         "+14155550100",
                     );
                     let (body, sig) = signed(&ev);
@@ -79,10 +78,73 @@ async fn ingest(kind: &str) -> f64 {
     for t in tasks {
         t.await.unwrap();
     }
+}
+
+/// Events per second: CALLS calls, each ringing -> answered -> completed, CONCURRENCY at once.
+async fn ingest(kind: &str) -> f64 {
+    let db = TestDb::of(kind).await;
+    let (gw, _) = TestGateway::start(&db, 1).await;
+    let started = Instant::now();
+    send_calls(&gw, CALLS, |_| {
+        &[CallStatus::Ringing, CallStatus::Answered, CallStatus::Completed]
+    })
+    .await;
     let rate = (CALLS * 3) as f64 / started.elapsed().as_secs_f64();
     drop(gw);
     db.cleanup().await;
     rate
+}
+
+/// Latency (p50, p99) of `GET path` as a supervisor, `n` requests one after another.
+async fn get_latency(gw: &TestGateway, token: &str, path: &str, n: usize) -> (Duration, Duration) {
+    let http = reqwest::Client::new();
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        let r = http
+            .get(format!("{}{path}", gw.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        r.bytes().await.unwrap();
+        times.push(t.elapsed());
+    }
+    times.sort();
+    (percentile(&times, 0.5), percentile(&times, 0.99))
+}
+
+/// `GET /v1/floor` with FLOOR_AGENTS agents and FLOOR_CALLS calls today (a tenth of them
+/// still ringing, the rest answered and completed, every twentieth abandoned), next to
+/// `GET /v1/agents` (the same agents, no figures) as the baseline.
+async fn floor_latency(kind: &str) -> ((Duration, Duration), (Duration, Duration)) {
+    let db = TestDb::of(kind).await;
+    let (gw, seeded) = TestGateway::start(&db, 1).await;
+    for i in 0..FLOOR_AGENTS {
+        gw.store
+            .create_agent(
+                seeded[0].business,
+                &format!("agent{i:04}"),
+                &format!("Agent {i}"),
+                switchboard_core::AgentRole::Agent,
+            )
+            .await
+            .unwrap();
+    }
+    send_calls(&gw, FLOOR_CALLS, |i| match i % 20 {
+        0 | 10 => &[CallStatus::Ringing],
+        5 => &[CallStatus::Ringing, CallStatus::Abandoned],
+        _ => &[CallStatus::Ringing, CallStatus::Answered, CallStatus::Completed],
+    })
+    .await;
+    let token = support::token(&*gw.store, &seeded[0], "sam").await;
+    let day_start = support::t0() - 60_000;
+    let floor = get_latency(&gw, &token, &format!("/v1/floor?day_start={day_start}"), 50).await;
+    let agents = get_latency(&gw, &token, "/v1/agents", 50).await;
+    drop(gw);
+    db.cleanup().await;
+    (floor, agents)
 }
 
 /// pgbench: single-row INSERT commits per second with `clients` connections, 5 s.
@@ -221,6 +283,19 @@ fn main() {
         "webhook ingest, PostgreSQL:        {postgres:>8.0} events/s = {:.2}x pgbench's {CONCURRENCY}-client commit rate",
         postgres / pg16
     );
+    for kind in ["sqlite", "postgres"] {
+        let ((f50, f99), (a50, a99)) = rt.block_on(floor_latency(kind));
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "GET /v1/floor, {kind:<8} {FLOOR_AGENTS} agents, {FLOOR_CALLS} calls today: p50 {:.1} ms, p99 {:.1} ms \
+             (GET /v1/agents: p50 {:.1} ms, p99 {:.1} ms; floor/agents p50 {:.1}x)",
+            ms(f50),
+            ms(f99),
+            ms(a50),
+            ms(a99),
+            ms(f50) / ms(a50)
+        );
+    }
     for kind in ["sqlite", "postgres"] {
         let (p50, p99, n) = rt.block_on(ws_latency(kind));
         println!(
