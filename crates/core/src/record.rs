@@ -232,6 +232,12 @@ impl CallRecord {
             }
         }
 
+        // Abandoned means nobody answered. A provider that lost what it knew of the call (a
+        // restart, a callback that reached another replica) may still say so of a call it
+        // connected; whichever of the two events arrives first, the call ended completed.
+        if self.status == CallStatus::Abandoned && self.answered_at.is_some() {
+            self.status = CallStatus::Completed;
+        }
         if self.direction == Direction::Inbound {
             self.created_at = self.created_at.min(ev.occurred_at);
         }
@@ -351,6 +357,23 @@ mod tests {
         assert!(!out.changed);
         assert_eq!(rec.status, CallStatus::Failed);
         assert_eq!(rec.error.as_ref().map(|e| e.code), Some(CallErrorCode::Rejected));
+    }
+
+    #[test]
+    fn an_answered_call_never_ends_abandoned_whatever_the_order() {
+        let events = [
+            ev("r", 1, CallStatus::Ringing),
+            ev("a", 5, CallStatus::Answered),
+            ev("x", 9, CallStatus::Abandoned),
+        ];
+        for order in [[0, 1, 2], [0, 2, 1], [2, 1, 0], [1, 2, 0]] {
+            let rec = replay(&order.map(|i| events[i].clone()));
+            assert_eq!(rec.status, CallStatus::Completed, "order {order:?}");
+            assert_eq!((rec.answered_at, rec.ended_at), (Some(5), Some(9)));
+        }
+        // Nobody answered: abandoned it is.
+        let rec = replay(&[events[0].clone(), events[2].clone()]);
+        assert_eq!(rec.status, CallStatus::Abandoned);
     }
 
     #[test]

@@ -45,6 +45,10 @@ impl Backend for Postgres {
         " FOR UPDATE"
     }
 
+    fn snapshot(&self) -> Option<&'static str> {
+        Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+    }
+
     async fn announce(&self, tx: &mut Transaction<'static, Any>) -> StoreResult<()> {
         // Delivered at commit, to every replica's listener (including ours).
         sqlx::query("NOTIFY switchboard_events").execute(&mut **tx).await?;

@@ -38,6 +38,8 @@ pub trait Backend: Send + Sync + std::fmt::Debug + Sized + 'static {
     async fn open(url: &str) -> StoreResult<(Self, AnyPool, AnyPool)>;
     /// Appended to `SELECT`s that read a row the transaction will update.
     fn for_update(&self) -> &'static str;
+    /// Run first in a read-only transaction whose reads must all see one snapshot.
+    fn snapshot(&self) -> Option<&'static str>;
     /// Called before commit of a transaction that appended events.
     async fn announce(&self, tx: &mut Transaction<'static, Any>) -> StoreResult<()>;
     /// Called after such a commit.
@@ -645,10 +647,15 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn floor_data(&self, business: BusinessId, day_start: i64) -> StoreResult<FloorData> {
         use sqlx::{FromRow, Row};
         use switchboard_core::floor::{OfferedCall, QueueDef};
+        // One snapshot for all three reads, so a call cannot be both waiting and abandoned.
+        let mut tx = self.read.begin().await?;
+        if let Some(sql) = self.backend.snapshot() {
+            sqlx::query(sql).execute(&mut *tx).await?;
+        }
         let queues =
             sqlx::query("SELECT id, name, service_level_secs FROM queues WHERE business_id = $1 ORDER BY name")
                 .bind(business.get())
-                .fetch_all(&self.read)
+                .fetch_all(&mut *tx)
                 .await?
                 .iter()
                 .map(|row| {
@@ -674,7 +681,7 @@ impl<B: Backend> Store for SqlStore<B> {
         );
         let live = sqlx::query(&sql)
             .bind(business.get())
-            .fetch_all(&self.read)
+            .fetch_all(&mut *tx)
             .await?
             .iter()
             .map(|row| {
@@ -690,7 +697,7 @@ impl<B: Backend> Store for SqlStore<B> {
         )
         .bind(business.get())
         .bind(day_start)
-        .fetch_all(&self.read)
+        .fetch_all(&mut *tx)
         .await?
         .iter()
         .map(|row| {
@@ -707,6 +714,7 @@ impl<B: Backend> Store for SqlStore<B> {
             })
         })
         .collect::<StoreResult<Vec<_>>>()?;
+        tx.commit().await?;
         Ok(FloorData { queues, live, offered })
     }
 

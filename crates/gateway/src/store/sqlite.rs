@@ -71,6 +71,11 @@ impl Backend for Sqlite {
         ""
     }
 
+    fn snapshot(&self) -> Option<&'static str> {
+        // WAL: a read transaction sees the database as of its first read.
+        None
+    }
+
     async fn announce(&self, _tx: &mut Transaction<'static, Any>) -> StoreResult<()> {
         Ok(())
     }

@@ -448,7 +448,9 @@ impl Simulator {
                 from: Some(c.from.clone()),
                 to: Some(c.to.clone()),
                 sequence: Some(c.seq),
-                ..NormalizedCallEvent::new(format!("{key}:{}", c.seq), at)
+                // The time keeps ids apart across runs: a simulator restarted mid-call counts
+                // from 1 again, and an id the last run used would be dropped as a duplicate.
+                ..NormalizedCallEvent::new(format!("{key}:{}:{at}", c.seq), at)
             };
             extra(&mut ev);
             ev
