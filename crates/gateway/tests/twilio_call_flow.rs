@@ -178,17 +178,7 @@ fn count_near(tones: &[Option<f32>], hz: f32) -> usize {
 /// The voice webhook of a new inbound call; returns (our call_sid, stream URL).
 async fn ring(http: &reqwest::Client, base: &str, twilio_call: &str, from: &str) -> (CallSid, String) {
     let url = format!("{base}/webhooks/twilio/{PROVIDER}");
-    let params = [
-        ("AccountSid", ACCOUNT),
-        ("ApiVersion", "2010-04-01"),
-        ("CallSid", twilio_call),
-        ("CallStatus", "ringing"),
-        ("Called", NUMBER),
-        ("Caller", from),
-        ("Direction", "inbound"),
-        ("From", from),
-        ("To", NUMBER),
-    ];
+    let params = voice_params(twilio_call, from);
     let (code, twiml) = twilio_post(http, &url, &params, SECRET).await;
     assert_eq!(code, 200, "{twiml}");
     // <Connect><Stream url="ws://…/stream"><Parameter name="call_sid" value="call_…"/></Stream></Connect>

@@ -102,17 +102,7 @@ async fn conference_calls_ring_the_agents_own_phone() {
     // ---- An inbound call waits in its conference.
     let caller = new_twilio_sid("CA");
     let from = "+16285550131";
-    let voice = [
-        ("AccountSid", ACCOUNT),
-        ("ApiVersion", "2010-04-01"),
-        ("CallSid", caller.as_str()),
-        ("CallStatus", "ringing"),
-        ("Called", NUMBER),
-        ("Caller", from),
-        ("Direction", "inbound"),
-        ("From", from),
-        ("To", NUMBER),
-    ];
+    let voice = voice_params(&caller, from);
     let (code, twiml) = twilio_post(&http, &webhook, &voice, SECRET).await;
     assert_eq!(code, 200, "{twiml}");
     assert_eq!(attr(&twiml, "Conference", "startConferenceOnEnter"), "false", "{twiml}");

@@ -33,6 +33,17 @@ fn prism_style(form: &[(&'static str, String)]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Sent through the client itself, the only refusal is Prism's reading of the repeated `key`.
+fn prism_reads_no_repeated_key<T: std::fmt::Debug>(result: Result<T, ProviderError>, key: &str) {
+    match result {
+        Err(ProviderError::Call(e)) => {
+            let m = e.provider_message.unwrap_or_default();
+            assert!(m.contains(key) || m.contains("not valid"), "{m}");
+        }
+        other => panic!("expected Prism's array complaint about {key}, got {other:?}"),
+    }
+}
+
 #[tokio::test]
 async fn every_request_we_send_validates_against_twilios_openapi_document() {
     let prism = switchboard_e2e::Prism::start();
@@ -72,14 +83,7 @@ async fn every_request_we_send_validates_against_twilios_openapi_document() {
     assert_eq!(status, 201, "Prism refused the create-call form: {body}");
     let placed: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert!(placed["sid"].as_str().is_some_and(|s| s.starts_with("CA")), "{placed}");
-    // Through the client itself, the only refusal is Prism's reading of the repeated key.
-    match rest.create_call(&call).await {
-        Err(ProviderError::Call(e)) => {
-            let m = e.provider_message.unwrap_or_default();
-            assert!(m.contains("StatusCallbackEvent") || m.contains("not valid"), "{m}");
-        }
-        other => panic!("expected Prism's array complaint, got {other:?}"),
-    }
+    prism_reads_no_repeated_key(rest.create_call(&call).await, "StatusCallbackEvent");
     let transfer = Response::new()
         .verb(twiml::dial(Some("+14155550100"), twiml::number("+14155550777")))
         .render();
@@ -129,16 +133,10 @@ async fn every_request_we_send_validates_against_twilios_openapi_document() {
         added["call_sid"].as_str().is_some_and(|s| s.starts_with("CA")),
         "{added}"
     );
-    match rest.add_participant("call_01J0000000000000000000000Z", &agent).await {
-        Err(ProviderError::Call(e)) => {
-            let m = e.provider_message.unwrap_or_default();
-            assert!(
-                m.contains("ConferenceStatusCallbackEvent") || m.contains("not valid"),
-                "{m}"
-            );
-        }
-        other => panic!("expected Prism's array complaint, got {other:?}"),
-    }
+    prism_reads_no_repeated_key(
+        rest.add_participant("call_01J0000000000000000000000Z", &agent).await,
+        "ConferenceStatusCallbackEvent",
+    );
     for update in [
         ParticipantUpdate::Hold(Some("https://gw.example.com/hold.mp3")),
         ParticipantUpdate::Hold(None),

@@ -168,6 +168,22 @@ pub async fn twilio_post(http: &reqwest::Client, url: &str, params: &[(&str, &st
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
 
+/// The voice webhook of a new inbound call from `from` to the business's `NUMBER` (no
+/// `CallbackSource`: that is what tells it from a status callback).
+pub fn voice_params<'a>(call: &'a str, from: &'a str) -> Vec<(&'a str, &'a str)> {
+    vec![
+        ("AccountSid", ACCOUNT),
+        ("ApiVersion", "2010-04-01"),
+        ("CallSid", call),
+        ("CallStatus", "ringing"),
+        ("Called", NUMBER),
+        ("Caller", from),
+        ("Direction", "inbound"),
+        ("From", from),
+        ("To", NUMBER),
+    ]
+}
+
 /// A status callback for `call` (parameters as Twilio sends them, protocols §2.2).
 pub fn status_params<'a>(
     call: &'a str,

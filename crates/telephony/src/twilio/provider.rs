@@ -30,7 +30,7 @@ use switchboard_core::{CallSid, CallStatus, Direction, MediaJoin, NormalizedCall
 use super::bridge::Bridges;
 use super::callback::{self, Form};
 use super::config::{Flavor, MediaMode, TwilioConfig};
-use super::rest::{CallUpdate, Rest};
+use super::rest::{CallUpdate, NewCall, Rest};
 use super::signature::{self, query_value};
 use super::twiml;
 use crate::registry::{Clock, ProviderContext};
@@ -132,6 +132,35 @@ impl Twilio {
                 last_at: AtomicI64::new(0),
             }),
         })
+    }
+
+    /// Create the customer's leg of an outbound call running `twiml` when it answers.
+    async fn place(&self, call: &OutboundCall, twiml: &str) -> Result<String, ProviderError> {
+        let callback = self.webhook_url(Some(&call.call_sid));
+        let resource = self
+            .inner
+            .rest
+            .create_call(&NewCall {
+                to: call.to.as_str(),
+                from: call.from.as_str(),
+                twiml,
+                status_callback: &callback,
+                timeout_secs: self.inner.cfg.ring_timeout_secs,
+            })
+            .await?;
+        if !callback::is_call_sid(&resource.sid) {
+            return Err(ProviderError::Call(switchboard_core::CallError::new(
+                switchboard_core::CallErrorCode::ProviderError,
+                format!("the carrier answered with call id {:?}", resource.sid),
+            )));
+        }
+        self.remember(&resource.sid, |k| {
+            k.direction = Some(Direction::Outbound);
+            k.twilio_status = resource.status.clone();
+            // The far end picking up is the agent's call connecting.
+            k.answered = true;
+        });
+        Ok(resource.sid)
     }
 
     fn conferencing(&self) -> bool {

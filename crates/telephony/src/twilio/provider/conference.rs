@@ -21,7 +21,7 @@ use switchboard_core::{CallSid, CallStatus, Direction, NormalizedCallEvent};
 
 use super::{Known, Twilio, known};
 use crate::twilio::callback::{self, Form};
-use crate::twilio::rest::{CallUpdate, NewCall, NewParticipant, ParticipantUpdate};
+use crate::twilio::rest::{CallUpdate, NewParticipant, ParticipantUpdate};
 use crate::twilio::twiml;
 use crate::{
     CallRef, Initiated, LiveCall, OutboundCall, ProviderError, ProviderEvent, TelephonyProvider, WebhookError,
@@ -207,35 +207,6 @@ impl Twilio {
             vendor_call_id: customer,
             ..Initiated::default()
         })
-    }
-
-    /// Create the customer's leg of an outbound call running `twiml` when it answers.
-    pub(super) async fn place(&self, call: &OutboundCall, twiml: &str) -> Result<String, ProviderError> {
-        let callback = self.webhook_url(Some(&call.call_sid));
-        let resource = self
-            .inner
-            .rest
-            .create_call(&NewCall {
-                to: call.to.as_str(),
-                from: call.from.as_str(),
-                twiml,
-                status_callback: &callback,
-                timeout_secs: self.inner.cfg.ring_timeout_secs,
-            })
-            .await?;
-        if !callback::is_call_sid(&resource.sid) {
-            return Err(ProviderError::Call(switchboard_core::CallError::new(
-                switchboard_core::CallErrorCode::ProviderError,
-                format!("the carrier answered with call id {:?}", resource.sid),
-            )));
-        }
-        self.remember(&resource.sid, |k| {
-            k.direction = Some(Direction::Outbound);
-            k.twilio_status = resource.status.clone();
-            // The far end picking up is the agent's call connecting.
-            k.answered = true;
-        });
-        Ok(resource.sid)
     }
 
     /// A conference callback (`StatusCallbackEvent` and `ConferenceSid` in the form):
