@@ -13,7 +13,7 @@ use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use switchboard_core::api::*;
-use switchboard_core::{Agent, AgentStatus, CallRecord, CallSid, LeadId};
+use switchboard_core::{Agent, AgentStatus, CallRecord, CallSid, ConsultStep, LeadId, MonitorMode};
 
 pub use events::{EventStream, StreamItem};
 
@@ -239,6 +239,58 @@ impl Client {
     /// `POST /v1/calls/{call_sid}/transfer`.
     pub async fn transfer(&self, sid: &CallSid, to: TransferTarget) -> Result<CallActionResponse, ClientError> {
         self.action(sid, "transfer", &TransferRequest { to }).await
+    }
+
+    /// `POST /v1/calls/{call_sid}/monitor`: listen, whisper or barge (supervisors).
+    pub async fn monitor(&self, sid: &CallSid, mode: MonitorMode) -> Result<CallActionResponse, ClientError> {
+        self.action(sid, "monitor", &MonitorRequest { mode }).await
+    }
+
+    /// `PATCH /v1/calls/{call_sid}/monitor`: switch mode.
+    pub async fn switch_monitor(&self, sid: &CallSid, mode: MonitorMode) -> Result<CallActionResponse, ClientError> {
+        self.send(
+            Method::PATCH,
+            &format!("v1/calls/{sid}/monitor"),
+            &[],
+            Some(&MonitorRequest { mode }),
+        )
+        .await
+    }
+
+    /// `DELETE /v1/calls/{call_sid}/monitor`: leave.
+    pub async fn stop_monitor(&self, sid: &CallSid) -> Result<CallActionResponse, ClientError> {
+        self.send::<(), _>(Method::DELETE, &format!("v1/calls/{sid}/monitor"), &[], None)
+            .await
+    }
+
+    /// `POST /v1/calls/{call_sid}/consult`: start an attended transfer.
+    pub async fn consult(&self, sid: &CallSid, to: TransferTarget) -> Result<CallActionResponse, ClientError> {
+        self.action(sid, "consult", &ConsultRequest { to }).await
+    }
+
+    /// `POST /v1/calls/{call_sid}/consult/{step}` for accept, conference and complete;
+    /// `DELETE /v1/calls/{call_sid}/consult` for cancel.
+    pub async fn consult_step(&self, sid: &CallSid, step: ConsultStep) -> Result<CallActionResponse, ClientError> {
+        match step {
+            ConsultStep::Cancel => {
+                self.send::<(), _>(Method::DELETE, &format!("v1/calls/{sid}/consult"), &[], None)
+                    .await
+            }
+            _ => {
+                self.action(sid, &format!("consult/{}", step.as_str()), &serde_json::json!({}))
+                    .await
+            }
+        }
+    }
+
+    /// `GET /v1/settings`.
+    pub async fn settings(&self) -> Result<BusinessSettings, ClientError> {
+        self.get("v1/settings", &[]).await
+    }
+
+    /// `PATCH /v1/settings` (admins).
+    pub async fn update_settings(&self, patch: &SettingsPatch) -> Result<BusinessSettings, ClientError> {
+        self.send(Method::PATCH, "v1/settings", &[], Some(patch)).await
     }
 
     /// `POST /v1/calls/{call_sid}/dtmf`.

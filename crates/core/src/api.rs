@@ -162,6 +162,99 @@ pub struct CallDetail {
     pub lead: Option<Lead>,
     /// Its transcript, in order.
     pub transcript: Vec<TranscriptTurn>,
+    /// Its audit trail: actions asked for and refused, supervisors joining and leaving,
+    /// consult steps; oldest first.
+    #[serde(default)]
+    pub history: Vec<HistoryEntry>,
+}
+
+/// One line of a call's audit trail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct HistoryEntry {
+    /// When (ms since epoch).
+    pub at: i64,
+    /// Which kind of event.
+    pub kind: crate::StreamEventKind,
+    /// Who did it, when a person did.
+    pub agent_id: Option<crate::AgentId>,
+    /// What happened, in words ("Sam started listening").
+    pub what: String,
+}
+
+impl HistoryEntry {
+    /// The audit line for a stream event about a call; `None` for events that are not part
+    /// of the trail (status updates, transcript turns).
+    pub fn from_event(ev: &crate::StreamEvent) -> Option<Self> {
+        use crate::StreamEventKind as K;
+        let d = &ev.data;
+        let text = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_owned();
+        let what = match ev.kind {
+            K::CallAction => format!("{} asked for", text("action").replace('_', " ")),
+            K::CallActionFailed => format!(
+                "{} refused: {}",
+                text("action").replace('_', " "),
+                d.pointer("/error/message")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("no reason given")
+            ),
+            K::CallMonitor => match text("change").as_str() {
+                "start" => format!("{} started monitoring ({})", text("name"), text("mode")),
+                "switch" => format!("{} switched to {}", text("name"), text("mode")),
+                _ => format!("{} stopped monitoring", text("name")),
+            },
+            K::CallConsult => match text("step").as_str() {
+                "start" => format!("consult started with {}", text("to")),
+                "accept" => format!("{} picked up the consult", text("to")),
+                "conference" => "three-way conference".to_owned(),
+                "complete" => format!("transferred to {} after a consult", text("to")),
+                _ => "consult cancelled".to_owned(),
+            },
+            _ => return None,
+        };
+        Some(Self {
+            at: ev.at,
+            kind: ev.kind,
+            agent_id: d.get("agent_id").and_then(|v| serde_json::from_value(v.clone()).ok()),
+            what,
+        })
+    }
+}
+
+/// `POST` and `PATCH /v1/calls/{call_sid}/monitor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MonitorRequest {
+    /// listen, whisper or barge.
+    pub mode: crate::MonitorMode,
+}
+
+/// `POST /v1/calls/{call_sid}/consult`: start an attended transfer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct ConsultRequest {
+    /// Number (string) or agent id (integer).
+    pub to: TransferTarget,
+}
+
+/// `GET /v1/settings`: the business's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct BusinessSettings {
+    /// Agents are shown when a supervisor listens to their call (whisper and barge are
+    /// always shown). Off by default: covert quality monitoring.
+    pub announce_listening: bool,
+}
+
+/// `PATCH /v1/settings` (admins).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SettingsPatch {
+    /// See [`BusinessSettings::announce_listening`].
+    pub announce_listening: Option<bool>,
 }
 
 /// `GET /v1/floor` query.

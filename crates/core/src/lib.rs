@@ -25,6 +25,7 @@ pub mod phone;
 pub mod record;
 pub mod status;
 pub mod stream;
+pub mod supervision;
 
 pub use agent::{Agent, AgentRole, AgentStatus};
 pub use event::{CallError, CallErrorCode, NormalizedCallEvent, TelephonyVendor, VoicePlatform};
@@ -36,3 +37,4 @@ pub use phone::{E164, PhoneError};
 pub use record::{ApplyOutcome, CallRecord};
 pub use status::{CallAction, CallStatus, Direction};
 pub use stream::{StreamEvent, StreamEventKind};
+pub use supervision::{CallMonitor, Consult, ConsultState, ConsultStep, MonitorMode};

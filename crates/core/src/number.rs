@@ -38,6 +38,13 @@ pub struct ProviderCapabilities {
     /// Places calls handled by an AI agent (`ai_agent` on `POST /v1/calls`).
     #[serde(default)]
     pub ai_agents: bool,
+    /// Supervisors can listen, whisper and barge (`/v1/calls/{call_sid}/monitor`).
+    #[serde(default)]
+    pub monitor: bool,
+    /// Attended transfer: consult, conference, complete, cancel
+    /// (`/v1/calls/{call_sid}/consult`).
+    #[serde(default)]
+    pub warm_transfer: bool,
 }
 
 /// A business phone number and the provider that carries it.

@@ -97,6 +97,12 @@ pub struct CallRecord {
     /// (the desktop disables the rest). Absent on calls from before this was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<crate::number::ProviderCapabilities>,
+    /// Supervisors monitoring the call now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub monitors: Vec<crate::supervision::CallMonitor>,
+    /// The attended transfer in progress, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consult: Option<crate::supervision::Consult>,
     /// Merge bookkeeping; not part of the API.
     #[serde(skip)]
     #[cfg_attr(feature = "schema", schemars(skip))]
@@ -189,6 +195,8 @@ impl CallRecord {
             recording_url: None,
             error: None,
             capabilities: None,
+            monitors: Vec::new(),
+            consult: None,
             merge: MergeState::default(),
         }
     }
@@ -237,6 +245,11 @@ impl CallRecord {
         // connected; whichever of the two events arrives first, the call ended completed.
         if self.status == CallStatus::Abandoned && self.answered_at.is_some() {
             self.status = CallStatus::Completed;
+        }
+        // Nobody monitors or consults on a call that is over.
+        if self.status.is_terminal() {
+            self.monitors.clear();
+            self.consult = None;
         }
         if self.direction == Direction::Inbound {
             self.created_at = self.created_at.min(ev.occurred_at);

@@ -34,6 +34,15 @@ pub enum StreamEventKind {
     /// An admin added, changed or removed a number; `data` has `number_id`, `change` and
     /// the number as it now stands (absent once removed).
     NumberChanged,
+    /// A supervisor started, switched or stopped monitoring a call; `data` has the
+    /// supervisor's `agent_id` and `name`, `change` (start, switch, stop), `mode` and the
+    /// `call` after the change.
+    CallMonitor,
+    /// A step of an attended transfer; `data` has `agent_id`, `step`, `to` and the `call`
+    /// after it.
+    CallConsult,
+    /// An admin changed the business's settings; `data` has them and the admin's `agent_id`.
+    SettingsChanged,
 }
 
 impl StreamEventKind {
@@ -50,6 +59,9 @@ impl StreamEventKind {
             Self::WebhookRejected => "webhook_rejected",
             Self::ProviderChanged => "provider_changed",
             Self::NumberChanged => "number_changed",
+            Self::CallMonitor => "call_monitor",
+            Self::CallConsult => "call_consult",
+            Self::SettingsChanged => "settings_changed",
         }
     }
 
@@ -66,6 +78,9 @@ impl StreamEventKind {
             Self::WebhookRejected,
             Self::ProviderChanged,
             Self::NumberChanged,
+            Self::CallMonitor,
+            Self::CallConsult,
+            Self::SettingsChanged,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

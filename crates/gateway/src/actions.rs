@@ -80,8 +80,8 @@ pub async fn perform(
     Ok(CallActionResponse { call: rec, media })
 }
 
-/// Pass the desktop's SDP offer to the provider carrying the call. Only the agent holding
-/// the call may join its audio.
+/// Pass the desktop's SDP offer to the provider carrying the call. The agent holding the
+/// call, a supervisor monitoring it and an agent it consults may join its audio.
 pub async fn media_offer(st: &AppState, who: &Principal, sid: &CallSid, sdp: &str) -> Result<String, ApiError> {
     if !sdp.starts_with("v=0") {
         return Err(ApiError::Invalid(
@@ -99,17 +99,17 @@ pub async fn media_offer(st: &AppState, who: &Principal, sid: &CallSid, sdp: &st
         .providers
         .for_call(&rec)
         .ok_or_else(|| ApiError::Conflict("the provider carrying this call is not running on this gateway".into()))?;
+    // The provider tells the agent's, a supervisor's and a consulted agent's session apart
+    // by who is joining.
+    let call = CallRef {
+        agent: login(st, who).await?,
+        ..call_ref(&rec)
+    };
     handle
         .provider
-        .media_offer(&call_ref(&rec), sdp)
+        .media_offer(&call, sdp)
         .await
-        .map_err(|e| match e {
-            switchboard_telephony::ProviderError::Unsupported(what) => {
-                ApiError::Conflict(format!("this call's provider does not support {what}"))
-            }
-            switchboard_telephony::ProviderError::Invalid(m) => ApiError::Invalid(m),
-            other => ApiError::Provider(other.to_call_error()),
-        })
+        .map_err(crate::supervision::provider_error)
 }
 
 /// What a provider needs to know about a call to act on it.

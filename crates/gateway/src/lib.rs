@@ -29,6 +29,7 @@ pub mod providers;
 pub mod routes;
 pub mod secrets;
 pub mod store;
+pub mod supervision;
 
 use std::sync::Arc;
 

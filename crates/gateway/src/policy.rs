@@ -10,7 +10,8 @@
 
 use switchboard_core::api::TransferTarget;
 use switchboard_core::{
-    AgentId, AgentRole, CallAction, CallRecord, CallStatus, LeadId, NumberId, ProviderCapabilities, QueueId,
+    AgentId, AgentRole, CallAction, CallMonitor, CallRecord, CallStatus, Consult, ConsultState, ConsultStep, LeadId,
+    MonitorMode, NumberId, ProviderCapabilities, QueueId, StreamEvent,
 };
 
 /// Who is acting.
@@ -66,6 +67,9 @@ pub enum Denied {
     /// this is a stale console or a direct API call.
     #[error("this call's provider does not support {0}")]
     Unsupported(&'static str),
+    /// Not possible in the call's current situation (409), said in words.
+    #[error("{0}")]
+    NotNow(String),
 }
 
 /// What an allowed act changes on the call.
@@ -85,6 +89,72 @@ pub fn undo_claim(action: CallAction, before: &CallRecord, after: &CallRecord) -
 /// May this role watch the floor (every agent's calls and the queues' figures)?
 pub fn watches_floor(role: AgentRole) -> bool {
     is_staff(role)
+}
+
+/// May this role change the business's settings?
+pub fn administers(role: AgentRole) -> bool {
+    role == AgentRole::Admin
+}
+
+/// What an agent may see of a call's monitors: whisper and barge always (they hear the
+/// supervisor), listening only where the business announces it. Supervisors and admins
+/// see everything.
+pub fn visible_monitors(role: AgentRole, announce_listening: bool, call: &mut CallRecord) {
+    if !is_staff(role) && !announce_listening {
+        call.monitors.retain(|m| m.mode.heard_by_agent());
+    }
+}
+
+/// The event as a recipient with `role` may see it, when that differs from the stored
+/// one: without [`visible_monitors`]'s permission an agent must not learn of a supervisor
+/// who only listens, neither from a call record (`data`, or `data.call`) nor from the
+/// monitoring event itself, which an agent receives as the call update it amounts to.
+pub fn redact_event(role: AgentRole, announce_listening: bool, ev: &StreamEvent) -> Option<StreamEvent> {
+    use switchboard_core::StreamEventKind as K;
+    if is_staff(role) || announce_listening {
+        return None;
+    }
+    let call_at = match ev.kind {
+        K::CallCreated | K::CallUpdated => "",
+        K::CallAction | K::CallMonitor | K::CallConsult => "/call",
+        _ => return None,
+    };
+    let record = ev.data.pointer(call_at)?;
+    let covert = record.get("monitors").and_then(|m| m.as_array()).is_some_and(|m| {
+        m.iter()
+            .any(|m| m.get("mode").and_then(|v| v.as_str()) == Some("listen"))
+    });
+    if !covert && ev.kind != K::CallMonitor {
+        return None;
+    }
+    let mut call: CallRecord = serde_json::from_value(record.clone()).ok()?;
+    visible_monitors(role, announce_listening, &mut call);
+    let call = serde_json::to_value(&call).ok()?;
+    let mut out = ev.clone();
+    if ev.kind == K::CallMonitor {
+        out.kind = K::CallUpdated;
+        out.data = call;
+    } else if call_at.is_empty() {
+        out.data = call;
+    } else {
+        out.data["call"] = call;
+    }
+    Some(out)
+}
+
+/// Whether an agent may see this line of a call's audit trail (see [`redact_event`]): a
+/// supervisor's monitoring shows when the agent could hear them, before or after.
+pub fn trail_visible(role: AgentRole, announce_listening: bool, ev: &StreamEvent) -> bool {
+    if is_staff(role) || announce_listening || ev.kind != switchboard_core::StreamEventKind::CallMonitor {
+        return true;
+    }
+    let audible = |k: &str| {
+        ev.data
+            .get(k)
+            .and_then(|v| serde_json::from_value::<MonitorMode>(v.clone()).ok())
+            .is_some_and(MonitorMode::heard_by_agent)
+    };
+    audible("mode") || audible("was")
 }
 
 fn is_staff(role: AgentRole) -> bool {
@@ -135,9 +205,14 @@ pub fn authorize(actor: Actor, act: Act, call: &CallRecord) -> Result<Grant, Den
             if call.status.is_terminal() {
                 return Err(Denied::Taken(format!("the call is over ({})", call.status)));
             }
-            // The audio is the agent's own: supervisors listen through monitoring, not by
-            // taking the agent's media session.
-            if call.agent_id != Some(actor.agent_id) {
+            // The audio is the agent's own; a supervisor joins through monitoring and a
+            // consulted agent once they accepted, each with a session of their own.
+            let monitoring = call.monitors.iter().any(|m| m.agent_id == actor.agent_id);
+            let consulted = call
+                .consult
+                .as_ref()
+                .is_some_and(|c| c.target_agent() == Some(actor.agent_id) && c.state != ConsultState::Ringing);
+            if call.agent_id != Some(actor.agent_id) && !monitoring && !consulted {
                 return Err(Denied::Taken(
                     "only the agent holding this call can join its audio".into(),
                 ));
@@ -149,6 +224,188 @@ pub fn authorize(actor: Actor, act: Act, call: &CallRecord) -> Result<Grant, Den
                 return Err(Denied::NotYours("this call belongs to another agent".into()));
             }
             Ok(Grant::default())
+        }
+    }
+}
+
+/// A supervisor's request about monitoring a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MonitorChange {
+    /// Join in this mode.
+    Start(MonitorMode),
+    /// Change mode without leaving.
+    Switch(MonitorMode),
+    /// Leave.
+    Stop,
+}
+
+/// May `actor` (named `name`) make `change` to the monitors of `call`, and what are the
+/// call's monitors afterwards? Supervisors and admins of the business only, on a connected
+/// call that is not their own, one session each.
+pub fn monitor(
+    actor: Actor,
+    name: &str,
+    call: &CallRecord,
+    change: MonitorChange,
+    now: i64,
+) -> Result<Vec<CallMonitor>, Denied> {
+    if !is_staff(actor.role) {
+        return Err(Denied::NotYours("only supervisors and admins can monitor calls".into()));
+    }
+    if call.capabilities.is_some_and(|c| !c.monitor) {
+        return Err(Denied::Unsupported("monitoring"));
+    }
+    let mut monitors = call.monitors.clone();
+    let mine = monitors.iter().position(|m| m.agent_id == actor.agent_id);
+    match (change, mine) {
+        (MonitorChange::Start(_), Some(_)) => Err(Denied::NotNow(
+            "you are already monitoring this call: switch the mode or leave".into(),
+        )),
+        (MonitorChange::Start(mode), None) => {
+            if !matches!(call.status, CallStatus::Answered | CallStatus::OnHold) {
+                return Err(Denied::NotNow(format!(
+                    "only a connected call can be monitored; this one is {}",
+                    call.status
+                )));
+            }
+            if call.agent_id == Some(actor.agent_id) {
+                return Err(Denied::Invalid("you cannot monitor your own call".into()));
+            }
+            monitors.push(CallMonitor {
+                agent_id: actor.agent_id,
+                name: name.to_owned(),
+                mode,
+                since: now,
+            });
+            Ok(monitors)
+        }
+        (MonitorChange::Switch(_) | MonitorChange::Stop, None) => {
+            Err(Denied::NotNow("you are not monitoring this call".into()))
+        }
+        (MonitorChange::Switch(mode), Some(i)) => {
+            if call.status.is_terminal() {
+                return Err(Denied::NotNow(format!("the call is over ({})", call.status)));
+            }
+            monitors[i].mode = mode;
+            Ok(monitors)
+        }
+        (MonitorChange::Stop, Some(i)) => {
+            monitors.remove(i);
+            Ok(monitors)
+        }
+    }
+}
+
+/// What a consult step does to a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsultOutcome {
+    /// The consult afterwards (`None` once completed or cancelled).
+    pub consult: Option<Consult>,
+    /// The call now belongs to this agent (a completed consult with an agent).
+    pub assign: Option<AgentId>,
+    /// The call leaves for this number (a completed consult with a number).
+    pub transfer_to: Option<String>,
+}
+
+/// May `actor` take `step` of an attended transfer on `call`, and what follows? `target` is
+/// the consulted party for `Start` (with `target_in_business` as for a transfer).
+pub fn consult(
+    actor: Actor,
+    call: &CallRecord,
+    step: ConsultStep,
+    target: Option<&TransferTarget>,
+    target_in_business: bool,
+    now: i64,
+) -> Result<ConsultOutcome, Denied> {
+    if call.capabilities.is_some_and(|c| !c.warm_transfer) {
+        return Err(Denied::Unsupported("attended transfer"));
+    }
+    let holder = call.agent_id == Some(actor.agent_id) || (call.agent_id.is_some() && is_staff(actor.role));
+    let unchanged = |consult: Consult| ConsultOutcome {
+        consult: Some(consult),
+        assign: None,
+        transfer_to: None,
+    };
+    if call.status.is_terminal() {
+        return Err(Denied::NotNow(format!("the call is over ({})", call.status)));
+    }
+    match (step, call.consult.clone()) {
+        (ConsultStep::Start, Some(_)) => Err(Denied::NotNow(
+            "a consult is already in progress: complete or cancel it first".into(),
+        )),
+        (ConsultStep::Start, None) => {
+            if !holder {
+                return Err(Denied::NotYours("this call belongs to another agent".into()));
+            }
+            if call.status != CallStatus::Answered {
+                return Err(Denied::NotNow(format!(
+                    "a consult starts from a connected call; this one is {}",
+                    call.status
+                )));
+            }
+            let target = target.ok_or_else(|| Denied::Invalid("a consult needs a target (to)".into()))?;
+            check_transfer(actor, call, target, target_in_business)?;
+            if let TransferTarget::Agent(a) = target {
+                if call.agent_id == Some(*a) {
+                    return Err(Denied::Invalid("the agent on the call cannot be consulted".into()));
+                }
+            }
+            // A number is dialled at once (the agent hears it ring); an agent accepts first.
+            let state = match target {
+                TransferTarget::Agent(_) => ConsultState::Ringing,
+                TransferTarget::Number(_) => ConsultState::Talking,
+            };
+            Ok(unchanged(Consult {
+                by: call.agent_id.unwrap_or(actor.agent_id),
+                to: target.to_stored(),
+                state,
+                since: now,
+            }))
+        }
+        (_, None) => Err(Denied::NotNow("there is no consult in progress on this call".into())),
+        (ConsultStep::Accept, Some(c)) => {
+            if c.target_agent() != Some(actor.agent_id) {
+                return Err(Denied::NotYours("this consult is for another agent".into()));
+            }
+            if c.state != ConsultState::Ringing {
+                return Err(Denied::NotNow("this consult was already accepted".into()));
+            }
+            Ok(unchanged(Consult {
+                state: ConsultState::Talking,
+                since: now,
+                ..c
+            }))
+        }
+        (ConsultStep::Cancel, Some(c)) => {
+            // The consulted agent may decline or hang up their side too.
+            if !holder && c.target_agent() != Some(actor.agent_id) {
+                return Err(Denied::NotYours("this call belongs to another agent".into()));
+            }
+            Ok(ConsultOutcome {
+                consult: None,
+                assign: None,
+                transfer_to: None,
+            })
+        }
+        (_, Some(_)) if !holder => Err(Denied::NotYours("this call belongs to another agent".into())),
+        (ConsultStep::Conference, Some(c)) => match c.state {
+            ConsultState::Talking => Ok(unchanged(Consult {
+                state: ConsultState::Conference,
+                since: now,
+                ..c
+            })),
+            ConsultState::Conference => Err(Denied::NotNow("the call is already a conference".into())),
+            ConsultState::Ringing => Err(Denied::NotNow("the consulted agent has not picked up yet".into())),
+        },
+        (ConsultStep::Complete, Some(c)) => {
+            if c.state == ConsultState::Ringing {
+                return Err(Denied::NotNow("the consulted agent has not picked up yet".into()));
+            }
+            Ok(ConsultOutcome {
+                consult: None,
+                assign: c.target_agent(),
+                transfer_to: c.target_agent().is_none().then(|| c.to.clone()),
+            })
         }
     }
 }
@@ -275,6 +532,126 @@ mod tests {
             agent_id: id(n),
             role: AgentRole::Supervisor,
         }
+    }
+
+    #[test]
+    fn monitoring_is_for_staff_on_connected_calls_one_session_each() {
+        let c = call(CallStatus::Answered, Some(1));
+        let start = MonitorChange::Start(MonitorMode::Listen);
+        assert!(matches!(
+            monitor(agent(2), "Bob", &c, start, 5),
+            Err(Denied::NotYours(_))
+        ));
+        assert!(matches!(
+            monitor(supervisor(3), "Sam", &call(CallStatus::Queued, None), start, 5),
+            Err(Denied::NotNow(_))
+        ));
+        assert!(matches!(
+            monitor(supervisor(1), "Sam", &c, start, 5),
+            Err(Denied::Invalid(_))
+        ));
+        let mut on = c.clone();
+        on.monitors = monitor(supervisor(3), "Sam", &c, start, 5).unwrap();
+        assert_eq!((on.monitors[0].mode, on.monitors[0].since), (MonitorMode::Listen, 5));
+        assert!(matches!(
+            monitor(supervisor(3), "Sam", &on, start, 6),
+            Err(Denied::NotNow(_))
+        ));
+        // A second supervisor joins beside the first; a switch changes only their own mode.
+        on.monitors = monitor(supervisor(4), "Sue", &on, MonitorChange::Start(MonitorMode::Whisper), 6).unwrap();
+        on.monitors = monitor(supervisor(3), "Sam", &on, MonitorChange::Switch(MonitorMode::Barge), 7).unwrap();
+        let modes: Vec<_> = on.monitors.iter().map(|m| m.mode).collect();
+        assert_eq!(modes, [MonitorMode::Barge, MonitorMode::Whisper]);
+        assert_eq!(
+            monitor(supervisor(3), "Sam", &on, MonitorChange::Stop, 8)
+                .unwrap()
+                .len(),
+            1
+        );
+        let mut no_monitor = c.clone();
+        no_monitor.capabilities = Some(ProviderCapabilities::default());
+        assert!(matches!(
+            monitor(supervisor(3), "Sam", &no_monitor, start, 5),
+            Err(Denied::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn listening_is_hidden_from_agents_unless_announced() {
+        let mut c = call(CallStatus::Answered, Some(1));
+        c.monitors = monitor(supervisor(3), "Sam", &c, MonitorChange::Start(MonitorMode::Listen), 5).unwrap();
+        let ev = StreamEvent {
+            id: 1,
+            kind: switchboard_core::StreamEventKind::CallMonitor,
+            call_sid: Some(c.call_sid.clone()),
+            at: 5,
+            data: serde_json::json!({ "agent_id": 3, "name": "Sam", "change": "start", "mode": "listen", "was": null,
+                                      "call": c }),
+        };
+        let seen = redact_event(AgentRole::Agent, false, &ev).expect("redacted for an agent");
+        assert_eq!(seen.kind, switchboard_core::StreamEventKind::CallUpdated);
+        assert_eq!(seen.data["monitors"], serde_json::Value::Null, "{}", seen.data);
+        assert!(!trail_visible(AgentRole::Agent, false, &ev));
+        // Staff, or a business that announces listening, see it as stored.
+        assert!(redact_event(AgentRole::Supervisor, false, &ev).is_none());
+        assert!(redact_event(AgentRole::Agent, true, &ev).is_none());
+        assert!(trail_visible(AgentRole::Agent, true, &ev));
+        // A whisper the agent hears is never hidden.
+        let mut whisper = ev.clone();
+        whisper.data["mode"] = serde_json::json!("whisper");
+        whisper.data["call"]["monitors"][0]["mode"] = serde_json::json!("whisper");
+        assert!(trail_visible(AgentRole::Agent, false, &whisper));
+        let seen = redact_event(AgentRole::Agent, false, &whisper).expect("as a call update");
+        assert_eq!(seen.data["monitors"][0]["mode"], "whisper");
+    }
+
+    #[test]
+    fn an_attended_transfer_goes_step_by_step() {
+        let c = call(CallStatus::Answered, Some(1));
+        let bob = TransferTarget::Agent(id(2));
+        let start = |c: &CallRecord, who| consult(who, c, ConsultStep::Start, Some(&bob), true, 10);
+        assert!(matches!(start(&c, agent(2)), Err(Denied::NotYours(_))));
+        assert!(matches!(
+            start(&call(CallStatus::OnHold, Some(1)), agent(1)),
+            Err(Denied::NotNow(_))
+        ));
+        let mut on = c.clone();
+        on.consult = start(&c, agent(1)).unwrap().consult;
+        assert_eq!(on.consult.as_ref().unwrap().state, ConsultState::Ringing);
+        assert!(matches!(start(&on, agent(1)), Err(Denied::NotNow(_))));
+        // Only the consulted agent picks up, and nothing completes before that.
+        let step = |c: &CallRecord, who, s| consult(who, c, s, None, false, 11);
+        assert!(matches!(
+            step(&on, agent(1), ConsultStep::Accept),
+            Err(Denied::NotYours(_))
+        ));
+        assert!(matches!(
+            step(&on, agent(1), ConsultStep::Complete),
+            Err(Denied::NotNow(_))
+        ));
+        on.consult = step(&on, agent(2), ConsultStep::Accept).unwrap().consult;
+        assert!(matches!(
+            step(&on, agent(2), ConsultStep::Complete),
+            Err(Denied::NotYours(_))
+        ));
+        on.consult = step(&on, agent(1), ConsultStep::Conference).unwrap().consult;
+        assert_eq!(on.consult.as_ref().unwrap().state, ConsultState::Conference);
+        let done = step(&on, agent(1), ConsultStep::Complete).unwrap();
+        assert_eq!((done.consult, done.assign, done.transfer_to), (None, Some(id(2)), None));
+        // A number is talking at once; completing sends the call there.
+        let number = TransferTarget::Number("+14155550123".parse().unwrap());
+        let mut out = c.clone();
+        out.consult = consult(agent(1), &c, ConsultStep::Start, Some(&number), false, 10)
+            .unwrap()
+            .consult;
+        let done = step(&out, agent(1), ConsultStep::Complete).unwrap();
+        assert_eq!(done.transfer_to.as_deref(), Some("+14155550123"));
+        // The consulted agent may decline.
+        assert!(step(&on, agent(2), ConsultStep::Cancel).unwrap().consult.is_none());
+        assert!(matches!(
+            step(&on, agent(3), ConsultStep::Cancel),
+            Err(Denied::NotYours(_))
+        ));
     }
 
     #[test]

@@ -305,7 +305,7 @@ async fn openapi_lists_exactly_the_served_routes() {
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(
         paths.len(),
-        37,
+        41,
         "documented paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );
@@ -313,6 +313,7 @@ async fn openapi_lists_exactly_the_served_routes() {
         let concrete = path
             .replace("{call_sid}", "call_01J0000000000000000000000Z")
             .replace("{id}", "1")
+            .replace("{step}", "accept")
             .replace("{source}", "nobody")
             .replace("{kind}", "simulator")
             .replace("{provider}", "nobody");

@@ -71,6 +71,28 @@ pub fn tone_blocks(samples: &[f32], tones: &[u32]) -> Vec<u32> {
         .collect()
 }
 
+/// The amplitude of the `hz` component of `samples` (a sine of peak `a` alone gives about
+/// `a`), by a Hann-windowed Goertzel filter: tells which of several simultaneous tones a
+/// mix holds, where [`dominant_frequency`] names only the loudest.
+pub fn tone_level(samples: &[f32], hz: f32) -> f32 {
+    let n = samples.len();
+    if n < 2 {
+        return 0.0;
+    }
+    let w = std::f64::consts::TAU * f64::from(hz) / f64::from(SAMPLE_RATE);
+    let coeff = 2.0 * w.cos();
+    let (mut s1, mut s2) = (0.0f64, 0.0f64);
+    for (i, &x) in samples.iter().enumerate() {
+        let hann = 0.5 - 0.5 * (std::f64::consts::TAU * i as f64 / (n - 1) as f64).cos();
+        let s0 = f64::from(x) * hann + coeff * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    let power = s1 * s1 + s2 * s2 - coeff * s1 * s2;
+    // The Hann window halves a sine's coherent sum.
+    (4.0 * power.max(0.0).sqrt() / n as f64) as f32
+}
+
 /// Index of the first 5 ms block whose RMS exceeds `threshold` (linear amplitude).
 pub fn onset(samples: &[f32], threshold: f32) -> Option<usize> {
     const BLOCK: usize = (SAMPLE_RATE / 200) as usize;
@@ -91,6 +113,28 @@ pub fn rms(samples: &[f32]) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tone_level_picks_each_tone_out_of_a_mix() {
+        let n = SAMPLE_RATE as usize / 2;
+        let mix: Vec<f32> = sine(440.0, 0.3, n)
+            .iter()
+            .zip(sine(700.0, 0.1, n))
+            .map(|(a, b)| a + b)
+            .collect();
+        assert!(
+            (tone_level(&mix, 440.0) - 0.3).abs() < 0.02,
+            "{}",
+            tone_level(&mix, 440.0)
+        );
+        assert!(
+            (tone_level(&mix, 700.0) - 0.1).abs() < 0.01,
+            "{}",
+            tone_level(&mix, 700.0)
+        );
+        assert!(tone_level(&mix, 1_000.0) < 0.001, "{}", tone_level(&mix, 1_000.0));
+        assert_eq!(tone_level(&[0.0; 4_800], 440.0), 0.0);
+    }
 
     #[test]
     fn tone_blocks_follow_the_tones_and_skip_the_rest() {

@@ -16,7 +16,8 @@ use std::fmt;
 use async_trait::async_trait;
 use switchboard_core::api::{TranscriptTurnIn, TransferTarget};
 use switchboard_core::{
-    CallError, CallErrorCode, CallSid, CallStatus, Direction, E164, NormalizedCallEvent, TelephonyVendor,
+    CallError, CallErrorCode, CallSid, CallStatus, ConsultStep, Direction, E164, MonitorMode, NormalizedCallEvent,
+    TelephonyVendor,
 };
 
 pub mod elevenlabs;
@@ -96,6 +97,15 @@ pub struct ConversationReport {
     pub turns: Vec<TranscriptTurnIn>,
     /// How the call ended (status, duration, error), for the call record.
     pub outcome: NormalizedCallEvent,
+}
+
+/// Who an attended transfer consults, as a provider needs it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConsultTarget {
+    /// Another agent, by login name (a provider that rings agents' phones looks it up).
+    Agent(String),
+    /// An outside number.
+    Number(E164),
 }
 
 /// What a provider can do; the desktop greys out what is missing.
@@ -258,6 +268,32 @@ pub trait TelephonyProvider: Send + Sync + fmt::Debug {
     async fn stop_recording(&self, call: &CallRef) -> Result<(), ProviderError>;
     /// The newest recording's url, if the provider can be asked for it.
     async fn recording_url(&self, call: &CallRef) -> Result<Option<String>, ProviderError>;
+
+    /// A supervisor (`supervisor`, a login name) joins the call's audio in `mode`, switches
+    /// to it without a gap when already there, or leaves (`None`). Returns how the
+    /// supervisor's desktop joins the audio. Providers that cannot monitor say so in their
+    /// capabilities and refuse.
+    async fn monitor(
+        &self,
+        _call: &CallRef,
+        _supervisor: &str,
+        _mode: Option<MonitorMode>,
+    ) -> Result<switchboard_core::MediaJoin, ProviderError> {
+        Err(ProviderError::Unsupported("monitoring"))
+    }
+
+    /// A step of an attended transfer. `Start` puts the caller on hold and reaches
+    /// `target`; `Accept` (the consulted agent, `call.agent`) joins; `Conference` joins all
+    /// three; `Complete` leaves the caller with the target and drops the agent; `Cancel`
+    /// drops the target and gives the agent the caller back.
+    async fn consult(
+        &self,
+        _call: &CallRef,
+        _step: ConsultStep,
+        _target: Option<&ConsultTarget>,
+    ) -> Result<(), ProviderError> {
+        Err(ProviderError::Unsupported("attended transfer"))
+    }
 
     /// Verify and normalise a webhook.
     fn parse_webhook(&self, req: &WebhookRequest<'_>) -> Result<Vec<ProviderEvent>, WebhookError>;

@@ -4,16 +4,18 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use switchboard_core::api::{
-    CallActionResponse, CallDetail, CallList, CallListQuery, DtmfRequest, OutboundCallRequest, QueueResponse,
-    RecordingRequest, TransferRequest, WrapUpRequest,
+    CallActionResponse, CallDetail, CallList, CallListQuery, ConsultRequest, DtmfRequest, HistoryEntry, MonitorRequest,
+    OutboundCallRequest, QueueResponse, RecordingRequest, TransferRequest, WrapUpRequest,
 };
-use switchboard_core::{CallAction, MediaAnswer, MediaOffer};
+use switchboard_core::{CallAction, CallSid, ConsultStep, MediaAnswer, MediaOffer};
 
 use super::{ApiJson, ApiQuery, SidPath};
 use crate::AppState;
 use crate::actions::{self, ActionDetail};
 use crate::error::ApiError;
+use crate::policy::MonitorChange;
 use crate::store::Principal;
+use crate::supervision;
 
 type Reply = Result<(StatusCode, Json<CallActionResponse>), ApiError>;
 
@@ -28,7 +30,12 @@ pub async fn list(
     who: Principal,
     ApiQuery(q): ApiQuery<CallListQuery>,
 ) -> Result<Json<CallList>, ApiError> {
-    Ok(Json(st.store.calls(who.business_id, &q).await?))
+    let mut list = st.store.calls(who.business_id, &q).await?;
+    let announce = st.store.settings(who.business_id).await?.announce_listening;
+    for call in &mut list.calls {
+        crate::policy::visible_monitors(who.role, announce, call);
+    }
+    Ok(Json(list))
 }
 
 pub async fn detail(
@@ -46,7 +53,88 @@ pub async fn detail(
         None => None,
     };
     let transcript = st.store.transcript(who.business_id, &sid).await?;
-    Ok(Json(CallDetail { call, lead, transcript }))
+    let announce = st.store.settings(who.business_id).await?.announce_listening;
+    let mut call = call;
+    crate::policy::visible_monitors(who.role, announce, &mut call);
+    let history = st
+        .store
+        .call_history(who.business_id, &sid)
+        .await?
+        .iter()
+        .filter(|ev| crate::policy::trail_visible(who.role, announce, ev))
+        .filter_map(HistoryEntry::from_event)
+        .collect();
+    Ok(Json(CallDetail {
+        call,
+        lead,
+        transcript,
+        history,
+    }))
+}
+
+/// `POST /v1/calls/{call_sid}/monitor`: a supervisor joins in a mode.
+pub async fn monitor_start(
+    State(st): State<AppState>,
+    who: Principal,
+    SidPath(sid): SidPath,
+    ApiJson(req): ApiJson<MonitorRequest>,
+) -> Reply {
+    let done = supervision::monitor(&st, &who, &sid, MonitorChange::Start(req.mode)).await?;
+    Ok((StatusCode::CREATED, Json(done)))
+}
+
+/// `PATCH /v1/calls/{call_sid}/monitor`: switch mode, same audio session.
+pub async fn monitor_switch(
+    State(st): State<AppState>,
+    who: Principal,
+    SidPath(sid): SidPath,
+    ApiJson(req): ApiJson<MonitorRequest>,
+) -> Reply {
+    let done = supervision::monitor(&st, &who, &sid, MonitorChange::Switch(req.mode)).await?;
+    Ok((StatusCode::OK, Json(done)))
+}
+
+/// `DELETE /v1/calls/{call_sid}/monitor`: leave.
+pub async fn monitor_stop(State(st): State<AppState>, who: Principal, SidPath(sid): SidPath) -> Reply {
+    let done = supervision::monitor(&st, &who, &sid, MonitorChange::Stop).await?;
+    Ok((StatusCode::OK, Json(done)))
+}
+
+/// `POST /v1/calls/{call_sid}/consult`: hold the caller and reach the target.
+pub async fn consult_start(
+    State(st): State<AppState>,
+    who: Principal,
+    SidPath(sid): SidPath,
+    ApiJson(req): ApiJson<ConsultRequest>,
+) -> Reply {
+    let done = supervision::consult(&st, &who, &sid, ConsultStep::Start, Some(&req.to)).await?;
+    Ok((StatusCode::ACCEPTED, Json(done)))
+}
+
+/// `POST /v1/calls/{call_sid}/consult/{step}`: accept, conference or complete.
+pub async fn consult_step(
+    State(st): State<AppState>,
+    who: Principal,
+    super::ApiPath((sid, step)): super::ApiPath<(String, String)>,
+) -> Reply {
+    let sid: CallSid = sid
+        .parse()
+        .map_err(|e: switchboard_core::IdError| ApiError::BadRequest(e.to_string()))?;
+    let step = match step.as_str() {
+        "accept" => ConsultStep::Accept,
+        "conference" => ConsultStep::Conference,
+        "complete" => ConsultStep::Complete,
+        // Cancelling is DELETE on the consult.
+        _ => return Err(ApiError::NotFound("consult step (accept, conference, complete)")),
+    };
+    let done = supervision::consult(&st, &who, &sid, step, None).await?;
+    Ok((StatusCode::ACCEPTED, Json(done)))
+}
+
+/// `DELETE /v1/calls/{call_sid}/consult`: the target leaves, the agent has the caller back.
+pub async fn consult_cancel(State(st): State<AppState>, who: Principal, SidPath(sid): SidPath) -> Reply {
+    let done = supervision::consult(&st, &who, &sid, ConsultStep::Cancel, None).await?;
+    Ok((StatusCode::ACCEPTED, Json(done)))
 }
 
 pub async fn place(State(st): State<AppState>, who: Principal, ApiJson(req): ApiJson<OutboundCallRequest>) -> Reply {

@@ -136,3 +136,20 @@ pub async fn floor(
         &data.offered,
     )))
 }
+
+/// `GET /v1/settings`: the business's settings (everyone in it may read them).
+pub async fn settings(
+    State(st): State<AppState>,
+    who: Principal,
+) -> Result<Json<switchboard_core::api::BusinessSettings>, ApiError> {
+    Ok(Json(st.store.settings(who.business_id).await?))
+}
+
+/// `PATCH /v1/settings` (admins).
+pub async fn update_settings(
+    State(st): State<AppState>,
+    who: Principal,
+    super::ApiJson(patch): super::ApiJson<switchboard_core::api::SettingsPatch>,
+) -> Result<Json<switchboard_core::api::BusinessSettings>, ApiError> {
+    Ok(Json(st.store.update_settings(&who, &patch).await?))
+}

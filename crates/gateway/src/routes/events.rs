@@ -11,8 +11,8 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use switchboard_core::BusinessId;
 use switchboard_core::api::EventCursor;
+use switchboard_core::{AgentRole, BusinessId, StreamEvent, StreamEventKind};
 use tokio::sync::broadcast::error::RecvError;
 
 use super::ApiQuery;
@@ -56,15 +56,52 @@ pub async fn stream(
         .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
         .map(|t| crate::auth::hash_token(t.trim()))
         .unwrap_or_default();
-    Ok(ws.on_upgrade(move |socket| session(st, who.business_id, token_hash, since, socket)))
+    let view = View {
+        role: who.role,
+        announce_listening: st.store.settings(who.business_id).await?.announce_listening,
+    };
+    Ok(ws.on_upgrade(move |socket| session(st, who.business_id, token_hash, since, view, socket)))
 }
 
-async fn session(st: AppState, business: BusinessId, token_hash: String, since: i64, socket: WebSocket) {
+/// What this client may see (see [`crate::policy::redact_event`]).
+#[derive(Debug, Clone, Copy)]
+struct View {
+    role: AgentRole,
+    announce_listening: bool,
+}
+
+impl View {
+    /// The JSON to send for `ev` (`json` is its stored form), following settings changes.
+    fn text(&mut self, ev: &StreamEvent, json: &str) -> Option<String> {
+        if ev.kind == StreamEventKind::SettingsChanged {
+            if let Some(a) = ev
+                .data
+                .pointer("/settings/announce_listening")
+                .and_then(|v| v.as_bool())
+            {
+                self.announce_listening = a;
+            }
+        }
+        match crate::policy::redact_event(self.role, self.announce_listening, ev) {
+            Some(redacted) => serde_json::to_string(&redacted).ok(),
+            None => Some(json.to_owned()),
+        }
+    }
+}
+
+async fn session(
+    st: AppState,
+    business: BusinessId,
+    token_hash: String,
+    since: i64,
+    mut view: View,
+    socket: WebSocket,
+) {
     let (mut tx, mut rx) = socket.split();
     // Subscribe before reading the backlog so nothing falls between the two.
     let mut live = st.bus.subscribe();
     let mut last = since;
-    if catch_up(&st, business, &mut last, &mut tx).await.is_err() {
+    if catch_up(&st, business, &mut last, &mut view, &mut tx).await.is_err() {
         return;
     }
     let mut ping = tokio::time::interval(Duration::from_secs(10));
@@ -72,12 +109,13 @@ async fn session(st: AppState, business: BusinessId, token_hash: String, since: 
         tokio::select! {
             msg = live.recv() => match msg {
                 Ok(ev) if ev.business_id == business && ev.event.id > last => {
-                    if tx.send(Message::Text(ev.json.clone().into())).await.is_err() { return; }
+                    let Some(text) = view.text(&ev.event, &ev.json) else { return };
+                    if tx.send(Message::Text(text.into())).await.is_err() { return; }
                     last = ev.event.id;
                 }
                 Ok(_) => {}
                 Err(RecvError::Lagged(_)) => {
-                    if catch_up(&st, business, &mut last, &mut tx).await.is_err() { return; }
+                    if catch_up(&st, business, &mut last, &mut view, &mut tx).await.is_err() { return; }
                 }
                 Err(RecvError::Closed) => return,
             },
@@ -100,7 +138,7 @@ async fn session(st: AppState, business: BusinessId, token_hash: String, since: 
     }
 }
 
-async fn catch_up<S>(st: &AppState, business: BusinessId, last: &mut i64, tx: &mut S) -> Result<(), ()>
+async fn catch_up<S>(st: &AppState, business: BusinessId, last: &mut i64, view: &mut View, tx: &mut S) -> Result<(), ()>
 where
     S: futures_util::Sink<Message> + Unpin,
 {
@@ -116,7 +154,8 @@ where
         let full = page.len() as u32 == PAGE;
         for ev in page {
             let json = serde_json::to_string(&ev).map_err(|_| ())?;
-            tx.send(Message::Text(json.into())).await.map_err(|_| ())?;
+            let text = view.text(&ev, &json).ok_or(())?;
+            tx.send(Message::Text(text.into())).await.map_err(|_| ())?;
             *last = ev.id;
         }
         if !full {

@@ -36,6 +36,21 @@ pub fn router() -> Router<AppState> {
         .route("/v1/calls/{call_sid}/recording", post(calls::recording))
         .route("/v1/calls/{call_sid}/wrapup", put(calls::wrap_up))
         .route("/v1/calls/{call_sid}/media", post(calls::media))
+        .route(
+            "/v1/calls/{call_sid}/monitor",
+            post(calls::monitor_start)
+                .patch(calls::monitor_switch)
+                .delete(calls::monitor_stop),
+        )
+        .route(
+            "/v1/calls/{call_sid}/consult",
+            post(calls::consult_start).delete(calls::consult_cancel),
+        )
+        .route("/v1/calls/{call_sid}/consult/{step}", post(calls::consult_step))
+        .route(
+            "/v1/settings",
+            get(directory::settings).patch(directory::update_settings),
+        )
         .route("/v1/numbers", get(directory::numbers).post(providers::add_number))
         .route(
             "/v1/numbers/{id}",

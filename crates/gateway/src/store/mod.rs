@@ -362,6 +362,39 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> StoreResult<CallRecord>;
     /// One agent.
     async fn agent(&self, business: BusinessId, id: AgentId) -> StoreResult<Option<Agent>>;
+    /// Record a supervisor's monitoring change or a consult step the provider carried out:
+    /// checked again against the call as it stands ([`crate::policy`]), saved on the call
+    /// and logged as its audit event.
+    async fn supervise(&self, who: &Principal, sid: &CallSid, change: Supervision<'_>) -> StoreResult<CallRecord>;
+    /// The audit trail of one call (actions, refusals, monitoring, consults), in order.
+    async fn call_history(&self, business: BusinessId, sid: &CallSid) -> StoreResult<Vec<StreamEvent>>;
+    /// The business's settings.
+    async fn settings(&self, business: BusinessId) -> StoreResult<switchboard_core::api::BusinessSettings>;
+    /// Change the business's settings (admins); logged.
+    async fn update_settings(
+        &self,
+        who: &Principal,
+        patch: &switchboard_core::api::SettingsPatch,
+    ) -> StoreResult<switchboard_core::api::BusinessSettings>;
+}
+
+/// A change [`Store::supervise`] records.
+#[derive(Debug, Clone, Copy)]
+pub enum Supervision<'a> {
+    /// A supervisor (named `name`) starts, switches or stops monitoring.
+    Monitor {
+        /// Display name shown to the agent.
+        name: &'a str,
+        /// What changes.
+        change: crate::policy::MonitorChange,
+    },
+    /// A step of an attended transfer (`target` for `Start`).
+    Consult {
+        /// The step.
+        step: switchboard_core::ConsultStep,
+        /// The consulted party.
+        target: Option<&'a TransferTarget>,
+    },
 }
 
 /// Open a store from a URL: `sqlite://...` or `postgres://...`. Runs migrations.
@@ -386,6 +419,7 @@ impl From<crate::policy::Denied> for StoreError {
             Denied::NotYours(m) => Self::Forbidden(m),
             Denied::Invalid(m) => Self::Invalid(m),
             Denied::Unsupported(_) => Self::Conflict(d.to_string()),
+            Denied::NotNow(m) => Self::Conflict(m),
         }
     }
 }

@@ -16,7 +16,7 @@ use switchboard_core::{
 use super::StoreError;
 
 /// Columns of `call_records`, `call_sid` first (it keys updates).
-pub const CALL_COLUMNS: [&str; 37] = [
+pub const CALL_COLUMNS: [&str; 39] = [
     "call_sid",
     "business_id",
     "direction",
@@ -53,6 +53,8 @@ pub const CALL_COLUMNS: [&str; 37] = [
     "error_provider_message",
     "error_retryable",
     "capabilities",
+    "monitors",
+    "consult",
     "updated_at",
 ];
 
@@ -130,6 +132,12 @@ pub fn bind_call<'q>(
         .bind(err.and_then(|e| e.provider_message.clone()))
         .bind(err.map(|e| i64::from(e.retryable)))
         .bind(r.capabilities.and_then(|c| serde_json::to_string(&c).ok()))
+        .bind(
+            (!r.monitors.is_empty())
+                .then(|| serde_json::to_string(&r.monitors).ok())
+                .flatten(),
+        )
+        .bind(r.consult.as_ref().and_then(|c| serde_json::to_string(c).ok()))
         .bind(now)
 }
 
@@ -200,6 +208,8 @@ pub struct CallRow {
     error_provider_message: Option<String>,
     error_retryable: Option<i64>,
     capabilities: Option<String>,
+    monitors: Option<String>,
+    consult: Option<String>,
 }
 
 impl TryFrom<CallRow> for CallRecord {
@@ -248,6 +258,17 @@ impl TryFrom<CallRow> for CallRecord {
                 .map(|c| serde_json::from_str(&c))
                 .transpose()
                 .map_err(|e| corrupt("capabilities", e))?,
+            monitors: r
+                .monitors
+                .map(|m| serde_json::from_str(&m))
+                .transpose()
+                .map_err(|e| corrupt("monitors", e))?
+                .unwrap_or_default(),
+            consult: r
+                .consult
+                .map(|c| serde_json::from_str(&c))
+                .transpose()
+                .map_err(|e| corrupt("consult", e))?,
             merge: MergeState {
                 status_seq: r.status_seq,
                 status_event: r.status_event,

@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 
 mod admin;
 mod ingest;
+mod supervision;
 
 use super::rows::{
     AGENT_SELECT, AgentRow, CALL_COLUMNS, CALL_INSERT, CALL_SELECT, CALL_UPDATE, CallRow, EVENT_SELECT, EventRow,
@@ -26,7 +27,8 @@ use super::rows::{
 use crate::policy;
 
 use super::{
-    FloorData, Ingested, NewLead, NewNumber, Principal, ProviderRow, Store, StoreError, StoreResult, TokenCheck,
+    FloorData, Ingested, NewLead, NewNumber, Principal, ProviderRow, Store, StoreError, StoreResult, Supervision,
+    TokenCheck,
 };
 
 /// What differs between the databases.
@@ -855,6 +857,26 @@ impl<B: Backend> Store for SqlStore<B> {
         Ok(rec)
     }
 
+    async fn supervise(&self, who: &Principal, sid: &CallSid, change: Supervision<'_>) -> StoreResult<CallRecord> {
+        self.supervise_call(who, sid, change).await
+    }
+
+    async fn call_history(&self, business: BusinessId, sid: &CallSid) -> StoreResult<Vec<StreamEvent>> {
+        self.history_of(business, sid).await
+    }
+
+    async fn settings(&self, business: BusinessId) -> StoreResult<switchboard_core::api::BusinessSettings> {
+        self.settings_of(business).await
+    }
+
+    async fn update_settings(
+        &self,
+        who: &Principal,
+        patch: &switchboard_core::api::SettingsPatch,
+    ) -> StoreResult<switchboard_core::api::BusinessSettings> {
+        self.patch_settings(who, patch).await
+    }
+
     async fn agent(&self, business: BusinessId, id: AgentId) -> StoreResult<Option<Agent>> {
         let sql = format!("SELECT {AGENT_SELECT} FROM agents WHERE business_id = $1 AND id = $2");
         let row: Option<AgentRow> = sqlx::query_as(&sql)
@@ -952,4 +974,4 @@ async fn claim_key(tx: &mut Transaction<'static, Any>, business: BusinessId, key
 }
 
 // Keep the column count and the generated statements in step.
-const _: () = assert!(CALL_COLUMNS.len() == 37);
+const _: () = assert!(CALL_COLUMNS.len() == 39);

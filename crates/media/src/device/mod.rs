@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub use bridge::{BridgeDevice, BridgeEnds};
 #[cfg(feature = "devices")]
 pub use system::{DeviceChoice, DeviceList, SystemAudio, list_devices};
-pub use wav::{WavDevice, WavSource, read_wav, resample, write_wav};
+pub use wav::{WavDevice, WavRecorder, WavSource, read_wav, resample, write_wav};
 
 use crate::{MediaError, SAMPLE_RATE};
 

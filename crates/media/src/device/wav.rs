@@ -86,6 +86,53 @@ pub fn write_wav(path: &Path, samples: &[f32]) -> Result<(), MediaError> {
     w.finalize().map_err(|e| wav_err(path, e))
 }
 
+/// A 48 kHz mono 16-bit WAV file written as audio arrives: the header is kept valid every
+/// second, so a process that dies mid-call still leaves a readable file.
+pub struct WavRecorder {
+    writer: hound::WavWriter<std::io::BufWriter<std::fs::File>>,
+    path: PathBuf,
+    unflushed: usize,
+}
+
+impl std::fmt::Debug for WavRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WavRecorder")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WavRecorder {
+    /// Create (or truncate) the file.
+    pub fn create(path: &Path) -> Result<Self, MediaError> {
+        Ok(Self {
+            writer: hound::WavWriter::create(path, spec16()).map_err(|e| wav_err(path, e))?,
+            path: path.to_path_buf(),
+            unflushed: 0,
+        })
+    }
+
+    /// Append samples.
+    pub fn write(&mut self, samples: &[f32]) -> Result<(), MediaError> {
+        for &s in samples {
+            self.writer
+                .write_sample(to_i16(s))
+                .map_err(|e| wav_err(&self.path, e))?;
+        }
+        self.unflushed += samples.len();
+        if self.unflushed >= SAMPLE_RATE as usize {
+            self.unflushed = 0;
+            self.writer.flush().map_err(|e| wav_err(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Write the final header.
+    pub fn finish(self) -> Result<(), MediaError> {
+        self.writer.finalize().map_err(|e| wav_err(&self.path, e))
+    }
+}
+
 fn spec16() -> hound::WavSpec {
     hound::WavSpec {
         channels: 1,

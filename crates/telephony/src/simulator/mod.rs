@@ -14,7 +14,9 @@
 //! Calls it did not start (created through its webhook, say) are still confirmed: like a
 //! real provider, it acts on any call id it is given.
 
+mod consult;
 pub mod media;
+mod mix;
 pub mod scenario;
 
 use std::collections::HashMap;
@@ -138,6 +140,10 @@ pub enum SimFeature {
     Dtmf,
     /// Recording.
     Recording,
+    /// Supervisors listening, whispering, barging.
+    Monitor,
+    /// Attended transfer (consult, conference).
+    WarmTransfer,
 }
 
 impl SimFeature {
@@ -148,6 +154,8 @@ impl SimFeature {
             Self::TransferToAgent => "transfer to an agent",
             Self::Dtmf => "DTMF",
             Self::Recording => "recording",
+            Self::Monitor => "monitoring",
+            Self::WarmTransfer => "attended transfer",
         }
     }
 }
@@ -175,6 +183,13 @@ impl ProviderConfig for SimulatorConfig {
             return Err(ProviderError::Config(
                 "inbound_per_minute must be between 0 and 600".into(),
             ));
+        }
+        if let Some(hz) = self.media.as_ref().and_then(|m| m.caller_tone_hz) {
+            if !(50.0..=8_000.0).contains(&hz) {
+                return Err(ProviderError::Config(
+                    "media.caller_tone_hz must be between 50 and 8000".into(),
+                ));
+            }
         }
         Ok(())
     }
@@ -215,6 +230,12 @@ struct SimCall {
     next_turn: usize,
     /// An agent asked to answer and the confirmation is on its way.
     answering: bool,
+    /// Who may join the call's audio, by login, and as whom.
+    parties: HashMap<String, mix::Party>,
+    /// The party an attended transfer consults.
+    consult: Option<crate::ConsultTarget>,
+    /// Whether the latest consult step wants the caller held (see `settle_hold`).
+    want_held: Option<bool>,
 }
 
 impl SimCall {
@@ -231,6 +252,9 @@ impl SimCall {
             script,
             next_turn: 0,
             answering: false,
+            parties: HashMap::new(),
+            consult: None,
+            want_held: None,
         }
     }
 }
@@ -544,6 +568,18 @@ impl Simulator {
         });
     }
 
+    /// `login` takes part in the call's audio as `party`; an agent replaces the previous
+    /// agent (a transfer hands the call on).
+    fn join_as(&self, key: &str, login: Option<&str>, party: mix::Party) {
+        let Some(login) = login else { return };
+        if let Some(c) = self.lock().get_mut(key) {
+            if party == mix::Party::Agent {
+                c.parties.retain(|_, p| *p != mix::Party::Agent);
+            }
+            c.parties.insert(login.to_owned(), party);
+        }
+    }
+
     fn status_of(&self, key: &str) -> Option<CallStatus> {
         self.lock().get(key).and_then(|c| c.status)
     }
@@ -589,6 +625,8 @@ impl TelephonyProvider for Simulator {
             recording: has(SimFeature::Recording),
             transcripts: true,
             ai_agents: false,
+            monitor: has(SimFeature::Monitor),
+            warm_transfer: has(SimFeature::WarmTransfer),
         }
     }
 
@@ -622,6 +660,7 @@ impl TelephonyProvider for Simulator {
             n as usize % SCRIPTS.len(),
         );
         self.lock().insert(key.clone(), sim_call);
+        self.join_as(&key, call.agent.as_deref(), mix::Party::Agent);
         let outcome = scenario::outbound_outcome(
             cfg.seed,
             n,
@@ -674,6 +713,7 @@ impl TelephonyProvider for Simulator {
         if let Some(c) = self.lock().get_mut(&key) {
             c.answering = true;
         }
+        self.join_as(&key, call.agent.as_deref(), mix::Party::Agent);
         self.confirm(&key, CallStatus::Answered);
         Ok(())
     }
@@ -703,6 +743,10 @@ impl TelephonyProvider for Simulator {
             TransferTarget::Number(_) => SimFeature::TransferToNumber,
         })?;
         let key = self.key_for(call);
+        // The agent's audio ends with the handover; the next agent answers and joins anew.
+        if let Some(c) = self.lock().get_mut(&key) {
+            c.parties.retain(|_, p| *p != mix::Party::Agent);
+        }
         let (sim, k, delay) = (self.clone(), key, self.inner.cfg.confirm_delay_ms);
         let to_agent = matches!(to, TransferTarget::Agent(_));
         tokio::spawn(async move {
@@ -799,11 +843,20 @@ impl TelephonyProvider for Simulator {
             ));
         };
         let key = self.key_for(call);
-        let (status, answering) = {
+        let login = call
+            .agent
+            .as_deref()
+            .ok_or_else(|| ProviderError::Invalid("who is joining the call's audio is not known".into()))?;
+        let (status, answering, party) = {
             let calls = self.lock();
             let c = calls.get(&key);
-            (c.and_then(|c| c.status), c.is_some_and(|c| c.answering))
+            (
+                c.and_then(|c| c.status),
+                c.is_some_and(|c| c.answering),
+                c.and_then(|c| c.parties.get(login).copied()),
+            )
         };
+        let party = party.ok_or_else(|| ProviderError::Invalid(format!("{login} is not on this call")))?;
         // The desktop offers right after asking to answer; the "network" confirms a moment
         // later, so an answer in flight counts as connected.
         let status = if answering && !status.is_some_and(CallStatus::is_terminal) {
@@ -811,7 +864,47 @@ impl TelephonyProvider for Simulator {
         } else {
             status
         };
-        peers.offer(&key, &call.call_sid, status, sdp).await
+        peers.offer(&key, &call.call_sid, status, login, party, sdp).await
+    }
+
+    async fn monitor(
+        &self,
+        call: &CallRef,
+        supervisor: &str,
+        mode: Option<switchboard_core::MonitorMode>,
+    ) -> Result<switchboard_core::MediaJoin, ProviderError> {
+        self.offers(SimFeature::Monitor)?;
+        let key = self.key_for(call);
+        {
+            let mut calls = self.lock();
+            let c = calls
+                .get_mut(&key)
+                .ok_or_else(|| ProviderError::Invalid("unknown call".into()))?;
+            match mode {
+                Some(mode) => {
+                    c.parties.insert(supervisor.to_owned(), mix::Party::Monitor(mode));
+                }
+                None => {
+                    c.parties.remove(supervisor);
+                }
+            }
+        }
+        if let Some(peers) = &self.inner.peers {
+            peers.set_monitor(&key, supervisor, mode);
+        }
+        Ok(match mode {
+            Some(_) => self.media_join(call),
+            None => switchboard_core::MediaJoin::None,
+        })
+    }
+
+    async fn consult(
+        &self,
+        call: &CallRef,
+        step: switchboard_core::ConsultStep,
+        target: Option<&crate::ConsultTarget>,
+    ) -> Result<(), ProviderError> {
+        self.consult_step(call, step, target).await
     }
 }
 

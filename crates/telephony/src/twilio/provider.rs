@@ -293,6 +293,9 @@ impl TelephonyProvider for Twilio {
             recording: true,
             transcripts: false,
             ai_agents: false,
+            // Conference coaching and attended transfer come with the carrier issues.
+            monitor: false,
+            warm_transfer: false,
         }
     }
 
