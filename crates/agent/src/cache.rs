@@ -302,11 +302,15 @@ impl Cache {
             return Ok(Applied::Skipped);
         }
         let applied = match ev.kind {
-            StreamEventKind::CallCreated | StreamEventKind::CallUpdated | StreamEventKind::CallAction => {
-                let data = if ev.kind == StreamEventKind::CallAction {
-                    &ev.data["call"]
-                } else {
-                    &ev.data
+            StreamEventKind::CallCreated
+            | StreamEventKind::CallUpdated
+            | StreamEventKind::CallAction
+            | StreamEventKind::CallMonitor
+            | StreamEventKind::CallConsult => {
+                // Actions, monitoring and consults carry the record after them as `call`.
+                let data = match ev.kind {
+                    StreamEventKind::CallCreated | StreamEventKind::CallUpdated => &ev.data,
+                    _ => &ev.data["call"],
                 };
                 let call: CallRecord = serde_json::from_value(data.clone()).map_err(cache_err)?;
                 Self::upsert_call_tx(&mut tx, &call).await?;

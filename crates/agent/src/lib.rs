@@ -11,6 +11,7 @@
 mod audio;
 mod cache;
 mod outbox;
+mod supervise;
 mod vault;
 
 use std::path::PathBuf;
@@ -621,7 +622,13 @@ impl Console {
                     None => None,
                 };
                 let transcript = self.inner.cache.transcript(sid).await?;
-                Ok(CallDetail { call, lead, transcript })
+                // The audit trail is the gateway's; offline, the call shows without it.
+                Ok(CallDetail {
+                    call,
+                    lead,
+                    transcript,
+                    history: Vec::new(),
+                })
             }
         }
     }
