@@ -511,3 +511,45 @@ impl Drop for PyOracle {
         let _ = self.child.wait();
     }
 }
+
+/// A session bus of its own on which no service can be activated (so no keyring, and no
+/// other instance of the app to hand over to). Returns the daemon and its address.
+pub async fn bare_session_bus(dir: &Path) -> (Child, String) {
+    let conf = dir.join("bus.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:dir={}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#,
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new("dbus-daemon")
+        .arg(format!("--config-file={}", conf.display()))
+        .args(["--nofork", "--print-address=1"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("dbus-daemon is installed (cargo xtask setup)");
+    // The address is printed once the bus accepts connections.
+    let stdout = child.stdout.take().unwrap();
+    let address = tokio::time::timeout(Duration::from_secs(10), BufReader::new(stdout).lines().next_line())
+        .await
+        .expect("the bus address within 10 s")
+        .unwrap()
+        .expect("dbus-daemon printed its address");
+    (child, address.trim().to_owned())
+}

@@ -4,7 +4,10 @@
 use switchboard_agent::Console;
 use switchboard_core::api::{CallDetail, RecordingAction, TransferTarget};
 use switchboard_core::desktop::{CallSummary, ConsoleState, DesktopError, DialRequest, Session, UiEvent};
-use switchboard_core::{Agent, AgentStatus, CallRecord, CallSid, LeadId, NumberId, PhoneNumber};
+use switchboard_core::floor::Floor;
+use switchboard_core::{
+    Agent, AgentStatus, CallRecord, CallSid, ConsultStep, LeadId, MonitorMode, NumberId, PhoneNumber,
+};
 use tauri::State;
 use tauri::ipc::Channel;
 
@@ -88,6 +91,31 @@ pub async fn end_call(c: State<'_, Console>, call_sid: CallSid) -> R<CallRecord>
 #[tauri::command(rename_all = "snake_case")]
 pub async fn transfer(c: State<'_, Console>, call_sid: CallSid, to: TransferTarget) -> R<CallRecord> {
     c.transfer(&call_sid, to).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn floor(c: State<'_, Console>) -> R<Floor> {
+    c.floor().await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn monitor(c: State<'_, Console>, call_sid: CallSid, mode: MonitorMode) -> R<CallRecord> {
+    c.monitor(&call_sid, mode).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn stop_monitor(c: State<'_, Console>, call_sid: CallSid) -> R<CallRecord> {
+    c.stop_monitor(&call_sid).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn consult(c: State<'_, Console>, call_sid: CallSid, to: TransferTarget) -> R<CallRecord> {
+    c.consult(&call_sid, to).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+pub async fn consult_step(c: State<'_, Console>, call_sid: CallSid, step: ConsultStep) -> R<CallRecord> {
+    c.consult_step(&call_sid, step).await
 }
 
 #[tauri::command(rename_all = "snake_case")]

@@ -13,53 +13,9 @@
 mod gw;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use switchboard_e2e::{Window, app_binary, free_port};
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
-
-/// A session bus on which no service can be activated. Returns the daemon and its address.
-async fn bare_session_bus(dir: &Path) -> (Child, String) {
-    let conf = dir.join("bus.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:dir={}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"#,
-            dir.display()
-        ),
-    )
-    .unwrap();
-    let mut child = Command::new("dbus-daemon")
-        .arg(format!("--config-file={}", conf.display()))
-        .args(["--nofork", "--print-address=1"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("dbus-daemon is installed (cargo xtask setup)");
-    // The address is printed once the bus accepts connections.
-    let stdout = child.stdout.take().unwrap();
-    let address = tokio::time::timeout(Duration::from_secs(10), BufReader::new(stdout).lines().next_line())
-        .await
-        .expect("the bus address within 10 s")
-        .unwrap()
-        .expect("dbus-daemon printed its address");
-    (child, address.trim().to_owned())
-}
 
 /// Every file under `root` whose bytes contain `needle`.
 fn files_containing(root: &Path, needle: &[u8]) -> Vec<String> {
@@ -95,7 +51,7 @@ async fn session_only() {
     let token = gw::cli_token(&db, "alice");
 
     let bus_dir = tempfile::tempdir().unwrap();
-    let (_bus, bus) = bare_session_bus(bus_dir.path()).await;
+    let (_bus, bus) = switchboard_e2e::bare_session_bus(bus_dir.path()).await;
     // Everything the app and its web view may write goes under one directory, which is
     // searched for the token at the end.
     let home = tempfile::tempdir().unwrap();

@@ -110,6 +110,37 @@ pub async fn transfer(call_sid: CallSid, to: TransferTarget) -> Result<CallRecor
     invoke("transfer", &A { call_sid, to }).await
 }
 
+pub async fn floor() -> Result<switchboard_core::floor::Floor, DesktopError> {
+    invoke("floor", &None_ {}).await
+}
+
+pub async fn monitor(call_sid: CallSid, mode: switchboard_core::MonitorMode) -> Result<CallRecord, DesktopError> {
+    #[derive(Serialize)]
+    struct A {
+        call_sid: CallSid,
+        mode: switchboard_core::MonitorMode,
+    }
+    invoke("monitor", &A { call_sid, mode }).await
+}
+
+pub async fn consult(call_sid: CallSid, to: TransferTarget) -> Result<CallRecord, DesktopError> {
+    #[derive(Serialize)]
+    struct A {
+        call_sid: CallSid,
+        to: TransferTarget,
+    }
+    invoke("consult", &A { call_sid, to }).await
+}
+
+pub async fn consult_step(call_sid: CallSid, step: switchboard_core::ConsultStep) -> Result<CallRecord, DesktopError> {
+    #[derive(Serialize)]
+    struct A {
+        call_sid: CallSid,
+        step: switchboard_core::ConsultStep,
+    }
+    invoke("consult_step", &A { call_sid, step }).await
+}
+
 pub async fn dtmf(call_sid: CallSid, digits: String) -> Result<CallRecord, DesktopError> {
     #[derive(Serialize)]
     struct A {

@@ -11,6 +11,7 @@ mod state;
 use std::cell::Cell;
 use std::rc::Rc;
 
+use components::board::Board;
 use components::history::History;
 use components::lead::{LeadCard, Transcript};
 use components::queue::Queue;
@@ -235,6 +236,7 @@ fn App() -> Html {
                 </div>
             },
             Page::History => html! { <History /> },
+            Page::Supervisor => html! { <Board /> },
             Page::Settings => html! { <Settings /> },
         };
         html! {
@@ -247,6 +249,7 @@ fn App() -> Html {
                             model.connection.last_sync_at.map(|t| format!(" (last synced {})", time_of_day(t))).unwrap_or_default()) }
                     </div>
                 }
+                <components::consult::ConsultOffers />
                 if let Some(n) = model.notice.clone() {
                     <div class={classes!("notice", n.error.then_some("error"))} id="notice">
                         <span>{n.text}</span>

@@ -13,6 +13,7 @@ use yew::Reducible;
 pub enum Page {
     Console,
     History,
+    Supervisor,
     Settings,
 }
 
@@ -42,6 +43,15 @@ pub struct Model {
     pub levels: Option<switchboard_core::desktop::AudioLevels>,
     /// The call's audio transport, for people ("connected", "reconnecting", ...).
     pub audio_state: Option<String>,
+    /// The supervisor's board, as last fetched.
+    pub floor: Option<Rc<switchboard_core::floor::Floor>>,
+    /// Bumped by every change that can move the board: it refetches on a change, never on
+    /// a timer.
+    pub floor_epoch: u64,
+    /// The call this supervisor is monitoring, and how.
+    pub monitoring: Option<(switchboard_core::CallSid, switchboard_core::MonitorMode)>,
+    /// Consults other agents ask this agent for, not yet picked up.
+    pub consult_offers: Vec<CallRecord>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +79,8 @@ pub enum Msg {
     Muted(bool),
     Notice(Option<Notice>),
     SignedOut,
+    Floor(Rc<switchboard_core::floor::Floor>),
+    Monitoring(Option<(switchboard_core::CallSid, switchboard_core::MonitorMode)>),
 }
 
 impl Model {
@@ -78,6 +90,15 @@ impl Model {
 
     pub fn page(&self) -> Page {
         self.page.unwrap_or(Page::Console)
+    }
+
+    /// Am I the agent a consult on this call is for (`picked_up`: and have I joined)?
+    pub fn consulted(&self, c: &CallRecord, picked_up: bool) -> bool {
+        let me = self.me().map(|a| a.id);
+        c.consult.as_ref().is_some_and(|k| {
+            k.target_agent().is_some() && k.target_agent() == me
+                && (k.state != switchboard_core::ConsultState::Ringing) == picked_up
+        })
     }
 
     /// Is this call one the softphone should take over? (Mine and live, or mine and
@@ -115,10 +136,20 @@ impl Reducible for Model {
                 UiEvent::Connection(c) => m.connection = c,
                 UiEvent::CallChanged(call) => {
                     merge_call(&mut m.history, &call);
+                    m.floor_epoch += 1;
+                    m.consult_offers.retain(|c| c.call_sid != call.call_sid);
+                    if m.consulted(&call, false) {
+                        m.consult_offers.push(call.clone());
+                    }
+                    if m.monitoring.as_ref().is_some_and(|(sid, _)| *sid == call.call_sid) && call.status.is_terminal() {
+                        m.monitoring = None;
+                    }
+                    let consulting = m.consulted(&call, true);
                     if let Some(a) = m.active.as_mut().filter(|a| a.call.call_sid == call.call_sid) {
                         a.call = call.clone();
-                        // Handed to someone else: the softphone is free again.
-                        if m.me().is_some_and(|me| call.agent_id != Some(me.id)) {
+                        // Handed to someone else (and not a consult I am in): the softphone
+                        // is free again.
+                        if m.me().is_some_and(|me| call.agent_id != Some(me.id)) && !consulting {
                             m.active = None;
                         }
                     } else if m.active.is_none() && m.is_mine_live(&call) {
@@ -126,6 +157,7 @@ impl Reducible for Model {
                             call: call.clone(),
                             lead: None,
                             transcript: vec![],
+                            history: vec![],
                         });
                     }
                     if let Some(s) = m.selected.as_mut().filter(|s| s.call.call_sid == call.call_sid) {
@@ -138,6 +170,7 @@ impl Reducible for Model {
                     }
                 }
                 UiEvent::AgentChanged(a) => {
+                    m.floor_epoch += 1;
                     if let Some(s) = m.session.as_mut().filter(|s| s.agent.id == a.id) {
                         s.agent = a.clone();
                     }
@@ -211,7 +244,12 @@ impl Reducible for Model {
                 m.session = None;
                 m.active = None;
                 m.selected = None;
+                m.floor = None;
+                m.monitoring = None;
+                m.consult_offers.clear();
             }
+            Msg::Floor(f) => m.floor = Some(f),
+            Msg::Monitoring(x) => m.monitoring = x,
         }
         Rc::new(m)
     }
@@ -227,6 +265,7 @@ fn refresh_detail(current: &mut CallDetail, fresh: CallDetail) {
         call,
         lead: fresh.lead.or(current.lead.take()),
         transcript: fresh.transcript,
+        history: fresh.history,
     };
     for t in &turns {
         push_turn(current, t);

@@ -86,6 +86,17 @@ pub fn History() -> Html {
                         <section class="panel"><div class="panel-head"><h2>{"Notes"}</h2></div><div class="notes">{n}</div></section>
                     }
                     <Transcript detail={d.clone()} />
+                    if !d.history.is_empty() {
+                        // The call's audit trail: actions, supervisors, consults.
+                        <section class="panel" id="call-trail">
+                            <div class="panel-head"><h2>{"What happened"}</h2></div>
+                            <ul class="trail">
+                                { for d.history.iter().map(|h| html! {
+                                    <li><span class="muted">{ crate::state::time_of_day(h.at) }</span>{" "}{ h.what.clone() }</li>
+                                }) }
+                            </ul>
+                        </section>
+                    }
                     <section class="panel">
                         <Dialer to={Some(if d.call.direction == Direction::Inbound { d.call.from.clone() } else { d.call.to.clone() })}
                             lead={d.call.lead_id} />

@@ -1,6 +1,8 @@
 //! Screens and panels. Each reads the shared model from context and changes it only by
 //! dispatching messages or calling typed commands.
 
+pub mod board;
+pub mod consult;
 pub mod dialer;
 pub mod history;
 pub mod lead;

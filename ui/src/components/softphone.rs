@@ -2,6 +2,7 @@ use switchboard_core::api::{DISPOSITIONS, RecordingAction, TransferTarget};
 use switchboard_core::{AgentId, CallRecord, CallStatus, Direction, PhoneNumber, ProviderCapabilities};
 use yew::prelude::*;
 
+use super::consult::{ConsultBar, SupervisorIndicator};
 use super::dialer::Dialer;
 use super::{input_value, run, use_ctx, use_now};
 use crate::ipc;
@@ -22,6 +23,8 @@ fn capabilities(call: &CallRecord) -> ProviderCapabilities {
         recording: true,
         transcripts: true,
         ai_agents: false,
+        monitor: false,
+        warm_transfer: false,
     })
 }
 
@@ -172,6 +175,37 @@ pub fn Softphone() -> Html {
     let caps = capabilities(&call);
     let provider = provider_name(&call, &ctx.numbers);
     let can_transfer = caps.transfer_to_agent || caps.transfer_to_number;
+    let audio_panel = html! {
+        <div class="audio" id="audio-panel">
+            <span id="audio-state" class={classes!("audio-state", ctx.audio_state.clone())}>{
+                match ctx.audio_state.as_deref() {
+                    Some("connected") => "Audio connected",
+                    Some("reconnecting") => "Audio reconnecting…",
+                    Some("connecting") => "Audio connecting…",
+                    Some(_) => "Audio",
+                    None => "No call audio",
+                }
+            }</span>
+            <Meter id="meter-mic" label="Mic" dbfs={ctx.levels.map(|l| l.input.rms_dbfs)} />
+            <Meter id="meter-speaker" label="Speaker" dbfs={ctx.levels.map(|l| l.output.rms_dbfs)} />
+        </div>
+    };
+    // Consulted by a colleague: the call is theirs; only the consult and the audio show.
+    if ctx.consulted(&call, true) {
+        return html! {
+            <section class="panel softphone" id="softphone">
+                <div class="call-head">
+                    <div>
+                        <div class="call-name">{ name.unwrap_or_else(|| pretty_number(other)) }</div>
+                        <div class="sub">{"Consult"}</div>
+                    </div>
+                    <div class="call-side"><span id="call-status" class="pill st-consult">{"Consult"}</span></div>
+                </div>
+                <ConsultBar call={call.clone()} />
+                { audio_panel }
+            </section>
+        };
+    }
 
     html! {
         <section class="panel softphone" id="softphone">
@@ -188,6 +222,7 @@ pub fn Softphone() -> Html {
                     <div class="timer big" id="call-timer">{ talk }</div>
                 </div>
             </div>
+            <SupervisorIndicator call={call.clone()} />
             if live {
                 <div class="controls">
                     if call.status == CallStatus::OnHold {
@@ -207,21 +242,15 @@ pub fn Softphone() -> Html {
                     <button id="btn-transfer" class="btn" disabled={!online || !can_transfer || !matches!(call.status, CallStatus::Answered | CallStatus::OnHold)}
                         title={why_not(can_transfer, "transfer calls", &provider, "Transfer to a colleague or a number")}
                         onclick={let o = transfer_open.clone(); Callback::from(move |_| o.set(!*o))}>{"Transfer"}</button>
+                    if call.consult.is_none() {
+                        <ConsultBar call={call.clone()} />
+                    }
                     <button id="btn-end" class="btn danger" disabled={!online} onclick={act("end_call")} title="End (Alt+E)">{"End"}</button>
                 </div>
-                <div class="audio" id="audio-panel">
-                    <span id="audio-state" class={classes!("audio-state", ctx.audio_state.clone())}>{
-                        match ctx.audio_state.as_deref() {
-                            Some("connected") => "Audio connected",
-                            Some("reconnecting") => "Audio reconnecting…",
-                            Some("connecting") => "Audio connecting…",
-                            Some(_) => "Audio",
-                            None => "No call audio",
-                        }
-                    }</span>
-                    <Meter id="meter-mic" label="Mic" dbfs={ctx.levels.map(|l| l.input.rms_dbfs)} />
-                    <Meter id="meter-speaker" label="Speaker" dbfs={ctx.levels.map(|l| l.output.rms_dbfs)} />
-                </div>
+                if call.consult.is_some() {
+                    <ConsultBar call={call.clone()} />
+                }
+                { audio_panel }
                 if *transfer_open {
                     <div class="transfer card-inset">
                         <label for="transfer-agent">{"Transfer to a colleague"}</label>
@@ -282,15 +311,15 @@ pub fn Softphone() -> Html {
 }
 
 #[derive(Properties, PartialEq)]
-struct MeterProps {
-    id: &'static str,
-    label: &'static str,
-    dbfs: Option<f32>,
+pub struct MeterProps {
+    pub id: &'static str,
+    pub label: &'static str,
+    pub dbfs: Option<f32>,
 }
 
 /// A level bar: -60 dBFS and below is empty, 0 dBFS full.
 #[function_component]
-fn Meter(p: &MeterProps) -> Html {
+pub fn Meter(p: &MeterProps) -> Html {
     let fill = p.dbfs.map_or(0.0, |d| ((d + 60.0) / 60.0).clamp(0.0, 1.0) * 100.0);
     html! {
         <div class="meter" id={p.id} data-dbfs={p.dbfs.map(|d| format!("{d:.0}")).unwrap_or_default()}>

@@ -46,7 +46,7 @@ pub fn TopBar() -> Html {
                 { tab(Page::Console, "nav-console", "Console") }
                 { tab(Page::History, "nav-history", "History") }
                 if supervisor {
-                    <button id="nav-supervisor" class="tab" disabled=true title="The supervisor board arrives in a coming release">{"Supervisor"}</button>
+                    { tab(Page::Supervisor, "nav-supervisor", "Supervisor") }
                 }
                 { tab(Page::Settings, "nav-settings", "Settings") }
             </nav>
@@ -62,18 +62,25 @@ pub fn TopBar() -> Html {
                     { format!("{} waiting to send", ctx.outbox_pending) }
                 </span>
             }
+            <label class="status-label" for="status-select">{"My status"}</label>
             <select id="status-select" class={classes!("status-select", format!("st-{}", status_value(me.status)))} onchange={on_status}>
                 { for STATUSES.iter().map(|(s, label)| html! {
                     <option value={s.as_str()} selected={*s == me.status}>{*label}</option>
                 }) }
                 if !STATUSES.iter().any(|(s, _)| *s == me.status) {
-                    <option value={me.status.as_str()} selected=true>{"Offline"}</option>
+                    <option value={me.status.as_str()} selected=true>{"Signed off"}</option>
                 }
             </select>
             <div class="me">
-                <span class={classes!("dot", if online { "ok" } else { "down" })} title={if online { "Connected" } else { "Offline" }} />
                 <span>{me.display_name.clone()}</span>
             </div>
+            // The link to the gateway, apart from the agent's own status: a status of
+            // "Offline" beside a green "connected" dot looked like one thing.
+            <span id="connection" class={classes!("link", if online { "up" } else { "down" })}
+                title={if online { "Connected to the gateway" } else { "No connection to the gateway: showing saved data" }}>
+                <span class="link-icon" aria-hidden="true">{ if online { "⇅" } else { "⨯" } }</span>
+                { if online { "Gateway connected" } else { "Gateway offline" } }
+            </span>
         </header>
     }
 }
