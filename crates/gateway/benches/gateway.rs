@@ -7,6 +7,9 @@
 //!    clients.
 //! 3. `GET /v1/floor` latency with 1,000 agents and 10,000 calls today, against
 //!    `GET /v1/agents` on the same data.
+//! 4. On the same floor, a call event to the supervisor's board update with 100
+//!    supervisors connected: each board hears the event on its stream and fetches the
+//!    floor, as the desktop's board does; measured until the fetched floor is in hand.
 //!
 //! All loops are bounded; servers bind to 127.0.0.1.
 
@@ -32,6 +35,8 @@ const WS_CLIENTS: usize = 1_000;
 const WS_EVENTS: usize = 200;
 const FLOOR_AGENTS: usize = 1_000;
 const FLOOR_CALLS: usize = 10_000;
+const BOARDS: usize = 100;
+const BOARD_EVENTS: usize = 20;
 
 fn signed(ev: &switchboard_core::NormalizedCallEvent) -> (Vec<u8>, String) {
     let body = serde_json::to_vec(ev).unwrap();
@@ -142,9 +147,101 @@ async fn floor_latency(kind: &str) -> ((Duration, Duration), (Duration, Duration
     let day_start = support::t0() - 60_000;
     let floor = get_latency(&gw, &token, &format!("/v1/floor?day_start={day_start}"), 50).await;
     let agents = get_latency(&gw, &token, "/v1/agents", 50).await;
+    let boards = board_latency(&gw, &seeded[0], day_start).await;
+    println!(
+        "event -> board update, {kind:<8} {BOARDS} supervisors, same floor: p50 {:.1} ms, p99 {:.1} ms ({} updates)",
+        boards.0.as_secs_f64() * 1e3,
+        boards.1.as_secs_f64() * 1e3,
+        boards.2
+    );
     drop(gw);
     db.cleanup().await;
     (floor, agents)
+}
+
+/// BOARDS supervisors with their event streams open; BOARD_EVENTS call events one second
+/// apart; for each, how long until every board has fetched the floor the event changed.
+async fn board_latency(
+    gw: &TestGateway,
+    seeded: &switchboard_gateway::demo::Seeded,
+    day_start: i64,
+) -> (Duration, Duration, usize) {
+    let since = gw.store.last_event_id(seeded.business).await.unwrap();
+    let ws_url = format!("{}/v1/events?since={since}", gw.base.replacen("http", "ws", 1));
+    let floor_url = format!("{}/v1/floor?day_start={day_start}", gw.base);
+    let sent: Arc<Vec<OnceLock<Instant>>> = Arc::new((0..=BOARD_EVENTS).map(|_| OnceLock::new()).collect());
+    let ready = Arc::new(tokio::sync::Semaphore::new(0));
+    let http = reqwest::Client::new();
+    let mut boards = vec![];
+    for i in 0..BOARDS {
+        let id = gw
+            .store
+            .create_agent(
+                seeded.business,
+                &format!("super{i:03}"),
+                &format!("Supervisor {i}"),
+                switchboard_core::AgentRole::Supervisor,
+            )
+            .await
+            .unwrap();
+        let token = switchboard_gateway::demo::issue_token(&*gw.store, id).await.unwrap();
+        let mut req = ws_url.as_str().into_client_request().unwrap();
+        req.headers_mut()
+            .insert("authorization", format!("Bearer {token}").parse().unwrap());
+        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let (sent, ready, http, floor_url) = (sent.clone(), ready.clone(), http.clone(), floor_url.clone());
+        boards.push(tokio::spawn(async move {
+            let mut lat = Vec::with_capacity(BOARD_EVENTS);
+            while let Some(Ok(msg)) = ws.next().await {
+                let Message::Text(text) = msg else { continue };
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                let Some(n) = v["data"]["vendor_call_id"].as_str().and_then(|s| s.strip_prefix('B')) else {
+                    continue;
+                };
+                let n: usize = n.parse().unwrap();
+                // The board's refresh: the whole floor, as the desktop fetches it.
+                let floor = http.get(&floor_url).bearer_auth(&token).send().await.unwrap();
+                assert!(floor.status().is_success());
+                let _ = floor.bytes().await.unwrap();
+                if n == BOARD_EVENTS {
+                    ready.add_permits(1); // warm-up: this board is subscribed
+                    continue;
+                }
+                lat.push(Instant::now() - *sent[n].get().unwrap());
+                if lat.len() == BOARD_EVENTS {
+                    return lat;
+                }
+            }
+            lat
+        }));
+    }
+    let url = format!("{}/webhooks/simulator/sim-1", gw.base);
+    let post = |i: usize| {
+        let ev = inbound(
+            &format!("B{i}"),
+            &format!("b{i}"),
+            1_000,
+            CallStatus::Ringing,
+            "+14155550100",
+        );
+        let (body, sig) = signed(&ev);
+        http.post(&url).header(signature::HEADER, sig).body(body).send()
+    };
+    sent[BOARD_EVENTS].set(Instant::now()).unwrap();
+    post(BOARD_EVENTS).await.unwrap();
+    let _all = ready.acquire_many(BOARDS as u32).await.unwrap();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    for i in 0..BOARD_EVENTS {
+        tick.tick().await;
+        sent[i].set(Instant::now()).unwrap();
+        assert!(post(i).await.unwrap().status().is_success());
+    }
+    let mut all = vec![];
+    for b in boards {
+        all.extend(b.await.unwrap());
+    }
+    all.sort_unstable();
+    (percentile(&all, 0.5), percentile(&all, 0.99), all.len())
 }
 
 /// pgbench: single-row INSERT commits per second with `clients` connections, 5 s.

@@ -20,6 +20,7 @@ pub mod bus;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod floor;
 pub mod http;
 pub mod ingest;
 pub mod onboarding;
@@ -51,6 +52,8 @@ pub struct AppState {
     pub providers: Arc<Providers>,
     /// Base URL providers call us at (webhook signatures may cover it).
     pub public_url: String,
+    /// Floors computed for supervisors' boards, shared between them.
+    pub floors: Arc<floor::FloorCache>,
 }
 
 /// The whole HTTP API, with the edge's body limits and its JSON error safety net.
@@ -88,6 +91,7 @@ pub async fn start(store: Arc<dyn Store>, secrets: &secrets::Secrets, public_url
         bus,
         providers,
         public_url,
+        floors: Arc::default(),
     })
 }
 

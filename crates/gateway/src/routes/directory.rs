@@ -123,18 +123,8 @@ pub async fn floor(
         }
         None => now - now.rem_euclid(24 * 3_600_000),
     };
-    let (agents, data) = tokio::try_join!(
-        st.store.agents(who.business_id),
-        st.store.floor_data(who.business_id, day_start)
-    )?;
-    Ok(Json(switchboard_core::floor::Floor::compute(
-        now,
-        day_start,
-        &agents,
-        &data.queues,
-        &data.live,
-        &data.offered,
-    )))
+    let floor = st.floors.get(&*st.store, who.business_id, day_start, now).await?;
+    Ok(Json((*floor).clone()))
 }
 
 /// `GET /v1/settings`: the business's settings (everyone in it may read them).
