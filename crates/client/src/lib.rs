@@ -283,6 +283,16 @@ impl Client {
         }
     }
 
+    /// `PATCH /v1/queues/{id}` (admins).
+    pub async fn update_queue(
+        &self,
+        id: switchboard_core::QueueId,
+        patch: &QueuePatch,
+    ) -> Result<QueueInfo, ClientError> {
+        self.send(Method::PATCH, &format!("v1/queues/{id}"), &[], Some(patch))
+            .await
+    }
+
     /// `GET /v1/settings`.
     pub async fn settings(&self) -> Result<BusinessSettings, ClientError> {
         self.get("v1/settings", &[]).await

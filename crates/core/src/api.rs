@@ -654,3 +654,45 @@ pub struct NumberPatch {
     #[serde(default)]
     pub is_default: Option<bool>,
 }
+
+/// `PATCH /v1/queues/{id}` (admins): a queue's name and answer-time target.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct QueuePatch {
+    /// New name, 1 to 80 characters.
+    pub name: Option<String>,
+    /// Seconds within which a call counts as answered in time for the service level (the
+    /// "20" of "80/20"), 1 to 3600.
+    pub service_level_secs: Option<i64>,
+}
+
+impl QueuePatch {
+    /// Check the values; returns a message for people when they are not valid.
+    pub fn validate(&self) -> Result<(), String> {
+        if let Some(n) = &self.name {
+            let n = n.trim();
+            if n.is_empty() || n.chars().count() > 80 {
+                return Err("name must be 1 to 80 characters".into());
+            }
+        }
+        if let Some(s) = self.service_level_secs {
+            if !(1..=3_600).contains(&s) {
+                return Err("service_level_secs must be between 1 and 3600".into());
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A queue as `PATCH /v1/queues/{id}` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct QueueInfo {
+    /// Id.
+    pub id: crate::QueueId,
+    /// Name.
+    pub name: String,
+    /// Answer-time target, seconds.
+    pub service_level_secs: i64,
+}

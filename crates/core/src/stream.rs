@@ -43,6 +43,9 @@ pub enum StreamEventKind {
     CallConsult,
     /// An admin changed the business's settings; `data` has them and the admin's `agent_id`.
     SettingsChanged,
+    /// An admin changed a queue (its name or answer-time target); `data` has the `queue`
+    /// and the admin's `agent_id`.
+    QueueChanged,
 }
 
 impl StreamEventKind {
@@ -62,6 +65,7 @@ impl StreamEventKind {
             Self::CallMonitor => "call_monitor",
             Self::CallConsult => "call_consult",
             Self::SettingsChanged => "settings_changed",
+            Self::QueueChanged => "queue_changed",
         }
     }
 
@@ -81,6 +85,7 @@ impl StreamEventKind {
             Self::CallMonitor,
             Self::CallConsult,
             Self::SettingsChanged,
+            Self::QueueChanged,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)

@@ -52,6 +52,8 @@ pub static ROUTES: &[Op] = &[
     op!("get" "/v1/settings", "The business's settings", auth=true, body=None, 200 => Some(s::<switchboard_core::api::BusinessSettings>)),
     op!("patch" "/v1/settings", "Change the business's settings (admin)", auth=true,
         body=Some(s::<switchboard_core::api::SettingsPatch>), 200 => Some(s::<switchboard_core::api::BusinessSettings>)),
+    op!("patch" "/v1/queues/{id}", "Change a queue's name or answer-time target (admin); the floor's service level measures against it", auth=true,
+        body=Some(s::<switchboard_core::api::QueuePatch>), 200 => Some(s::<switchboard_core::api::QueueInfo>)),
     op!("get" "/v1/floor", "The supervisor's floor: agents, live calls, queue figures for today (supervisor or admin)", auth=true, body=None, 200 => Some(s::<switchboard_core::floor::Floor>),
         query=&[("day_start", "integer", "where today starts, ms since the epoch (default: midnight UTC; at most 7 days back)")]),
     op!("get" "/v1/calls", "Call history, newest first, paged by call_sid", auth=true, body=None, 200 => Some(s::<CallList>),

@@ -305,7 +305,7 @@ async fn openapi_lists_exactly_the_served_routes() {
     let paths = doc["paths"].as_object().unwrap();
     assert_eq!(
         paths.len(),
-        41,
+        42,
         "documented paths: {:?}",
         paths.keys().collect::<Vec<_>>()
     );

@@ -1,7 +1,10 @@
 //! A schema-driven fuzzer that is not ours, schemathesis (PyPI, pinned by `cargo xtask
 //! setup`), reads `/openapi.json` from the running gateway binary (demo business, an
 //! admin's token) and throws generated requests at every operation for a minute: no 5xx,
-//! no status code or content type the document does not list.
+//! no status code or content type the document does not list. One worker: a run with two
+//! (threads sharing Hypothesis's internal caches) crashed with a KeyError inside one of
+//! them, a failure of the tool rather than a finding; one worker covers all 50 operations
+//! within the minute.
 
 #![allow(clippy::unwrap_used)]
 
@@ -57,7 +60,7 @@ async fn schemathesis_finds_no_server_error_and_nothing_undocumented() {
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance",
         ])
-        .args(["--max-time", "60", "--workers", "2", "--seed", "8"])
+        .args(["--max-time", "60", "--workers", "1", "--seed", "8"])
         .args(["--header", &format!("Authorization: Bearer {token}")])
         // Signing out would only turn the rest of the run into 401s.
         .args(["--exclude-path", "/v1/agents/me/token"])

@@ -86,6 +86,19 @@ impl Heard {
     }
 }
 
+impl Heard {
+    /// How many 100 ms blocks between `from` and `to` lack `hz`.
+    fn quiet_blocks(&self, hz: f32, from: Instant, to: Instant) -> usize {
+        let at = |t: Instant| ((t.saturating_duration_since(self.start).as_secs_f64()) * RATE as f64) as usize;
+        let (a, b) = (at(from), at(to).min(self.samples.len()));
+        assert!(a + RATE <= b, "the recording covers the stretch");
+        self.samples[a..b]
+            .chunks_exact(RATE / 10)
+            .filter(|block| tone_level(block, hz) < HEARD)
+            .count()
+    }
+}
+
 /// One stretch of the call and what each listener must (and must not) hear in it.
 struct Stretch<'a> {
     name: &'a str,
@@ -281,6 +294,16 @@ async fn supervisor_listens_whispers_barges_and_leaves() {
     expect("caller", &caller, &barge, 1_000.0, true);
     expect("caller", &caller, &barge, 700.0, true);
     expect("sam", &sam_ear, &barge, CALLER, true);
+    // The switches keep sam's session: he hears the caller in every 100 ms across both.
+    let gaps = sam_ear.quiet_blocks(
+        CALLER,
+        t_listen + Duration::from_secs(1),
+        t3 - Duration::from_millis(500),
+    );
+    assert_eq!(
+        gaps, 0,
+        "sam lost the caller for {gaps} blocks of 100 ms across the switches"
+    );
     // After leaving: caller and agent go on, without sam.
     expect("caller", &caller, &after, 1_000.0, false);
     expect("alice", &alice_ear, &after, 1_000.0, false);

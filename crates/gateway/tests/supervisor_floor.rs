@@ -133,6 +133,32 @@ async fn scripted_day(db: TestDb) {
         .to_string();
     assert!(err.contains("day_start"), "{err}");
 
+    // An admin moves the target to 30 s: B (answered after 25 s) now counts as in time,
+    // 3 of 5; the boards hear of it (a queue_changed event), so the next floor has it.
+    // Supervisors may not change it, nor may an admin touch another business's queue.
+    let admin = gw.client(&admin_token(&gw, &seeded[0]).await);
+    let patch = |secs| switchboard_core::api::QueuePatch {
+        service_level_secs: Some(secs),
+        ..Default::default()
+    };
+    let e = sam.update_queue(q.id, &patch(30)).await.unwrap_err().to_string();
+    assert!(e.contains("403") || e.contains("admins"), "{e}");
+    let e = admin
+        .update_queue(theirs.queues[0].id, &patch(30))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("404") || e.contains("not found"), "{e}");
+    let e = admin.update_queue(q.id, &patch(0)).await.unwrap_err().to_string();
+    assert!(e.contains("service_level_secs"), "{e}");
+    let changed = admin.update_queue(q.id, &patch(30)).await.unwrap();
+    assert_eq!((changed.name.as_str(), changed.service_level_secs), ("Front desk", 30));
+    let at_30 = sam.floor(Some(day_start)).await.unwrap();
+    let q30 = &at_30.queues[0];
+    assert_eq!((q30.target_secs, q30.answered_within_target), (30, 3), "{q30:?}");
+    assert_eq!(q30.service_level_pct, Some(3.0 * 100.0 / 5.0));
+    admin.update_queue(q.id, &patch(20)).await.unwrap();
+
     // After a restart (a new gateway on the same database) the figures come from what is
     // stored. The simulator ends the calls the last run left live (its callers do not
     // survive a restart): B completed, D completed (answered through the last run's

@@ -143,3 +143,15 @@ pub async fn update_settings(
 ) -> Result<Json<switchboard_core::api::BusinessSettings>, ApiError> {
     Ok(Json(st.store.update_settings(&who, &patch).await?))
 }
+
+/// `PATCH /v1/queues/{id}` (admins): name and answer-time target.
+pub async fn update_queue(
+    State(st): State<AppState>,
+    who: Principal,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(patch): ApiJson<switchboard_core::api::QueuePatch>,
+) -> Result<Json<switchboard_core::api::QueueInfo>, ApiError> {
+    patch.validate().map_err(ApiError::Invalid)?;
+    let id = switchboard_core::QueueId::try_from(id).map_err(|_| ApiError::NotFound("queue"))?;
+    Ok(Json(st.store.update_queue(&who, id, &patch).await?))
+}

@@ -51,6 +51,7 @@ pub fn router() -> Router<AppState> {
             "/v1/settings",
             get(directory::settings).patch(directory::update_settings),
         )
+        .route("/v1/queues/{id}", patch(directory::update_queue))
         .route("/v1/numbers", get(directory::numbers).post(providers::add_number))
         .route(
             "/v1/numbers/{id}",

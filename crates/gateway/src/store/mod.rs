@@ -370,6 +370,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn call_history(&self, business: BusinessId, sid: &CallSid) -> StoreResult<Vec<StreamEvent>>;
     /// The business's settings.
     async fn settings(&self, business: BusinessId) -> StoreResult<switchboard_core::api::BusinessSettings>;
+    /// Change a queue of the business (admins); logged.
+    async fn update_queue(
+        &self,
+        who: &Principal,
+        id: QueueId,
+        patch: &switchboard_core::api::QueuePatch,
+    ) -> StoreResult<switchboard_core::api::QueueInfo>;
     /// Change the business's settings (admins); logged.
     async fn update_settings(
         &self,

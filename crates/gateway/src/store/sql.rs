@@ -869,6 +869,15 @@ impl<B: Backend> Store for SqlStore<B> {
         self.settings_of(business).await
     }
 
+    async fn update_queue(
+        &self,
+        who: &Principal,
+        id: QueueId,
+        patch: &switchboard_core::api::QueuePatch,
+    ) -> StoreResult<switchboard_core::api::QueueInfo> {
+        self.patch_queue(who, id, patch).await
+    }
+
     async fn update_settings(
         &self,
         who: &Principal,

@@ -1,10 +1,11 @@
 //! Supervisors on calls and attended transfers: the record's `monitors` and `consult`
 //! change in one transaction with their audit event (`call_monitor`, `call_consult`), after
 //! [`crate::policy`] approved the change against the call as it stands. Also the call's
-//! audit trail and the business settings that say what agents are told.
+//! audit trail, the business settings that say what agents are told, and the queues'
+//! answer-time targets the floor measures against.
 
-use switchboard_core::api::{BusinessSettings, SettingsPatch, TransferTarget};
-use switchboard_core::{BusinessId, CallRecord, CallSid, StreamEvent, StreamEventKind};
+use switchboard_core::api::{BusinessSettings, QueueInfo, QueuePatch, SettingsPatch, TransferTarget};
+use switchboard_core::{BusinessId, CallRecord, CallSid, QueueId, StreamEvent, StreamEventKind};
 
 use super::super::rows::{EVENT_SELECT, EventRow, bind_call};
 use super::super::{Principal, StoreError, StoreResult, Supervision};
@@ -134,5 +135,37 @@ impl<B: Backend> SqlStore<B> {
             .await?;
         tx.commit().await?;
         Ok(settings)
+    }
+}
+
+impl<B: Backend> SqlStore<B> {
+    pub(super) async fn patch_queue(&self, who: &Principal, id: QueueId, patch: &QueuePatch) -> StoreResult<QueueInfo> {
+        if !policy::administers(who.role) {
+            return Err(StoreError::Forbidden("only admins change queues".into()));
+        }
+        let mut tx = self.begin().await?;
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT name, service_level_secs FROM queues WHERE id = $1 AND business_id = $2")
+                .bind(id.get())
+                .bind(who.business_id.get())
+                .fetch_optional(&mut *tx.tx)
+                .await?;
+        let (name, secs) = row.ok_or(StoreError::NotFound("queue"))?;
+        let queue = QueueInfo {
+            id,
+            name: patch.name.as_ref().map_or(name, |n| n.trim().to_owned()),
+            service_level_secs: patch.service_level_secs.unwrap_or(secs),
+        };
+        sqlx::query("UPDATE queues SET name = $1, service_level_secs = $2 WHERE id = $3")
+            .bind(queue.name.clone())
+            .bind(queue.service_level_secs)
+            .bind(id.get())
+            .execute(&mut *tx.tx)
+            .await?;
+        let data = serde_json::json!({ "agent_id": who.agent_id, "queue": queue });
+        tx.append(who.business_id, StreamEventKind::QueueChanged, None, &data)
+            .await?;
+        tx.commit().await?;
+        Ok(queue)
     }
 }
