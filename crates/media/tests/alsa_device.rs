@@ -77,17 +77,32 @@ fn first_stretch(samples: &[f32], len: usize) -> Option<Vec<f32>> {
     None
 }
 
-/// Take at least `n` captured samples (bounded wait).
-async fn capture(io: &mut EngineIo, n: usize) -> Vec<f32> {
+/// Take at least `n` captured samples (bounded wait), following the device's replacement
+/// rings as the engine does: the device thread reopens streams after an error the sound
+/// system does not recover from by itself, and the old rings then go quiet.
+async fn capture(device: &mut SystemAudio, io: &mut EngineIo, n: usize) -> Vec<f32> {
     let mut captured = Vec::new();
+    let mut reopened = 0;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while captured.len() < n && std::time::Instant::now() < deadline {
+        if let Some(fresh) = device.replacement() {
+            *io = fresh;
+            reopened += 1;
+        }
         while let Ok(s) = io.capture.pop() {
             captured.push(s);
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    assert!(captured.len() >= n, "captured only {} samples", captured.len());
+    println!(
+        "captured {} samples; streams reopened {reopened} times meanwhile",
+        captured.len()
+    );
+    assert!(
+        captured.len() >= n,
+        "captured only {} samples (streams reopened {reopened} times)",
+        captured.len()
+    );
     captured
 }
 
@@ -194,7 +209,16 @@ async fn alsa_child() {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let speaker = sine(440.0, 0.5, 48_000);
     let mut played = 0;
+    // The device thread may reopen the streams (with fresh rings) when ALSA reports an
+    // error it does not recover from by itself; the engine follows `replacement()`, and
+    // so does this loop.
+    let mut reopened = 0;
     while captured.len() < 9600 && std::time::Instant::now() < deadline {
+        if let Some(fresh) = device.replacement() {
+            io = fresh;
+            reopened += 1;
+            played = 0;
+        }
         while let Ok(s) = io.capture.pop() {
             captured.push(s);
         }
@@ -212,7 +236,16 @@ async fn alsa_child() {
         }
     }
     device.stop();
-    assert!(captured.len() >= 9600, "captured only {} samples", captured.len());
+    let mut later = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        later.push(e);
+    }
+    println!("streams reopened {reopened} times; device events meanwhile: {later:?}");
+    assert!(
+        captured.len() >= 9600,
+        "captured only {} samples (streams reopened {reopened} times, events {later:?})",
+        captured.len()
+    );
     let f = dominant_frequency(&captured[captured.len() - 4800..]).expect("tone");
     assert!((f - 1000.0).abs() < 15.0, "captured {f} Hz");
     let out = read_s16(&outfile);
@@ -240,7 +273,7 @@ async fn alsa_child() {
     };
     let mut device = SystemAudio::new(on_headset, Some(tx));
     let mut io = device.start().expect("open the headset");
-    let heard = capture(&mut io, 9600).await;
+    let heard = capture(&mut device, &mut io, 9600).await;
     let f = dominant_frequency(&heard[heard.len() - 4800..]).expect("headset tone");
     assert!((f - 600.0).abs() < 15.0, "the headset microphone gave {f} Hz");
     assert!(rx.try_recv().is_err(), "no device event while the headset works");
@@ -283,7 +316,7 @@ async fn alsa_child() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let heard = capture(&mut io, 9600).await;
+    let heard = capture(&mut device, &mut io, 9600).await;
     let f = dominant_frequency(&heard[heard.len() - 4800..]).expect("default microphone tone");
     assert!(
         (f - 1000.0).abs() < 15.0,
