@@ -106,6 +106,12 @@ struct Stretch<'a> {
     to: Instant,
 }
 
+impl<'a> Stretch<'a> {
+    fn new(name: &'a str, from: Instant, to: Instant) -> Self {
+        Self { name, from, to }
+    }
+}
+
 fn expect(who: &str, heard: &Heard, s: &Stretch<'_>, hz: f32, audible: bool) {
     let level = heard.level(hz, s.from, s.to);
     println!("{:>10} | {who:>6} hears {hz:>6} Hz at {level:.4}", s.name);
@@ -251,31 +257,11 @@ async fn supervisor_listens_whispers_barges_and_leaves() {
         alice_phone.heard(),
         sam_phone.heard(),
     );
-    let before = Stretch {
-        name: "before",
-        from: mixed_from,
-        to: t0,
-    };
-    let listen = Stretch {
-        name: "listen",
-        from: t_listen,
-        to: t1,
-    };
-    let whisper = Stretch {
-        name: "whisper",
-        from: t1,
-        to: t2,
-    };
-    let barge = Stretch {
-        name: "barge",
-        from: t2,
-        to: t3,
-    };
-    let after = Stretch {
-        name: "after",
-        from: t3,
-        to: t4,
-    };
+    let before = Stretch::new("before", mixed_from, t0);
+    let listen = Stretch::new("listen", t_listen, t1);
+    let whisper = Stretch::new("whisper", t1, t2);
+    let barge = Stretch::new("barge", t2, t3);
+    let after = Stretch::new("after", t3, t4);
     expect("caller", &caller, &before, 700.0, true);
     expect("alice", &alice_ear, &before, CALLER, true);
     // Listen: sam hears caller and agent; nobody hears sam.
@@ -386,26 +372,10 @@ async fn attended_transfer_consults_confers_and_completes() {
         alice_phone.heard(),
         bob_phone.heard(),
     );
-    let before = Stretch {
-        name: "before",
-        from: mixed_from,
-        to: t0,
-    };
-    let consult = Stretch {
-        name: "consult",
-        from: t_consult,
-        to: t1,
-    };
-    let three = Stretch {
-        name: "three-way",
-        from: t1,
-        to: t2,
-    };
-    let after = Stretch {
-        name: "completed",
-        from: t2,
-        to: t3,
-    };
+    let before = Stretch::new("before", mixed_from, t0);
+    let consult = Stretch::new("consult", t_consult, t1);
+    let three = Stretch::new("three-way", t1, t2);
+    let after = Stretch::new("completed", t2, t3);
     expect("caller", &caller, &before, 700.0, true);
     // The consult: the caller hears hold music and neither agent; the agents hear each
     // other and not the caller.
@@ -487,26 +457,10 @@ async fn a_cancelled_consult_gives_the_caller_back_and_a_number_can_be_consulted
         alice_phone.heard(),
         bob_phone.heard(),
     );
-    let consult = Stretch {
-        name: "consult",
-        from: t_consult,
-        to: t1,
-    };
-    let back = Stretch {
-        name: "cancelled",
-        from: t1,
-        to: t2,
-    };
-    let number = Stretch {
-        name: "number",
-        from: t3,
-        to: t4,
-    };
-    let back_again = Stretch {
-        name: "back",
-        from: t4,
-        to: t5,
-    };
+    let consult = Stretch::new("consult", t_consult, t1);
+    let back = Stretch::new("cancelled", t1, t2);
+    let number = Stretch::new("number", t3, t4);
+    let back_again = Stretch::new("back", t4, t5);
     expect("alice", &alice_ear, &consult, 1_000.0, true);
     expect("caller", &caller, &back, 700.0, true);
     expect("caller", &caller, &back, 1_000.0, false);
