@@ -178,6 +178,10 @@ impl Audio {
             forward_device_events(&session, rx);
         }
         session.set_muted(muted).await;
+        // Listen before the answer goes in: on loopback ICE can connect before a task
+        // spawned afterwards subscribes, and a missed `Connected` left the console on
+        // "No call audio" for the whole call (seen once in CI's warm-transfer run).
+        let events = session.subscribe();
         let offer = session.offer(false).await.map_err(|e| media_err("Call audio", e))?;
         let answer = client
             .media_offer(signal, &offer)
@@ -187,7 +191,7 @@ impl Audio {
             .accept_answer(&answer)
             .await
             .map_err(|e| media_err("Call audio", e))?;
-        let task = tokio::spawn(watch(session.clone(), client, signal.clone(), sid.clone(), emit));
+        let task = tokio::spawn(watch(session.clone(), events, client, signal.clone(), sid.clone(), emit));
         *self.joined.lock().await = Some(Joined {
             sid: sid.clone(),
             session,
@@ -254,12 +258,12 @@ impl Audio {
 /// ICE restart every 2 s until the media is back or the call is gone.
 async fn watch(
     session: PeerSession,
+    mut events: tokio::sync::broadcast::Receiver<MediaEvent>,
     client: Client,
     signal: String,
     sid: CallSid,
     emit: Arc<dyn Fn(UiEvent) + Send + Sync>,
 ) {
-    let mut events = session.subscribe();
     let mut meters = tokio::time::interval(Duration::from_millis(50));
     let mut retry = tokio::time::interval(Duration::from_secs(2));
     let mut restarting = false;
