@@ -147,8 +147,7 @@ async fn floor_latency(kind: &str) -> ((Duration, Duration), (Duration, Duration
     let day_start = support::t0() - 60_000;
     let floor = get_latency(&gw, &token, &format!("/v1/floor?day_start={day_start}"), 50).await;
     let agents = get_latency(&gw, &token, "/v1/agents", 50).await;
-    // Bounded: a board that never hears its events must not hold the run (one stalled run
-    // with every process idle has been seen; not explained yet).
+    // Bounded: a board that never hears its events must not hold the run.
     match tokio::time::timeout(Duration::from_secs(120), board_latency(&gw, &seeded[0], day_start)).await {
         Ok(boards) => println!(
             "event -> board update, {kind:<8} {BOARDS} supervisors, same floor: p50 {:.1} ms, p99 {:.1} ms ({} updates)",
@@ -199,7 +198,7 @@ async fn board_latency(
             while let Some(Ok(msg)) = ws.next().await {
                 let Message::Text(text) = msg else { continue };
                 let v: serde_json::Value = serde_json::from_str(&text).unwrap();
-                let Some(n) = v["data"]["vendor_call_id"].as_str().and_then(|s| s.strip_prefix('B')) else {
+                let Some(n) = v["data"]["vendor_call_id"].as_str().and_then(|s| s.strip_prefix('W')) else {
                     continue;
                 };
                 let n: usize = n.parse().unwrap();
@@ -220,10 +219,12 @@ async fn board_latency(
         }));
     }
     let url = format!("{}/webhooks/simulator/sim-1", gw.base);
+    // New calls (W…), not the floor's B… calls: a ringing event for a call that has
+    // already ended changes nothing and reaches no stream, so the boards waited forever.
     let post = |i: usize| {
         let ev = inbound(
-            &format!("B{i}"),
-            &format!("b{i}"),
+            &format!("W{i}"),
+            &format!("w{i}"),
             1_000,
             CallStatus::Ringing,
             "+14155550100",
