@@ -11,6 +11,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+pub mod livekit;
+
 /// The repository root. Read from the environment cargo gives the running test first:
 /// the compile-time value can name another checkout, because cargo reuses a workspace
 /// member's artifacts across checkouts that share a target directory.
@@ -460,36 +462,55 @@ impl Prism {
     }
 }
 
-/// A vendor's Python SDK run as an oracle (`tests/python/<script>`, in the project's
-/// virtualenv that `cargo xtask setup` fills): one JSON request per line in, one JSON
-/// answer per line out.
+/// A vendor's SDK run as an oracle: a script that reads one JSON request per line and
+/// answers one JSON line each (`tests/python/<script>` in the project's virtualenv that
+/// `cargo xtask setup` fills, or `tests/node/<script>` with the npm libraries).
 #[derive(Debug)]
-pub struct PyOracle {
+pub struct Oracle {
     child: std::process::Child,
     lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
 }
 
-impl PyOracle {
+/// The Python oracles' old name.
+pub type PyOracle = Oracle;
+
+impl Oracle {
     /// Start `tests/python/<script>` with the virtualenv's Python.
     pub fn start(script: &str) -> Self {
-        use std::io::BufRead as _;
         let bin = std::env::var_os("SWITCHBOARD_PY_TOOLS")
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/switchboard/py/bin")))
             .expect("SWITCHBOARD_PY_TOOLS or HOME");
         let python = bin.join("python");
-        let path = node_dir().with_file_name("python").join(script);
         assert!(
             python.exists(),
             "no virtualenv at {}: run `cargo xtask setup`",
             bin.display()
         );
-        let mut child = std::process::Command::new(python)
-            .arg(&path)
+        let mut cmd = std::process::Command::new(python);
+        cmd.arg(node_dir().with_file_name("python").join(script));
+        Self::spawn(cmd)
+    }
+
+    /// Start `tests/node/<script>` with Node, in that directory (its node_modules).
+    pub fn node(script: &str) -> Self {
+        let dir = node_dir();
+        assert!(
+            dir.join("node_modules").exists(),
+            "the vendors' npm libraries are not installed: run `cargo xtask setup`"
+        );
+        let mut cmd = std::process::Command::new("node");
+        cmd.arg(dir.join(script)).current_dir(&dir);
+        Self::spawn(cmd)
+    }
+
+    fn spawn(mut cmd: std::process::Command) -> Self {
+        use std::io::BufRead as _;
+        let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .expect("the Python oracle starts");
+            .expect("the oracle starts");
         let lines = std::io::BufReader::new(child.stdout.take().expect("piped")).lines();
         Self { child, lines }
     }
@@ -505,7 +526,7 @@ impl PyOracle {
     }
 }
 
-impl Drop for PyOracle {
+impl Drop for Oracle {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

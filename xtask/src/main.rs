@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+mod go_tools;
 mod pg;
 
 fn main() -> Result<()> {
@@ -358,8 +359,9 @@ fn setup() -> Result<()> {
     if !have("psql") || !have("pgbench") {
         apt_install(&["postgresql-client", "postgresql", "postgresql-contrib"])?;
     }
-    apt_install(&[DESKTOP_PACKAGES, MEDIA_PACKAGES].concat())?;
+    apt_install(&[DESKTOP_PACKAGES, MEDIA_PACKAGES, go_tools::PACKAGES].concat())?;
     cargo_tools()?;
+    go_tools::install()?;
     python_tools()?;
     node_tools()?;
     Ok(())
@@ -380,6 +382,7 @@ fn test(extra: &[&str]) -> Result<()> {
         .command(&["test", "--workspace", "--no-fail-fast"], extra)
         .env("DATABASE_URL", &pg.url)
         .env("SWITCHBOARD_PY_TOOLS", python_env().join("bin"))
+        .env("SWITCHBOARD_GO_TOOLS", go_tools::bin_dir())
         .stdout(Stdio::piped())
         .spawn()
         .context("running cargo test in a D-Bus session")?;
@@ -427,7 +430,7 @@ fn test(extra: &[&str]) -> Result<()> {
 }
 
 /// The cargo-fuzz targets in fuzz/.
-const FUZZ_TARGETS: &[&str] = &["twilio_webhook"];
+const FUZZ_TARGETS: &[&str] = &["twilio_webhook", "livekit_webhook"];
 
 /// `cargo xtask fuzz [TARGET] [-- libFuzzer args]`: build the target (all of them when
 /// none is named) with cargo-fuzz and run it. cargo-fuzz needs nightly flags

@@ -1,0 +1,196 @@
+//! The real LiveKit services for tests: Redis, `livekit-server` and (when asked)
+//! `livekit-sip`, built by `cargo xtask setup` (see xtask's go_tools), started on loopback
+//! ports with a generated key, each waited for until it answers, all stopped when dropped.
+
+use std::io::Write as _;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::free_port;
+
+/// Where xtask put the Go-built services.
+pub fn go_bin() -> PathBuf {
+    std::env::var_os("SWITCHBOARD_GO_TOOLS")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/switchboard/go/bin")))
+        .expect("SWITCHBOARD_GO_TOOLS or HOME")
+}
+
+/// A running LiveKit deployment on loopback.
+#[derive(Debug)]
+pub struct LiveKitStack {
+    /// `ws://127.0.0.1:PORT`, what clients and the server API use.
+    pub url: String,
+    /// The API key and secret the server accepts.
+    pub key: String,
+    pub secret: String,
+    /// The SIP service's UDP/TCP port, when it runs.
+    pub sip_port: Option<u16>,
+    /// Where the services write their logs (kept for a failing test to print).
+    pub dir: tempfile::TempDir,
+    children: Vec<Child>,
+}
+
+impl Drop for LiveKitStack {
+    fn drop(&mut self) {
+        for c in self.children.iter_mut().rev() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn wait_for(what: &str, deadline: Duration, mut ready: impl FnMut() -> bool, child: &mut Child) {
+    let until = Instant::now() + deadline;
+    while !ready() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("{what} exited before it was ready ({status})");
+        }
+        assert!(Instant::now() < until, "{what} was not ready within {deadline:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn http_ok(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if write!(s, "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut out = String::new();
+    let _ = std::io::Read::read_to_string(&mut s, &mut out);
+    out.starts_with("HTTP/1.") && out.contains(" 200 ")
+}
+
+impl LiveKitStack {
+    /// Start Redis and the server (and the SIP service with `sip`). `webhook_urls` are
+    /// where the server posts its webhooks, signed with the generated key.
+    pub fn start(sip: bool, webhook_urls: &[String]) -> Self {
+        let bin = go_bin();
+        for b in ["livekit-server", "livekit-sip"] {
+            assert!(
+                bin.join(b).exists(),
+                "{b} is missing from {}: run `cargo xtask setup`",
+                bin.display()
+            );
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let key = "switchboard-test".to_owned();
+        let secret = format!("secret-{:016x}{:016x}", rand_u64(), rand_u64());
+        let (redis_port, http_port, tcp_port) = (free_port(), free_port(), free_port());
+        let rtc = free_port_range(100);
+        let mut children = vec![];
+
+        let log = |name: &str| std::fs::File::create(dir.path().join(name)).expect("log file");
+        let mut redis = Command::new("redis-server")
+            .args([
+                "--port",
+                &redis_port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(log("redis.log"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts (cargo xtask setup installs it)");
+        wait_for(
+            "redis",
+            Duration::from_secs(20),
+            || TcpStream::connect(("127.0.0.1", redis_port)).is_ok(),
+            &mut redis,
+        );
+        children.push(redis);
+
+        let hooks = if webhook_urls.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "webhook:\n  api_key: {key}\n  urls:\n{}",
+                webhook_urls.iter().map(|u| format!("    - {u}\n")).collect::<String>()
+            )
+        };
+        let server_cfg = format!(
+            "port: {http_port}\nbind_addresses: [\"127.0.0.1\"]\nrtc:\n  tcp_port: {tcp_port}\n  port_range_start: {}\n  port_range_end: {}\n  use_external_ip: false\n  node_ip: 127.0.0.1\nredis:\n  address: 127.0.0.1:{redis_port}\nkeys:\n  {key}: {secret}\nlogging:\n  level: info\n{hooks}",
+            rtc.0, rtc.1
+        );
+        std::fs::write(dir.path().join("server.yaml"), server_cfg).expect("server config");
+        let mut server = Command::new(bin.join("livekit-server"))
+            .arg("--config")
+            .arg(dir.path().join("server.yaml"))
+            .stdout(log("server.log"))
+            .stderr(log("server.err"))
+            .spawn()
+            .expect("livekit-server starts");
+        wait_for(
+            "livekit-server",
+            Duration::from_secs(60),
+            || http_ok(http_port),
+            &mut server,
+        );
+        children.push(server);
+
+        let mut sip_port = None;
+        if sip {
+            let port = free_port();
+            let rtp = free_port_range(100);
+            let sip_cfg = format!(
+                "api_key: {key}\napi_secret: {secret}\nws_url: ws://127.0.0.1:{http_port}\nredis:\n  address: 127.0.0.1:{redis_port}\nsip_port: {port}\nrtp_port: {}-{}\nuse_external_ip: false\nnat_1_to_1_ip: 127.0.0.1\nlisten_ip: 127.0.0.1\nlogging:\n  level: debug\n",
+                rtp.0, rtp.1
+            );
+            std::fs::write(dir.path().join("sip.yaml"), sip_cfg).expect("sip config");
+            let mut svc = Command::new(bin.join("livekit-sip"))
+                .arg("--config")
+                .arg(dir.path().join("sip.yaml"))
+                .stdout(log("sip.log"))
+                .stderr(log("sip.err"))
+                .spawn()
+                .expect("livekit-sip starts");
+            wait_for(
+                "livekit-sip",
+                Duration::from_secs(60),
+                || TcpStream::connect(("127.0.0.1", port)).is_ok(),
+                &mut svc,
+            );
+            children.push(svc);
+            sip_port = Some(port);
+        }
+        Self {
+            url: format!("ws://127.0.0.1:{http_port}"),
+            key,
+            secret,
+            sip_port,
+            dir,
+            children,
+        }
+    }
+
+    /// A service's log so far (`server.log`, `sip.log`, ...), for a failing assertion.
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
+    }
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(Instant::now().elapsed().as_nanos());
+    h.finish()
+}
+
+/// `n` consecutive UDP ports that are free now, from a random start.
+fn free_port_range(n: u16) -> (u16, u16) {
+    loop {
+        let start = 20_000 + (rand_u64() % 30_000) as u16;
+        if (start..start + n).all(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()) {
+            return (start, start + n - 1);
+        }
+    }
+}
