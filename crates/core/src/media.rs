@@ -2,8 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Returned with call actions so the desktop knows how to connect its audio. A LiveKit room
-/// variant comes with the LiveKit provider.
+/// Returned with call actions so the desktop knows how to connect its audio.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -16,6 +15,16 @@ pub enum MediaJoin {
     Peer {
         /// Gateway path of the signalling endpoint, e.g. `/v1/calls/{call_sid}/media`.
         signal: String,
+    },
+    /// A LiveKit room (LiveKit SIP): the caller is a participant in `room`; join it at
+    /// `url` with `token`, which grants this room only and expires.
+    LiveKit {
+        /// The server, `ws(s)://…`.
+        url: String,
+        /// A room token for this agent.
+        token: String,
+        /// The room's name.
+        room: String,
     },
 }
 

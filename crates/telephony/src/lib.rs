@@ -9,7 +9,8 @@
 //! assignment are the gateway's.
 //!
 //! Start with [`TelephonyProvider`], then [`registry`] (how the gateway builds providers by
-//! kind), [`simulator`] (the embedded default) and [`twilio`] (Twilio and SignalWire).
+//! kind), [`simulator`] (the embedded default), [`twilio`] (Twilio and SignalWire) and
+//! [`livekit`] (LiveKit SIP).
 
 use std::fmt;
 
@@ -21,6 +22,7 @@ use switchboard_core::{
 };
 
 pub mod elevenlabs;
+pub mod livekit;
 pub mod registry;
 pub mod secret;
 pub mod signature;

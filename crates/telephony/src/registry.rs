@@ -9,13 +9,14 @@ use std::sync::{Arc, Mutex};
 use switchboard_core::{PhoneNumber, ProviderId};
 
 use crate::elevenlabs::{ElevenLabs, ElevenLabsConfig};
+use crate::livekit::{LiveKit, LiveKitConfig};
 use crate::secret::{ProviderConfig, SecretSource};
 use crate::simulator::{Simulator, SimulatorConfig};
 use crate::twilio::{Twilio, TwilioConfig};
 use crate::{EventSink, ProviderError, TelephonyProvider};
 
 /// The provider kinds this build can run.
-pub const KINDS: &[&str] = &["simulator", "twilio", "elevenlabs"];
+pub const KINDS: &[&str] = &["simulator", "twilio", "elevenlabs", "livekit"];
 
 /// Milliseconds since the Unix epoch, injectable so time-dependent behaviour is testable.
 pub trait Clock: Send + Sync + fmt::Debug {
@@ -121,6 +122,7 @@ pub fn build(
         "simulator" => Arc::new(Simulator::from_context(config, &ctx)?),
         "twilio" => Arc::new(Twilio::from_context(config, &ctx)?),
         "elevenlabs" => Arc::new(ElevenLabs::from_context(config, &ctx)?),
+        "livekit" => Arc::new(LiveKit::from_context(config, &ctx)?),
         other => return Err(unknown_kind(other)),
     };
     provider.validate_config()?;
@@ -139,6 +141,7 @@ pub fn check_config(
         "simulator" => SimulatorConfig::check_stored(config, secrets),
         "twilio" => TwilioConfig::check_stored(config, secrets),
         "elevenlabs" => ElevenLabsConfig::check_stored(config, secrets),
+        "livekit" => LiveKitConfig::check_stored(config, secrets),
         other => Err(unknown_kind(other)),
     }
 }
