@@ -191,7 +191,14 @@ impl Audio {
             .accept_answer(&answer)
             .await
             .map_err(|e| media_err("Call audio", e))?;
-        let task = tokio::spawn(watch(session.clone(), events, client, signal.clone(), sid.clone(), emit));
+        let task = tokio::spawn(watch(
+            session.clone(),
+            events,
+            client,
+            signal.clone(),
+            sid.clone(),
+            emit,
+        ));
         *self.joined.lock().await = Some(Joined {
             sid: sid.clone(),
             session,
