@@ -20,7 +20,8 @@ pub const ROOM_PREFIX: &str = "call-";
 /// What the server should hold, ids left empty.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Desired {
-    pub inbound: proto::SipInboundTrunkInfo,
+    /// None while the provider has no inbound numbers (LiveKit refuses a trunk without).
+    pub inbound: Option<proto::SipInboundTrunkInfo>,
     pub outbound: Option<proto::SipOutboundTrunkInfo>,
     /// `trunk_ids` is filled in when the inbound trunk's id is known.
     pub rule: proto::SipDispatchRuleInfo,
@@ -67,13 +68,13 @@ pub fn desired(
     numbers.sort();
     let mut allowed = cfg.allowed_addresses.clone();
     allowed.sort();
-    let inbound = proto::SipInboundTrunkInfo {
+    let inbound = (!numbers.is_empty()).then(|| proto::SipInboundTrunkInfo {
         name: name.clone(),
         numbers,
         allowed_addresses: allowed,
         headers_to_attributes,
         ..Default::default()
-    };
+    });
     let outbound = cfg.outbound_address.as_ref().map(|address| {
         let mut numbers = outbound_numbers.to_vec();
         numbers.sort();
@@ -147,9 +148,10 @@ pub fn plan(name: &str, existing: &Existing, desired: &Desired) -> Vec<Step> {
     let ours_out: Vec<_> = existing.outbound.iter().filter(|t| t.name == name).collect();
     let ours_rules: Vec<_> = existing.rules.iter().filter(|r| r.name == name).collect();
 
-    let kept_in = ours_in
-        .iter()
-        .find(|t| same_inbound(t, &desired.inbound))
+    let kept_in = desired
+        .inbound
+        .as_ref()
+        .and_then(|want| ours_in.iter().find(|t| same_inbound(t, want)))
         .map(|t| t.sip_trunk_id.clone());
     let kept_rule = kept_in.as_ref().and_then(|trunk| {
         ours_rules
@@ -177,13 +179,13 @@ pub fn plan(name: &str, existing: &Existing, desired: &Desired) -> Vec<Step> {
             steps.push(Step::DeleteTrunk(t.sip_trunk_id.clone()));
         }
     }
-    if kept_in.is_none() {
-        steps.push(Step::CreateInbound(desired.inbound.clone()));
+    if let (Some(want), None) = (&desired.inbound, &kept_in) {
+        steps.push(Step::CreateInbound(want.clone()));
     }
     if let (Some(want), None) = (&desired.outbound, &kept_out) {
         steps.push(Step::CreateOutbound(want.clone()));
     }
-    if kept_rule.is_none() {
+    if desired.inbound.is_some() && kept_rule.is_none() {
         steps.push(Step::CreateRule(desired.rule.clone()));
     }
     steps
@@ -277,7 +279,7 @@ mod tests {
         assert_eq!(plan(&name, &now, &want), vec![], "a second run changes nothing");
         assert!(now.inbound.contains(&foreign));
         assert_eq!(
-            want.inbound.headers_to_attributes["X-Carrier-Call"],
+            want.inbound.as_ref().unwrap().headers_to_attributes["X-Carrier-Call"],
             CARRIER_ID_ATTRIBUTE
         );
 
@@ -314,6 +316,25 @@ mod tests {
         let steps = plan(&name, &now, &want3);
         assert_eq!(steps.len(), 1, "{steps:?}");
         assert!(matches!(&steps[0], Step::DeleteTrunk(id) if now.outbound.iter().any(|t| &t.sip_trunk_id == id)));
+    }
+
+    #[test]
+    fn without_inbound_numbers_there_is_no_inbound_trunk_or_rule() {
+        let name = object_name("lk");
+        let n = vec!["+14155550100".to_owned()];
+        let with = apply(
+            Existing::default(),
+            &plan(&name, &Existing::default(), &desired("lk", &n, &n, &cfg(None))),
+        );
+        assert_eq!((with.inbound.len(), with.rules.len()), (1, 1));
+        // The last inbound number removed: trunk and rule go, rule first.
+        let none = desired("lk", &[], &n, &cfg(None));
+        let steps = plan(&name, &with, &none);
+        assert!(
+            matches!(&steps[..], [Step::DeleteRule(_), Step::DeleteTrunk(_)]),
+            "{steps:?}"
+        );
+        assert_eq!(plan(&name, &Existing::default(), &none), vec![]);
     }
 
     #[test]
