@@ -194,3 +194,106 @@ fn free_port_range(n: u16) -> (u16, u16) {
         }
     }
 }
+
+/// A SIP phone on the PSTN side: Debian's baresip, with a WAV file as its microphone and
+/// one as its speaker, dialling one call at start. Killed when dropped.
+#[derive(Debug)]
+pub struct Baresip {
+    child: Child,
+    /// Its configuration directory and log.
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Baresip {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Baresip {
+    /// Call `uri` as `user` (the caller's number) with `mic` (a WAV file) as microphone.
+    pub fn dial(uri: &str, user: &str, mic: &std::path::Path) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let d = dir.path().display();
+        let config = format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:{port}\naudio_source aufile,{mic}\naudio_player aufile,{d}/heard.wav\naudio_alert aufile,{d}/alert.wav\nmodule_path /usr/lib/baresip/modules\nmodule stdio.so\nmodule g711.so\nmodule aufile.so\nmodule_app account.so\nmodule_app menu.so\n",
+            mic = mic.display()
+        );
+        std::fs::write(dir.path().join("config"), config).expect("baresip config");
+        std::fs::write(
+            dir.path().join("accounts"),
+            format!("<sip:{user}@127.0.0.1>;regint=0\n"),
+        )
+        .expect("accounts");
+        let child = Command::new("baresip")
+            .arg("-f")
+            .arg(dir.path())
+            .args(["-e", &format!("/dial {uri}"), "-t", "120"])
+            .stdin(Stdio::null())
+            .stdout(std::fs::File::create(dir.path().join("baresip.log")).expect("log"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("baresip runs (cargo xtask setup installs it)");
+        Self { child, dir }
+    }
+
+    /// What it printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("baresip.log")).unwrap_or_default()
+    }
+
+    /// Wait until its log contains `text`.
+    pub fn wait_for(&mut self, text: &str, within: Duration) {
+        let until = Instant::now() + within;
+        while !self.log().contains(text) {
+            assert!(
+                Instant::now() < until,
+                "baresip never said {text:?}; its log:\n{}",
+                self.log()
+            );
+            if let Ok(Some(_)) = self.child.try_wait() {
+                assert!(
+                    self.log().contains(text),
+                    "baresip exited without saying {text:?}:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A narrowband phone's microphone: `secs` of a `hz` tone as a 16-bit 8 kHz mono WAV
+/// (what baresip's aufile plays without resampling).
+pub fn tone_wav_8k(path: &std::path::Path, hz: f32, secs: u32) -> PathBuf {
+    let n = 8_000 * secs;
+    let mut data = Vec::with_capacity(n as usize * 2);
+    for i in 0..n {
+        let s = (0.3 * (std::f32::consts::TAU * hz * i as f32 / 8_000.0).sin() * 32_767.0) as i16;
+        data.extend_from_slice(&s.to_le_bytes());
+    }
+    let mut wav = Vec::with_capacity(44 + data.len());
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    // PCM, mono, 8 kHz, 16 000 bytes/s, block 2, 16 bits.
+    for v in [16u32] {
+        wav.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [1u16, 1] {
+        wav.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [8_000u32, 16_000] {
+        wav.extend_from_slice(&v.to_le_bytes());
+    }
+    for v in [2u16, 16] {
+        wav.extend_from_slice(&v.to_le_bytes());
+    }
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&data);
+    std::fs::write(path, wav).expect("WAV written");
+    path.to_owned()
+}

@@ -36,9 +36,15 @@ const GO_TOOLS: &[(&str, &str, &str, &str, bool)] = &[
     ),
 ];
 
-/// Debian packages they need: cgo's codecs for livekit-sip, and Redis, through which
-/// the SIP service and the server talk.
-pub const PACKAGES: &[&str] = &["libopus-dev", "libopusfile-dev", "libsoxr-dev", "redis-server"];
+/// Debian packages they need: cgo's codecs for livekit-sip, Redis, through which the SIP
+/// service and the server talk, and baresip, the SIP phone the tests call in with.
+pub const PACKAGES: &[&str] = &[
+    "libopus-dev",
+    "libopusfile-dev",
+    "libsoxr-dev",
+    "redis-server",
+    "baresip",
+];
 
 /// Where the binaries go.
 pub fn bin_dir() -> PathBuf {

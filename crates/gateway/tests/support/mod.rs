@@ -202,6 +202,11 @@ impl TestGateway {
         }
     }
 
+    /// Put a secret where this gateway reads them (resolved when a provider is built).
+    pub fn add_secret(&self, name: &str, value: &str) {
+        std::fs::write(self._secrets.path().join(name), value).unwrap();
+    }
+
     pub fn client(&self, token: &str) -> switchboard_client::Client {
         switchboard_client::Client::new(&self.base, token).unwrap()
     }
