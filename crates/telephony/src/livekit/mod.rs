@@ -223,41 +223,28 @@ impl LiveKit {
     /// A room token for the agent who takes the call: join, publish the microphone,
     /// subscribe to the caller.
     pub fn agent_token(&self, room: &str, identity: &str) -> String {
-        let video = VideoGrant {
-            room_join: true,
-            room: Some(room.to_owned()),
-            can_publish: Some(true),
-            can_subscribe: Some(true),
-            can_publish_data: Some(true),
-            ..VideoGrant::default()
-        };
-        token::mint_for(
-            &self.key,
-            identity,
-            i64::from(self.cfg.token_minutes) * 60,
-            Some(video),
-            None,
-        )
+        self.room_token(room, identity, true)
     }
 
     /// A supervisor's token: hidden, subscribe only.
     pub fn listener_token(&self, room: &str, identity: &str) -> String {
+        self.room_token(room, identity, false)
+    }
+
+    /// A token to join `room` only, for `token_minutes`; a participant who may not speak
+    /// is also hidden from the others.
+    fn room_token(&self, room: &str, identity: &str, speaks: bool) -> String {
         let video = VideoGrant {
             room_join: true,
             room: Some(room.to_owned()),
-            can_publish: Some(false),
+            can_publish: Some(speaks),
             can_subscribe: Some(true),
-            can_publish_data: Some(false),
-            hidden: true,
+            can_publish_data: Some(speaks),
+            hidden: !speaks,
             ..VideoGrant::default()
         };
-        token::mint_for(
-            &self.key,
-            identity,
-            i64::from(self.cfg.token_minutes) * 60,
-            Some(video),
-            None,
-        )
+        let ttl = i64::from(self.cfg.token_minutes) * 60;
+        token::mint_for(&self.key, identity, ttl, Some(video), None)
     }
 
     fn emit(&self, ev: NormalizedCallEvent) {
