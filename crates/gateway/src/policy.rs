@@ -11,7 +11,7 @@
 use switchboard_core::api::TransferTarget;
 use switchboard_core::{
     AgentId, AgentRole, CallAction, CallMonitor, CallRecord, CallStatus, Consult, ConsultState, ConsultStep, LeadId,
-    MonitorMode, NumberId, ProviderCapabilities, QueueId, StreamEvent,
+    MonitorMode, NormalizedCallEvent, NumberId, ProviderCapabilities, ProviderId, QueueId, StreamEvent,
 };
 
 /// Who is acting.
@@ -494,6 +494,19 @@ pub fn fallback_since(occurred_at: i64, now: i64) -> i64 {
     occurred_at.min(now).saturating_sub(FALLBACK_WINDOW_MS)
 }
 
+/// Whether the provider that sent `ev` takes over the control of `before` (its actions
+/// and its capabilities). A carrier and a voice platform can both report one call (seed
+/// 000: Twilio's status callbacks and LiveKit SIP's room); the call's audio, and so
+/// answering, hold and hang-up, is where the voice platform has it. The platform's
+/// provider takes the call the first time it brings its id; the carrier keeps reporting
+/// into the same record.
+pub fn takes_over(before: &CallRecord, ev: &NormalizedCallEvent, sender: ProviderId) -> bool {
+    before.provider_id != Some(sender)
+        && before.voice_platform_call_id.is_none()
+        && ev.voice_platform.is_some()
+        && ev.voice_platform_call_id.is_some()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -811,6 +824,27 @@ mod tests {
             Some(id(5))
         );
         assert_eq!(route_inbound(None, None, &[]).queue, None);
+    }
+
+    #[test]
+    fn the_voice_platform_takes_a_carriers_call_once_with_its_first_id() {
+        let (twilio, livekit) = (id::<ProviderId>(1), id::<ProviderId>(2));
+        let mut rec = call(CallStatus::Ringing, None);
+        rec.provider_id = Some(twilio);
+        let joined = NormalizedCallEvent {
+            voice_platform: Some(switchboard_core::VoicePlatform::LiveKit),
+            voice_platform_call_id: Some("SCL_1".into()),
+            ..NormalizedCallEvent::new("lk1", 2_000)
+        };
+        assert!(takes_over(&rec, &joined, livekit));
+        // The carrier's own later reports do not take it back...
+        let status = NormalizedCallEvent::new("tw2", 3_000);
+        assert!(!takes_over(&rec, &status, twilio));
+        // ...nor does a platform whose id the call already has (or its own events).
+        rec.voice_platform_call_id = Some("SCL_1".into());
+        assert!(!takes_over(&rec, &joined, id(3)));
+        rec.voice_platform_call_id = None;
+        assert!(!takes_over(&rec, &joined, twilio));
     }
 
     #[test]

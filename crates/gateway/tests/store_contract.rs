@@ -63,6 +63,7 @@ contract!(
     inbound_call_is_created_routed_and_updated,
     redelivered_event_is_a_duplicate,
     correlation_follows_the_documented_order,
+    an_id_another_call_holds_is_a_conflict_not_a_retry,
     unknown_call_is_refused_with_an_audit_event,
     transcripts_are_idempotent_and_scoped,
     actions_follow_the_state_machine_and_claims,
@@ -205,6 +206,42 @@ async fn correlation_follows_the_documented_order(store: Arc<dyn Store>) {
         "fallback attached the platform id"
     );
     assert_eq!(rec.telephony_vendor, Some(TelephonyVendor::Simulator));
+}
+
+/// What a LiveKit outbound leg once did before the webhook parser knew it: a phantom call
+/// took the platform id, then the real call's result named that id. The database refuses
+/// the second holder; the store must say so as a conflict (the provider's event queue
+/// drops it and goes on), not as a database failure it would retry for ever.
+async fn an_id_another_call_holds_is_a_conflict_not_a_retry(store: Arc<dyn Store>) {
+    let s = seed(&*store, 1).await;
+    let p = provider_row(&*store, "sim-1").await;
+    let a = store
+        .ingest_call_event(&p, &inbound("VA", "a1", 1_000, CallStatus::Ringing, "+14155550100"))
+        .await
+        .unwrap();
+    let mut b = inbound("VB", "b1", 1_100, CallStatus::Ringing, "+14155550101");
+    b.voice_platform = Some(VoicePlatform::LiveKit);
+    b.voice_platform_call_id = Some("SCL_taken".into());
+    store.ingest_call_event(&p, &b).await.unwrap();
+    let clash = NormalizedCallEvent {
+        call_sid: Some(a.call_sid.clone()),
+        voice_platform: Some(VoicePlatform::LiveKit),
+        voice_platform_call_id: Some("SCL_taken".into()),
+        status: Some(CallStatus::Answered),
+        ..NormalizedCallEvent::new("a2", 1_200)
+    };
+    match store.ingest_call_event(&p, &clash).await {
+        Err(StoreError::Conflict(m)) => assert!(m.contains(a.call_sid.as_str()), "{m}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    let rec = store.call(s.business, &a.call_sid).await.unwrap().unwrap();
+    assert_eq!((rec.status, rec.voice_platform_call_id), (CallStatus::Ringing, None));
+    // The refused event left no receipt: the call's next event is applied.
+    let mut next = inbound("VA", "a3", 1_300, CallStatus::Answered, "+14155550100");
+    next.call_sid = Some(a.call_sid.clone());
+    store.ingest_call_event(&p, &next).await.unwrap();
+    let rec = store.call(s.business, &a.call_sid).await.unwrap().unwrap();
+    assert_eq!(rec.status, CallStatus::Answered);
 }
 
 async fn unknown_call_is_refused_with_an_audit_event(store: Arc<dyn Store>) {

@@ -14,6 +14,19 @@ use super::super::{IngestOutcome, Ingested, ProviderRow, StoreError, StoreResult
 use super::{Backend, Bind, SqlStore, now_ms, record_json};
 use crate::policy;
 
+/// A merge that would give a call an id another call of the business already has: the
+/// event contradicts what is stored. Not a database failure to retry (that would wedge the
+/// provider's event queue behind it), so it is refused with both calls named.
+fn id_taken(e: sqlx::Error, rec: &CallRecord) -> StoreError {
+    match e.as_database_error() {
+        Some(db) if db.is_unique_violation() => StoreError::Conflict(format!(
+            "call {}: its vendor id {:?} or voice platform id {:?} already belongs to another call",
+            rec.call_sid, rec.vendor_call_id, rec.voice_platform_call_id
+        )),
+        _ => StoreError::Database(e),
+    }
+}
+
 impl<B: Backend> SqlStore<B> {
     pub(super) async fn ingest_call(&self, provider: &ProviderRow, ev: &NormalizedCallEvent) -> StoreResult<Ingested> {
         let business = provider.business_id;
@@ -54,7 +67,15 @@ impl<B: Backend> SqlStore<B> {
 
             let (rec, outcome) = match self.correlate(&mut tx.tx, business, ev).await? {
                 Some(mut rec) => {
-                    let applied = rec.apply(ev);
+                    let takeover = policy::takes_over(&rec, ev, provider.id);
+                    let mut applied = rec.apply(ev);
+                    if takeover {
+                        tracing::info!(call_sid = %rec.call_sid, provider = %provider.name,
+                            "the voice platform's provider controls the call from now on");
+                        rec.provider_id = Some(provider.id);
+                        rec.capabilities = provider.capabilities;
+                        applied.changed = true;
+                    }
                     if applied.changed
                         && applied.to == CallStatus::Transferred
                         && applied.from != CallStatus::Transferred
@@ -69,7 +90,8 @@ impl<B: Backend> SqlStore<B> {
                     if applied.changed {
                         bind_call(sqlx::query(&CALL_UPDATE), &rec, now_ms())
                             .execute(&mut *tx.tx)
-                            .await?;
+                            .await
+                            .map_err(|e| id_taken(e, &rec))?;
                         tx.append(
                             business,
                             StreamEventKind::CallUpdated,
