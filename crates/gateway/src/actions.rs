@@ -206,7 +206,8 @@ pub async fn place_call(
         Ok(init) => NormalizedCallEvent {
             call_sid: Some(sid.clone()),
             telephony_vendor: Some(handle.vendor()),
-            vendor_call_id: Some(init.vendor_call_id),
+            // Empty when the id only comes later (with the call's first event).
+            vendor_call_id: Some(init.vendor_call_id).filter(|v| !v.is_empty()),
             voice_platform: init.voice_platform,
             voice_platform_call_id: init.voice_platform_call_id,
             conversation_id: init.conversation_id,

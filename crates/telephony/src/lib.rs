@@ -76,7 +76,7 @@ pub struct OutboundCall {
 /// The provider accepted an outbound call.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Initiated {
-    /// The carrier's call id.
+    /// The carrier's call id; empty when the provider learns it only later.
     pub vendor_call_id: String,
     /// The voice platform carrying the conversation (an AI agent's), if any.
     pub voice_platform: Option<switchboard_core::VoicePlatform>,

@@ -39,10 +39,22 @@ pub struct LiveKitConfig {
     /// Minutes an agent's room token stays valid.
     #[serde(default = "default_token_minutes")]
     pub token_minutes: u32,
+    /// Seconds an outbound call rings before it counts as not answered.
+    #[serde(default = "default_ring_seconds")]
+    pub ring_seconds: u32,
+    /// The SIP domain a transfer to a number is sent to (`sip:+1555…@domain` in the REFER),
+    /// usually the carrier's termination domain; `tel:+1555…` without it, which not every
+    /// carrier accepts.
+    #[serde(default)]
+    pub transfer_domain: Option<String>,
 }
 
 fn default_token_minutes() -> u32 {
     60
+}
+
+fn default_ring_seconds() -> u32 {
+    30
 }
 
 impl ProviderConfig for LiveKitConfig {
@@ -79,6 +91,16 @@ impl ProviderConfig for LiveKitConfig {
             if !h.starts_with("X-") || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
                 return Err(ProviderError::Config(
                     "carrier_call_id_header must be an X- header name".into(),
+                ));
+            }
+        }
+        if !(5..=120).contains(&self.ring_seconds) {
+            return Err(ProviderError::Config("ring_seconds must be between 5 and 120".into()));
+        }
+        if let Some(d) = &self.transfer_domain {
+            if d.is_empty() || d.contains('@') || d.starts_with("sip:") || d.chars().any(char::is_whitespace) {
+                return Err(ProviderError::Config(
+                    "transfer_domain is a host or IP (with an optional :port), without sip: or a user".into(),
                 ));
             }
         }

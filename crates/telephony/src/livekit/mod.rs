@@ -247,10 +247,85 @@ impl LiveKit {
         token::mint_for(&self.key, identity, ttl, Some(video), None)
     }
 
+    /// Report what an action did to the call, through the normal event path.
+    async fn report(&self, call: &CallRef, status: CallStatus, what: &str) {
+        let at = self.clock.now_ms();
+        let mut ev = NormalizedCallEvent::new(format!("lk-{what}-{}-{at}", call.call_sid), at);
+        ev.call_sid = Some(call.call_sid.clone());
+        ev.status = Some(status);
+        // A closed sink means the gateway is shutting down; nothing is waiting for this.
+        let _ = self.sink.send(ProviderEvent::Call(ev)).await;
+    }
+
     fn emit(&self, ev: NormalizedCallEvent) {
         if self.sink.try_send(ProviderEvent::Call(ev)).is_err() {
             tracing::warn!(provider = %self.name, "event sink full or closed: an outbound call's result was dropped");
         }
+    }
+}
+
+/// An outbound call being placed: waits for its answer or failure and reports it.
+struct Dialling {
+    api: Twirp,
+    sink: EventSink,
+    clock: Arc<dyn Clock>,
+    legs: Arc<Legs>,
+    provider: String,
+    ring: std::time::Duration,
+}
+
+impl Dialling {
+    async fn run(self, sid: CallSid, req: proto::CreateSipParticipantRequest) {
+        let started = std::time::Instant::now();
+        let result = self.api.create_sip_participant_answered(&req, self.ring).await;
+        let mut ev = NormalizedCallEvent::new(format!("lk-result-{sid}"), self.clock.now_ms());
+        ev.call_sid = Some(sid.clone());
+        ev.voice_platform = Some(VoicePlatform::LiveKit);
+        match result {
+            Ok(info) => {
+                ev.voice_platform_call_id = Some(info.sip_call_id).filter(|s| !s.is_empty());
+                ev.status = Some(CallStatus::Answered);
+            }
+            Err(e) => {
+                self.legs.forget(&sid);
+                let err = match (unanswered(&e, started.elapsed(), self.ring), call_failed(&e)) {
+                    (Some(err), _) | (None, ProviderError::Call(err)) => err,
+                    (None, _) => return,
+                };
+                ev.status = Some(outbound_end(err.code));
+                ev.error = Some(err);
+            }
+        }
+        if self.sink.send(ProviderEvent::Call(ev)).await.is_err() {
+            tracing::warn!(provider = %self.provider, call_sid = %sid, "the gateway stopped before an outbound call's result arrived");
+        }
+    }
+}
+
+/// A call LiveKit gave up on when its ringing timeout ran out: livekit-sip CANCELs the
+/// INVITE and answers `canceled` with no SIP status (the callee's 487 is not passed on).
+fn unanswered(e: &TwirpError, waited: std::time::Duration, ring: std::time::Duration) -> Option<CallError> {
+    match e {
+        TwirpError::Server {
+            code, sip_status: None, ..
+        } if (code == "canceled" || code == "deadline_exceeded") && waited >= ring => {
+            let mut err = CallError::new(
+                CallErrorCode::NoAnswer,
+                format!("not answered within {} s: LiveKit canceled the call", ring.as_secs()),
+            );
+            err.provider_code = Some(code.clone());
+            Some(err)
+        }
+        _ => None,
+    }
+}
+
+/// How an outbound call that was never answered ends: missed when nobody picked up,
+/// failed otherwise.
+fn outbound_end(code: CallErrorCode) -> CallStatus {
+    match code {
+        CallErrorCode::NoAnswer => CallStatus::Missed,
+        _ => CallStatus::Failed,
     }
 }
 
@@ -260,7 +335,7 @@ fn config_err(e: &TwirpError) -> ProviderError {
 
 /// The room an outbound call is placed in.
 fn outbound_room(sid: &CallSid) -> String {
-    format!("out-{sid}")
+    format!("{}{sid}", webhook::OUTBOUND_ROOM_PREFIX)
 }
 
 #[async_trait]
@@ -322,28 +397,36 @@ impl TelephonyProvider for LiveKit {
             play_dialtone: true,
             ..Default::default()
         };
-        let info = self
-            .api
-            .create_sip_participant(&req)
-            .await
-            .map_err(|e| call_failed(&e))?;
         self.legs.put(call.call_sid.clone(), Leg { room, identity });
-        let mut ev = NormalizedCallEvent::new(format!("lk-dial-{}", call.call_sid), self.clock.now_ms());
-        ev.call_sid = Some(call.call_sid.clone());
-        ev.voice_platform = Some(VoicePlatform::LiveKit);
-        ev.voice_platform_call_id = Some(info.sip_call_id.clone());
-        ev.status = Some(CallStatus::Ringing);
-        self.emit(ev);
+        let mut ringing = NormalizedCallEvent::new(format!("lk-dial-{}", call.call_sid), self.clock.now_ms());
+        ringing.call_sid = Some(call.call_sid.clone());
+        ringing.voice_platform = Some(VoicePlatform::LiveKit);
+        ringing.status = Some(CallStatus::Ringing);
+        self.emit(ringing);
+        // The call is placed until answered in a task of its own: only that form of the
+        // request tells how a failed call ended (its SIP status); the webhooks only say the
+        // caller left. The ids arrive with the result and with `participant_joined`.
+        let dial = Dialling {
+            api: self.api.clone(),
+            sink: self.sink.clone(),
+            clock: self.clock.clone(),
+            legs: self.legs.clone(),
+            provider: self.name.clone(),
+            ring: std::time::Duration::from_secs(u64::from(self.cfg.ring_seconds)),
+        };
+        tokio::spawn(dial.run(call.call_sid.clone(), req));
         Ok(Initiated {
-            vendor_call_id: info.sip_call_id,
             voice_platform: Some(VoicePlatform::LiveKit),
             ..Initiated::default()
         })
     }
 
     async fn answer(&self, call: &CallRef) -> Result<(), ProviderError> {
-        // The caller is already in the room; the agent joining it is the answer.
-        self.leg(call).await.map(|_| ())
+        // The caller is already in the room; the agent joining it is the answer (the SIP
+        // service picks up once someone subscribes to the caller).
+        self.leg(call).await?;
+        self.report(call, CallStatus::Answered, "answered").await;
+        Ok(())
     }
 
     async fn hold(&self, _call: &CallRef) -> Result<(), ProviderError> {
@@ -355,8 +438,9 @@ impl TelephonyProvider for LiveKit {
     }
 
     async fn transfer(&self, call: &CallRef, to: &TransferTarget) -> Result<(), ProviderError> {
-        let target = match to {
-            TransferTarget::Number(number) => format!("tel:{number}"),
+        let target = match (to, &self.cfg.transfer_domain) {
+            (TransferTarget::Number(number), Some(domain)) => format!("sip:{number}@{domain}"),
+            (TransferTarget::Number(number), None) => format!("tel:{number}"),
             _ => return Err(ProviderError::Unsupported("transfer to an agent")),
         };
         let leg = self.leg(call).await?;
@@ -364,7 +448,9 @@ impl TelephonyProvider for LiveKit {
             .transfer_sip_participant(&leg.room, &leg.identity, &target)
             .await
             .map_err(|e| call_failed(&e))?;
+        // The caller's phone now calls the target itself; the leg leaves the room.
         self.legs.forget(&call.call_sid);
+        self.report(call, CallStatus::Transferred, "transfer").await;
         Ok(())
     }
 
@@ -445,5 +531,75 @@ impl TelephonyProvider for LiveKit {
             token: self.agent_token(&leg.room, &format!("agent-{identity}")),
             room: leg.room,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::time::Duration;
+
+    use super::*;
+
+    fn server(code: &str, sip: Option<u16>) -> TwirpError {
+        TwirpError::Server {
+            method: "CreateSIPParticipant",
+            code: code.into(),
+            msg: "twirp error unknown".into(),
+            sip_status: sip,
+        }
+    }
+
+    #[test]
+    fn a_failed_outbound_call_keeps_its_sip_code_and_ends_as_a_person_would_say() {
+        let ring = Duration::from_secs(5);
+        let cases = [
+            (
+                server("unavailable", Some(486)),
+                CallErrorCode::Busy,
+                "486",
+                CallStatus::Failed,
+            ),
+            (
+                server("unavailable", Some(480)),
+                CallErrorCode::NoAnswer,
+                "480",
+                CallStatus::Missed,
+            ),
+            (
+                server("unavailable", Some(603)),
+                CallErrorCode::Rejected,
+                "603",
+                CallStatus::Failed,
+            ),
+            (
+                server("unavailable", Some(404)),
+                CallErrorCode::InvalidNumber,
+                "404",
+                CallStatus::Failed,
+            ),
+            (
+                server("unavailable", None),
+                CallErrorCode::Unavailable,
+                "unavailable",
+                CallStatus::Failed,
+            ),
+        ];
+        for (e, code, provider_code, status) in cases {
+            assert!(unanswered(&e, ring, ring).is_none());
+            let ProviderError::Call(err) = call_failed(&e) else {
+                panic!("{e:?} is a call failure")
+            };
+            assert_eq!((err.code, err.provider_code.as_deref()), (code, Some(provider_code)));
+            assert_eq!(outbound_end(err.code), status);
+        }
+        // LiveKit's ringing timeout: canceled after the ring time is no answer...
+        let err = unanswered(&server("canceled", None), ring + Duration::from_millis(200), ring).unwrap();
+        assert_eq!(
+            (err.code, err.provider_code.as_deref()),
+            (CallErrorCode::NoAnswer, Some("canceled"))
+        );
+        // ...but a cancel before it (the call ended from our side) is not.
+        assert!(unanswered(&server("canceled", None), Duration::from_secs(1), ring).is_none());
     }
 }

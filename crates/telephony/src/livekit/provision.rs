@@ -75,22 +75,27 @@ pub fn desired(
         headers_to_attributes,
         ..Default::default()
     });
-    let outbound = cfg.outbound_address.as_ref().map(|address| {
-        let mut numbers = outbound_numbers.to_vec();
-        numbers.sort();
-        proto::SipOutboundTrunkInfo {
-            name: name.clone(),
-            address: address.clone(),
-            numbers,
-            auth_username: cfg.outbound_username.clone().unwrap_or_default(),
-            auth_password: cfg
-                .outbound_password
-                .as_ref()
-                .map(|p| p.expose().to_owned())
-                .unwrap_or_default(),
-            ..Default::default()
-        }
-    });
+    // LiveKit refuses a trunk without numbers, either way: none until the first one.
+    let outbound = cfg
+        .outbound_address
+        .as_ref()
+        .filter(|_| !outbound_numbers.is_empty())
+        .map(|address| {
+            let mut numbers = outbound_numbers.to_vec();
+            numbers.sort();
+            proto::SipOutboundTrunkInfo {
+                name: name.clone(),
+                address: address.clone(),
+                numbers,
+                auth_username: cfg.outbound_username.clone().unwrap_or_default(),
+                auth_password: cfg
+                    .outbound_password
+                    .as_ref()
+                    .map(|p| p.expose().to_owned())
+                    .unwrap_or_default(),
+                ..Default::default()
+            }
+        });
     let rule = proto::SipDispatchRuleInfo {
         name,
         rule: Some(proto::SipDispatchRule {
@@ -209,6 +214,8 @@ mod tests {
             allowed_addresses: vec![],
             carrier_call_id_header: Some("X-Carrier-Call".into()),
             token_minutes: 60,
+            ring_seconds: 30,
+            transfer_domain: None,
         }
     }
 
@@ -335,6 +342,20 @@ mod tests {
             "{steps:?}"
         );
         assert_eq!(plan(&name, &Existing::default(), &none), vec![]);
+    }
+
+    #[test]
+    fn the_outbound_trunk_waits_for_its_first_number() {
+        let name = object_name("lk");
+        let n = vec!["+14155550100".to_owned()];
+        let none = desired("lk", &[], &[], &cfg(Some("sip.carrier.example")));
+        assert_eq!(plan(&name, &Existing::default(), &none), vec![]);
+        let one = desired("lk", &[], &n, &cfg(Some("sip.carrier.example")));
+        let with = apply(Existing::default(), &plan(&name, &Existing::default(), &one));
+        assert_eq!(with.outbound.len(), 1);
+        assert_eq!(with.outbound[0].numbers, n);
+        // And goes with its last.
+        assert!(matches!(&plan(&name, &with, &none)[..], [Step::DeleteTrunk(_)]));
     }
 
     #[test]

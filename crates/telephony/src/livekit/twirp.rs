@@ -19,6 +19,8 @@ use super::token::{self, ApiKey, SipGrant, VideoGrant};
 
 /// How long the token of one request lives.
 const REQUEST_TOKEN_SECS: i64 = 600;
+/// How long one request may take, except a call placed until answered.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A failed server API call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,10 +78,7 @@ impl Twirp {
             .trim_end_matches('/')
             .replacen("wss://", "https://", 1)
             .replacen("ws://", "http://", 1);
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .unwrap_or_default();
+        let http = reqwest::Client::builder().build().unwrap_or_default();
         Self { base, key, http }
     }
 
@@ -89,6 +88,17 @@ impl Twirp {
         method: &'static str,
         grant: Grant<'_>,
         req: &Req,
+    ) -> Result<Resp, TwirpError> {
+        self.call_within(service, method, grant, req, REQUEST_TIMEOUT).await
+    }
+
+    async fn call_within<Req: Message, Resp: Message + Default>(
+        &self,
+        service: &str,
+        method: &'static str,
+        grant: Grant<'_>,
+        req: &Req,
+        timeout: Duration,
     ) -> Result<Resp, TwirpError> {
         let (video, sip) = match grant {
             Grant::SipAdmin => (
@@ -127,6 +137,7 @@ impl Twirp {
             .post(format!("{}/twirp/livekit.{service}/{method}", self.base))
             .bearer_auth(jwt)
             .header("content-type", "application/protobuf")
+            .timeout(timeout)
             .body(req.encode_to_vec())
             .send()
             .await
@@ -259,6 +270,23 @@ impl Twirp {
         req: &proto::CreateSipParticipantRequest,
     ) -> Result<proto::SipParticipantInfo, TwirpError> {
         self.call("SIP", "CreateSIPParticipant", Grant::SipCall, req).await
+    }
+
+    /// Place a call and wait until it is answered or has failed (`wait_until_answered`),
+    /// for at most `ring` plus a margin: a failed call's error carries its SIP status.
+    pub async fn create_sip_participant_answered(
+        &self,
+        req: &proto::CreateSipParticipantRequest,
+        ring: Duration,
+    ) -> Result<proto::SipParticipantInfo, TwirpError> {
+        let req = proto::CreateSipParticipantRequest {
+            wait_until_answered: true,
+            ringing_timeout: Some(ring.into()),
+            ..req.clone()
+        };
+        let within = ring + Duration::from_secs(15);
+        self.call_within("SIP", "CreateSIPParticipant", Grant::SipCall, &req, within)
+            .await
     }
 
     pub async fn transfer_sip_participant(&self, room: &str, identity: &str, to: &str) -> Result<(), TwirpError> {

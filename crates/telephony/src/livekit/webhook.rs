@@ -19,6 +19,8 @@ pub const CALL_SID_ATTRIBUTE: &str = "switchboard.callSid";
 /// LiveKit server may carry several providers' (or businesses') calls, and sends every
 /// webhook to each URL configured.
 pub const PROVIDER_ATTRIBUTE: &str = "switchboard.provider";
+/// Outbound calls are placed in a room named this plus their `call_sid`.
+pub const OUTBOUND_ROOM_PREFIX: &str = "out-";
 /// The attribute the carrier's call id is mapped to from the header in the config.
 pub const CARRIER_ID_ATTRIBUTE: &str = "switchboard.carrierCallId";
 
@@ -105,7 +107,13 @@ pub fn parse(body: &[u8], now_ms: i64) -> Result<Option<SipLeg>, ParseError> {
         return Ok(None);
     }
     let attr = |k: &str| p.attributes.get(k).filter(|v| !v.is_empty()).cloned();
-    let inbound = attr("sip.ruleID").is_some() || attr(CALL_SID_ATTRIBUTE).is_none();
+    // Our outbound legs carry `call_sid` in an attribute, but livekit-sip sets the
+    // request's attributes only after the leg joined: `participant_joined` may lack it,
+    // and then the room we named after the call says it.
+    let call_sid = attr(CALL_SID_ATTRIBUTE)
+        .or_else(|| room.name.strip_prefix(OUTBOUND_ROOM_PREFIX).map(str::to_owned))
+        .and_then(|s| s.parse::<CallSid>().ok());
+    let inbound = attr("sip.ruleID").is_some() || call_sid.is_none();
     let call_status = attr("sip.callStatus").unwrap_or_default();
     let status = match ev.event.as_str() {
         "participant_joined" => match (inbound, call_status.as_str()) {
@@ -120,16 +128,16 @@ pub fn parse(body: &[u8], now_ms: i64) -> Result<Option<SipLeg>, ParseError> {
     let Some(status) = status else {
         return Ok(None);
     };
-    let occurred_at = seconds(ev.created_at_camel.as_ref().or(ev.created_at.as_ref()))
-        .and_then(|s| s.checked_mul(1000))
-        .unwrap_or(now_ms);
+    let created = seconds(ev.created_at_camel.as_ref().or(ev.created_at.as_ref())).and_then(|s| s.checked_mul(1000));
+    let occurred_at = when(created, now_ms);
     let event_id = if ev.id.is_empty() {
-        format!("{}:{}:{}", ev.event, p.sid, occurred_at)
+        // A redelivery must get the same id: the server's time, not ours.
+        format!("{}:{}:{}", ev.event, p.sid, created.unwrap_or(occurred_at))
     } else {
         ev.id.clone()
     };
     let mut e = NormalizedCallEvent::new(event_id, occurred_at);
-    e.call_sid = attr(CALL_SID_ATTRIBUTE).and_then(|s| s.parse::<CallSid>().ok());
+    e.call_sid = call_sid;
     e.voice_platform = Some(VoicePlatform::LiveKit);
     e.voice_platform_call_id = attr("sip.callID");
     if let Some(id) = attr(CARRIER_ID_ATTRIBUTE).or_else(|| attr("sip.twilio.callSid")) {
@@ -153,6 +161,18 @@ pub fn parse(body: &[u8], now_ms: i64) -> Result<Option<SipLeg>, ParseError> {
         provider: attr(PROVIDER_ATTRIBUTE),
         event: e,
     }))
+}
+
+/// When an event happened: `createdAt` has whole seconds only, so an event received within
+/// its second (and a little after) is dated by the receipt, to the millisecond; the actions
+/// the gateway reports are, and a call answered and ended within a second keeps its order.
+/// Older (redelivered) events keep their own time.
+fn when(created_ms: Option<i64>, now_ms: i64) -> i64 {
+    match created_ms {
+        Some(c) if (c..c.saturating_add(2_000)).contains(&now_ms) => now_ms,
+        Some(c) => c,
+        None => now_ms,
+    }
 }
 
 /// How a SIP leg that left the room ended. Whether an inbound caller who left was
@@ -258,5 +278,42 @@ mod tests {
         assert_eq!(parse(&body("track_published", INBOUND, ""), 0).unwrap(), None);
         assert!(matches!(parse(b"{", 0), Err(ParseError::Json(_))));
         assert_eq!(parse(b"{}", 0), Err(ParseError::NoEvent));
+    }
+
+    #[test]
+    fn an_outbound_leg_joining_before_its_attributes_is_known_by_its_room() {
+        // What livekit-server 1.8.4 sent for a leg livekit-sip 1.0.0 was dialling: SIP
+        // attributes, but not yet the ones the request asked for.
+        let sid = CallSid::from_parts(1_764_600_000_000, 7);
+        let body = format!(
+            r#"{{"event":"participant_joined","id":"EV_2","room":{{"name":"out-{sid}"}},"participant":{{"sid":"PA_2","identity":"sip-{sid}","kind":"SIP",
+                "attributes":{{"sip.callID":"SCL_x","sip.phoneNumber":"+16285550140","sip.trunkPhoneNumber":"+14155550177","sip.callStatus":"dialing"}}}}}}"#
+        );
+        let e = parse(body.as_bytes(), 5).unwrap().unwrap().event;
+        assert_eq!(e.call_sid, Some(sid), "not a new inbound call from the callee");
+        assert_eq!(e.direction, Some(Direction::Outbound));
+        assert_eq!(e.status, Some(CallStatus::Ringing));
+        assert_eq!(e.from.as_deref(), Some("+14155550177"));
+        // A room of the dispatch rule names no call: an inbound caller.
+        let inbound = parse(&body_in_room("call-+1_x"), 5).unwrap().unwrap().event;
+        assert_eq!((inbound.call_sid, inbound.direction), (None, Some(Direction::Inbound)));
+    }
+
+    fn body_in_room(room: &str) -> Vec<u8> {
+        format!(
+            r#"{{"event":"participant_joined","id":"EV_3","room":{{"name":"{room}"}},"participant":{{"sid":"PA_3","identity":"sip_+1","kind":"SIP",
+                "attributes":{{"sip.callID":"SCL_y","sip.phoneNumber":"+16285550150","sip.trunkPhoneNumber":"+14155550177","sip.ruleID":"SDR_1"}}}}}}"#
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn fresh_events_are_dated_to_the_millisecond_and_old_ones_keep_their_second() {
+        let c = 1_764_600_000_000;
+        assert_eq!(when(Some(c), c + 640), c + 640);
+        assert_eq!(when(Some(c), c + 1_999), c + 1_999);
+        assert_eq!(when(Some(c), c + 2_000), c, "a late delivery keeps the server's time");
+        assert_eq!(when(Some(c), c - 5), c, "our clock behind the server's");
+        assert_eq!(when(None, c), c);
     }
 }
