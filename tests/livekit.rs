@@ -141,8 +141,10 @@ impl LiveKitStack {
         if sip {
             let port = free_port();
             let rtp = free_port_range(100);
+            // No admission by idle CPU: on a 2-core machine busy with the test's own
+            // builds it refuses calls ("cpu exhausted") that it would carry easily.
             let sip_cfg = format!(
-                "api_key: {key}\napi_secret: {secret}\nws_url: ws://127.0.0.1:{http_port}\nredis:\n  address: 127.0.0.1:{redis_port}\nsip_port: {port}\nrtp_port: {}-{}\nuse_external_ip: false\nnat_1_to_1_ip: 127.0.0.1\nlisten_ip: 127.0.0.1\nlogging:\n  level: debug\n",
+                "api_key: {key}\napi_secret: {secret}\nws_url: ws://127.0.0.1:{http_port}\nredis:\n  address: 127.0.0.1:{redis_port}\nsip_port: {port}\nrtp_port: {}-{}\nuse_external_ip: false\nnat_1_to_1_ip: 127.0.0.1\nlisten_ip: 127.0.0.1\nmax_cpu_utilization: 1.0\nlogging:\n  level: debug\n",
                 rtp.0, rtp.1
             );
             std::fs::write(dir.path().join("sip.yaml"), sip_cfg).expect("sip config");
@@ -196,7 +198,8 @@ fn free_port_range(n: u16) -> (u16, u16) {
 }
 
 /// A SIP phone on the PSTN side: Debian's baresip, with a WAV file as its microphone and
-/// one as its speaker, dialling one call at start. Killed when dropped.
+/// its speaker recorded (the sndfile module's dump of what it decoded), dialling one call
+/// at start. Killed when dropped.
 #[derive(Debug)]
 pub struct Baresip {
     child: Child,
@@ -218,7 +221,7 @@ impl Baresip {
         let port = free_port();
         let d = dir.path().display();
         let config = format!(
-            "poll_method epoll\nsip_listen 127.0.0.1:{port}\naudio_source aufile,{mic}\naudio_player aufile,{d}/heard.wav\naudio_alert aufile,{d}/alert.wav\nmodule_path /usr/lib/baresip/modules\nmodule stdio.so\nmodule g711.so\nmodule aufile.so\nmodule_app account.so\nmodule_app menu.so\n",
+            "poll_method epoll\nsip_listen 127.0.0.1:{port}\naudio_source aufile,{mic}\naudio_player aubridge,speaker\naudio_alert aubridge,alert\nsnd_path {d}\nmodule_path /usr/lib/baresip/modules\nmodule stdio.so\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule sndfile.so\nmodule_app account.so\nmodule_app menu.so\n",
             mic = mic.display()
         );
         std::fs::write(dir.path().join("config"), config).expect("baresip config");
@@ -237,6 +240,16 @@ impl Baresip {
             .spawn()
             .expect("baresip runs (cargo xtask setup installs it)");
         Self { child, dir }
+    }
+
+    /// What it played from the far end: the WAV sndfile writes of the decoded audio
+    /// (`dump-…-dec.wav`), once the call has ended and the file is closed.
+    pub fn heard(&self) -> Option<PathBuf> {
+        std::fs::read_dir(self.dir.path())
+            .ok()?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().ends_with("-dec.wav")))
     }
 
     /// What it printed so far.
@@ -279,9 +292,7 @@ pub fn tone_wav_8k(path: &std::path::Path, hz: f32, secs: u32) -> PathBuf {
     wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
     wav.extend_from_slice(b"WAVEfmt ");
     // PCM, mono, 8 kHz, 16 000 bytes/s, block 2, 16 bits.
-    for v in [16u32] {
-        wav.extend_from_slice(&v.to_le_bytes());
-    }
+    wav.extend_from_slice(&16u32.to_le_bytes());
     for v in [1u16, 1] {
         wav.extend_from_slice(&v.to_le_bytes());
     }
@@ -296,4 +307,125 @@ pub fn tone_wav_8k(path: &std::path::Path, hz: f32, secs: u32) -> PathBuf {
     wav.extend_from_slice(&data);
     std::fs::write(path, wav).expect("WAV written");
     path.to_owned()
+}
+
+/// A SIP endpoint scripted with Debian's SIPp: `-sn uas` (answers, waits for the BYE) or
+/// a scenario of `tests/sipp`, for one call. Every message it sends and receives is in
+/// its trace. Killed when dropped.
+#[derive(Debug)]
+pub struct Sipp {
+    child: Child,
+    /// The SIP port it listens on.
+    pub port: u16,
+    /// Its trace files.
+    pub dir: tempfile::TempDir,
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sipp {
+    /// Answer (or refuse) one call on a free loopback port: `scenario` is `"uas"` for
+    /// SIPp's own answering scenario, or a file name in `tests/sipp`.
+    pub fn uas(scenario: &str) -> Self {
+        Self::spawn(scenario, None, &[])
+    }
+
+    /// Place one call to `remote` (`host:port`) with `keys` filling the scenario's
+    /// `[keyword]`s.
+    pub fn uac(scenario: &str, remote: &str, keys: &[(&str, &str)]) -> Self {
+        Self::spawn(scenario, Some(remote), keys)
+    }
+
+    fn spawn(scenario: &str, remote: Option<&str>, keys: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut cmd = Command::new("sipp");
+        if let Some(r) = remote {
+            cmd.arg(r);
+        }
+        if scenario == "uas" {
+            cmd.args(["-sn", "uas"]);
+        } else {
+            cmd.arg("-sf")
+                .arg(crate::node_dir().with_file_name("sipp").join(scenario));
+        }
+        for (k, v) in keys {
+            cmd.args(["-key", k, v]);
+        }
+        cmd.args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-mp",
+            &free_port().to_string(),
+        ])
+        .args(["-m", "1", "-nostdin", "-timeout", "120s", "-trace_msg", "-message_file"])
+        .arg(dir.path().join("messages.log"))
+        .arg("-trace_err")
+        .arg("-error_file")
+        .arg(dir.path().join("errors.log"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("stderr.log")).expect("log"));
+        let child = cmd.spawn().expect("sipp runs (cargo xtask setup installs sip-tester)");
+        let mut me = Self { child, port, dir };
+        if remote.is_none() {
+            let until = Instant::now() + Duration::from_secs(20);
+            // Listening when its UDP port is taken.
+            while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+                if let Ok(Some(status)) = me.child.try_wait() {
+                    panic!("sipp exited before listening ({status}): {}", me.stderr());
+                }
+                assert!(Instant::now() < until, "sipp did not listen within 20 s");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        me
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    /// Every SIP message so far.
+    pub fn messages(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("messages.log")).unwrap_or_default()
+    }
+
+    /// Wait until a message containing `text` was sent or received.
+    pub fn wait_for(&mut self, text: &str, within: Duration) -> String {
+        let until = Instant::now() + within;
+        loop {
+            let m = self.messages();
+            if m.contains(text) {
+                return m;
+            }
+            assert!(
+                Instant::now() < until,
+                "sipp never saw {text:?}; its messages:\n{m}\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Wait for it to finish its one call; whether the scenario completed.
+    pub fn finished(&mut self, within: Duration) -> bool {
+        let until = Instant::now() + within;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.success();
+            }
+            if Instant::now() > until {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }

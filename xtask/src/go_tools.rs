@@ -37,13 +37,15 @@ const GO_TOOLS: &[(&str, &str, &str, &str, bool)] = &[
 ];
 
 /// Debian packages they need: cgo's codecs for livekit-sip, Redis, through which the SIP
-/// service and the server talk, and baresip, the SIP phone the tests call in with.
+/// service and the server talk, baresip, the SIP phone the tests call in with, and SIPp
+/// (sip-tester), which scripts the busy, unanswered and carrier-side SIP endpoints.
 pub const PACKAGES: &[&str] = &[
     "libopus-dev",
     "libopusfile-dev",
     "libsoxr-dev",
     "redis-server",
     "baresip",
+    "sip-tester",
 ];
 
 /// Where the binaries go.

@@ -260,6 +260,9 @@ const PYTHON_TOOLS: &[(&str, &str, &str)] = &[
     // ElevenLabs' SDK, whose webhook verifier and API client the tests use as oracles
     // (tests/python); a library, so the virtualenv's python stands for its executable.
     ("elevenlabs", "python", "2.78.0"),
+    // LiveKit's real-time SDK (its own WebRTC build, from the wheel): a room participant
+    // that joins with the gateway's tokens and hears and speaks (tests/python).
+    ("livekit", "python", "1.0.12"),
 ];
 
 /// The project's virtualenv for Python tools; kept across runs like the cargo tools.

@@ -1,25 +1,42 @@
 //! A LiveKit SIP provider in the gateway, with every peer real: Redis, `livekit-server` and
-//! `livekit-sip` (built by `cargo xtask setup` from the Go module proxy) on loopback, and
-//! Debian's baresip as the caller's phone. Nothing here stands in for LiveKit.
+//! `livekit-sip` (built by `cargo xtask setup` from the Go module proxy) on loopback,
+//! Debian's baresip as the caller's phone, SIPp (Debian's sip-tester) as the phones that
+//! are busy, never answer or take a transfer, and PyPI `livekit` (LiveKit's own client
+//! SDK with its WebRTC) as the agent in the room. Nothing here stands in for LiveKit.
 //!
-//! Checked: adding the provider and a number over the API provisions the trunk and the
-//! dispatch rule on the server; baresip's call to that number reaches livekit-sip, which
-//! puts the caller in a room of its own; the server's own signed `participant_joined`
-//! webhook makes the call ring in the gateway's queue with LiveKit's `sip.callID` and the
-//! parties; answering returns a token for that room; ending removes the caller from the
-//! room, baresip's call ends, and the server's `participant_left` webhook completes the
-//! record.
+//! Checked, inbound: adding the provider and a number over the API provisions the trunk
+//! and the dispatch rule; baresip's call reaches livekit-sip, which puts the caller in a
+//! room of its own; the server's own signed `participant_joined` webhook rings the call in
+//! the queue with LiveKit's `sip.callID` and the parties; answering returns a token for
+//! that room, with which the SDK joins: it hears the caller's 440 Hz and the caller hears
+//! its 1 kHz; ending removes the caller, baresip gets the BYE, and the record completes
+//! with its duration. A second call is transferred by REFER to another phone.
+//!
+//! Outbound (`CreateSIPParticipant`): answered by a SIPp UAS, then ended (its BYE); a busy
+//! phone (486) ends `failed` and one that never answers `missed`, the SIP code kept.
+//!
+//! Seed 000's two ids: Twilio's signed status callbacks (Twilio's cloud cannot run here:
+//! the test posts what it would, signed as it signs) create the record with the carrier's
+//! `CA…` id; the carrier's SIP leg, a SIPp UAC sending the `X-Twilio-CallSid` header Twilio
+//! adds, reaches livekit-sip, and the server's `participant_joined` carries both that id
+//! (`sip.twilio.callSid`) and LiveKit's own: one record, controlled through LiveKit. Without
+//! the header the service-number fallback finds the call, the newest of two first.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
 mod support;
+#[allow(dead_code)]
+mod twilio_cloud;
 
 use std::time::Duration;
 
 use serde_json::json;
 use support::*;
-use switchboard_core::{CallStatus, MediaJoin, VoicePlatform};
-use switchboard_e2e::livekit::{Baresip, LiveKitStack, tone_wav_8k};
+use switchboard_client::Client;
+use switchboard_core::api::{OutboundCallRequest, TransferTarget};
+use switchboard_core::{AgentStatus, CallErrorCode, CallRecord, CallStatus, MediaJoin, NumberId, VoicePlatform};
+use switchboard_e2e::Oracle;
+use switchboard_e2e::livekit::{Baresip, LiveKitStack, Sipp, tone_wav_8k};
 use switchboard_telephony::livekit::token::{self, ApiKey};
 use switchboard_telephony::livekit::twirp::Twirp;
 use switchboard_telephony::secret::Secret;
@@ -27,43 +44,132 @@ use switchboard_telephony::secret::Secret;
 const NUMBER: &str = "+14155550177";
 const CALLER: &str = "+16285550131";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sip_caller_rings_through_livekit_and_the_agent_ends_the_call() {
-    tokio::time::timeout(Duration::from_secs(180), flow())
-        .await
-        .expect("finished within 3 minutes");
+/// A gateway on SQLite with a LiveKit provider `lk` on a real LiveKit stack.
+struct World {
+    _db: TestDb,
+    gw: TestGateway,
+    http: reqwest::Client,
+    admin: String,
+    alice: Client,
+    lk: LiveKitStack,
+    api: Twirp,
+    provider_id: serde_json::Value,
 }
 
-async fn flow() {
-    let db = TestDb::sqlite().await;
-    let (gw, seeded) = TestGateway::start(&db, 1).await;
-    let seeded = &seeded[0];
-    let http = reqwest::Client::new();
-    let admin = admin_token(&gw, seeded).await;
-    let alice = gw.client(&token(&*gw.store, seeded, "alice").await);
+impl World {
+    async fn start(extra: serde_json::Value) -> Self {
+        let db = TestDb::sqlite().await;
+        let (gw, seeded) = TestGateway::start(&db, 1).await;
+        let seeded = &seeded[0];
+        let http = reqwest::Client::new();
+        let admin = admin_token(&gw, seeded).await;
+        let alice = gw.client(&token(&*gw.store, seeded, "alice").await);
+        let lk = LiveKitStack::start(true, &[format!("{}/webhooks/livekit/lk", gw.base)]);
+        gw.add_secret("LIVEKIT_SECRET", &lk.secret);
+        let mut config = json!({ "url": lk.url, "api_key": lk.key, "api_secret": "secret:LIVEKIT_SECRET" });
+        config
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let provider_id = add_provider(&http, &gw, &admin, "lk", "livekit", config).await;
+        let api = Twirp::new(
+            &lk.url,
+            ApiKey {
+                key: lk.key.clone(),
+                secret: Secret::new(lk.secret.clone()),
+            },
+        );
+        alice.set_status(AgentStatus::Available).await.unwrap();
+        Self {
+            _db: db,
+            gw,
+            http,
+            admin,
+            alice,
+            lk,
+            api,
+            provider_id,
+        }
+    }
 
-    let lk = LiveKitStack::start(true, &[format!("{}/webhooks/livekit/lk", gw.base)]);
-    gw.add_secret("LIVEKIT_SECRET", &lk.secret);
-    let config = json!({ "url": lk.url, "api_key": lk.key, "api_secret": "secret:LIVEKIT_SECRET" });
-    let provider_id = add_provider(&http, &gw, &admin, "lk", "livekit", config).await;
-    add_number(
-        &http,
-        &gw,
-        &admin,
-        json!({ "e164": NUMBER, "label": "LiveKit line", "provider_id": provider_id, "inbound": true, "outbound": false }),
-    )
-    .await;
+    async fn add_number(&self, e164: &str, inbound: bool, outbound: bool) -> NumberId {
+        let n = add_number(
+            &self.http,
+            &self.gw,
+            &self.admin,
+            json!({ "e164": e164, "label": "LiveKit line", "provider_id": self.provider_id, "inbound": inbound, "outbound": outbound }),
+        )
+        .await;
+        serde_json::from_value(n["id"].clone()).unwrap()
+    }
 
-    // The number reaches the server's inbound trunk (the provider is rebuilt with it).
-    let api = Twirp::new(
-        &lk.url,
-        ApiKey {
-            key: lk.key.clone(),
-            secret: Secret::new(lk.secret.clone()),
-        },
-    );
+    fn keys(&self) -> [ApiKey; 1] {
+        [ApiKey {
+            key: self.lk.key.clone(),
+            secret: Secret::new(self.lk.secret.clone()),
+        }]
+    }
+
+    /// baresip calls `NUMBER` from `from` with a `hz` tone; the call rings in the queue.
+    async fn ring(&self, from: &str, hz: f32) -> (Baresip, CallRecord) {
+        let mic = tone_wav_8k(&self.lk.dir.path().join(format!("{from}.wav")), hz, 60);
+        let mut phone = Baresip::dial(
+            &format!("sip:{NUMBER}@127.0.0.1:{}", self.lk.sip_port.unwrap()),
+            from,
+            &mic,
+        );
+        phone.wait_for("180 Ringing", Duration::from_secs(30));
+        let waiting = eventually(30, "the call in the queue", || async {
+            self.alice
+                .queue()
+                .await
+                .ok()?
+                .calls
+                .into_iter()
+                .find(|q| q.call.from == from && q.call.to == NUMBER)
+        })
+        .await;
+        (phone, waiting.call)
+    }
+
+    async fn wait_call(
+        &self,
+        sid: &switchboard_core::CallSid,
+        what: &str,
+        f: impl Fn(&CallRecord) -> bool,
+    ) -> CallRecord {
+        eventually(40, what, || async {
+            let d = self.alice.call(sid).await.ok()?;
+            f(&d.call).then_some(d.call)
+        })
+        .await
+    }
+}
+
+/// Blocks (100 ms) whose dominant frequency is within 20 Hz of `hz`.
+fn blocks_near(dominant: &serde_json::Value, hz: f64) -> usize {
+    dominant
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f.as_f64().is_some_and(|f| (f - hz).abs() < 20.0))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbound_call_is_answered_in_the_room_ended_and_another_transferred() {
+    tokio::time::timeout(Duration::from_secs(240), inbound())
+        .await
+        .expect("finished within 4 minutes");
+}
+
+async fn inbound() {
+    // The phone a transferred caller is sent to.
+    let mut second = Sipp::uas("uas");
+    let w = World::start(json!({ "transfer_domain": format!("127.0.0.1:{}", second.port) })).await;
+    w.add_number(NUMBER, true, false).await;
     eventually(20, "the trunk carries the number", || async {
-        let trunks = api.list_inbound_trunks().await.ok()?;
+        let trunks = w.api.list_inbound_trunks().await.ok()?;
         trunks
             .iter()
             .any(|t| t.name == "switchboard:lk" && t.numbers.iter().any(|n| n == NUMBER))
@@ -71,72 +177,354 @@ async fn flow() {
     })
     .await;
 
-    // baresip calls the number at livekit-sip.
-    let mic = tone_wav_8k(&lk.dir.path().join("caller.wav"), 440.0, 60);
-    let mut phone = Baresip::dial(
-        &format!("sip:{NUMBER}@127.0.0.1:{}", lk.sip_port.unwrap()),
-        CALLER,
-        &mic,
-    );
-    phone.wait_for("180 Ringing", Duration::from_secs(30));
-
-    // The server's webhook puts the call in the queue, with LiveKit's id.
-    let waiting = eventually(30, "the call in the queue", || async {
-        alice
-            .queue()
-            .await
-            .ok()?
-            .calls
-            .into_iter()
-            .find(|q| q.call.from == CALLER && q.call.to == NUMBER)
-    })
-    .await;
-    let call = waiting.call;
+    // ---- A caller speaking 440 Hz rings, with LiveKit's id.
+    let (mut phone, call) = w.ring(CALLER, 440.0).await;
     assert_eq!(call.status, CallStatus::Ringing);
     assert_eq!(call.voice_platform, Some(VoicePlatform::LiveKit));
     let scl = call.voice_platform_call_id.clone().unwrap();
     assert!(scl.starts_with("SCL_"), "{scl}");
 
-    // Answering hands alice a token for the caller's room.
-    alice
-        .set_status(switchboard_core::AgentStatus::Available)
-        .await
-        .unwrap();
-    let answered = alice.answer(&call.call_sid).await.unwrap();
+    // Answering hands alice a token for the caller's room, and only that room.
+    let answered = w.alice.answer(&call.call_sid).await.unwrap();
     let MediaJoin::LiveKit { url, token: jwt, room } = answered.media else {
         panic!("answer gave {:?}", answered.media)
     };
-    assert_eq!(url, lk.url);
-    assert!(room.starts_with("call-"), "{room}");
-    let keys = [ApiKey {
-        key: lk.key.clone(),
-        secret: Secret::new(lk.secret.clone()),
-    }];
-    let claims = token::verify(&jwt, &keys, token::now()).unwrap();
-    let grant = claims.video.unwrap();
+    assert_eq!(url, w.lk.url);
+    let grant = token::verify(&jwt, &w.keys(), token::now()).unwrap().video.unwrap();
     assert_eq!(grant.room.as_deref(), Some(room.as_str()));
-    assert!(grant.room_join);
-    let people = api.list_participants(&room).await.unwrap();
-    assert!(
-        people
-            .iter()
-            .any(|p| p.attributes.get("sip.callID").map(String::as_str) == Some(scl.as_str())),
-        "the caller is in the room the token is for: {people:?}"
-    );
+    assert!(grant.room_join && grant.can_publish == Some(true) && grant.can_subscribe == Some(true));
 
-    // Ending removes the caller from the room; the phone's call ends; the record completes.
-    alice.end(&call.call_sid).await.unwrap();
-    phone.wait_for("closed", Duration::from_secs(30));
-    let ended = eventually(30, "the call completed", || async {
-        let d = alice.call(&call.call_sid).await.ok()?;
-        d.call.status.is_terminal().then_some(d.call)
+    // LiveKit's own client joins with it, speaking 1 kHz: the SIP service answers the
+    // caller once someone listens, and each side hears the other.
+    let mut agent = Oracle::start("livekit_peer.py");
+    let joined = agent.ask(&json!({ "op": "join", "url": url, "token": jwt, "tone_hz": 1000 }));
+    assert_eq!(joined["ok"], true, "{joined}");
+    assert!(
+        joined["remote"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p.as_str().is_some_and(|p| p.starts_with("sip"))),
+        "the caller is in the room: {joined}"
+    );
+    let heard = eventually(30, "the agent hears the caller's 440 Hz", || {
+        let got = agent.ask(&json!({ "op": "listen", "seconds": 1.0 }));
+        async move { (blocks_near(&got["dominant"], 440.0) >= 8).then_some(got) }
     })
     .await;
+    println!("agent heard (Hz per 100 ms): {}", heard["dominant"]);
+    let talking = w
+        .wait_call(&call.call_sid, "answered", |c| c.status == CallStatus::Answered)
+        .await;
+    assert!(talking.answered_at.is_some());
+    // Long enough to have a duration, and for the caller to hear the agent.
+    let more = agent.ask(&json!({ "op": "listen", "seconds": 1.5 }));
+    assert!(blocks_near(&more["dominant"], 440.0) >= 12, "{more}");
+
+    // Ending removes the caller: the phone gets a BYE (not the 486 of an unanswered call).
+    w.alice.end(&call.call_sid).await.unwrap();
+    phone.wait_for("session closed", Duration::from_secs(30));
+    let ended = w
+        .wait_call(&call.call_sid, "completed", |c| c.status.is_terminal())
+        .await;
     assert_eq!(ended.status, CallStatus::Completed, "{ended:?}");
     assert_eq!(ended.voice_platform_call_id.as_deref(), Some(scl.as_str()));
-    assert!(
-        api.list_participants(&room).await.map_or(true, |p| p.is_empty()),
-        "the room is empty"
+    assert!(ended.duration_secs.is_some_and(|d| d >= 2), "{ended:?}");
+    let log = phone.log();
+    assert!(!log.contains("486"), "an answered call ends with BYE:\n{log}");
+    // What the caller's phone played: the agent's tone.
+    let caller_heard = switchboard_media::device::read_wav(&phone.heard().expect("baresip recorded the call")).unwrap();
+    let agent_blocks = switchboard_media::tone::tone_blocks(&caller_heard, &[1000]).len();
+    println!(
+        "caller heard the agent's 1 kHz in {agent_blocks} of {} blocks of 100 ms",
+        caller_heard.len() / 4800
     );
-    println!("baresip:\n{}", phone.log());
+    assert!(agent_blocks >= 15, "the caller hears the agent");
+    let _ = agent.ask(&json!({ "op": "leave" }));
+
+    // ---- A second caller, answered, is transferred to a number: livekit-sip REFERs the
+    // caller's phone to it at the transfer domain, and the phone calls the other one.
+    let (_phone2, call2) = w.ring("+16285550132", 550.0).await;
+    let answered = w.alice.answer(&call2.call_sid).await.unwrap();
+    let MediaJoin::LiveKit { url, token: jwt, .. } = answered.media else {
+        panic!("answer gave {:?}", answered.media)
+    };
+    let mut agent = Oracle::start("livekit_peer.py");
+    let joined = agent.ask(&json!({ "op": "join", "url": url, "token": jwt, "tone_hz": 1000 }));
+    assert_eq!(joined["ok"], true, "{joined}");
+    w.wait_call(&call2.call_sid, "answered", |c| c.status == CallStatus::Answered)
+        .await;
+    // The SIP leg is up once the agent hears the caller (LiveKit transfers only those).
+    eventually(30, "the agent hears the second caller", || {
+        let got = agent.ask(&json!({ "op": "listen", "seconds": 0.5 }));
+        async move { (blocks_near(&got["dominant"], 550.0) >= 3).then_some(()) }
+    })
+    .await;
+    w.alice
+        .transfer(&call2.call_sid, TransferTarget::Number("+15550001234".parse().unwrap()))
+        .await
+        .unwrap();
+    let invite = second.wait_for("INVITE sip:+15550001234@127.0.0.1", Duration::from_secs(30));
+    assert!(
+        invite.contains("From: <sip:+16285550132@"),
+        "the caller's own phone calls: {invite}"
+    );
+    let moved = w
+        .wait_call(&call2.call_sid, "transferred", |c| {
+            matches!(c.status, CallStatus::Transferred | CallStatus::Completed)
+        })
+        .await;
+    println!("after the transfer: {:?}", moved.status);
+    let _ = agent.ask(&json!({ "op": "leave" }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_calls_are_answered_busy_or_unanswered_with_the_sip_code_kept() {
+    tokio::time::timeout(Duration::from_secs(240), outbound())
+        .await
+        .expect("finished within 4 minutes");
+}
+
+async fn outbound() {
+    let mut phone = Sipp::uas("uas");
+    let w = World::start(json!({ "outbound_address": format!("127.0.0.1:{}", phone.port), "ring_seconds": 5 })).await;
+    let from = w.add_number(NUMBER, false, true).await;
+    eventually(20, "the outbound trunk carries the number", || async {
+        let trunks = w.api.list_outbound_trunks().await.ok()?;
+        trunks
+            .iter()
+            .any(|t| t.numbers.iter().any(|n| n == NUMBER))
+            .then_some(())
+    })
+    .await;
+    let place = |to: &'static str| {
+        let alice = &w.alice;
+        async move {
+            alice
+                .place_call(&OutboundCallRequest {
+                    to: to.parse().unwrap(),
+                    from_number_id: from,
+                    lead_id: None,
+                    ai_agent: None,
+                })
+                .await
+                .unwrap()
+                .call
+        }
+    };
+    // The provider's outbound trunk sends calls to `port`.
+    let retarget = |port: u16| {
+        let w = &w;
+        async move {
+            let address = format!("127.0.0.1:{port}");
+            let config = json!({ "url": w.lk.url, "api_key": w.lk.key, "api_secret": "secret:LIVEKIT_SECRET",
+                                 "outbound_address": address, "ring_seconds": 5 });
+            let (code, body) = api(
+                &w.http,
+                reqwest::Method::PATCH,
+                &format!("{}/v1/providers/{}", w.gw.base, w.provider_id),
+                &w.admin,
+                Some(json!({ "config": config })),
+            )
+            .await;
+            assert_eq!(code, 200, "{body}");
+            eventually(20, "the outbound trunk follows", || async {
+                let trunks = w.api.list_outbound_trunks().await.ok()?;
+                trunks.iter().any(|t| t.address == address).then_some(())
+            })
+            .await;
+        }
+    };
+
+    // Answered: the record follows, and ending hangs up with a BYE.
+    let call = place("+16285550140").await;
+    assert!(
+        matches!(call.status, CallStatus::Queued | CallStatus::Ringing),
+        "{call:?}"
+    );
+    phone.wait_for("INVITE sip:+16285550140@", Duration::from_secs(30));
+    let up = w
+        .wait_call(&call.call_sid, "answered", |c| c.status == CallStatus::Answered)
+        .await;
+    assert!(
+        up.voice_platform_call_id
+            .as_deref()
+            .is_some_and(|s| s.starts_with("SCL_")),
+        "{up:?}"
+    );
+    w.alice.end(&call.call_sid).await.unwrap();
+    phone.wait_for("BYE sip:", Duration::from_secs(30));
+    let done = w
+        .wait_call(&call.call_sid, "completed", |c| c.status.is_terminal())
+        .await;
+    assert_eq!(done.status, CallStatus::Completed, "{done:?}");
+
+    // Busy: 486 from the phone, the call failed as busy with the code.
+    let busy = Sipp::uas("uas_busy.xml");
+    retarget(busy.port).await;
+    let call = place("+16285550141").await;
+    let failed = w.wait_call(&call.call_sid, "failed", |c| c.status.is_terminal()).await;
+    assert_eq!(failed.status, CallStatus::Failed, "{failed:?}");
+    let err = failed.error.clone().unwrap();
+    assert_eq!(err.code, CallErrorCode::Busy, "{err:?}");
+    assert_eq!(err.provider_code.as_deref(), Some("486"), "{err:?}");
+    assert!(busy.messages().contains("SIP/2.0 486 Busy Here"));
+
+    // Nobody answers within ring_seconds: LiveKit cancels, the call is missed.
+    let mut silent = Sipp::uas("uas_no_answer.xml");
+    retarget(silent.port).await;
+    let call = place("+16285550142").await;
+    silent.wait_for("SIP/2.0 180 Ringing", Duration::from_secs(30));
+    let missed = w.wait_call(&call.call_sid, "missed", |c| c.status.is_terminal()).await;
+    assert_eq!(missed.status, CallStatus::Missed, "{missed:?}");
+    let err = missed.error.clone().unwrap();
+    assert_eq!(err.code, CallErrorCode::NoAnswer, "{err:?}");
+    println!("no answer: {err:?}");
+    silent.wait_for("CANCEL sip:", Duration::from_secs(20));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carriers_call_and_its_livekit_room_are_one_record() {
+    tokio::time::timeout(Duration::from_secs(240), dual_ids())
+        .await
+        .expect("finished within 4 minutes");
+}
+
+async fn dual_ids() {
+    use twilio_cloud::{ACCOUNT, new_twilio_sid, status_params, twilio_post};
+    const TWILIO_TOKEN: &str = "twilio-auth-token-for-tests";
+    let w = World::start(json!({})).await;
+    w.add_number(NUMBER, true, false).await;
+    eventually(20, "the trunk carries the number", || async {
+        let trunks = w.api.list_inbound_trunks().await.ok()?;
+        trunks
+            .iter()
+            .any(|t| t.numbers.iter().any(|n| n == NUMBER))
+            .then_some(())
+    })
+    .await;
+    // The carrier: a Twilio provider whose status callbacks report the number's calls
+    // (its REST API is not used here: a closed loopback port).
+    w.gw.add_secret("TWILIO_TOKEN", TWILIO_TOKEN);
+    let closed = format!("http://127.0.0.1:{}/2010-04-01", switchboard_e2e::free_port());
+    add_provider(
+        &w.http,
+        &w.gw,
+        &w.admin,
+        "tw",
+        "twilio",
+        json!({ "account_sid": ACCOUNT, "auth_token": "secret:TWILIO_TOKEN", "api_base": closed }),
+    )
+    .await;
+    let callback = format!("{}/webhooks/twilio/tw", w.gw.base);
+    let ringing = |carrier_id: String, from: &'static str| {
+        let (http, callback, alice) = (&w.http, &callback, &w.alice);
+        async move {
+            let (code, body) = twilio_post(
+                http,
+                callback,
+                &status_params(&carrier_id, from, NUMBER, "inbound", "ringing", "0"),
+                TWILIO_TOKEN,
+            )
+            .await;
+            assert_eq!(code, 200, "{body}");
+            eventually(10, "the carrier's call recorded", || async {
+                alice
+                    .queue()
+                    .await
+                    .ok()?
+                    .calls
+                    .into_iter()
+                    .find(|q| q.call.vendor_call_id.as_deref() == Some(carrier_id.as_str()))
+                    .map(|q| q.call)
+            })
+            .await
+        }
+    };
+    let sip_leg = |from: &str, header: String| {
+        Sipp::uac(
+            "uac_carrier.xml",
+            &format!("127.0.0.1:{}", w.lk.sip_port.unwrap()),
+            &[("caller", from), ("called", NUMBER), ("carrier_header", &header)],
+        )
+    };
+    let joined = |sid: switchboard_core::CallSid| {
+        let w = &w;
+        async move {
+            w.wait_call(&sid, "LiveKit's id joined to the carrier's record", |c| {
+                c.voice_platform_call_id.is_some()
+            })
+            .await
+        }
+    };
+
+    // ---- With the header: joined by the carrier's id.
+    let ca1 = new_twilio_sid("CA");
+    let rec = ringing(ca1.clone(), "+16285550161").await;
+    assert_eq!(rec.voice_platform_call_id, None);
+    let mut leg1 = sip_leg("+16285550161", format!("X-Twilio-CallSid: {ca1}"));
+    let one = joined(rec.call_sid.clone()).await;
+    assert!(
+        one.voice_platform_call_id.as_deref().unwrap().starts_with("SCL_"),
+        "{one:?}"
+    );
+    assert_eq!(one.vendor_call_id.as_deref(), Some(ca1.as_str()));
+    assert_eq!(one.voice_platform, Some(VoicePlatform::LiveKit));
+    // One record, not two, and LiveKit controls it: answering gives a room token.
+    let same_caller: Vec<_> = w
+        .alice
+        .queue()
+        .await
+        .unwrap()
+        .calls
+        .into_iter()
+        .filter(|q| q.call.from == "+16285550161")
+        .collect();
+    assert_eq!(same_caller.len(), 1, "{same_caller:?}");
+    let answered = w.alice.answer(&one.call_sid).await.unwrap();
+    assert!(
+        matches!(answered.media, MediaJoin::LiveKit { .. }),
+        "{:?}",
+        answered.media
+    );
+    w.alice.end(&one.call_sid).await.unwrap();
+    // Ended through LiveKit: the carrier's leg is turned away by livekit-sip.
+    leg1.wait_for("SIP/2.0 486", Duration::from_secs(20));
+    // Twilio's completed callback lands on the same record.
+    let (code, _) = twilio_post(
+        &w.http,
+        &callback,
+        &status_params(&ca1, "+16285550161", NUMBER, "inbound", "completed", "3"),
+        TWILIO_TOKEN,
+    )
+    .await;
+    assert_eq!(code, 200);
+    let done = w
+        .wait_call(&one.call_sid, "completed", |c| c.status.is_terminal())
+        .await;
+    assert_eq!(done.vendor_call_id.as_deref(), Some(ca1.as_str()));
+    w.alice.set_status(AgentStatus::Available).await.unwrap();
+
+    // ---- Without the header, two calls to the number overlap: the first SIP leg joins
+    // the newer carrier call, the second the older.
+    let older = ringing(new_twilio_sid("CA"), "+16285550171").await;
+    let newer = ringing(new_twilio_sid("CA"), "+16285550172").await;
+    assert!(newer.created_at >= older.created_at);
+    let _leg2 = sip_leg("+16285550172", "X-Carrier-Note: none".into());
+    let got = joined(newer.call_sid.clone()).await;
+    let older_now = w.alice.call(&older.call_sid).await.unwrap().call;
+    assert_eq!(older_now.voice_platform_call_id, None, "the newer call won");
+    let _leg3 = sip_leg("+16285550171", "X-Carrier-Note: none".into());
+    let got_older = joined(older.call_sid.clone()).await;
+    assert_ne!(got.voice_platform_call_id, got_older.voice_platform_call_id);
+    let phantoms = w
+        .alice
+        .queue()
+        .await
+        .unwrap()
+        .calls
+        .into_iter()
+        .filter(|q| q.call.vendor_call_id.is_none())
+        .count();
+    assert_eq!(phantoms, 0, "no SIP leg made a record of its own");
 }
