@@ -231,9 +231,16 @@ impl CallRecord {
                 self.merge.status_event = ev.event_id.clone();
                 if next.is_terminal() {
                     self.ended_at = Some(ev.occurred_at);
-                    self.error = ev.error.clone();
+                    // A later report of the same end that does not say why (a platform's
+                    // "left the room" after the dialler's "486 busy") keeps the why.
+                    if ev.error.is_some() || from != next {
+                        self.error = ev.error.clone();
+                    }
                     self.merge.reported_duration_secs = ev.duration_secs;
                 }
+            } else if next == self.status && self.error.is_none() && next.is_terminal() {
+                // An earlier report of the end we have, with the reason ours lacks.
+                self.error = ev.error.clone();
             }
             if matches!(next, CallStatus::Answered | CallStatus::OnHold) {
                 self.answered_at = Some(self.answered_at.map_or(ev.occurred_at, |a| a.min(ev.occurred_at)));
@@ -396,6 +403,27 @@ mod tests {
         let r1 = replay(&[ev("r", 1, CallStatus::Ringing), a.clone(), b.clone()]);
         let r2 = replay(&[ev("r", 1, CallStatus::Ringing), b, a]);
         assert_eq!(r1, r2);
+    }
+
+    #[test]
+    fn the_reason_of_an_end_survives_a_report_of_the_same_end_without_one() {
+        let mut busy = ev("dial", 20, CallStatus::Failed);
+        let mut err = CallError::new(CallErrorCode::Busy, "486 Busy Here");
+        err.provider_code = Some("486".into());
+        busy.error = Some(err.clone());
+        let left = ev("left", 30, CallStatus::Failed);
+        let ring = ev("r", 1, CallStatus::Ringing);
+        for order in [
+            vec![ring.clone(), busy.clone(), left.clone()],
+            vec![ring.clone(), left.clone(), busy.clone()],
+        ] {
+            let rec = replay(&order);
+            assert_eq!(rec.status, CallStatus::Failed);
+            assert_eq!(rec.error.as_ref(), Some(&err), "{order:?}");
+        }
+        // A different end replaces the reason with its own.
+        let rec = replay(&[ring, busy, ev("done", 40, CallStatus::Completed)]);
+        assert_eq!((rec.status, rec.error), (CallStatus::Completed, None));
     }
 
     proptest! {
