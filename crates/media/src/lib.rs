@@ -27,6 +27,7 @@ pub mod narrowband;
 pub mod peer;
 pub mod pipeline;
 pub mod processing;
+pub mod room;
 pub mod session;
 pub mod tone;
 

@@ -200,6 +200,10 @@ fn state_from(c: u8) -> MediaState {
 
 struct Inner {
     pc: Arc<RTCPeerConnection>,
+    /// Builds further peer connections with the same codecs and network settings.
+    api: webrtc::api::API,
+    /// Connections that only bring remote audio in (a LiveKit room's subscriber).
+    receivers: Mutex<Vec<Arc<RTCPeerConnection>>>,
     track: Arc<AudioTrack>,
     pipeline: Arc<Mutex<Pipeline>>,
     controls: Arc<Controls>,
@@ -300,6 +304,8 @@ impl PeerSession {
         let (events, _) = broadcast::channel(64);
         let inner = Arc::new(Inner {
             pc: pc.clone(),
+            api,
+            receivers: Mutex::new(Vec::new()),
             track,
             pipeline: Arc::new(Mutex::new(pipeline)),
             controls,
@@ -399,6 +405,32 @@ impl PeerSession {
         pc.set_local_description(answer).await?;
         let _ = gathered.recv().await;
         self.gathered_local().await
+    }
+
+    /// The peer connection the microphone is sent on (for signalling that trickles ICE).
+    pub fn connection(&self) -> Arc<RTCPeerConnection> {
+        self.inner.pc.clone()
+    }
+
+    /// A second peer connection, same codecs and network settings, whose remote audio
+    /// plays through this session's jitter buffer and speaker: a LiveKit room's
+    /// subscriber connection, negotiated by the room's signalling. Closed with the session.
+    pub async fn receiving_connection(&self) -> Result<Arc<RTCPeerConnection>, MediaError> {
+        let pc = Arc::new(self.inner.api.new_peer_connection(RTCConfiguration::default()).await?);
+        let weak = Arc::downgrade(&self.inner);
+        pc.on_track(Box::new(move |remote, _receiver, _transceiver| {
+            if let Some(inner) = weak.upgrade() {
+                let task = tokio::spawn(receive_loop(Arc::downgrade(&inner), remote));
+                if let Ok(mut t) = inner.tasks.lock() {
+                    t.push(task);
+                }
+            }
+            Box::pin(async {})
+        }));
+        if let Ok(mut r) = self.inner.receivers.lock() {
+            r.push(pc.clone());
+        }
+        Ok(pc)
     }
 
     /// The pipeline's controls: replacement sources (the simulator's hold music), meters.
@@ -531,6 +563,15 @@ impl MediaSession for PeerSession {
         }
         if let Err(e) = self.inner.pc.close().await {
             tracing::debug!(error = %e, "closing peer connection");
+        }
+        let receivers: Vec<_> = self
+            .inner
+            .receivers
+            .lock()
+            .map(|mut r| r.drain(..).collect())
+            .unwrap_or_default();
+        for pc in receivers {
+            let _ = pc.close().await;
         }
         self.inner.set_state(MediaState::Closed);
         if let Ok(mut tasks) = self.inner.tasks.lock() {
