@@ -28,6 +28,7 @@ class Peer:
         self.heard = []  # int16 chunks from every subscribed audio track, mixed by arrival
         self.recording = False
         self.tasks = []
+        self.receivers = {}  # track sid -> its receiving task (one per track)
 
     async def join(self, url, token, tone_hz):
         self.room = rtc.Room()
@@ -35,7 +36,16 @@ class Peer:
         @self.room.on("track_subscribed")
         def on_track(track, _publication, _participant):
             if track.kind == rtc.TrackKind.KIND_AUDIO:
-                self.tasks.append(asyncio.ensure_future(self.receive(track)))
+                old = self.receivers.pop(track.sid, None)
+                if old is not None:
+                    old.cancel()
+                self.receivers[track.sid] = asyncio.ensure_future(self.receive(track))
+
+        @self.room.on("track_unsubscribed")
+        def on_untrack(track, _publication, _participant):
+            old = self.receivers.pop(track.sid, None)
+            if old is not None:
+                old.cancel()
 
         await self.room.connect(url, token, options=rtc.RoomOptions(auto_subscribe=True))
         if tone_hz:
@@ -87,7 +97,7 @@ class Peer:
         return {"ok": True, "dominant": dominant, "rms": rms}
 
     async def leave(self):
-        for t in self.tasks:
+        for t in self.tasks + list(self.receivers.values()):
             t.cancel()
         if self.room is not None:
             await self.room.disconnect()

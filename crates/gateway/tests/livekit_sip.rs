@@ -9,8 +9,10 @@
 //! room of its own; the server's own signed `participant_joined` webhook rings the call in
 //! the queue with LiveKit's `sip.callID` and the parties; answering returns a token for
 //! that room, with which the SDK joins: it hears the caller's 440 Hz and the caller hears
-//! its 1 kHz; ending removes the caller, baresip gets the BYE, and the record completes
-//! with its duration. A second call is transferred by REFER to another phone.
+//! its 1 kHz; on hold the caller hears the gateway's music (660 Hz) and the two do not
+//! hear each other, resume brings them back; ending removes the caller, baresip gets the
+//! BYE, and the record completes with its duration. A second call is transferred by REFER
+//! to another phone. Keys sent to a caller arrive at its phone as RFC 4733 events.
 //!
 //! Outbound (`CreateSIPParticipant`): answered by a SIPp UAS, then ended (its BYE); a busy
 //! phone (486) ends `failed` and one that never answers `missed`, the SIP code kept.
@@ -166,7 +168,8 @@ async fn an_inbound_call_is_answered_in_the_room_ended_and_another_transferred()
 async fn inbound() {
     // The phone a transferred caller is sent to.
     let mut second = Sipp::uas("uas");
-    let w = World::start(json!({ "transfer_domain": format!("127.0.0.1:{}", second.port) })).await;
+    let w =
+        World::start(json!({ "transfer_domain": format!("127.0.0.1:{}", second.port), "loopback_only": true })).await;
     w.add_number(NUMBER, true, false).await;
     eventually(20, "the trunk carries the number", || async {
         let trunks = w.api.list_inbound_trunks().await.ok()?;
@@ -221,6 +224,40 @@ async fn inbound() {
     let more = agent.ask(&json!({ "op": "listen", "seconds": 1.5 }));
     assert!(blocks_near(&more["dominant"], 440.0) >= 12, "{more}");
 
+    // Hold: the gateway joins the room with music only the caller may hear, and the two
+    // stop hearing each other; resume brings the caller back to the agent.
+    w.alice.hold(&call.call_sid).await.unwrap();
+    w.wait_call(&call.call_sid, "on hold", |c| c.status == CallStatus::OnHold)
+        .await;
+    // (What was on its way when the hold began plays out first.)
+    let _ = agent.ask(&json!({ "op": "listen", "seconds": 0.5 }));
+    let held = agent.ask(&json!({ "op": "listen", "seconds": 2.0 }));
+    println!("agent on hold (Hz per 100 ms): {}", held["dominant"]);
+    assert_eq!(
+        blocks_near(&held["dominant"], 440.0),
+        0,
+        "the agent still hears the caller: {held}"
+    );
+    assert_eq!(
+        blocks_near(&held["dominant"], 660.0),
+        0,
+        "the hold music is the caller's: {held}"
+    );
+    w.alice.resume(&call.call_sid).await.unwrap();
+    eventually(20, "the agent hears the caller again", || {
+        let got = agent.ask(&json!({ "op": "listen", "seconds": 1.0 }));
+        async move { (blocks_near(&got["dominant"], 440.0) >= 8).then_some(()) }
+    })
+    .await;
+    assert_eq!(
+        w.alice.call(&call.call_sid).await.unwrap().call.status,
+        CallStatus::Answered
+    );
+
+    // A string with something that is not a key is refused before anything is sent
+    // (keys that arrive: keys_reach_the_callers_phone_as_rfc4733_events).
+    assert!(w.alice.dtmf(&call.call_sid, "12x").await.is_err());
+
     // Ending removes the caller: the phone gets a BYE (not the 486 of an unanswered call).
     w.alice.end(&call.call_sid).await.unwrap();
     phone.wait_for("session closed", Duration::from_secs(30));
@@ -234,12 +271,16 @@ async fn inbound() {
     assert!(!log.contains("486"), "an answered call ends with BYE:\n{log}");
     // What the caller's phone played: the agent's tone.
     let caller_heard = switchboard_media::device::read_wav(&phone.heard().expect("baresip recorded the call")).unwrap();
-    let agent_blocks = switchboard_media::tone::tone_blocks(&caller_heard, &[1000]).len();
+    let blocks = switchboard_media::tone::tone_blocks(&caller_heard, &[1000, 660]);
+    let agent_blocks = blocks.iter().filter(|&&t| t == 1000).count();
+    let music_blocks = blocks.iter().filter(|&&t| t == 660).count();
     println!(
-        "caller heard the agent's 1 kHz in {agent_blocks} of {} blocks of 100 ms",
+        "caller heard the agent's 1 kHz in {agent_blocks} and hold music in {music_blocks} of {} blocks of 100 ms",
         caller_heard.len() / 4800
     );
     assert!(agent_blocks >= 15, "the caller hears the agent");
+    assert!(music_blocks >= 12, "the caller hears music on hold");
+
     let _ = agent.ask(&json!({ "op": "leave" }));
 
     // ---- A second caller, answered, is transferred to a number: livekit-sip REFERs the
@@ -527,4 +568,93 @@ async fn dual_ids() {
         .filter(|q| q.call.vendor_call_id.is_none())
         .count();
     assert_eq!(phantoms, 0, "no SIP leg made a record of its own");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_reach_the_callers_phone_as_rfc4733_events() {
+    tokio::time::timeout(Duration::from_secs(180), keys())
+        .await
+        .expect("finished within 3 minutes");
+}
+
+/// The RFC 4733 events in RTP packets: (event, RTP timestamp) of each packet of payload
+/// type `pt`, and how many packets of other types (the call's audio) came.
+fn telephone_events(packets: &[Vec<u8>], pt: u8) -> (Vec<(u8, u32)>, usize) {
+    let mut events = vec![];
+    let mut audio = 0;
+    for p in packets.iter().filter(|p| p.len() >= 12 && p[0] >> 6 == 2) {
+        let header = 12 + 4 * usize::from(p[0] & 0x0f);
+        if p[1] & 0x7f == pt && p.len() >= header + 4 {
+            events.push((p[header], u32::from_be_bytes([p[4], p[5], p[6], p[7]])));
+        } else {
+            audio += 1;
+        }
+    }
+    (events, audio)
+}
+
+async fn keys() {
+    let w = World::start(json!({ "loopback_only": true })).await;
+    w.add_number(NUMBER, true, false).await;
+    eventually(20, "the trunk carries the number", || async {
+        let trunks = w.api.list_inbound_trunks().await.ok()?;
+        trunks
+            .iter()
+            .any(|t| t.numbers.iter().any(|n| n == NUMBER))
+            .then_some(())
+    })
+    .await;
+    // The caller's phone: SIPp for the signalling, its audio port a socket of the test's.
+    let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let port = rtp.local_addr().unwrap().port().to_string();
+    let caller = "+16285550190";
+    let mut phone = Sipp::uac(
+        "uac_answered.xml",
+        &format!("127.0.0.1:{}", w.lk.sip_port.unwrap()),
+        &[("caller", caller), ("called", NUMBER), ("rtp_port", &port)],
+    );
+    let call = eventually(30, "the call in the queue", || async {
+        w.alice
+            .queue()
+            .await
+            .ok()?
+            .calls
+            .into_iter()
+            .find(|q| q.call.from == caller)
+            .map(|q| q.call)
+    })
+    .await;
+    let answered = w.alice.answer(&call.call_sid).await.unwrap();
+    let MediaJoin::LiveKit { url, token: jwt, .. } = answered.media else {
+        panic!("answer gave {:?}", answered.media)
+    };
+    let mut agent = Oracle::start("livekit_peer.py");
+    let joined = agent.ask(&json!({ "op": "join", "url": url, "token": jwt, "tone_hz": 1000 }));
+    assert_eq!(joined["ok"], true, "{joined}");
+    phone.wait_for("SIP/2.0 200 OK", Duration::from_secs(30));
+
+    let collector = tokio::spawn(async move {
+        let mut packets = vec![];
+        let mut buf = [0u8; 2048];
+        let until = tokio::time::Instant::now() + Duration::from_secs(12);
+        while let Ok(Ok(n)) = tokio::time::timeout_at(until, rtp.recv(&mut buf)).await {
+            packets.push(buf[..n].to_vec());
+        }
+        packets
+    });
+    w.alice.dtmf(&call.call_sid, "159#").await.unwrap();
+    let packets = collector.await.unwrap();
+    let (events, audio) = telephone_events(&packets, 101);
+    // One key is several packets with one timestamp; in order of the timestamps.
+    let mut keys: Vec<(u32, u8)> = events.iter().map(|&(e, ts)| (ts, e)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    let keys: Vec<u8> = keys.into_iter().map(|(_, e)| e).collect();
+    println!("the phone got {audio} audio packets and telephone-events {keys:?}");
+    assert!(audio > 100, "the phone hears the call");
+    assert_eq!(keys, vec![1, 5, 9, 11], "1, 5, 9 and # (11) as RFC 4733 events");
+
+    w.alice.end(&call.call_sid).await.unwrap();
+    phone.wait_for("BYE sip:", Duration::from_secs(20));
+    let _ = agent.ask(&json!({ "op": "leave" }));
 }

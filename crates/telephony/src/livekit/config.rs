@@ -47,6 +47,10 @@ pub struct LiveKitConfig {
     /// carrier accepts.
     #[serde(default)]
     pub transfer_domain: Option<String>,
+    /// The gateway's own participants (hold music, keys) offer only loopback ICE
+    /// candidates: a LiveKit server on the same machine (tests).
+    #[serde(default)]
+    pub loopback_only: bool,
 }
 
 fn default_token_minutes() -> u32 {

@@ -17,11 +17,12 @@
 //! a restart finds it again by listing the rooms with the caller's prefix. Outbound calls
 //! go to a room named after their `call_sid`.
 //!
-//! What LiveKit cannot do here is reported in the capabilities: recording (needs Egress),
-//! and, until the gateway joins rooms itself, hold music, DTMF to the caller, monitoring
-//! and attended transfer.
+//! Hold music and keys to the caller need a participant in the room: the gateway joins
+//! one itself for them ([`helpers`]). What LiveKit cannot do here is reported in the
+//! capabilities: recording (needs Egress), monitoring and attended transfer.
 
 pub mod config;
+pub mod helpers;
 pub mod provision;
 pub mod token;
 pub mod twirp;
@@ -55,26 +56,30 @@ struct Leg {
     identity: String,
 }
 
-/// What instances of one provider share across config reloads.
+/// What instances of one provider share across config reloads: where each call's caller
+/// is, and the gateway's own participants in the rooms.
 #[derive(Debug, Default)]
-struct Legs(Mutex<HashMap<CallSid, Leg>>);
+struct Legs {
+    map: Mutex<HashMap<CallSid, Leg>>,
+    helpers: helpers::Helpers,
+}
 
 /// Calls remembered at most (oldest dropped first is not needed: legs go when calls end).
 const MAX_LEGS: usize = 50_000;
 
 impl Legs {
     fn get(&self, sid: &CallSid) -> Option<Leg> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).get(sid).cloned()
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).get(sid).cloned()
     }
     fn put(&self, sid: CallSid, leg: Leg) {
-        let mut m = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut m = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if m.len() >= MAX_LEGS && !m.contains_key(&sid) {
             return;
         }
         m.insert(sid, leg);
     }
     fn forget(&self, sid: &CallSid) {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).remove(sid);
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(sid);
     }
 }
 
@@ -233,7 +238,7 @@ impl LiveKit {
 
     /// A token to join `room` only, for `token_minutes`; a participant who may not speak
     /// is also hidden from the others.
-    fn room_token(&self, room: &str, identity: &str, speaks: bool) -> String {
+    pub(crate) fn room_token(&self, room: &str, identity: &str, speaks: bool) -> String {
         let video = VideoGrant {
             room_join: true,
             room: Some(room.to_owned()),
@@ -352,10 +357,10 @@ impl TelephonyProvider for LiveKit {
         Capabilities {
             inbound: true,
             outbound: self.cfg.outbound_address.is_some(),
-            hold: false,
+            hold: true,
             transfer_to_number: true,
             transfer_to_agent: false,
-            dtmf: false,
+            dtmf: true,
             recording: false,
             transcripts: false,
             ai_agents: false,
@@ -429,12 +434,12 @@ impl TelephonyProvider for LiveKit {
         Ok(())
     }
 
-    async fn hold(&self, _call: &CallRef) -> Result<(), ProviderError> {
-        Err(ProviderError::Unsupported("hold"))
+    async fn hold(&self, call: &CallRef) -> Result<(), ProviderError> {
+        self.hold_call(call).await
     }
 
-    async fn resume(&self, _call: &CallRef) -> Result<(), ProviderError> {
-        Err(ProviderError::Unsupported("hold"))
+    async fn resume(&self, call: &CallRef) -> Result<(), ProviderError> {
+        self.resume_call(call).await
     }
 
     async fn transfer(&self, call: &CallRef, to: &TransferTarget) -> Result<(), ProviderError> {
@@ -455,6 +460,7 @@ impl TelephonyProvider for LiveKit {
     }
 
     async fn end(&self, call: &CallRef) -> Result<(), ProviderError> {
+        self.legs.helpers.leave(&call.call_sid).await;
         let leg = self.leg(call).await?;
         match self.api.remove_participant(&leg.room, &leg.identity).await {
             Ok(()) => {}
@@ -466,8 +472,8 @@ impl TelephonyProvider for LiveKit {
         Ok(())
     }
 
-    async fn send_dtmf(&self, _call: &CallRef, _digits: &str) -> Result<(), ProviderError> {
-        Err(ProviderError::Unsupported("DTMF"))
+    async fn send_dtmf(&self, call: &CallRef, digits: &str) -> Result<(), ProviderError> {
+        self.keys(call, digits).await
     }
 
     async fn start_recording(&self, _call: &CallRef) -> Result<(), ProviderError> {

@@ -216,6 +216,7 @@ mod tests {
             token_minutes: 60,
             ring_seconds: 30,
             transfer_domain: None,
+            loopback_only: false,
         }
     }
 

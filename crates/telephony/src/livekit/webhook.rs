@@ -122,7 +122,7 @@ pub fn parse(body: &[u8], now_ms: i64) -> Result<Option<SipLeg>, ParseError> {
             (false, "active") => Some(CallStatus::Answered),
             (false, _) => Some(CallStatus::Ringing),
         },
-        "participant_left" | "participant_connection_aborted" => Some(left_status(inbound, &p)),
+        "participant_left" | "participant_connection_aborted" => left_status(inbound, &call_status, &p),
         _ => None,
     };
     let Some(status) = status else {
@@ -177,11 +177,13 @@ fn when(created_ms: Option<i64>, now_ms: i64) -> i64 {
 
 /// How a SIP leg that left the room ended. Whether an inbound caller who left was
 /// abandoned or served is the gateway's call (it knows whether an agent answered):
-/// `Completed` either way here. An outbound leg that never became active failed; the
-/// disconnect reason says how.
-fn left_status(inbound: bool, p: &Participant) -> CallStatus {
-    if inbound {
-        return CallStatus::Completed;
+/// `Completed` either way here. An outbound leg that was answered (`active`, or `hangup`
+/// when the callee hung up) completed. One that never was: the disconnect reason says
+/// busy or unavailable when LiveKit knows; otherwise nothing is said here, because the
+/// task placing the call reports the end with its SIP status.
+fn left_status(inbound: bool, call_status: &str, p: &Participant) -> Option<CallStatus> {
+    if inbound || matches!(call_status, "active" | "hangup") {
+        return Some(CallStatus::Completed);
     }
     let reason = match &p.disconnect_reason {
         serde_json::Value::String(s) => s.clone(),
@@ -193,9 +195,9 @@ fn left_status(inbound: bool, p: &Participant) -> CallStatus {
         _ => String::new(),
     };
     match reason.as_str() {
-        "USER_UNAVAILABLE" => CallStatus::Missed,
-        "USER_REJECTED" => CallStatus::Failed,
-        _ => CallStatus::Completed,
+        "USER_UNAVAILABLE" => Some(CallStatus::Missed),
+        "USER_REJECTED" => Some(CallStatus::Failed),
+        _ => None,
     }
 }
 
@@ -254,15 +256,28 @@ mod tests {
             (e.from.as_deref(), e.to.as_deref()),
             (Some("+14155550100"), Some("+15550002222"))
         );
+        let dialling = attrs.replace(r#""sip.callStatus":"active""#, r#""sip.callStatus":"ringing""#);
         for (reason, status) in [
             (r#""USER_UNAVAILABLE""#, CallStatus::Missed),
             (r#""USER_REJECTED""#, CallStatus::Failed),
             ("12", CallStatus::Failed),
-            (r#""CLIENT_INITIATED""#, CallStatus::Completed),
         ] {
-            let b = body("participant_left", &attrs, &format!(r#","disconnectReason":{reason}"#));
+            let b = body(
+                "participant_left",
+                &dialling,
+                &format!(r#","disconnectReason":{reason}"#),
+            );
             assert_eq!(parse(&b, 0).unwrap().unwrap().event.status, Some(status), "{reason}");
         }
+        // Answered, then gone for whatever reason: completed.
+        let b = body("participant_left", &attrs, r#","disconnectReason":"USER_UNAVAILABLE""#);
+        assert_eq!(parse(&b, 0).unwrap().unwrap().event.status, Some(CallStatus::Completed));
+        // Never answered, no reason given (LiveKit's own ringing timeout): the placing
+        // task says how it ended, not this webhook.
+        let b = body("participant_left", &dialling, r#","disconnectReason":"UNKNOWN_REASON""#);
+        assert_eq!(parse(&b, 0).unwrap(), None);
+        let b = body("participant_left", &dialling, r#","disconnectReason":"USER_REJECTED""#);
+        assert_eq!(parse(&b, 0).unwrap().unwrap().event.status, Some(CallStatus::Failed));
     }
 
     #[test]
