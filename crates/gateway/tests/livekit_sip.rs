@@ -12,7 +12,8 @@
 //! its 1 kHz; on hold the caller hears the gateway's music (660 Hz) and the two do not
 //! hear each other, resume brings them back; ending removes the caller, baresip gets the
 //! BYE, and the record completes with its duration. A second call is transferred by REFER
-//! to another phone. Keys sent to a caller arrive at its phone as RFC 4733 events.
+//! to another phone. Keys sent to a caller arrive at its phone as RFC 4733 events; a
+//! supervisor listens hidden and silent (whisper and barge are refused on LiveKit calls).
 //!
 //! Outbound (`CreateSIPParticipant`): answered by a SIPp UAS, then ended (its BYE); a busy
 //! phone (486) ends `failed` and one that never answers `missed`, the SIP code kept.
@@ -36,7 +37,9 @@ use serde_json::json;
 use support::*;
 use switchboard_client::Client;
 use switchboard_core::api::{OutboundCallRequest, TransferTarget};
-use switchboard_core::{AgentStatus, CallErrorCode, CallRecord, CallStatus, MediaJoin, NumberId, VoicePlatform};
+use switchboard_core::{
+    AgentStatus, CallErrorCode, CallRecord, CallStatus, MediaJoin, MonitorMode, NumberId, VoicePlatform,
+};
 use switchboard_e2e::Oracle;
 use switchboard_e2e::livekit::{Baresip, LiveKitStack, Sipp, tone_wav_8k};
 use switchboard_telephony::livekit::token::{self, ApiKey};
@@ -49,6 +52,7 @@ const CALLER: &str = "+16285550131";
 /// A gateway on SQLite with a LiveKit provider `lk` on a real LiveKit stack.
 struct World {
     _db: TestDb,
+    seeded: switchboard_gateway::demo::Seeded,
     gw: TestGateway,
     http: reqwest::Client,
     admin: String,
@@ -62,10 +66,10 @@ impl World {
     async fn start(extra: serde_json::Value) -> Self {
         let db = TestDb::sqlite().await;
         let (gw, seeded) = TestGateway::start(&db, 1).await;
-        let seeded = &seeded[0];
+        let seeded = seeded.into_iter().next().unwrap();
         let http = reqwest::Client::new();
-        let admin = admin_token(&gw, seeded).await;
-        let alice = gw.client(&token(&*gw.store, seeded, "alice").await);
+        let admin = admin_token(&gw, &seeded).await;
+        let alice = gw.client(&token(&*gw.store, &seeded, "alice").await);
         let lk = LiveKitStack::start(true, &[format!("{}/webhooks/livekit/lk", gw.base)]);
         gw.add_secret("LIVEKIT_SECRET", &lk.secret);
         let mut config = json!({ "url": lk.url, "api_key": lk.key, "api_secret": "secret:LIVEKIT_SECRET" });
@@ -84,6 +88,7 @@ impl World {
         alice.set_status(AgentStatus::Available).await.unwrap();
         Self {
             _db: db,
+            seeded,
             gw,
             http,
             admin,
@@ -255,7 +260,7 @@ async fn inbound() {
     );
 
     // A string with something that is not a key is refused before anything is sent
-    // (keys that arrive: keys_reach_the_callers_phone_as_rfc4733_events).
+    // (keys that arrive: keys_reach_the_callers_phone_and_a_supervisor_listens).
     assert!(w.alice.dtmf(&call.call_sid, "12x").await.is_err());
 
     // Ending removes the caller: the phone gets a BYE (not the 486 of an unanswered call).
@@ -571,7 +576,7 @@ async fn dual_ids() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn keys_reach_the_callers_phone_as_rfc4733_events() {
+async fn keys_reach_the_callers_phone_and_a_supervisor_listens() {
     tokio::time::timeout(Duration::from_secs(180), keys())
         .await
         .expect("finished within 3 minutes");
@@ -653,6 +658,39 @@ async fn keys() {
     println!("the phone got {audio} audio packets and telephone-events {keys:?}");
     assert!(audio > 100, "the phone hears the call");
     assert_eq!(keys, vec![1, 5, 9, 11], "1, 5, 9 and # (11) as RFC 4733 events");
+
+    // A supervisor listens: a hidden, listen-only participant who hears the agent.
+    let sam = w.gw.client(&token(&*w.gw.store, &w.seeded, "sam").await);
+    let watching = sam.monitor(&call.call_sid, MonitorMode::Listen).await.unwrap();
+    let MediaJoin::LiveKit { url, token: jwt, room } = watching.media else {
+        panic!("monitor gave {:?}", watching.media)
+    };
+    let mut supervisor = Oracle::start("livekit_peer.py");
+    let joined = supervisor.ask(&json!({ "op": "join", "url": url, "token": jwt, "tone_hz": 0 }));
+    assert_eq!(joined["ok"], true, "{joined}");
+    eventually(20, "the supervisor hears the agent", || {
+        let got = supervisor.ask(&json!({ "op": "listen", "seconds": 1.0 }));
+        async move { (blocks_near(&got["dominant"], 1_000.0) >= 8).then_some(()) }
+    })
+    .await;
+    let people = w.api.list_participants(&room).await.unwrap();
+    let sup = people
+        .iter()
+        .find(|p| p.identity == "supervisor-sam")
+        .expect("in the room");
+    let perm = sup.permission.clone().unwrap();
+    assert!(perm.hidden && !perm.can_publish, "{perm:?}");
+    let err = sam
+        .switch_monitor(&call.call_sid, MonitorMode::Whisper)
+        .await
+        .unwrap_err();
+    println!("whisper on LiveKit: {err}");
+    sam.stop_monitor(&call.call_sid).await.unwrap();
+    eventually(10, "the supervisor left the room", || async {
+        let people = w.api.list_participants(&room).await.ok()?;
+        (!people.iter().any(|p| p.identity == "supervisor-sam")).then_some(())
+    })
+    .await;
 
     w.alice.end(&call.call_sid).await.unwrap();
     phone.wait_for("BYE sip:", Duration::from_secs(20));

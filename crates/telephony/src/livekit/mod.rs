@@ -364,7 +364,7 @@ impl TelephonyProvider for LiveKit {
             recording: false,
             transcripts: false,
             ai_agents: false,
-            monitor: false,
+            monitor: true,
             warm_transfer: false,
         }
     }
@@ -486,6 +486,34 @@ impl TelephonyProvider for LiveKit {
 
     async fn recording_url(&self, _call: &CallRef) -> Result<Option<String>, ProviderError> {
         Ok(None)
+    }
+
+    /// Listening only: the supervisor's desktop joins the caller's room hidden and may not
+    /// publish. Whisper and barge would need the supervisor's track kept from the caller,
+    /// which the server API cannot do for a participant who publishes later.
+    async fn monitor(
+        &self,
+        call: &CallRef,
+        supervisor: &str,
+        mode: Option<switchboard_core::MonitorMode>,
+    ) -> Result<MediaJoin, ProviderError> {
+        let leg = self.leg(call).await?;
+        let identity = format!("supervisor-{supervisor}");
+        match mode {
+            Some(switchboard_core::MonitorMode::Listen) => Ok(MediaJoin::LiveKit {
+                url: self.cfg.url.clone(),
+                token: self.listener_token(&leg.room, &identity),
+                room: leg.room,
+            }),
+            Some(_) => Err(ProviderError::Unsupported(
+                "whisper and barge on LiveKit calls (listening works)",
+            )),
+            None => match self.api.remove_participant(&leg.room, &identity).await {
+                Ok(()) => Ok(MediaJoin::None),
+                Err(TwirpError::Server { code, .. }) if code == "not_found" => Ok(MediaJoin::None),
+                Err(e) => Err(call_failed(&e)),
+            },
+        }
     }
 
     fn parse_webhook(&self, req: &WebhookRequest<'_>) -> Result<Vec<ProviderEvent>, WebhookError> {
