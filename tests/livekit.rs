@@ -429,3 +429,13 @@ impl Sipp {
         }
     }
 }
+
+/// How many 100 ms blocks of a `tests/python/livekit_peer.py` listen answer (its
+/// `dominant` list) hold `hz`, within 20 Hz.
+pub fn blocks_near(dominant: &serde_json::Value, hz: f64) -> usize {
+    dominant.as_array().map_or(0, |a| {
+        a.iter()
+            .filter(|f| f.as_f64().is_some_and(|f| (f - hz).abs() < 20.0))
+            .count()
+    })
+}

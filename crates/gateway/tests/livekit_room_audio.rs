@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::json;
 use support::eventually;
 use switchboard_e2e::Oracle;
-use switchboard_e2e::livekit::LiveKitStack;
+use switchboard_e2e::livekit::{LiveKitStack, blocks_near};
 use switchboard_media::device::{WavDevice, WavSource, read_wav};
 use switchboard_media::peer::PeerConfig;
 use switchboard_media::room::RoomSession;
@@ -20,15 +20,6 @@ use switchboard_media::session::{MediaSession, MediaState};
 use switchboard_media::tone::{sine, tone_blocks};
 use switchboard_telephony::livekit::token::{self, ApiKey, VideoGrant};
 use switchboard_telephony::secret::Secret;
-
-fn blocks_near(dominant: &serde_json::Value, hz: f64) -> usize {
-    dominant
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f.as_f64().is_some_and(|f| (f - hz).abs() < 20.0))
-        .count()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_room_session_and_livekits_own_client_hear_each_other() {

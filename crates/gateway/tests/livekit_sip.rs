@@ -41,7 +41,7 @@ use switchboard_core::{
     AgentStatus, CallErrorCode, CallRecord, CallStatus, MediaJoin, MonitorMode, NumberId, VoicePlatform,
 };
 use switchboard_e2e::Oracle;
-use switchboard_e2e::livekit::{Baresip, LiveKitStack, Sipp, tone_wav_8k};
+use switchboard_e2e::livekit::{Baresip, LiveKitStack, Sipp, blocks_near, tone_wav_8k};
 use switchboard_telephony::livekit::token::{self, ApiKey};
 use switchboard_telephony::livekit::twirp::Twirp;
 use switchboard_telephony::secret::Secret;
@@ -99,6 +99,7 @@ impl World {
         }
     }
 
+    /// Add a number to `lk`; returns once LiveKit's trunks carry it.
     async fn add_number(&self, e164: &str, inbound: bool, outbound: bool) -> NumberId {
         let n = add_number(
             &self.http,
@@ -106,6 +107,16 @@ impl World {
             &self.admin,
             json!({ "e164": e164, "label": "LiveKit line", "provider_id": self.provider_id, "inbound": inbound, "outbound": outbound }),
         )
+        .await;
+        eventually(20, "LiveKit's trunks carry the number", || async {
+            let name = "switchboard:lk";
+            let ins = self.api.list_inbound_trunks().await.ok()?;
+            let outs = self.api.list_outbound_trunks().await.ok()?;
+            let carries = |numbers: &[String]| numbers.iter().any(|n| n == e164);
+            let inbound_ok = !inbound || ins.iter().any(|t| t.name == name && carries(&t.numbers));
+            let outbound_ok = !outbound || outs.iter().any(|t| t.name == name && carries(&t.numbers));
+            (inbound_ok && outbound_ok).then_some(())
+        })
         .await;
         serde_json::from_value(n["id"].clone()).unwrap()
     }
@@ -153,16 +164,6 @@ impl World {
     }
 }
 
-/// Blocks (100 ms) whose dominant frequency is within 20 Hz of `hz`.
-fn blocks_near(dominant: &serde_json::Value, hz: f64) -> usize {
-    dominant
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f.as_f64().is_some_and(|f| (f - hz).abs() < 20.0))
-        .count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_inbound_call_is_answered_in_the_room_ended_and_another_transferred() {
     tokio::time::timeout(Duration::from_secs(240), inbound())
@@ -176,14 +177,6 @@ async fn inbound() {
     let w =
         World::start(json!({ "transfer_domain": format!("127.0.0.1:{}", second.port), "loopback_only": true })).await;
     w.add_number(NUMBER, true, false).await;
-    eventually(20, "the trunk carries the number", || async {
-        let trunks = w.api.list_inbound_trunks().await.ok()?;
-        trunks
-            .iter()
-            .any(|t| t.name == "switchboard:lk" && t.numbers.iter().any(|n| n == NUMBER))
-            .then_some(())
-    })
-    .await;
 
     // ---- A caller speaking 440 Hz rings, with LiveKit's id.
     let (mut phone, call) = w.ring(CALLER, 440.0).await;
@@ -335,14 +328,6 @@ async fn outbound() {
     let mut phone = Sipp::uas("uas");
     let w = World::start(json!({ "outbound_address": format!("127.0.0.1:{}", phone.port), "ring_seconds": 5 })).await;
     let from = w.add_number(NUMBER, false, true).await;
-    eventually(20, "the outbound trunk carries the number", || async {
-        let trunks = w.api.list_outbound_trunks().await.ok()?;
-        trunks
-            .iter()
-            .any(|t| t.numbers.iter().any(|n| n == NUMBER))
-            .then_some(())
-    })
-    .await;
     let place = |to: &'static str| {
         let alice = &w.alice;
         async move {
@@ -441,14 +426,6 @@ async fn dual_ids() {
     const TWILIO_TOKEN: &str = "twilio-auth-token-for-tests";
     let w = World::start(json!({})).await;
     w.add_number(NUMBER, true, false).await;
-    eventually(20, "the trunk carries the number", || async {
-        let trunks = w.api.list_inbound_trunks().await.ok()?;
-        trunks
-            .iter()
-            .any(|t| t.numbers.iter().any(|n| n == NUMBER))
-            .then_some(())
-    })
-    .await;
     // The carrier: a Twilio provider whose status callbacks report the number's calls
     // (its REST API is not used here: a closed loopback port).
     w.gw.add_secret("TWILIO_TOKEN", TWILIO_TOKEN);
@@ -601,14 +578,6 @@ fn telephone_events(packets: &[Vec<u8>], pt: u8) -> (Vec<(u8, u32)>, usize) {
 async fn keys() {
     let w = World::start(json!({ "loopback_only": true })).await;
     w.add_number(NUMBER, true, false).await;
-    eventually(20, "the trunk carries the number", || async {
-        let trunks = w.api.list_inbound_trunks().await.ok()?;
-        trunks
-            .iter()
-            .any(|t| t.numbers.iter().any(|n| n == NUMBER))
-            .then_some(())
-    })
-    .await;
     // The caller's phone: SIPp for the signalling, its audio port a socket of the test's.
     let rtp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     let port = rtp.local_addr().unwrap().port().to_string();

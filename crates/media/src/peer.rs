@@ -339,16 +339,7 @@ impl PeerSession {
             Box::pin(async {})
         }));
 
-        let weak = Arc::downgrade(&inner);
-        pc.on_track(Box::new(move |remote, _receiver, _transceiver| {
-            if let Some(inner) = weak.upgrade() {
-                let task = tokio::spawn(receive_loop(Arc::downgrade(&inner), remote));
-                if let Ok(mut t) = inner.tasks.lock() {
-                    t.push(task);
-                }
-            }
-            Box::pin(async {})
-        }));
+        play_remote_tracks(&pc, Arc::downgrade(&inner));
 
         let engine = tokio::spawn(engine_loop(Arc::downgrade(&inner)));
         if let Ok(mut t) = inner.tasks.lock() {
@@ -417,16 +408,7 @@ impl PeerSession {
     /// subscriber connection, negotiated by the room's signalling. Closed with the session.
     pub async fn receiving_connection(&self) -> Result<Arc<RTCPeerConnection>, MediaError> {
         let pc = Arc::new(self.inner.api.new_peer_connection(RTCConfiguration::default()).await?);
-        let weak = Arc::downgrade(&self.inner);
-        pc.on_track(Box::new(move |remote, _receiver, _transceiver| {
-            if let Some(inner) = weak.upgrade() {
-                let task = tokio::spawn(receive_loop(Arc::downgrade(&inner), remote));
-                if let Ok(mut t) = inner.tasks.lock() {
-                    t.push(task);
-                }
-            }
-            Box::pin(async {})
-        }));
+        play_remote_tracks(&pc, Arc::downgrade(&self.inner));
         if let Ok(mut r) = self.inner.receivers.lock() {
             r.push(pc.clone());
         }
@@ -483,6 +465,19 @@ async fn engine_loop(inner: std::sync::Weak<Inner>) {
             }
         }
     }
+}
+
+/// Every track `pc` receives plays through the session's pipeline.
+fn play_remote_tracks(pc: &RTCPeerConnection, weak: std::sync::Weak<Inner>) {
+    pc.on_track(Box::new(move |remote, _receiver, _transceiver| {
+        if let Some(inner) = weak.upgrade() {
+            let task = tokio::spawn(receive_loop(Arc::downgrade(&inner), remote));
+            if let Ok(mut t) = inner.tasks.lock() {
+                t.push(task);
+            }
+        }
+        Box::pin(async {})
+    }));
 }
 
 /// Read the remote track: Opus to the jitter buffer, telephone-events to DTMF events.
