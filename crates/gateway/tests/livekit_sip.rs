@@ -394,7 +394,12 @@ async fn outbound() {
     let busy = Sipp::uas("uas_busy.xml");
     retarget(busy.port).await;
     let call = place("+16285550141").await;
-    let failed = w.wait_call(&call.call_sid, "failed", |c| c.status.is_terminal()).await;
+    // The room's "left" may come before the dialler's result with the reason: wait for both.
+    let failed = w
+        .wait_call(&call.call_sid, "failed with its reason", |c| {
+            c.status.is_terminal() && c.error.is_some()
+        })
+        .await;
     assert_eq!(failed.status, CallStatus::Failed, "{failed:?}");
     let err = failed.error.clone().unwrap();
     assert_eq!(err.code, CallErrorCode::Busy, "{err:?}");
@@ -406,7 +411,11 @@ async fn outbound() {
     retarget(silent.port).await;
     let call = place("+16285550142").await;
     silent.wait_for("SIP/2.0 180 Ringing", Duration::from_secs(30));
-    let missed = w.wait_call(&call.call_sid, "missed", |c| c.status.is_terminal()).await;
+    let missed = w
+        .wait_call(&call.call_sid, "missed with its reason", |c| {
+            c.status.is_terminal() && c.error.is_some()
+        })
+        .await;
     assert_eq!(missed.status, CallStatus::Missed, "{missed:?}");
     let err = missed.error.clone().unwrap();
     assert_eq!(err.code, CallErrorCode::NoAnswer, "{err:?}");

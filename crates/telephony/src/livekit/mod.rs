@@ -225,6 +225,18 @@ impl LiveKit {
         )))
     }
 
+    /// Whether the leg leaves its room within a few seconds.
+    async fn leaves(&self, leg: &Leg) -> bool {
+        for _ in 0..25 {
+            match self.api.list_participants(&leg.room).await {
+                Ok(people) if !people.iter().any(|p| p.identity == leg.identity) => return true,
+                Err(TwirpError::Server { code, .. }) if code == "not_found" => return true,
+                _ => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            }
+        }
+        false
+    }
+
     /// A room token for the agent who takes the call: join, publish the microphone,
     /// subscribe to the caller.
     pub fn agent_token(&self, room: &str, identity: &str) -> String {
@@ -449,10 +461,19 @@ impl TelephonyProvider for LiveKit {
             _ => return Err(ProviderError::Unsupported("transfer to an agent")),
         };
         let leg = self.leg(call).await?;
-        self.api
+        match self
+            .api
             .transfer_sip_participant(&leg.room, &leg.identity, &target)
             .await
-            .map_err(|e| call_failed(&e))?;
+        {
+            Ok(()) => {}
+            // livekit-sip sometimes loses the phone's answer to its REFER (seen on a loaded
+            // machine: the phone called the target, LiveKit said "transaction failed to
+            // complete"). The phone leaving the room right after says the call went.
+            Err(TwirpError::Server { ref code, .. })
+                if (code == "canceled" || code == "deadline_exceeded") && self.leaves(&leg).await => {}
+            Err(e) => return Err(call_failed(&e)),
+        }
         // The caller's phone now calls the target itself; the leg leaves the room.
         self.legs.forget(&call.call_sid);
         self.report(call, CallStatus::Transferred, "transfer").await;
