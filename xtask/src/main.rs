@@ -433,7 +433,7 @@ fn test(extra: &[&str]) -> Result<()> {
 }
 
 /// The cargo-fuzz targets in fuzz/.
-const FUZZ_TARGETS: &[&str] = &["twilio_webhook", "livekit_webhook"];
+const FUZZ_TARGETS: &[&str] = &["twilio_webhook", "livekit_webhook", "ami_framing"];
 
 /// `cargo xtask fuzz [TARGET] [-- libFuzzer args]`: build the target (all of them when
 /// none is named) with cargo-fuzz and run it. cargo-fuzz needs nightly flags

@@ -21,6 +21,7 @@ use switchboard_core::{
     TelephonyVendor,
 };
 
+pub mod asterisk;
 pub mod elevenlabs;
 pub mod livekit;
 pub mod registry;
