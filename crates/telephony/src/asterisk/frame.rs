@@ -5,7 +5,8 @@
 //! On the wire: the server's first line is `Asterisk Call Manager/<version>`; after it
 //! every message is `Key: Value` lines, each ended by CRLF (a bare LF is accepted), and the
 //! message by an empty line. Keys are case-insensitive and may repeat (`Variable:`); a line
-//! with no colon (old `Command` output) is kept under the key `Output`.
+//! that does not start with a header name and a colon (old `Command` output) is kept under
+//! the key `Output`.
 
 /// Asterisk's own limit on headers in one message (`AST_MAX_MANHEADERS`).
 pub const MAX_HEADERS: usize = 128;
@@ -108,6 +109,12 @@ impl Message {
     }
 }
 
+/// A header name: what Asterisk writes before a colon. Anything else before a colon (the
+/// time in a line of `Command` output) makes the line output.
+fn is_key(k: &str) -> bool {
+    !k.is_empty() && k.len() <= 64 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
 /// Bytes in, frames out; see the module docs.
 #[derive(Debug, Default)]
 pub struct Decoder {
@@ -156,8 +163,8 @@ impl Decoder {
             if self.current.fields.len() >= MAX_HEADERS {
                 return Err(FrameError::TooManyHeaders);
             }
-            match line.split_once(':') {
-                Some((k, v)) => self.current.push(k.trim(), v.strip_prefix(' ').unwrap_or(v).trim_end()),
+            match line.split_once(':').filter(|(k, _)| is_key(k)) {
+                Some((k, v)) => self.current.push(k, v.strip_prefix(' ').unwrap_or(v).trim_end()),
                 None => self.current.push("Output", &line),
             }
         }
@@ -241,14 +248,14 @@ mod tests {
     fn old_banners_bare_newlines_and_command_output() {
         let mut d = Decoder::new();
         d.push(
-            b"Asterisk Call Manager/1.3\nResponse: Follows\nPrivilege: Command\nNo such command\n--END COMMAND--\n\n",
+            b"Asterisk Call Manager/1.3\nResponse: Follows\nPrivilege: Command\nNo such command\nbuilt on 2014-08-06 19:30:37 UTC\n--END COMMAND--\n\n",
         );
         let frames = all(&mut d);
         assert_eq!(frames[0], Frame::Banner("1.3".into()));
         let Frame::Message(m) = &frames[1] else { panic!() };
         assert_eq!(
             m.get_all("Output").collect::<Vec<_>>(),
-            ["No such command", "--END COMMAND--"]
+            ["No such command", "built on 2014-08-06 19:30:37 UTC", "--END COMMAND--"]
         );
     }
 

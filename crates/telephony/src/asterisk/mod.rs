@@ -1,6 +1,8 @@
 //! An Asterisk or FreePBX phone system over the Asterisk Manager Interface (issue 13,
 //! protocols.md §3). So far: [`frame`], the AMI wire format (bytes in, banner and messages
-//! out; actions out), pure and property-tested. The client, the normalisation of channel
-//! events and the provider (`kind = "asterisk"`) build on it.
+//! out; actions out), pure and property-tested; [`client`], a connection that logs in and
+//! matches answers to actions. Reconnecting with a resync, the normalisation of channel
+//! events and the provider (`kind = "asterisk"`) build on them.
 
+pub mod client;
 pub mod frame;
