@@ -29,7 +29,11 @@ fn fixtures() -> PathBuf {
         return out;
     }
     let pip = home.join(".cache/switchboard/py/bin/pip");
-    assert!(pip.exists(), "no virtualenv at {}: run `cargo xtask setup`", pip.display());
+    assert!(
+        pip.exists(),
+        "no virtualenv at {}: run `cargo xtask setup`",
+        pip.display()
+    );
     let ok = Command::new(pip)
         .args([
             "download",
