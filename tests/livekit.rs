@@ -430,6 +430,59 @@ impl Sipp {
     }
 }
 
+/// A participant in a LiveKit room played by LiveKit's own SDK (PyPI `livekit`, through
+/// `tests/python/livekit_peer.py`): joins with a token, speaks a tone, reports what it
+/// hears per 100 ms block. Leaves when dropped (its process ends).
+#[derive(Debug)]
+pub struct RoomPeer {
+    sdk: crate::Oracle,
+    /// The join answer: `identity` and the `remote` identities present then.
+    pub joined: serde_json::Value,
+}
+
+impl RoomPeer {
+    /// Join the room `token` admits to at `url`, speaking `tone_hz` (0: publish nothing).
+    pub fn join(url: &str, token: &str, tone_hz: u32) -> Self {
+        let mut sdk = crate::Oracle::start("livekit_peer.py");
+        let joined = sdk.ask(&serde_json::json!({ "op": "join", "url": url, "token": token, "tone_hz": tone_hz }));
+        assert_eq!(joined["ok"], true, "the SDK joins the room: {joined}");
+        Self { sdk, joined }
+    }
+
+    /// Whether someone whose identity starts with `prefix` was in the room at the join.
+    pub fn saw(&self, prefix: &str) -> bool {
+        self.joined["remote"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|p| p.as_str().is_some_and(|p| p.starts_with(prefix))))
+    }
+
+    /// Record for `seconds`; the answer's `dominant` holds each block's frequency.
+    pub fn listen(&mut self, seconds: f64) -> serde_json::Value {
+        self.sdk.ask(&serde_json::json!({ "op": "listen", "seconds": seconds }))
+    }
+
+    /// Listen in windows of `window` seconds until one has at least `blocks` blocks of
+    /// `hz`; that window's answer. Panics after `within`.
+    pub fn until_hears(&mut self, hz: f64, window: f64, blocks: usize, within: Duration) -> serde_json::Value {
+        let until = Instant::now() + within;
+        loop {
+            let got = self.listen(window);
+            if blocks_near(&got["dominant"], hz) >= blocks {
+                return got;
+            }
+            assert!(
+                Instant::now() < until,
+                "never heard {hz} Hz within {within:?}; last: {got}"
+            );
+        }
+    }
+
+    /// Leave the room.
+    pub fn leave(&mut self) {
+        let _ = self.sdk.ask(&serde_json::json!({ "op": "leave" }));
+    }
+}
+
 /// How many 100 ms blocks of a `tests/python/livekit_peer.py` listen answer (its
 /// `dominant` list) hold `hz`, within 20 Hz.
 pub fn blocks_near(dominant: &serde_json::Value, hz: f64) -> usize {

@@ -4,15 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
-mod support;
-
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::json;
-use support::eventually;
-use switchboard_e2e::Oracle;
-use switchboard_e2e::livekit::{LiveKitStack, blocks_near};
+use switchboard_e2e::livekit::{LiveKitStack, RoomPeer, blocks_near};
 use switchboard_media::device::{WavDevice, WavSource, read_wav};
 use switchboard_media::peer::PeerConfig;
 use switchboard_media::room::RoomSession;
@@ -60,13 +55,8 @@ async fn hear_each_other() {
     .expect("joined the room");
     assert_eq!(session.identity, "agent-ours");
 
-    let mut sdk = Oracle::start("livekit_peer.py");
-    let joined = sdk.ask(&json!({ "op": "join", "url": lk.url, "token": theirs, "tone_hz": 440 }));
-    assert_eq!(joined["ok"], true, "{joined}");
-    assert!(
-        joined["remote"].as_array().unwrap().iter().any(|p| p == "agent-ours"),
-        "the SDK sees us in the room: {joined}"
-    );
+    let mut sdk = RoomPeer::join(&lk.url, &theirs, 440);
+    assert!(sdk.saw("agent-ours"), "the SDK sees us in the room: {}", sdk.joined);
     let mut events = session.subscribe();
     let until = tokio::time::Instant::now() + Duration::from_secs(20);
     while session.state() != MediaState::Connected {
@@ -75,17 +65,13 @@ async fn hear_each_other() {
             _ = tokio::time::sleep_until(until) => panic!("our publisher never connected"),
         }
     }
-    let heard = eventually(30, "the SDK hears our 1 kHz", || {
-        let got = sdk.ask(&json!({ "op": "listen", "seconds": 1.0 }));
-        async move { (blocks_near(&got["dominant"], 1_000.0) >= 8).then_some(got) }
-    })
-    .await;
+    let heard = sdk.until_hears(1_000.0, 1.0, 8, Duration::from_secs(30));
     println!("the SDK heard (Hz per 100 ms): {}", heard["dominant"]);
     // Two more seconds of both talking, then what our speaker played.
-    let more = sdk.ask(&json!({ "op": "listen", "seconds": 2.0 }));
+    let more = sdk.listen(2.0);
     assert!(blocks_near(&more["dominant"], 1_000.0) >= 16, "{more}");
     session.close().await;
-    let _ = sdk.ask(&json!({ "op": "leave" }));
+    sdk.leave();
     let played = read_wav(&speaker).unwrap();
     let caller = tone_blocks(&played, &[440]).len();
     println!(

@@ -40,8 +40,7 @@ use switchboard_core::api::{OutboundCallRequest, TransferTarget};
 use switchboard_core::{
     AgentStatus, CallErrorCode, CallRecord, CallStatus, MediaJoin, MonitorMode, NumberId, VoicePlatform,
 };
-use switchboard_e2e::Oracle;
-use switchboard_e2e::livekit::{Baresip, LiveKitStack, Sipp, blocks_near, tone_wav_8k};
+use switchboard_e2e::livekit::{Baresip, LiveKitStack, RoomPeer, Sipp, blocks_near, tone_wav_8k};
 use switchboard_telephony::livekit::token::{self, ApiKey};
 use switchboard_telephony::livekit::twirp::Twirp;
 use switchboard_telephony::secret::Secret;
@@ -197,29 +196,16 @@ async fn inbound() {
 
     // LiveKit's own client joins with it, speaking 1 kHz: the SIP service answers the
     // caller once someone listens, and each side hears the other.
-    let mut agent = Oracle::start("livekit_peer.py");
-    let joined = agent.ask(&json!({ "op": "join", "url": url, "token": jwt, "tone_hz": 1000 }));
-    assert_eq!(joined["ok"], true, "{joined}");
-    assert!(
-        joined["remote"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|p| p.as_str().is_some_and(|p| p.starts_with("sip"))),
-        "the caller is in the room: {joined}"
-    );
-    let heard = eventually(30, "the agent hears the caller's 440 Hz", || {
-        let got = agent.ask(&json!({ "op": "listen", "seconds": 1.0 }));
-        async move { (blocks_near(&got["dominant"], 440.0) >= 8).then_some(got) }
-    })
-    .await;
+    let mut agent = RoomPeer::join(&url, &jwt, 1000);
+    assert!(agent.saw("sip"), "the caller is in the room: {}", agent.joined);
+    let heard = agent.until_hears(440.0, 1.0, 8, Duration::from_secs(30));
     println!("agent heard (Hz per 100 ms): {}", heard["dominant"]);
     let talking = w
         .wait_call(&call.call_sid, "answered", |c| c.status == CallStatus::Answered)
         .await;
     assert!(talking.answered_at.is_some());
     // Long enough to have a duration, and for the caller to hear the agent.
-    let more = agent.ask(&json!({ "op": "listen", "seconds": 1.5 }));
+    let more = agent.listen(1.5);
     assert!(blocks_near(&more["dominant"], 440.0) >= 12, "{more}");
 
     // Hold: the gateway joins the room with music only the caller may hear, and the two
@@ -228,8 +214,8 @@ async fn inbound() {
     w.wait_call(&call.call_sid, "on hold", |c| c.status == CallStatus::OnHold)
         .await;
     // (What was on its way when the hold began plays out first.)
-    let _ = agent.ask(&json!({ "op": "listen", "seconds": 0.5 }));
-    let held = agent.ask(&json!({ "op": "listen", "seconds": 2.0 }));
+    let _ = agent.listen(0.5);
+    let held = agent.listen(2.0);
     println!("agent on hold (Hz per 100 ms): {}", held["dominant"]);
     assert_eq!(
         blocks_near(&held["dominant"], 440.0),
@@ -242,11 +228,7 @@ async fn inbound() {
         "the hold music is the caller's: {held}"
     );
     w.alice.resume(&call.call_sid).await.unwrap();
-    eventually(20, "the agent hears the caller again", || {
-        let got = agent.ask(&json!({ "op": "listen", "seconds": 1.0 }));
-        async move { (blocks_near(&got["dominant"], 440.0) >= 8).then_some(()) }
-    })
-    .await;
+    agent.until_hears(440.0, 1.0, 8, Duration::from_secs(20));
     assert_eq!(
         w.alice.call(&call.call_sid).await.unwrap().call.status,
         CallStatus::Answered
@@ -279,7 +261,7 @@ async fn inbound() {
     assert!(agent_blocks >= 15, "the caller hears the agent");
     assert!(music_blocks >= 12, "the caller hears music on hold");
 
-    let _ = agent.ask(&json!({ "op": "leave" }));
+    agent.leave();
 
     // ---- A second caller, answered, is transferred to a number: livekit-sip REFERs the
     // caller's phone to it at the transfer domain, and the phone calls the other one.
@@ -288,17 +270,11 @@ async fn inbound() {
     let MediaJoin::LiveKit { url, token: jwt, .. } = answered.media else {
         panic!("answer gave {:?}", answered.media)
     };
-    let mut agent = Oracle::start("livekit_peer.py");
-    let joined = agent.ask(&json!({ "op": "join", "url": url, "token": jwt, "tone_hz": 1000 }));
-    assert_eq!(joined["ok"], true, "{joined}");
+    let mut agent = RoomPeer::join(&url, &jwt, 1000);
     w.wait_call(&call2.call_sid, "answered", |c| c.status == CallStatus::Answered)
         .await;
     // The SIP leg is up once the agent hears the caller (LiveKit transfers only those).
-    eventually(30, "the agent hears the second caller", || {
-        let got = agent.ask(&json!({ "op": "listen", "seconds": 0.5 }));
-        async move { (blocks_near(&got["dominant"], 550.0) >= 3).then_some(()) }
-    })
-    .await;
+    agent.until_hears(550.0, 0.5, 3, Duration::from_secs(30));
     w.alice
         .transfer(&call2.call_sid, TransferTarget::Number("+15550001234".parse().unwrap()))
         .await
@@ -314,7 +290,7 @@ async fn inbound() {
         })
         .await;
     println!("after the transfer: {:?}", moved.status);
-    let _ = agent.ask(&json!({ "op": "leave" }));
+    agent.leave();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -611,9 +587,7 @@ async fn keys() {
     let MediaJoin::LiveKit { url, token: jwt, .. } = answered.media else {
         panic!("answer gave {:?}", answered.media)
     };
-    let mut agent = Oracle::start("livekit_peer.py");
-    let joined = agent.ask(&json!({ "op": "join", "url": url, "token": jwt, "tone_hz": 1000 }));
-    assert_eq!(joined["ok"], true, "{joined}");
+    let mut agent = RoomPeer::join(&url, &jwt, 1000);
     phone.wait_for("SIP/2.0 200 OK", Duration::from_secs(30));
 
     let collector = tokio::spawn(async move {
@@ -643,14 +617,8 @@ async fn keys() {
     let MediaJoin::LiveKit { url, token: jwt, room } = watching.media else {
         panic!("monitor gave {:?}", watching.media)
     };
-    let mut supervisor = Oracle::start("livekit_peer.py");
-    let joined = supervisor.ask(&json!({ "op": "join", "url": url, "token": jwt, "tone_hz": 0 }));
-    assert_eq!(joined["ok"], true, "{joined}");
-    eventually(20, "the supervisor hears the agent", || {
-        let got = supervisor.ask(&json!({ "op": "listen", "seconds": 1.0 }));
-        async move { (blocks_near(&got["dominant"], 1_000.0) >= 8).then_some(()) }
-    })
-    .await;
+    let mut supervisor = RoomPeer::join(&url, &jwt, 0);
+    supervisor.until_hears(1_000.0, 1.0, 8, Duration::from_secs(20));
     let people = w.api.list_participants(&room).await.unwrap();
     let sup = people
         .iter()
@@ -672,5 +640,5 @@ async fn keys() {
 
     w.alice.end(&call.call_sid).await.unwrap();
     phone.wait_for("BYE sip:", Duration::from_secs(20));
-    let _ = agent.ask(&json!({ "op": "leave" }));
+    agent.leave();
 }
