@@ -73,7 +73,7 @@ fuzz_target!(|input: &[u8]| {
                 &Claims { nbf: Some(now), exp: Some(now + 300), sha256: Some(token::body_hash(rest)), ..Claims::default() },
             );
             let headers = vec![("authorization".to_owned(), auth)];
-            let req = WebhookRequest { url: URL, headers: &headers, body: rest };
+            let req = WebhookRequest { url: URL, headers: &headers, body: rest, peer: None };
             if w.provider.parse_webhook(&req).is_ok() {
                 let sid = CallSid::from_parts(1_764_600_000_000, 7);
                 let _ = w.provider.webhook_response(&req, Some(&sid));
@@ -81,7 +81,7 @@ fuzz_target!(|input: &[u8]| {
         }
         _ => {
             let headers = vec![("authorization".to_owned(), "eyJhbGciOiJIUzI1NiJ9.e30.c2ln".to_owned())];
-            let req = WebhookRequest { url: URL, headers: &headers, body: rest };
+            let req = WebhookRequest { url: URL, headers: &headers, body: rest, peer: None };
             let _ = w.provider.parse_webhook(&req);
         }
     }

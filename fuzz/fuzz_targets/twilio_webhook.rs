@@ -72,7 +72,7 @@ fuzz_target!(|input: &[u8]| {
                 ("x-twilio-signature".to_owned(), signature::sign(TOKEN, URL, &params)),
                 ("content-type".to_owned(), "application/x-www-form-urlencoded".to_owned()),
             ];
-            let req = WebhookRequest { url: URL, headers: &headers, body };
+            let req = WebhookRequest { url: URL, headers: &headers, body, peer: None };
             if w.provider.parse_webhook(&req).is_ok() {
                 let _ = w.provider.webhook_response(&req, None);
             }

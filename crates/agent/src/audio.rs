@@ -166,8 +166,18 @@ impl Audio {
         muted: bool,
         emit: Arc<dyn Fn(UiEvent) + Send + Sync>,
     ) -> Result<(), DesktopError> {
-        let MediaJoin::Peer { signal } = join else {
-            return Ok(());
+        let signal = match join {
+            MediaJoin::Peer { signal } => signal,
+            // The PBX carries this call's audio to the agent's own phone: say where.
+            MediaJoin::External { extension } => {
+                self.leave_any().await;
+                emit(UiEvent::AudioState {
+                    call_sid: sid.clone(),
+                    state: format!("external:{extension}"),
+                });
+                return Ok(());
+            }
+            _ => return Ok(()),
         };
         self.leave_any().await;
         let (device, device_events) = self.device(&emit);

@@ -26,6 +26,12 @@ pub enum MediaJoin {
         /// The room's name.
         room: String,
     },
+    /// The audio is on a phone the PBX rings (a desk phone or a softphone registered to
+    /// it), not in the desktop: the console tells the agent to take the call there.
+    External {
+        /// The extension that rings, e.g. `1001`.
+        extension: String,
+    },
 }
 
 /// `POST /v1/calls/{call_sid}/media`: the desktop's SDP offer (complete, non-trickle).

@@ -10,7 +10,7 @@
 //!
 //! Start with [`TelephonyProvider`], then [`registry`] (how the gateway builds providers by
 //! kind), [`simulator`] (the embedded default), [`twilio`] (Twilio and SignalWire) and
-//! [`livekit`] (LiveKit SIP).
+//! [`livekit`] (LiveKit SIP) and [`asterisk`] (an Asterisk or FreePBX phone system).
 
 use std::fmt;
 
@@ -147,6 +147,8 @@ pub struct WebhookRequest<'a> {
     pub headers: &'a [(String, String)],
     /// The raw body.
     pub body: &'a [u8],
+    /// The address the request came from (the TCP peer), where known.
+    pub peer: Option<std::net::IpAddr>,
 }
 
 impl WebhookRequest<'_> {
@@ -176,6 +178,9 @@ pub enum WebhookError {
     /// The body is not what this provider sends.
     #[error("malformed webhook: {0}")]
     Malformed(String),
+    /// The sender is not allowed to call this webhook (its address).
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 /// What the gateway sends back to the provider once the webhook is committed.
@@ -227,6 +232,11 @@ impl ProviderError {
 pub trait TelephonyProvider: Send + Sync + fmt::Debug {
     /// `simulator`, `twilio`, `asterisk`, `livekit`.
     fn kind(&self) -> &'static str;
+    /// The first segment after `/webhooks/` in this provider's webhook URLs
+    /// (`/webhooks/{path}/{name}`); its kind unless it says otherwise.
+    fn webhook_path(&self) -> &'static str {
+        self.kind()
+    }
     /// The carrier name its call ids are qualified with.
     fn vendor(&self) -> TelephonyVendor;
     /// The feature matrix.

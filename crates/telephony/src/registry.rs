@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use switchboard_core::{PhoneNumber, ProviderId};
 
+use crate::asterisk::{Asterisk, AsteriskConfig};
 use crate::elevenlabs::{ElevenLabs, ElevenLabsConfig};
 use crate::livekit::{LiveKit, LiveKitConfig};
 use crate::secret::{ProviderConfig, SecretSource};
@@ -16,7 +17,7 @@ use crate::twilio::{Twilio, TwilioConfig};
 use crate::{EventSink, ProviderError, TelephonyProvider};
 
 /// The provider kinds this build can run.
-pub const KINDS: &[&str] = &["simulator", "twilio", "elevenlabs", "livekit"];
+pub const KINDS: &[&str] = &["simulator", "twilio", "elevenlabs", "livekit", "asterisk"];
 
 /// Milliseconds since the Unix epoch, injectable so time-dependent behaviour is testable.
 pub trait Clock: Send + Sync + fmt::Debug {
@@ -123,6 +124,7 @@ pub fn build(
         "twilio" => Arc::new(Twilio::from_context(config, &ctx)?),
         "elevenlabs" => Arc::new(ElevenLabs::from_context(config, &ctx)?),
         "livekit" => Arc::new(LiveKit::from_context(config, &ctx)?),
+        "asterisk" => Arc::new(Asterisk::from_context(config, &ctx)?),
         other => return Err(unknown_kind(other)),
     };
     provider.validate_config()?;
@@ -142,6 +144,7 @@ pub fn check_config(
         "twilio" => TwilioConfig::check_stored(config, secrets),
         "elevenlabs" => ElevenLabsConfig::check_stored(config, secrets),
         "livekit" => LiveKitConfig::check_stored(config, secrets),
+        "asterisk" => AsteriskConfig::check_stored(config, secrets),
         other => Err(unknown_kind(other)),
     }
 }

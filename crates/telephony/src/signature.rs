@@ -51,3 +51,9 @@ mod tests {
         assert!(!verify(b"Jefe", b"x", Some("sha256=zz")));
     }
 }
+
+/// Are two byte strings equal? Takes the same time wherever they differ (the length is not
+/// secret).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

@@ -210,6 +210,7 @@ async fn tokens_and_webhooks_agree_with_livekits_own_sdk() {
             url: "http://127.0.0.1/webhooks/livekit/lk",
             headers: &headers,
             body: body.as_bytes(),
+            peer: None,
         })
     };
     let events = req(&auth, body).unwrap();

@@ -179,11 +179,15 @@ pub fn Softphone() -> Html {
         <div class="audio" id="audio-panel">
             <span id="audio-state" class={classes!("audio-state", ctx.audio_state.clone())}>{
                 match ctx.audio_state.as_deref() {
-                    Some("connected") => "Audio connected",
-                    Some("reconnecting") => "Audio reconnecting…",
-                    Some("connecting") => "Audio connecting…",
-                    Some(_) => "Audio",
-                    None => "No call audio",
+                    Some("connected") => "Audio connected".to_owned(),
+                    Some("reconnecting") => "Audio reconnecting…".to_owned(),
+                    Some("connecting") => "Audio connecting…".to_owned(),
+                    // A PBX call: the audio is on the agent's own phone.
+                    Some(s) if s.starts_with("external:") => {
+                        format!("Answer on your phone: extension {}", &s["external:".len()..])
+                    }
+                    Some(_) => "Audio".to_owned(),
+                    None => "No call audio".to_owned(),
                 }
             }</span>
             <Meter id="meter-mic" label="Mic" dbfs={ctx.levels.map(|l| l.input.rms_dbfs)} />

@@ -24,18 +24,28 @@ fn header_list(headers: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The running provider a webhook URL names.
-fn named(st: &AppState, kind: &str, name: &str) -> Result<std::sync::Arc<crate::providers::ProviderHandle>, ApiError> {
+/// The running provider a webhook URL names (`/webhooks/{path}/{name}`: the path is the
+/// provider's own, see `TelephonyProvider::webhook_path`).
+fn named(st: &AppState, path: &str, name: &str) -> Result<std::sync::Arc<crate::providers::ProviderHandle>, ApiError> {
     st.providers
         .by_name(name)
-        .filter(|h| h.row.kind == kind)
+        .filter(|h| h.provider.webhook_path() == path)
         .ok_or(ApiError::NotFound("provider"))
+}
+
+fn webhook_error(e: WebhookError) -> ApiError {
+    match e {
+        WebhookError::BadSignature => ApiError::BadSignature,
+        WebhookError::Malformed(m) => ApiError::Invalid(m),
+        WebhookError::Forbidden(m) => ApiError::Forbidden(m),
+    }
 }
 
 /// `POST /webhooks/{kind}/{provider}`: a provider's own webhook format.
 pub async fn provider(
     State(st): State<AppState>,
     ApiPath((kind, name)): ApiPath<(String, String)>,
+    extensions: axum::http::Extensions,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
@@ -47,11 +57,12 @@ pub async fn provider(
         url: &url,
         headers: &headers,
         body: &body,
+        // Set by `http::serve` for every connection it accepts.
+        peer: extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|p| p.0.ip()),
     };
-    let events = handle.provider.parse_webhook(&req).map_err(|e| match e {
-        WebhookError::BadSignature => ApiError::BadSignature,
-        WebhookError::Malformed(m) => ApiError::Invalid(m),
-    })?;
+    let events = handle.provider.parse_webhook(&req).map_err(webhook_error)?;
     let mut sid = None;
     for ev in &events {
         sid = crate::ingest::ingest(&*st.store, &handle.row, ev).await?.or(sid);
@@ -88,11 +99,9 @@ pub async fn media_stream(
             url: &url,
             headers: &headers,
             body: &[],
+            peer: None,
         })
-        .map_err(|e| match e {
-            WebhookError::BadSignature => ApiError::BadSignature,
-            WebhookError::Malformed(m) => ApiError::Invalid(m),
-        })?;
+        .map_err(webhook_error)?;
     let ws = ws.map_err(|e| {
         ApiError::BadRequest(format!(
             "the media stream is a WebSocket: connect with an HTTP/1.1 upgrade ({})",

@@ -59,6 +59,8 @@ pub struct AmiClient {
     out: mpsc::UnboundedSender<Vec<u8>>,
     waiting: Waiting,
     next_id: Arc<AtomicU64>,
+    /// Set to close the connection.
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
     /// The AMI version the server greeted with.
     pub version: String,
 }
@@ -138,10 +140,16 @@ impl AmiClient {
         let (out, mut out_rx) = mpsc::unbounded_channel::<Vec<u8>>();
         let (events_tx, events) = mpsc::unbounded_channel();
         let waiting: Waiting = Arc::default();
+        let (closing, mut closed_w) = tokio::sync::watch::channel(false);
+        let mut closed_r = closed_w.clone();
         tokio::spawn(async move {
-            while let Some(bytes) = out_rx.recv().await {
-                if wr.write_all(&bytes).await.is_err() {
-                    return;
+            loop {
+                tokio::select! {
+                    bytes = out_rx.recv() => match bytes {
+                        Some(b) if wr.write_all(&b).await.is_ok() => {}
+                        _ => return,
+                    },
+                    _ = closed_w.changed() => return,
                 }
             }
         });
@@ -165,7 +173,11 @@ impl AmiClient {
                         }
                     }
                 }
-                match rd.read(&mut buf).await {
+                let read = tokio::select! {
+                    r = rd.read(&mut buf) => r,
+                    _ = closed_r.changed() => Ok(0),
+                };
+                match read {
                     Ok(0) | Err(_) => {
                         fail_all(&routes);
                         return;
@@ -179,9 +191,16 @@ impl AmiClient {
             out,
             waiting,
             next_id: Arc::new(AtomicU64::new(1)),
+            closing: Arc::new(closing),
             version,
         };
         Ok((client, events))
+    }
+
+    /// Close the connection: waiting actions fail with [`AmiError::Closed`] and the event
+    /// stream ends.
+    pub fn close(&self) {
+        let _ = self.closing.send(true);
     }
 
     /// Log in: plain, or by MD5 challenge-response.

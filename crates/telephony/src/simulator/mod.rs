@@ -980,6 +980,7 @@ mod tests {
             url: "http://x",
             headers: h,
             body: &body,
+            peer: None,
         };
         let good: &'static [(String, String)] = Box::leak(good.into_boxed_slice());
         let bad: &'static [(String, String)] = Box::leak(bad.into_boxed_slice());

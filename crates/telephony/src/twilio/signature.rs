@@ -73,13 +73,9 @@ pub fn verify(auth_token: &str, url: &str, content_type: Option<&str>, body: &[u
     let repeated = names.windows(2).any(|w| w[0] == w[1]);
     let given = signature.trim().as_bytes();
     url_variants(url).iter().any(|u| {
-        constant_time_eq(sign(auth_token, u, &params).as_bytes(), given)
-            || (repeated && constant_time_eq(sign_as_sent(auth_token, u, &params).as_bytes(), given))
+        crate::signature::constant_time_eq(sign(auth_token, u, &params).as_bytes(), given)
+            || (repeated && crate::signature::constant_time_eq(sign_as_sent(auth_token, u, &params).as_bytes(), given))
     })
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A query parameter's decoded value.

@@ -70,6 +70,7 @@ fn deliver(t: &Twilio, params: &[(&'static str, String)]) -> (Vec<ProviderEvent>
         url,
         headers: &headers,
         body: &body,
+        peer: None,
     };
     let events = t.parse_webhook(&req).unwrap();
     let sid: CallSid = "call_01J0000000000000000000000Z".parse().unwrap();
@@ -136,12 +137,14 @@ fn a_forged_or_unsigned_callback_is_refused() {
         url,
         headers: &headers,
         body: &body,
+        peer: None,
     };
     assert_eq!(t.parse_webhook(&req).unwrap_err(), WebhookError::BadSignature);
     let bare = WebhookRequest {
         url,
         headers: &[],
         body: &body,
+        peer: None,
     };
     assert_eq!(t.parse_webhook(&bare).unwrap_err(), WebhookError::BadSignature);
 }
@@ -206,6 +209,7 @@ fn deliver_to(
         url,
         headers: &headers,
         body: &body,
+        peer: None,
     };
     let events = t.parse_webhook(&req)?;
     Ok((events, t.webhook_response(&req, None)))
