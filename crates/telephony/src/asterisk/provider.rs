@@ -454,7 +454,16 @@ impl TelephonyProvider for Asterisk {
         // it starts, so switching is a new spy (a short gap).
         let old = self.shared.spies.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
         if let Some(uid) = old {
-            let name = self.tracker().channel_name(&uid);
+            // The spy's channel is reported as its Originate starts; give a switch that
+            // follows at once a moment to see it.
+            let mut name = None;
+            for _ in 0..30 {
+                name = self.tracker().channel_name(&uid);
+                if name.is_some() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
             if let Some(name) = name {
                 self.send(action("Hangup").with("Channel", &name).with("Cause", "16"))
                     .await?;
