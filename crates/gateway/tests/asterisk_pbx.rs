@@ -38,6 +38,35 @@ use switchboard_core::{
 
 const NUMBER: &str = "+14155550177";
 
+/// A caller on trunk channel `n` dials the business number and joins the PBX's queue
+/// `sales`; returns the caller's number as the gateway stores it.
+fn queue_caller(pbx: &Pbx, n: u32) -> String {
+    let (uid, chan, from) = (
+        format!("{n}.1"),
+        format!("PJSIP/trunk-{n:08}"),
+        format!("1628555{n:04}"),
+    );
+    pbx.emit(&[
+        ("Event", "Newchannel"),
+        ("Channel", &chan),
+        ("ChannelState", "4"),
+        ("CallerIDNum", &from),
+        ("Exten", "14155550177"),
+        ("Context", "from-trunk"),
+        ("Uniqueid", &uid),
+        ("Linkedid", &uid),
+    ]);
+    pbx.emit(&[
+        ("Event", "QueueCallerJoin"),
+        ("Channel", &chan),
+        ("Uniqueid", &uid),
+        ("Linkedid", &uid),
+        ("Queue", "sales"),
+        ("Position", "1"),
+    ]);
+    format!("+{from}")
+}
+
 struct World {
     _db: TestDb,
     gw: TestGateway,
@@ -120,27 +149,8 @@ impl World {
     /// A caller on trunk channel `n` dials the business number and joins the PBX's queue;
     /// the call as it rings in the gateway's queue.
     async fn caller_queues(&self, n: u32) -> CallRecord {
-        let (uid, chan) = (format!("{n}.1"), format!("PJSIP/trunk-{n:08}"));
-        let from = format!("1628555{n:04}");
-        self.pbx.emit(&[
-            ("Event", "Newchannel"),
-            ("Channel", &chan),
-            ("ChannelState", "4"),
-            ("CallerIDNum", &from),
-            ("Exten", "14155550177"),
-            ("Context", "from-trunk"),
-            ("Uniqueid", &uid),
-            ("Linkedid", &uid),
-        ]);
-        self.pbx.emit(&[
-            ("Event", "QueueCallerJoin"),
-            ("Channel", &chan),
-            ("Uniqueid", &uid),
-            ("Linkedid", &uid),
-            ("Queue", "sales"),
-            ("Position", "1"),
-        ]);
-        let want = format!("+{from}");
+        let want = queue_caller(&self.pbx, n);
+        let uid = format!("{n}.1");
         let q = eventually(20, "the caller in the queue", || async {
             self.alice
                 .queue()
@@ -826,4 +836,112 @@ async fn a_refused_login_is_reported_and_freepbx_webhooks_need_address_and_secre
     })
     .await
     .expect("finished within 2 minutes");
+}
+
+/// The gateway itself restarts (the real binary, killed with SIGKILL) while the PBX's
+/// calls go on: the new process hands the calls it had as live to the provider, whose
+/// first resync finds what became of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_gateway_picks_up_the_pbx_calls_it_had() {
+    tokio::time::timeout(Duration::from_secs(180), async {
+        let db = TestDb::sqlite().await;
+        let store = switchboard_gateway::store::connect(db.url()).await.unwrap();
+        let seeded = seed(&*store, 1).await;
+        let admin_id = store
+            .create_agent(seeded.business, "ada", "Ada Admin", switchboard_core::AgentRole::Admin)
+            .await
+            .unwrap();
+        let admin = switchboard_gateway::demo::issue_token(&*store, admin_id).await.unwrap();
+        let alice_token = token(&*store, &seeded, "alice").await;
+        let (data, secrets) = (tempfile::tempdir().unwrap(), secrets_dir());
+        std::fs::write(secrets.path().join("AMI_PASSWORD"), "ami-s3cret").unwrap();
+        let mut pbx = Pbx::start("switchboard", "ami-s3cret").await;
+        let http = reqwest::Client::new();
+
+        let mut gw = GatewayProcess::spawn(db.url(), data.path(), secrets.path(), &[]).await;
+        let (code, p) = api(
+            &http,
+            reqwest::Method::POST,
+            &format!("{}/v1/providers", gw.base),
+            &admin,
+            Some(json!({ "name": "pbx", "kind": "asterisk", "config": config(pbx.port, "secret:AMI_PASSWORD") })),
+        )
+        .await;
+        assert_eq!(code, 201, "{p}");
+        let (code, n) = api(
+            &http,
+            reqwest::Method::POST,
+            &format!("{}/v1/numbers", gw.base),
+            &admin,
+            Some(json!({ "e164": NUMBER, "label": "PBX line", "provider_id": p["id"], "inbound": true, "outbound": true })),
+        )
+        .await;
+        assert_eq!(code, 201, "{n}");
+        let alice = Client::new(&gw.base, &alice_token).unwrap();
+        alice.set_status(AgentStatus::Available).await.unwrap();
+        eventually(20, "the gateway logged in to the PBX", || async { pbx.connected().then_some(()) }).await;
+
+        // Call A is answered on alice's phone; call B waits in the PBX's queue.
+        let find = |from: String| {
+            let alice = &alice;
+            async move {
+                eventually(20, "the call in the queue", || async {
+                    alice.queue().await.ok()?.calls.into_iter().find(|q| q.call.from == from).map(|q| q.call)
+                })
+                .await
+            }
+        };
+        let a = find(queue_caller(&pbx, 21)).await;
+        alice.answer(&a.call_sid).await.unwrap();
+        let r = pbx.action().await;
+        assert_eq!(r.get("Action"), Some("Redirect"));
+        pbx.emit(&[("Event", "Newchannel"), ("Channel", "PJSIP/1001-00000021"), ("Exten", "1001"), ("Uniqueid", "21.2"), ("Linkedid", "21.1")]);
+        for uid in ["21.1", "21.2"] {
+            pbx.emit(&[("Event", "BridgeEnter"), ("BridgeUniqueid", "bridge-21"), ("Uniqueid", uid), ("Linkedid", "21.1"), ("Channel", "x")]);
+        }
+        eventually(20, "call A answered", || async {
+            (alice.call(&a.call_sid).await.ok()?.call.status == CallStatus::Answered).then_some(())
+        })
+        .await;
+        let b = find(queue_caller(&pbx, 22)).await;
+        assert_eq!(b.status, CallStatus::Queued);
+        // Alice takes B too; the PBX redirects it to her phone...
+        alice.answer(&b.call_sid).await.unwrap();
+        assert_eq!(pbx.action().await.get("Action"), Some("Redirect"));
+
+        // ... and the gateway dies. Meanwhile A's caller hangs up and B's reaches alice.
+        gw.kill().await;
+        eventually(10, "the PBX saw the gateway go", || async { (!pbx.connected()).then_some(()) }).await;
+        pbx.offline(&[("Event", "Hangup"), ("Uniqueid", "21.1")]);
+        pbx.offline(&[("Event", "Hangup"), ("Uniqueid", "21.2")]);
+        pbx.offline(&[("Event", "Newchannel"), ("Channel", "PJSIP/1001-00000022"), ("Uniqueid", "22.2"), ("Linkedid", "22.1"), ("Exten", "1001")]);
+        pbx.offline(&[("Event", "QueueCallerLeave"), ("Uniqueid", "22.1")]);
+        for uid in ["22.1", "22.2"] {
+            pbx.offline(&[("Event", "BridgeEnter"), ("BridgeUniqueid", "bridge-22"), ("Uniqueid", uid)]);
+        }
+
+        // A new process on the same database.
+        gw = GatewayProcess::spawn(db.url(), data.path(), secrets.path(), &[]).await;
+        let alice = Client::new(&gw.base, &alice_token).unwrap();
+        let status = |sid: CallSid, want: CallStatus| {
+            let alice = &alice;
+            async move {
+                eventually(30, &format!("the call {want} after the restart"), || async {
+                    let c = alice.call(&sid).await.ok()?.call;
+                    (c.status == want).then_some(c)
+                })
+                .await
+            }
+        };
+        let a_done = status(a.call_sid.clone(), CallStatus::Completed).await;
+        assert!(a_done.duration_secs.is_some(), "{a_done:?}");
+        status(b.call_sid.clone(), CallStatus::Answered).await;
+        // And the new process controls what it picked up.
+        alice.end(&b.call_sid).await.unwrap_or_else(|e| panic!("end after the restart: {e}"));
+        let h = pbx.action().await;
+        assert_eq!((h.get("Action"), h.get("Channel")), (Some("Hangup"), Some("PJSIP/trunk-00000022")));
+        gw.kill().await;
+    })
+    .await
+    .expect("finished within 3 minutes");
 }

@@ -249,6 +249,40 @@ impl Cidr {
 mod tests {
     use super::*;
 
+    fn checked(v: serde_json::Value) -> Result<(), String> {
+        let source: std::sync::Arc<dyn crate::secret::SecretSource> = std::sync::Arc::new(crate::secret::NoSecrets);
+        let cfg: AsteriskConfig = crate::secret::parse_config(&v, &source).map_err(|e| e.to_string())?;
+        cfg.check().map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn configs_are_checked_with_reasons() {
+        let base = || {
+            serde_json::json!({
+                "amiHost": "10.0.0.2", "amiUsername": "switchboard", "amiPassword": "x",
+                "agentContext": "agents", "holdContext": "hold", "outboundContext": "outbound",
+                "extensions": { "alice": "1001" }
+            })
+        };
+        assert_eq!(checked(base()), Ok(()));
+        let with = |k: &str, v: serde_json::Value| {
+            let mut c = base();
+            c[k] = v;
+            checked(c).unwrap_err()
+        };
+        assert!(with("amiHost", "tcp://pbx".into()).contains("amiHost"));
+        assert!(with("holdContext", "hold music".into()).contains("holdContext"));
+        assert!(with("agentChannel", "PJSIP/1001".into()).contains("{ext}"));
+        assert!(with("webhookSecret", "s".into()).contains("webhookAllow"));
+        assert!(with("webhookAllow", serde_json::json!(["10.0.0.0/8"])).contains("webhookSecret"));
+        assert!(with("answerMode", "queue".into()).contains("queue"));
+        assert!(with("extensions", serde_json::json!({ "bob": "10 02" })).contains("bob"));
+        assert!(with("pingSeconds", 1.into()).contains("pingSeconds"));
+        let mut nothing = base();
+        nothing.as_object_mut().unwrap().remove("amiHost");
+        assert!(checked(nothing).unwrap_err().contains("webhookSecret"));
+    }
+
     #[test]
     fn cidr_blocks() {
         let c = Cidr::parse("10.1.0.0/16").unwrap();
