@@ -281,11 +281,17 @@ impl Baresip {
 /// A narrowband phone's microphone: `secs` of a `hz` tone as a 16-bit 8 kHz mono WAV
 /// (what baresip's aufile plays without resampling).
 pub fn tone_wav_8k(path: &std::path::Path, hz: f32, secs: u32) -> PathBuf {
-    let n = 8_000 * secs;
-    let mut data = Vec::with_capacity(n as usize * 2);
-    for i in 0..n {
-        let s = (0.3 * (std::f32::consts::TAU * hz * i as f32 / 8_000.0).sin() * 32_767.0) as i16;
-        data.extend_from_slice(&s.to_le_bytes());
+    let samples: Vec<f32> = (0..8_000 * secs)
+        .map(|i| 0.3 * (std::f32::consts::TAU * hz * i as f32 / 8_000.0).sin())
+        .collect();
+    wav_8k(path, &samples)
+}
+
+/// Samples at 8 kHz (-1..1) as a 16-bit mono WAV file.
+pub fn wav_8k(path: &std::path::Path, samples: &[f32]) -> PathBuf {
+    let mut data = Vec::with_capacity(samples.len() * 2);
+    for s in samples {
+        data.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32_767.0) as i16).to_le_bytes());
     }
     let mut wav = Vec::with_capacity(44 + data.len());
     wav.extend_from_slice(b"RIFF");

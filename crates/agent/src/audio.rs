@@ -1,7 +1,10 @@
 //! Call audio for the console: joins the media the gateway announces when a call is
-//! answered (`MediaJoin::Peer`), keeps it alive across network drops (ICE restart through
-//! the gateway's signalling endpoint), follows hold / resume / mute / end, sends DTMF in
-//! band, and streams levels and device changes to the UI.
+//! answered (a direct peer, `MediaJoin::Peer`, or a LiveKit room, `MediaJoin::LiveKit`;
+//! both are a [`MediaSession`] from then on), keeps a direct peer alive across network
+//! drops (ICE restart through the gateway's signalling endpoint), follows hold / resume /
+//! mute / end, sends DTMF in band where the gateway does not, and streams levels and device
+//! changes to the UI. A PBX call (`MediaJoin::External`) is on the agent's own phone: the
+//! console only says which.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -12,6 +15,7 @@ use switchboard_core::desktop::{AudioLevel, AudioLevels, DesktopError, UiEvent};
 use switchboard_core::{CallSid, MediaJoin};
 use switchboard_media::device::{AudioDevice, DeviceChoice, SystemAudio, WavDevice};
 use switchboard_media::peer::{PeerConfig, PeerSession, forward_device_events};
+use switchboard_media::room::RoomSession;
 use switchboard_media::session::{MediaEvent, MediaSession, MediaState};
 use tokio::sync::Mutex;
 
@@ -27,8 +31,34 @@ pub enum AudioSetup {
 
 struct Joined {
     sid: CallSid,
-    session: PeerSession,
+    session: Arc<dyn MediaSession>,
     task: tokio::task::JoinHandle<()>,
+    /// Keys go in the call's audio from here (the direct peer), not only through the gateway.
+    keys_in_band: bool,
+}
+
+/// How a dropped transport comes back.
+enum Recover {
+    /// A direct peer: ICE restart offers through the gateway's signalling endpoint.
+    Peer {
+        session: PeerSession,
+        client: Client,
+        signal: String,
+    },
+    /// A LiveKit room: the room session's own signalling.
+    Room,
+}
+
+/// Is the server at `url` this machine (loopback)?
+fn on_this_machine(url: &str) -> bool {
+    let host = url.split("://").nth(1).unwrap_or(url);
+    let host = host.split('/').next().unwrap_or(host);
+    let host = host.rsplit_once(':').map_or(
+        host,
+        |(h, p)| if p.chars().all(|c| c.is_ascii_digit()) { h } else { host },
+    );
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 impl Joined {
@@ -166,8 +196,9 @@ impl Audio {
         muted: bool,
         emit: Arc<dyn Fn(UiEvent) + Send + Sync>,
     ) -> Result<(), DesktopError> {
-        let signal = match join {
-            MediaJoin::Peer { signal } => signal,
+        match join {
+            MediaJoin::Peer { signal } => self.join_peer(client, sid, signal, muted, emit).await,
+            MediaJoin::LiveKit { url, token, .. } => self.join_room(sid, url, token, muted, emit).await,
             // The PBX carries this call's audio to the agent's own phone: say where.
             MediaJoin::External { extension } => {
                 self.leave_any().await;
@@ -175,10 +206,21 @@ impl Audio {
                     call_sid: sid.clone(),
                     state: format!("external:{extension}"),
                 });
-                return Ok(());
+                Ok(())
             }
-            _ => return Ok(()),
-        };
+            _ => Ok(()),
+        }
+    }
+
+    /// A direct WebRTC peer: our offer through the gateway's signalling endpoint.
+    async fn join_peer(
+        &self,
+        client: Client,
+        sid: &CallSid,
+        signal: &str,
+        muted: bool,
+        emit: Arc<dyn Fn(UiEvent) + Send + Sync>,
+    ) -> Result<(), DesktopError> {
         self.leave_any().await;
         let (device, device_events) = self.device(&emit);
         let session = PeerSession::new(device, PeerConfig::default())
@@ -201,23 +243,62 @@ impl Audio {
             .accept_answer(&answer)
             .await
             .map_err(|e| media_err("Call audio", e))?;
-        let task = tokio::spawn(watch(
-            session.clone(),
-            events,
+        let recover = Recover::Peer {
+            session: session.clone(),
             client,
-            signal.clone(),
-            sid.clone(),
-            emit,
-        ));
+            signal: signal.to_owned(),
+        };
+        let session: Arc<dyn MediaSession> = Arc::new(session);
+        let task = tokio::spawn(watch(session.clone(), events, recover, sid.clone(), emit));
         *self.joined.lock().await = Some(Joined {
             sid: sid.clone(),
             session,
             task,
+            keys_in_band: true,
         });
         Ok(())
     }
 
-    async fn with(&self, sid: &CallSid) -> Option<PeerSession> {
+    /// A LiveKit room: the caller is a participant there; we publish the microphone and
+    /// play what we are sent.
+    async fn join_room(
+        &self,
+        sid: &CallSid,
+        url: &str,
+        token: &str,
+        muted: bool,
+        emit: Arc<dyn Fn(UiEvent) + Send + Sync>,
+    ) -> Result<(), DesktopError> {
+        self.leave_any().await;
+        let (device, device_events) = self.device(&emit);
+        // A server on this machine is reached over loopback, which WebRTC leaves out of
+        // its candidates unless asked.
+        let config = PeerConfig {
+            loopback_only: on_this_machine(url),
+            ..PeerConfig::default()
+        };
+        let room = RoomSession::join(url, token, device, config)
+            .await
+            .map_err(|e| media_err("Joining the call's room", e))?;
+        if let Some(rx) = device_events {
+            forward_device_events(room.peer(), rx);
+        }
+        room.set_muted(muted).await;
+        let events = room.subscribe();
+        let session: Arc<dyn MediaSession> = Arc::new(room);
+        let task = tokio::spawn(watch(session.clone(), events, Recover::Room, sid.clone(), emit));
+        *self.joined.lock().await = Some(Joined {
+            sid: sid.clone(),
+            session,
+            task,
+            // The gateway sends a LiveKit caller's keys itself (SipDTMF); sending them from
+            // the room too would press each key twice.
+            keys_in_band: false,
+        });
+        Ok(())
+    }
+
+    async fn with(&self, sid: &CallSid) -> Option<Arc<dyn MediaSession>> {
         self.joined
             .lock()
             .await
@@ -239,7 +320,13 @@ impl Audio {
     }
 
     pub(crate) async fn dtmf(&self, sid: &CallSid, digits: &str) -> Result<(), DesktopError> {
-        match self.with(sid).await {
+        let in_band = self
+            .joined
+            .lock()
+            .await
+            .as_ref()
+            .is_some_and(|j| &j.sid == sid && j.keys_in_band);
+        match self.with(sid).await.filter(|_| in_band) {
             Some(s) => s
                 .send_dtmf(digits)
                 .await
@@ -271,19 +358,28 @@ impl Audio {
     }
 }
 
-/// Forward levels (20 Hz) and state to the UI; on a network drop, renegotiate with an
-/// ICE restart every 2 s until the media is back or the call is gone.
+/// Forward levels (20 Hz) and state to the UI; on a network drop of a direct peer,
+/// renegotiate with an ICE restart every 2 s until the media is back or the call is gone.
 async fn watch(
-    session: PeerSession,
+    session: Arc<dyn MediaSession>,
     mut events: tokio::sync::broadcast::Receiver<MediaEvent>,
-    client: Client,
-    signal: String,
+    recover: Recover,
     sid: CallSid,
     emit: Arc<dyn Fn(UiEvent) + Send + Sync>,
 ) {
     let mut meters = tokio::time::interval(Duration::from_millis(50));
     let mut retry = tokio::time::interval(Duration::from_secs(2));
     let mut restarting = false;
+    let restart_now = || async {
+        match &recover {
+            Recover::Peer {
+                session,
+                client,
+                signal,
+            } => restart(session, client, signal).await,
+            Recover::Room => false,
+        }
+    };
     loop {
         tokio::select! {
             _ = meters.tick() => {
@@ -291,21 +387,21 @@ async fn watch(
                 emit(UiEvent::AudioLevels(AudioLevels { input: level(l.input), output: level(l.output) }));
             }
             _ = retry.tick(), if restarting => {
-                if restart(&session, &client, &signal).await {
+                if restart_now().await {
                     emit(UiEvent::AudioState { call_sid: sid.clone(), state: "renegotiated".into() });
                 }
             }
             ev = events.recv() => match ev {
                 Ok(MediaEvent::State { state }) => {
-                    restarting = state == MediaState::Reconnecting;
+                    restarting = state == MediaState::Reconnecting && matches!(recover, Recover::Peer { .. });
                     emit(UiEvent::AudioState { call_sid: sid.clone(), state: format!("{state:?}").to_lowercase() });
                     if state == MediaState::Closed {
                         return;
                     }
                 }
                 Ok(MediaEvent::RestartNeeded) => {
-                    restarting = true;
-                    if restart(&session, &client, &signal).await {
+                    restarting = matches!(recover, Recover::Peer { .. });
+                    if restart_now().await {
                         emit(UiEvent::AudioState { call_sid: sid.clone(), state: "renegotiated".into() });
                     }
                 }
@@ -348,5 +444,19 @@ fn describe(event: &switchboard_media::device::DeviceEvent) -> String {
         }
         DeviceEvent::Switched { direction, now } => format!("{} switched to \"{now}\"", what(direction)),
         DeviceEvent::Failed { direction, message } => format!("{} failed: {message}", what(direction)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::on_this_machine;
+
+    #[test]
+    fn a_server_on_this_machine_is_one_on_loopback() {
+        assert!(on_this_machine("ws://127.0.0.1:7880"));
+        assert!(on_this_machine("wss://localhost/rtc"));
+        assert!(on_this_machine("ws://[::1]:7880"));
+        assert!(!on_this_machine("wss://project.livekit.cloud"));
+        assert!(!on_this_machine("ws://10.0.0.7:7880"));
     }
 }

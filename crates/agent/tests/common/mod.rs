@@ -69,7 +69,8 @@ impl World {
         w
     }
 
-    async fn seeded(sim: serde_json::Value) -> Self {
+    /// Seeded, with the gateway not started yet (`up` starts it; `url` is known before).
+    pub async fn seeded(sim: serde_json::Value) -> Self {
         require_secret_service();
         let db = gw::TestDb::sqlite().await;
         let store = switchboard_gateway::store::connect(db.url()).await.unwrap();

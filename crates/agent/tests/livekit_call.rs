@@ -1,0 +1,228 @@
+//! The desktop holds a LiveKit SIP call's audio itself, with every peer real: the gateway
+//! process with a LiveKit provider, `livekit-server` and `livekit-sip` on loopback (built
+//! by `cargo xtask setup`), and Debian's baresip as the caller's phone speaking an
+//! espeak-ng sentence. The console answers as an agent does: the gateway's
+//! `MediaJoin::LiveKit` makes it join the caller's room with our own room session
+//! (`switchboard_media::room`), microphone and speaker being WAV files.
+//!
+//! Checked: the caller's speech arrives at the agent's speaker (its loudness contour
+//! correlates with the sentence's), the agent's 1 kHz tone arrives in baresip's recording,
+//! hold silences the caller for the agent and resume brings them back, and ending hangs
+//! up the SIP leg (baresip's session closes with a BYE).
+
+#![allow(clippy::unwrap_used, clippy::print_stdout)]
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+use switchboard_agent::AudioSetup;
+use switchboard_core::desktop::UiEvent;
+use switchboard_core::{AgentStatus, CallStatus};
+use switchboard_e2e::livekit::{Baresip, LiveKitStack, tone_wav_8k, wav_8k};
+use switchboard_media::device::read_wav;
+use switchboard_media::tone::{onset, rms, tone_blocks};
+use switchboard_telephony::livekit::token::ApiKey;
+use switchboard_telephony::livekit::twirp::Twirp;
+use switchboard_telephony::secret::Secret;
+
+const NUMBER: &str = "+14155550188";
+const CALLER: &str = "+16285550177";
+
+/// The loudest output level (dBFS) the console reports over the next `secs`.
+async fn loudest_output(ui: &mut tokio::sync::broadcast::Receiver<UiEvent>, secs: u64) -> f32 {
+    while ui.try_recv().is_ok() {}
+    let mut loudest = -100.0f32;
+    let until = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while let Ok(ev) = tokio::time::timeout_at(until, ui.recv()).await {
+        if let Ok(UiEvent::AudioLevels(l)) = ev {
+            loudest = loudest.max(l.output.rms_dbfs);
+        }
+    }
+    loudest
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_talks_to_a_livekit_sip_caller_from_its_own_room_session() {
+    tokio::time::timeout(Duration::from_secs(300), call())
+        .await
+        .expect("finished within 5 minutes");
+}
+
+async fn call() {
+    let mut w = World::seeded(gw::quiet_sim()).await;
+    let lk = LiveKitStack::start(true, &[format!("{}/webhooks/livekit/lk", w.url())]);
+    std::fs::write(w.secrets.path().join("LIVEKIT_SECRET"), &lk.secret).unwrap();
+    w.up().await;
+
+    // An admin adds the LiveKit provider and a number on it, over the API.
+    let store = switchboard_gateway::store::connect(w.db.url()).await.unwrap();
+    let ada = store
+        .create_agent(
+            w.seeded.business,
+            "ada",
+            "Ada Admin",
+            switchboard_core::AgentRole::Admin,
+        )
+        .await
+        .unwrap();
+    let admin = switchboard_gateway::demo::issue_token(&*store, ada).await.unwrap();
+    drop(store);
+    let http = reqwest::Client::new();
+    let (code, p) = gw::api(
+        &http,
+        reqwest::Method::POST,
+        &format!("{}/v1/providers", w.url()),
+        &admin,
+        Some(json!({ "name": "lk", "kind": "livekit",
+            "config": { "url": lk.url, "api_key": lk.key, "api_secret": "secret:LIVEKIT_SECRET" } })),
+    )
+    .await;
+    assert_eq!(code, 201, "{p}");
+    let (code, n) = gw::api(
+        &http,
+        reqwest::Method::POST,
+        &format!("{}/v1/numbers", w.url()),
+        &admin,
+        Some(json!({ "e164": NUMBER, "label": "LiveKit line", "provider_id": p["id"], "inbound": true, "outbound": false })),
+    )
+    .await;
+    assert_eq!(code, 201, "{n}");
+    let api = Twirp::new(
+        &lk.url,
+        ApiKey {
+            key: lk.key.clone(),
+            secret: Secret::new(lk.secret.clone()),
+        },
+    );
+    eventually(30, "LiveKit's inbound trunk carries the number", || async {
+        let trunks = api.list_inbound_trunks().await.ok()?;
+        trunks
+            .iter()
+            .any(|t| t.name == "switchboard:lk" && t.numbers.iter().any(|n| n == NUMBER))
+            .then_some(())
+    })
+    .await;
+
+    // The console, with a 1 kHz tone as the agent's microphone.
+    let dir = tempfile::tempdir().unwrap();
+    let svc = service();
+    let (console, mut ui) = signed_in(&w, dir.path(), &svc).await;
+    let speaker = dir.path().join("speaker.wav");
+    console.set_audio_setup(AudioSetup::Wav {
+        mic: tone_wav_8k(&dir.path().join("agent.wav"), 1000.0, 120),
+        speaker: speaker.clone(),
+    });
+    console.set_status(AgentStatus::Available).await.unwrap();
+
+    // The caller says a sentence, four times over, with pauses (8 kHz, as a phone sends).
+    let sentence = read_wav(&gw::speech_wav(
+        &dir.path().join("speech.wav"),
+        "Hello, I am calling about my order. It has not arrived yet, and I would like to know where it is.",
+    ))
+    .unwrap();
+    let sentence_8k = switchboard_media::device::resample(&sentence, 48_000, 8_000);
+    let mut spoken = Vec::new();
+    for _ in 0..4 {
+        spoken.extend_from_slice(&sentence_8k);
+        spoken.extend(std::iter::repeat_n(0.0, 8_000));
+    }
+    let mic = wav_8k(&dir.path().join("caller.wav"), &spoken);
+    let mut phone = Baresip::dial(
+        &format!("sip:{NUMBER}@127.0.0.1:{}", lk.sip_port.unwrap()),
+        CALLER,
+        &mic,
+    );
+
+    // It rings on the console; answering joins the caller's room from the desktop.
+    let sid = match wait_for(&mut ui, "the incoming call", |e| {
+        matches!(e, UiEvent::IncomingCall { .. })
+    })
+    .await
+    {
+        UiEvent::IncomingCall { call_sid, .. } => call_sid,
+        _ => unreachable!(),
+    };
+    let answered = console.answer(&sid).await.unwrap();
+    assert_eq!(answered.voice_platform, Some(switchboard_core::VoicePlatform::LiveKit));
+    wait_for(
+        &mut ui,
+        "the room's audio connected",
+        |e| matches!(e, UiEvent::AudioState { state, .. } if state == "connected"),
+    )
+    .await;
+
+    // The caller is heard; on hold not; after resume again.
+    let talking = loudest_output(&mut ui, 4).await;
+    println!("agent's speaker while talking: {talking:.1} dBFS");
+    assert!(talking > -30.0, "the agent hears the caller ({talking:.1} dBFS)");
+    console.hold(&sid).await.unwrap();
+    let gateway = switchboard_client::Client::new(&w.url(), &w.token).unwrap();
+    let status = |want: CallStatus| {
+        let (gateway, sid) = (&gateway, &sid);
+        async move {
+            eventually(10, &format!("the call {want}"), || async {
+                (gateway.call(sid).await.ok()?.call.status == want).then_some(())
+            })
+            .await
+        }
+    };
+    status(CallStatus::OnHold).await;
+    tokio::time::sleep(Duration::from_millis(500)).await; // frames already in flight drain
+    let on_hold = loudest_output(&mut ui, 3).await;
+    println!("agent's speaker on hold: {on_hold:.1} dBFS");
+    assert!(
+        on_hold < -50.0,
+        "the agent hears the caller on hold ({on_hold:.1} dBFS)"
+    );
+    console.resume(&sid).await.unwrap();
+    status(CallStatus::Answered).await;
+    // Heard again within 10 s (the server renegotiates the subscription).
+    let mut back = -100.0;
+    for _ in 0..10 {
+        back = loudest_output(&mut ui, 1).await;
+        if back > -30.0 {
+            break;
+        }
+    }
+    assert!(back > -30.0, "the agent hears the caller after resume ({back:.1} dBFS)");
+    println!("agent's speaker after resume: {back:.1} dBFS");
+    tokio::time::sleep(Duration::from_secs(6)).await;
+
+    // Ending hangs up the SIP leg.
+    console.end(&sid).await.unwrap();
+    status(CallStatus::Completed).await;
+    phone.wait_for("session closed", Duration::from_secs(30));
+    assert!(
+        !phone.log().contains("486"),
+        "an answered call ends with BYE:\n{}",
+        phone.log()
+    );
+
+    // The caller's speech at the agent's speaker: its loudness contour follows the
+    // sentence's (a tone, noise or silence would not).
+    let heard = eventually(10, "the agent's speaker file", || async {
+        read_wav(&speaker).ok().filter(|s| s.len() > 48_000 * 5)
+    })
+    .await;
+    let start = onset(&heard, 0.01).expect("the agent heard something");
+    let probe = gw::envelope(&heard[start..(start + 48_000 * 3).min(heard.len())]);
+    let corr = gw::best_correlation(&gw::envelope(&sentence), &probe);
+    println!("speech envelope correlation at the agent: {corr:.2}");
+    assert!(
+        corr > 0.8,
+        "the agent's speaker does not follow the caller's speech (r = {corr:.2})"
+    );
+    assert!(rms(&heard) > 0.005);
+
+    // The agent's tone at the caller's phone.
+    let caller_heard = read_wav(&phone.heard().expect("baresip recorded the call")).unwrap();
+    let blocks = tone_blocks(&caller_heard, &[1000]).len();
+    println!(
+        "caller heard the agent's 1 kHz in {blocks} of {} blocks of 100 ms",
+        caller_heard.len() / 4800
+    );
+    assert!(blocks >= 30, "the caller hears the agent ({blocks} blocks)");
+}
