@@ -8,7 +8,8 @@
 //! Checked: the caller's speech arrives at the agent's speaker (its loudness contour
 //! correlates with the sentence's), the agent's 1 kHz tone arrives in baresip's recording,
 //! hold silences the caller for the agent and resume brings them back, and ending hangs
-//! up the SIP leg (baresip's session closes with a BYE).
+//! up the SIP leg (baresip's session closes with a BYE). A supervisor's console listening
+//! joins the room listen-only: it hears the caller and the agent, and neither hears it.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -20,10 +21,10 @@ use common::*;
 use serde_json::json;
 use switchboard_agent::AudioSetup;
 use switchboard_core::desktop::UiEvent;
-use switchboard_core::{AgentStatus, CallStatus};
+use switchboard_core::{AgentStatus, CallStatus, MonitorMode};
 use switchboard_e2e::livekit::{Baresip, LiveKitStack, tone_wav_8k, wav_8k};
 use switchboard_media::device::read_wav;
-use switchboard_media::tone::{onset, rms, tone_blocks};
+use switchboard_media::tone::{onset, rms, tone_blocks, tone_level};
 use switchboard_telephony::livekit::token::ApiKey;
 use switchboard_telephony::livekit::twirp::Twirp;
 use switchboard_telephony::secret::Secret;
@@ -69,6 +70,7 @@ async fn call() {
         .await
         .unwrap();
     let admin = switchboard_gateway::demo::issue_token(&*store, ada).await.unwrap();
+    let sam_token = gw::token(&*store, &w.seeded, "sam").await;
     drop(store);
     let http = reqwest::Client::new();
     let (code, p) = gw::api(
@@ -188,6 +190,34 @@ async fn call() {
         }
     }
     assert!(back > -30.0, "the agent hears the caller after resume ({back:.1} dBFS)");
+
+    // A supervisor listens from their own console, with a 1.5 kHz tone as microphone:
+    // the room session joins listen-only (the token may not publish).
+    let sam_dir = tempfile::tempdir().unwrap();
+    let sam = common::console(sam_dir.path(), &service()).await;
+    let mut sam_ui = sam.subscribe();
+    sam.sign_in(&w.url(), &sam_token).await.unwrap();
+    wait_for(
+        &mut sam_ui,
+        "sam online",
+        |e| matches!(e, UiEvent::Connection(s) if s.online),
+    )
+    .await;
+    let sam_speaker = sam_dir.path().join("speaker.wav");
+    sam.set_audio_setup(AudioSetup::Wav {
+        mic: tone_wav_8k(&sam_dir.path().join("sam.wav"), 1500.0, 60),
+        speaker: sam_speaker.clone(),
+    });
+    sam.monitor(&sid, MonitorMode::Listen).await.unwrap();
+    wait_for(
+        &mut sam_ui,
+        "the supervisor's audio connected",
+        |e| matches!(e, UiEvent::AudioState { state, .. } if state == "connected"),
+    )
+    .await;
+    let listening = loudest_output(&mut sam_ui, 4).await;
+    println!("supervisor's speaker: {listening:.1} dBFS");
+    sam.stop_monitor(&sid).await.unwrap();
     println!("agent's speaker after resume: {back:.1} dBFS");
     tokio::time::sleep(Duration::from_secs(6)).await;
 
@@ -225,4 +255,45 @@ async fn call() {
         caller_heard.len() / 4800
     );
     assert!(blocks >= 30, "the caller hears the agent ({blocks} blocks)");
+
+    // The supervisor heard both: the agent's tone, and the caller's voice beside it
+    // (energy at speech frequencies, which the tone has none of).
+    let sam_heard = eventually(10, "the supervisor's speaker file", || async {
+        read_wav(&sam_speaker).ok().filter(|s| s.len() > 48_000)
+    })
+    .await;
+    let blocks_with =
+        |samples: &[f32], f: &dyn Fn(&[f32]) -> bool| samples.chunks_exact(4_800).filter(|b| f(b)).count();
+    let agent_in_sam = blocks_with(&sam_heard, &|b| tone_level(b, 1000.0) > 0.02);
+    let caller_in_sam = blocks_with(&sam_heard, &|b| {
+        [150.0, 250.0, 350.0, 450.0, 550.0, 650.0]
+            .iter()
+            .map(|f| tone_level(b, *f))
+            .sum::<f32>()
+            > 0.02
+    });
+    println!(
+        "supervisor heard the agent in {agent_in_sam} and the caller in {caller_in_sam} of {} blocks",
+        sam_heard.len() / 4_800
+    );
+    assert!(
+        listening > -30.0 && agent_in_sam >= 5 && caller_in_sam >= 5,
+        "the supervisor hears both"
+    );
+    // ... and neither party heard the supervisor's 1.5 kHz tone. The caller's speech has
+    // some 1.5 kHz in it (about 0.03 here); a tone as loud as the agent's, which the same
+    // measure finds at the caller's phone (about 0.25), would be well above 0.1.
+    let loudest_at = |samples: &[f32], hz: f32| {
+        samples
+            .chunks_exact(4_800)
+            .map(|b| tone_level(b, hz))
+            .fold(0.0f32, f32::max)
+    };
+    let (sam_at_agent, sam_at_caller) = (loudest_at(&heard, 1500.0), loudest_at(&caller_heard, 1500.0));
+    let agent_at_caller = loudest_at(&caller_heard, 1000.0);
+    println!(
+        "1.5 kHz at the agent {sam_at_agent:.4}, at the caller {sam_at_caller:.4}; 1 kHz at the caller {agent_at_caller:.4}"
+    );
+    assert!(agent_at_caller > 0.15, "the measure finds a tone that is there");
+    assert!(sam_at_agent < 0.1 && sam_at_caller < 0.1, "the supervisor was heard");
 }

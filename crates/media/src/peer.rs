@@ -321,23 +321,7 @@ impl PeerSession {
         // RTCP from the far end must be read for the interceptors (NACK, reports) to work.
         let rtcp = tokio::spawn(async move { while sender.read_rtcp().await.is_ok() {} });
 
-        let weak = Arc::downgrade(&inner);
-        pc.on_peer_connection_state_change(Box::new(move |s: RTCPeerConnectionState| {
-            if let Some(inner) = weak.upgrade() {
-                match s {
-                    RTCPeerConnectionState::Connected => inner.set_state(MediaState::Connected),
-                    RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Failed
-                        if !inner.closed.load(Ordering::Acquire) =>
-                    {
-                        inner.set_state(MediaState::Reconnecting);
-                        let _ = inner.events.send(MediaEvent::RestartNeeded);
-                    }
-                    RTCPeerConnectionState::Closed => inner.set_state(MediaState::Closed),
-                    _ => {}
-                }
-            }
-            Box::pin(async {})
-        }));
+        follow_state(&pc, Arc::downgrade(&inner));
 
         play_remote_tracks(&pc, Arc::downgrade(&inner));
 
@@ -406,9 +390,14 @@ impl PeerSession {
     /// A second peer connection, same codecs and network settings, whose remote audio
     /// plays through this session's jitter buffer and speaker: a LiveKit room's
     /// subscriber connection, negotiated by the room's signalling. Closed with the session.
-    pub async fn receiving_connection(&self) -> Result<Arc<RTCPeerConnection>, MediaError> {
+    /// With `drives_state` the session's state follows this connection (a listen-only
+    /// session never connects its sending one).
+    pub async fn receiving_connection(&self, drives_state: bool) -> Result<Arc<RTCPeerConnection>, MediaError> {
         let pc = Arc::new(self.inner.api.new_peer_connection(RTCConfiguration::default()).await?);
         play_remote_tracks(&pc, Arc::downgrade(&self.inner));
+        if drives_state {
+            follow_state(&pc, Arc::downgrade(&self.inner));
+        }
         if let Ok(mut r) = self.inner.receivers.lock() {
             r.push(pc.clone());
         }
@@ -465,6 +454,26 @@ async fn engine_loop(inner: std::sync::Weak<Inner>) {
             }
         }
     }
+}
+
+/// The session's state follows `pc`'s: connected, dropped (recovery starts), closed.
+fn follow_state(pc: &RTCPeerConnection, weak: std::sync::Weak<Inner>) {
+    pc.on_peer_connection_state_change(Box::new(move |s: RTCPeerConnectionState| {
+        if let Some(inner) = weak.upgrade() {
+            match s {
+                RTCPeerConnectionState::Connected => inner.set_state(MediaState::Connected),
+                RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Failed
+                    if !inner.closed.load(Ordering::Acquire) =>
+                {
+                    inner.set_state(MediaState::Reconnecting);
+                    let _ = inner.events.send(MediaEvent::RestartNeeded);
+                }
+                RTCPeerConnectionState::Closed => inner.set_state(MediaState::Closed),
+                _ => {}
+            }
+        }
+        Box::pin(async {})
+    }));
 }
 
 /// Every track `pc` receives plays through the session's pipeline.

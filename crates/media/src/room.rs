@@ -18,6 +18,8 @@
 //! - `trickle` carries the server's ICE candidates (`candidateInit` as JSON, `target` =
 //!   publisher or subscriber); ours travel inside the SDP.
 //! - `ping` every `ping_interval` seconds keeps the signal connection alive; `leave` ends.
+//! - A token without `canPublish` (a supervisor listening) joins listen-only: no
+//!   `add_track`, no publisher offer; the subscriber carries everything.
 //!
 //! The audio itself (capture, processing, Opus, jitter buffer, meters, mute and hold) is
 //! [`PeerSession`]'s: the publisher is its connection, the subscriber a receiving
@@ -54,8 +56,9 @@ const TRACK_CID: &str = "audio";
 /// A call's audio in a LiveKit room; see the module docs.
 pub struct RoomSession {
     peer: PeerSession,
-    /// The publisher's reliable data channel: keys for a SIP caller travel on it.
-    data: Arc<RTCDataChannel>,
+    /// The publisher's reliable data channel: keys for a SIP caller travel on it. None in
+    /// a listen-only session.
+    data: Option<Arc<RTCDataChannel>>,
     keys: tokio::sync::Mutex<()>,
     signal: mpsc::UnboundedSender<proto::signal_request::Message>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -126,8 +129,15 @@ impl RoomSession {
             .as_ref()
             .map(|p| p.identity.clone())
             .unwrap_or_default();
+        // A token that may not publish (a supervisor listening) joins listen-only: nothing
+        // is announced or offered, and the session's state is the subscriber's.
+        let publishes = join
+            .participant
+            .as_ref()
+            .and_then(|p| p.permission.as_ref())
+            .is_none_or(|p| p.can_publish);
         let peer = PeerSession::new(device, config).await?;
-        let subscriber = peer.receiving_connection().await?;
+        let subscriber = peer.receiving_connection(!publishes).await?;
 
         // Everything we send goes through one task, in order.
         let (tx, mut rx) = mpsc::unbounded_channel::<proto::signal_request::Message>();
@@ -146,29 +156,34 @@ impl RoomSession {
 
         // LiveKit's reliable data channel (its name is LiveKit's), then the microphone:
         // announce it, and offer the publisher connection with both in it.
-        let data = peer
-            .connection()
-            .create_data_channel(
-                "_reliable",
-                Some(RTCDataChannelInit {
-                    ordered: Some(true),
-                    ..Default::default()
-                }),
-            )
-            .await?;
-        let _ = tx.send(proto::signal_request::Message::AddTrack(proto::AddTrackRequest {
-            cid: TRACK_CID.to_owned(),
-            name: "microphone".to_owned(),
-            r#type: proto::TrackType::Audio as i32,
-            source: proto::TrackSource::Microphone as i32,
-            ..Default::default()
-        }));
-        let offer = peer.offer(false).await?;
-        let _ = tx.send(proto::signal_request::Message::Offer(proto::SessionDescription {
-            r#type: "offer".to_owned(),
-            sdp: offer,
-            ..Default::default()
-        }));
+        let data = if publishes {
+            let data = peer
+                .connection()
+                .create_data_channel(
+                    "_reliable",
+                    Some(RTCDataChannelInit {
+                        ordered: Some(true),
+                        ..Default::default()
+                    }),
+                )
+                .await?;
+            let _ = tx.send(proto::signal_request::Message::AddTrack(proto::AddTrackRequest {
+                cid: TRACK_CID.to_owned(),
+                name: "microphone".to_owned(),
+                r#type: proto::TrackType::Audio as i32,
+                source: proto::TrackSource::Microphone as i32,
+                ..Default::default()
+            }));
+            let offer = peer.offer(false).await?;
+            let _ = tx.send(proto::signal_request::Message::Offer(proto::SessionDescription {
+                r#type: "offer".to_owned(),
+                sdp: offer,
+                ..Default::default()
+            }));
+            Some(data)
+        } else {
+            None
+        };
 
         let reader = tokio::spawn(read_loop(stream, peer.clone(), subscriber.clone(), tx.clone()));
         let interval = Duration::from_secs(u64::try_from(join.ping_interval.max(1)).unwrap_or(10));
@@ -210,6 +225,11 @@ impl RoomSession {
                 }],
             },
         ));
+    }
+
+    /// Does this session publish (false: listen-only, its token may not publish)?
+    pub fn publishes(&self) -> bool {
+        self.data.is_some()
     }
 
     /// The audio session underneath (controls, stats).
@@ -299,9 +319,12 @@ impl MediaSession for RoomSession {
     /// inside an audio track).
     async fn send_dtmf(&self, keys: &str) -> Result<(), MediaError> {
         let codes = crate::dtmf::validate(keys)?;
+        let Some(data) = &self.data else {
+            return Err(MediaError::Webrtc("a listen-only session sends no keys".into()));
+        };
         let _one_at_a_time = self.keys.lock().await;
         let until = tokio::time::Instant::now() + Duration::from_secs(10);
-        while self.data.ready_state() != RTCDataChannelState::Open {
+        while data.ready_state() != RTCDataChannelState::Open {
             if tokio::time::Instant::now() > until {
                 return Err(MediaError::Webrtc("the room's data channel did not open".into()));
             }
@@ -315,7 +338,7 @@ impl MediaSession for RoomSession {
                 })),
                 ..Default::default()
             };
-            self.data.send(&bytes::Bytes::from(packet.encode_to_vec())).await?;
+            data.send(&bytes::Bytes::from(packet.encode_to_vec())).await?;
             // The SIP service plays each key for its own length; leave room between them.
             let gap = crate::dtmf::TONE_MS + crate::dtmf::GAP_MS;
             tokio::time::sleep(Duration::from_millis(u64::from(gap) * 2)).await;
