@@ -8,6 +8,11 @@
 //!
 //! Each is measured with WebRTC voice processing (AEC/NS/AGC) on the agent side and
 //! without it, so its cost is visible.
+//!
+//! 3. The LiveKit path, next to the direct peer in the same run: two room sessions in one
+//!    room of a real `livekit-server` on loopback (built by `cargo xtask setup`), the
+//!    agent's marks going capture → SFU → playout; p50 and p99. Then CPU per call with 10
+//!    concurrent rooms (20 room sessions in this process), ours and the SFU's.
 
 #![allow(clippy::print_stdout)] // figures are reported, not asserted
 
@@ -17,6 +22,7 @@ use std::time::{Duration, Instant};
 use switchboard_media::device::{WavDevice, WavSource, read_wav};
 use switchboard_media::peer::{PeerConfig, PeerSession};
 use switchboard_media::pipeline::PipelineConfig;
+use switchboard_media::room::RoomSession;
 use switchboard_media::session::{MediaSession, MediaState};
 use switchboard_media::tone::{onset, sine};
 
@@ -72,36 +78,75 @@ async fn call(
         .await
         .expect("answer");
     agent.accept_answer(&answer).await.expect("accept");
-    for s in [&agent, &far] {
-        let mut rx = s.subscribe();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while s.state() != MediaState::Connected {
-            tokio::select! {
-                _ = rx.recv() => {}
-                _ = tokio::time::sleep_until(deadline) => panic!("call did not connect"),
-            }
-        }
-    }
+    connected(&agent).await;
+    connected(&far).await;
     (agent, far, agent_clock, far_clock)
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+/// Wait until `s` is connected (20 s at most).
+async fn connected(s: &dyn MediaSession) {
+    let mut rx = s.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while s.state() != MediaState::Connected {
+        tokio::select! {
+            _ = rx.recv() => {}
+            _ = tokio::time::sleep_until(deadline) => panic!("room session did not connect"),
+        }
+    }
 }
 
-async fn delay(processing: bool) -> Vec<f64> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let rec = dir.path().join("far.wav");
-    let (agent, far, agent_clock, far_clock) =
-        call(processing, WavSource::Samples(Arc::new(marks())), Some(&rec)).await;
-    tokio::time::sleep(Duration::from_secs(20)).await;
-    agent.close().await;
-    far.close().await;
-    let heard = read_wav(&rec).expect("recording");
-    let (t_agent, t_far) = (
-        agent_clock.lock().expect("c").expect("started"),
-        far_clock.lock().expect("c").expect("started"),
+/// An agent and a far end in room `room`, as two room sessions through the SFU.
+async fn room_call(
+    lk: &switchboard_e2e::livekit::LiveKitStack,
+    room: &str,
+    agent_mic: WavSource,
+    record: Option<&std::path::Path>,
+) -> (RoomSession, RoomSession, Clock, Clock) {
+    use switchboard_telephony::livekit::token::{self, ApiKey, VideoGrant};
+    let key = ApiKey {
+        key: lk.key.clone(),
+        secret: switchboard_telephony::secret::Secret::new(lk.secret.clone()),
+    };
+    let grant = VideoGrant {
+        room_join: true,
+        room: Some(room.to_owned()),
+        can_publish: Some(true),
+        can_subscribe: Some(true),
+        ..VideoGrant::default()
+    };
+    let cfg = PeerConfig {
+        loopback_only: true,
+        pipeline: PipelineConfig {
+            voice_processing: false,
+            ..PipelineConfig::default()
+        },
+        ..PeerConfig::default()
+    };
+    let agent_dev = WavDevice::new(agent_mic, true);
+    let agent_clock = agent_dev.clock();
+    let mut far_dev = WavDevice::new(
+        WavSource::Samples(Arc::new(switchboard_media::tone::caller_phrase(10.0))),
+        true,
     );
+    if let Some(r) = record {
+        far_dev = far_dev.recording_to(r);
+    }
+    let far_clock = far_dev.clock();
+    let join = |who: &str, dev: WavDevice| {
+        let t = token::mint_for(&key, who, 600, Some(grant.clone()), None);
+        let (url, cfg) = (lk.url.clone(), cfg.clone());
+        async move { RoomSession::join(&url, &t, Box::new(dev), cfg).await.expect("joined") }
+    };
+    let agent = join("agent", agent_dev).await;
+    let far = join("far", far_dev).await;
+    connected(&agent).await;
+    connected(&far).await;
+    (agent, far, agent_clock, far_clock)
+}
+
+/// Delays (ms) of the marks found in `rec`, sent from `t_agent`, heard from `t_far`.
+fn mark_delays(rec: &std::path::Path, t_agent: Instant, t_far: Instant) -> Vec<f64> {
+    let heard = read_wav(rec).expect("recording");
     let mut delays = Vec::new();
     let mut from = 0;
     while let Some(i) = onset(&heard[from..], 0.05) {
@@ -121,14 +166,81 @@ async fn delay(processing: bool) -> Vec<f64> {
     delays
 }
 
-fn cpu_seconds() -> f64 {
+async fn room_delay(lk: &switchboard_e2e::livekit::LiveKitStack) -> Vec<f64> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = dir.path().join("far.wav");
+    let (agent, far, agent_clock, far_clock) =
+        room_call(lk, "bench-delay", WavSource::Samples(Arc::new(marks())), Some(&rec)).await;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    agent.close().await;
+    far.close().await;
+    let t_agent = agent_clock.lock().expect("c").expect("started");
+    let t_far = far_clock.lock().expect("c").expect("started");
+    mark_delays(&rec, t_agent, t_far)
+}
+
+/// CPU seconds (user + system) of process `pid` (or `self`).
+fn cpu_seconds_of(pid: &str) -> f64 {
     // utime + stime (fields 14 and 15) in clock ticks of 1/100 s on Linux.
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let f: Vec<&str> = after.split_whitespace().collect();
     let ticks: f64 =
         f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0) + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
     ticks / 100.0
+}
+
+/// The SFU's process id (the `livekit-server` this run started).
+fn sfu_pid() -> Option<String> {
+    let out = std::process::Command::new("pgrep")
+        .args(["-n", "-x", "livekit-server"])
+        .output()
+        .ok()?;
+    let pid = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    (!pid.is_empty()).then_some(pid)
+}
+
+/// CPU per call (% of a core): ours and the SFU's, with `calls` rooms of two sessions.
+async fn room_cpu_per_call(lk: &switchboard_e2e::livekit::LiveKitStack, calls: usize) -> (f64, f64) {
+    let mut live = Vec::new();
+    for n in 0..calls {
+        let mic = WavSource::Samples(Arc::new(switchboard_media::tone::caller_phrase(10.0)));
+        live.push(room_call(lk, &format!("bench-cpu-{n}"), mic, None).await);
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let sfu = sfu_pid().unwrap_or_default();
+    let (c0, s0, t0) = (cpu_seconds(), cpu_seconds_of(&sfu), Instant::now());
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let (c1, s1, t1) = (cpu_seconds(), cpu_seconds_of(&sfu), Instant::now());
+    for (a, f, _, _) in live {
+        a.close().await;
+        f.close().await;
+    }
+    let per = |d: f64| d / (t1 - t0).as_secs_f64() / calls as f64 * 100.0;
+    (per(c1 - c0), per(s1 - s0))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn delay(processing: bool) -> Vec<f64> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let rec = dir.path().join("far.wav");
+    let (agent, far, agent_clock, far_clock) =
+        call(processing, WavSource::Samples(Arc::new(marks())), Some(&rec)).await;
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    agent.close().await;
+    far.close().await;
+    let (t_agent, t_far) = (
+        agent_clock.lock().expect("c").expect("started"),
+        far_clock.lock().expect("c").expect("started"),
+    );
+    mark_delays(&rec, t_agent, t_far)
+}
+
+fn cpu_seconds() -> f64 {
+    cpu_seconds_of("self")
 }
 
 async fn cpu_per_call(processing: bool, calls: usize) -> f64 {
@@ -179,5 +291,28 @@ fn main() {
         let bypass = cpu_per_call(false, 20).await;
         let apm = cpu_per_call(true, 20).await;
         println!("CPU per active call, 20 concurrent calls (both ends in-process): bypass {bypass:.2}% of a core, with webrtc-audio-processing {apm:.2}% ({:.2}x)", apm / bypass.max(1e-9));
+
+        // The LiveKit path, against the direct peer measured above (bypass, both).
+        let lk = switchboard_e2e::livekit::LiveKitStack::start(false, &[]);
+        let direct = delay(false).await;
+        let room = room_delay(&lk).await;
+        if direct.is_empty() || room.is_empty() {
+            println!("LiveKit delay: no marks found (direct {}, room {})", direct.len(), room.len());
+        } else {
+            let (d50, r50) = (percentile(&direct, 0.5), percentile(&room, 0.5));
+            println!(
+                "capture-to-playout delay through the SFU: p50 {r50:.1} ms, p99 {:.1} ms ({} marks); direct peer in the same run p50 {d50:.1} ms, p99 {:.1} ms; ratio p50 {:.2}x",
+                percentile(&room, 0.99),
+                room.len(),
+                percentile(&direct, 0.99),
+                r50 / d50.max(1e-9)
+            );
+        }
+        let direct_cpu = cpu_per_call(false, 10).await;
+        let (ours, sfu) = room_cpu_per_call(&lk, 10).await;
+        println!(
+            "CPU per call, 10 concurrent LiveKit rooms (2 room sessions each in-process): ours {ours:.2}% of a core, the SFU's {sfu:.2}%; direct peer, 10 calls in the same run: {direct_cpu:.2}% ({:.2}x ours)",
+            ours / direct_cpu.max(1e-9)
+        );
     });
 }
