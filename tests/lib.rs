@@ -477,6 +477,11 @@ pub type PyOracle = Oracle;
 impl Oracle {
     /// Start `tests/python/<script>` with the virtualenv's Python.
     pub fn start(script: &str) -> Self {
+        Self::start_in(script, None)
+    }
+
+    /// Start `tests/python/<script>`, inside network namespace `netns` when given.
+    pub fn start_in(script: &str, netns: Option<&str>) -> Self {
         let bin = std::env::var_os("SWITCHBOARD_PY_TOOLS")
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/switchboard/py/bin")))
@@ -487,8 +492,16 @@ impl Oracle {
             "no virtualenv at {}: run `cargo xtask setup`",
             bin.display()
         );
-        let mut cmd = std::process::Command::new(python);
-        cmd.arg(node_dir().with_file_name("python").join(script));
+        let script = node_dir().with_file_name("python").join(script);
+        let mut cmd = match netns {
+            Some(ns) => {
+                let mut c = std::process::Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(python);
+                c
+            }
+            None => std::process::Command::new(python),
+        };
+        cmd.arg(script);
         Self::spawn(cmd)
     }
 
@@ -573,4 +586,86 @@ pub async fn bare_session_bus(dir: &Path) -> (Child, String) {
         .unwrap()
         .expect("dbus-daemon printed its address");
     (child, address.trim().to_owned())
+}
+
+/// A network namespace with one veth link to ours, which a test takes down and up to cut
+/// the network between itself and what runs inside; removed on drop. Needs root.
+#[derive(Debug)]
+pub struct Netns {
+    /// The namespace (`ip netns exec <name> …`).
+    pub name: String,
+    outer: String,
+    /// Our end's address.
+    pub outer_ip: String,
+    /// The address inside.
+    pub inner_ip: String,
+}
+
+fn ip(args: &[&str]) {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .expect("iproute2 (cargo xtask setup installs it)");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Netns {
+    /// A fresh namespace and link, named after this process (one per test process).
+    pub fn new() -> Self {
+        let tag = format!("{:x}", std::process::id() & 0xffff);
+        let (name, outer, inner) = (format!("sbcut{tag}"), format!("sbo{tag}"), format!("sbi{tag}"));
+        let net = 64 + (std::process::id() % 128);
+        let (outer_ip, inner_ip) = (format!("10.77.{net}.1"), format!("10.77.{net}.2"));
+        ip(&["netns", "add", &name]);
+        ip(&["link", "add", &outer, "type", "veth", "peer", "name", &inner]);
+        ip(&["link", "set", &inner, "netns", &name]);
+        ip(&["addr", "add", &format!("{outer_ip}/24"), "dev", &outer]);
+        ip(&["link", "set", &outer, "up"]);
+        ip(&[
+            "netns",
+            "exec",
+            &name,
+            "ip",
+            "addr",
+            "add",
+            &format!("{inner_ip}/24"),
+            "dev",
+            &inner,
+        ]);
+        ip(&["netns", "exec", &name, "ip", "link", "set", &inner, "up"]);
+        ip(&["netns", "exec", &name, "ip", "link", "set", "lo", "up"]);
+        Self {
+            name,
+            outer,
+            outer_ip,
+            inner_ip,
+        }
+    }
+
+    /// Take our end of the link up or down.
+    pub fn link(&self, up: bool) {
+        ip(&["link", "set", &self.outer, if up { "up" } else { "down" }]);
+    }
+}
+
+impl Default for Netns {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.outer])
+            .output();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .output();
+    }
 }

@@ -53,8 +53,8 @@ fn wait_for(what: &str, deadline: Duration, mut ready: impl FnMut() -> bool, chi
     }
 }
 
-fn http_ok(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+fn http_ok(host: &str, port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect((host, port)) else {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
@@ -70,6 +70,23 @@ impl LiveKitStack {
     /// Start Redis and the server (and the SIP service with `sip`). `webhook_urls` are
     /// where the server posts its webhooks, signed with the generated key.
     pub fn start(sip: bool, webhook_urls: &[String]) -> Self {
+        Self::start_in(sip, webhook_urls, None)
+    }
+
+    /// As [`Self::start`], with Redis and the server inside network namespace `netns`
+    /// (the first of the pair), serving on its address (the second): a test can cut the
+    /// network between itself and the server. No SIP service there.
+    pub fn start_in(sip: bool, webhook_urls: &[String], netns: Option<(&str, &str)>) -> Self {
+        assert!(!(sip && netns.is_some()), "the SIP service runs on loopback only");
+        let host = netns.map_or("127.0.0.1", |(_, ip)| ip);
+        let command = |program: &std::path::Path| match netns {
+            Some((ns, _)) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns]).arg(program);
+                c
+            }
+            None => Command::new(program),
+        };
         let bin = go_bin();
         for b in ["livekit-server", "livekit-sip"] {
             assert!(
@@ -86,15 +103,19 @@ impl LiveKitStack {
         let mut children = vec![];
 
         let log = |name: &str| std::fs::File::create(dir.path().join(name)).expect("log file");
-        let mut redis = Command::new("redis-server")
+        let mut redis = command(std::path::Path::new("redis-server"))
             .args([
                 "--port",
                 &redis_port.to_string(),
                 "--bind",
-                "127.0.0.1",
+                host,
                 "--save",
                 "",
                 "--appendonly",
+                "no",
+                // In a namespace it listens on a non-loopback address, which protected
+                // mode refuses without a password; only the server inside reaches it.
+                "--protected-mode",
                 "no",
             ])
             .stdout(log("redis.log"))
@@ -104,7 +125,7 @@ impl LiveKitStack {
         wait_for(
             "redis",
             Duration::from_secs(20),
-            || TcpStream::connect(("127.0.0.1", redis_port)).is_ok(),
+            || TcpStream::connect((host, redis_port)).is_ok(),
             &mut redis,
         );
         children.push(redis);
@@ -118,11 +139,11 @@ impl LiveKitStack {
             )
         };
         let server_cfg = format!(
-            "port: {http_port}\nbind_addresses: [\"127.0.0.1\"]\nrtc:\n  tcp_port: {tcp_port}\n  port_range_start: {}\n  port_range_end: {}\n  use_external_ip: false\n  node_ip: 127.0.0.1\nredis:\n  address: 127.0.0.1:{redis_port}\nkeys:\n  {key}: {secret}\nlogging:\n  level: info\n{hooks}",
+            "port: {http_port}\nbind_addresses: [\"{host}\"]\nrtc:\n  tcp_port: {tcp_port}\n  port_range_start: {}\n  port_range_end: {}\n  use_external_ip: false\n  node_ip: {host}\nredis:\n  address: {host}:{redis_port}\nkeys:\n  {key}: {secret}\nlogging:\n  level: info\n{hooks}",
             rtc.0, rtc.1
         );
         std::fs::write(dir.path().join("server.yaml"), server_cfg).expect("server config");
-        let mut server = Command::new(bin.join("livekit-server"))
+        let mut server = command(&bin.join("livekit-server"))
             .arg("--config")
             .arg(dir.path().join("server.yaml"))
             .stdout(log("server.log"))
@@ -132,7 +153,7 @@ impl LiveKitStack {
         wait_for(
             "livekit-server",
             Duration::from_secs(60),
-            || http_ok(http_port),
+            || http_ok(host, http_port),
             &mut server,
         );
         children.push(server);
@@ -165,7 +186,7 @@ impl LiveKitStack {
             sip_port = Some(port);
         }
         Self {
-            url: format!("ws://127.0.0.1:{http_port}"),
+            url: format!("ws://{host}:{http_port}"),
             key,
             secret,
             sip_port,
@@ -449,7 +470,12 @@ pub struct RoomPeer {
 impl RoomPeer {
     /// Join the room `token` admits to at `url`, speaking `tone_hz` (0: publish nothing).
     pub fn join(url: &str, token: &str, tone_hz: u32) -> Self {
-        let mut sdk = crate::Oracle::start("livekit_peer.py");
+        Self::join_in(url, token, tone_hz, None)
+    }
+
+    /// As [`Self::join`], from inside network namespace `netns` when given.
+    pub fn join_in(url: &str, token: &str, tone_hz: u32, netns: Option<&str>) -> Self {
+        let mut sdk = crate::Oracle::start_in("livekit_peer.py", netns);
         let joined = sdk.ask(&serde_json::json!({ "op": "join", "url": url, "token": token, "tone_hz": tone_hz }));
         assert_eq!(joined["ok"], true, "the SDK joins the room: {joined}");
         Self { sdk, joined }

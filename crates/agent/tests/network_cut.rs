@@ -10,72 +10,13 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 use switchboard_agent::AudioSetup;
 use switchboard_core::CallStatus;
 use switchboard_core::desktop::UiEvent;
-
-/// A namespace with one veth link to ours; removed on drop.
-struct Netns {
-    name: String,
-    outer: String,
-    pub inner_ip: String,
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .expect("iproute2 (cargo xtask setup installs it)");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl Netns {
-    fn new() -> Self {
-        let tag = format!("{:x}", std::process::id() & 0xffff);
-        let (name, outer, inner) = (format!("sbcut{tag}"), format!("sbo{tag}"), format!("sbi{tag}"));
-        let net = 64 + (std::process::id() % 128);
-        let (outer_ip, inner_ip) = (format!("10.77.{net}.1"), format!("10.77.{net}.2"));
-        ip(&["netns", "add", &name]);
-        ip(&["link", "add", &outer, "type", "veth", "peer", "name", &inner]);
-        ip(&["link", "set", &inner, "netns", &name]);
-        ip(&["addr", "add", &format!("{outer_ip}/24"), "dev", &outer]);
-        ip(&["link", "set", &outer, "up"]);
-        ip(&[
-            "netns",
-            "exec",
-            &name,
-            "ip",
-            "addr",
-            "add",
-            &format!("{inner_ip}/24"),
-            "dev",
-            &inner,
-        ]);
-        ip(&["netns", "exec", &name, "ip", "link", "set", &inner, "up"]);
-        ip(&["netns", "exec", &name, "ip", "link", "set", "lo", "up"]);
-        Self { name, outer, inner_ip }
-    }
-
-    fn link(&self, up: bool) {
-        ip(&["link", "set", &self.outer, if up { "up" } else { "down" }]);
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["link", "del", &self.outer]).output();
-        let _ = Command::new("ip").args(["netns", "del", &self.name]).output();
-    }
-}
+use switchboard_e2e::Netns;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_second_cut_does_not_end_the_call_and_audio_resumes() {

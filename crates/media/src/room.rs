@@ -18,6 +18,11 @@
 //! - `trickle` carries the server's ICE candidates (`candidateInit` as JSON, `target` =
 //!   publisher or subscriber); ours travel inside the SDP.
 //! - `ping` every `ping_interval` seconds keeps the signal connection alive; `leave` ends.
+//! - When the signal connection or a peer connection breaks, the session resumes:
+//!   the WebSocket again with `reconnect=1&sid=<our participant sid>`, the server's
+//!   `reconnect` answer, an ICE-restart offer for the publisher from us and a new
+//!   subscriber offer from the server. `refresh_token` keeps the token for that fresh; a
+//!   `leave` without resume ends the session.
 //! - A token without `canPublish` (a supervisor listening) joins listen-only: no
 //!   `add_track`, no publisher offer; the subscriber carries everything.
 //!
@@ -39,6 +44,7 @@ use webrtc::data_channel::data_channel_init::RTCDataChannelInit;
 use webrtc::data_channel::data_channel_state::RTCDataChannelState;
 use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
 use webrtc::peer_connection::RTCPeerConnection;
+use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 
 use crate::MediaError;
@@ -62,6 +68,8 @@ pub struct RoomSession {
     keys: tokio::sync::Mutex<()>,
     signal: mpsc::UnboundedSender<proto::signal_request::Message>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Resumes after a broken signal connection or transport so far.
+    resumes: Arc<std::sync::atomic::AtomicU32>,
     /// Our participant identity in the room.
     pub identity: String,
 }
@@ -107,7 +115,7 @@ impl RoomSession {
         let (ws, _) = tokio_tungstenite::connect_async(rtc_url(url, token))
             .await
             .map_err(signal_err)?;
-        let (mut sink, mut stream) = ws.split();
+        let (sink, mut stream) = ws.split();
         let join = loop {
             let frame = stream
                 .next()
@@ -139,20 +147,8 @@ impl RoomSession {
         let peer = PeerSession::new(device, config).await?;
         let subscriber = peer.receiving_connection(!publishes).await?;
 
-        // Everything we send goes through one task, in order.
-        let (tx, mut rx) = mpsc::unbounded_channel::<proto::signal_request::Message>();
-        let writer = tokio::spawn(async move {
-            while let Some(m) = rx.recv().await {
-                let leaving = matches!(m, proto::signal_request::Message::Leave(_));
-                if sink.send(Message::binary(request(m))).await.is_err() {
-                    return;
-                }
-                if leaving {
-                    let _ = sink.close().await;
-                    return;
-                }
-            }
-        });
+        // Everything we send goes through the signal task, in order (see `signal_task`).
+        let (tx, rx) = mpsc::unbounded_channel::<proto::signal_request::Message>();
 
         // LiveKit's reliable data channel (its name is LiveKit's), then the microphone:
         // announce it, and offer the publisher connection with both in it.
@@ -185,7 +181,37 @@ impl RoomSession {
             None
         };
 
-        let reader = tokio::spawn(read_loop(stream, peer.clone(), subscriber.clone(), tx.clone()));
+        // A dropped transport resumes the session (see `signal_task`): the publisher's drop
+        // comes as the session's RestartNeeded, the subscriber's from its own state.
+        let resume = Arc::new(tokio::sync::Notify::new());
+        if publishes {
+            let r = resume.clone();
+            subscriber.on_peer_connection_state_change(Box::new(move |st| {
+                if matches!(
+                    st,
+                    RTCPeerConnectionState::Disconnected | RTCPeerConnectionState::Failed
+                ) {
+                    r.notify_one();
+                }
+                Box::pin(async {})
+            }));
+        }
+        let link = Link {
+            url: url.to_owned(),
+            token: token.to_owned(),
+            sid: join.participant.as_ref().map(|p| p.sid.clone()).unwrap_or_default(),
+            publishes,
+        };
+        let resumes = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let signal_task = tokio::spawn(signal_task(
+            link,
+            resumes.clone(),
+            (sink, stream),
+            rx,
+            peer.clone(),
+            subscriber.clone(),
+            resume,
+        ));
         let interval = Duration::from_secs(u64::try_from(join.ping_interval.max(1)).unwrap_or(10));
         let pinger = {
             let tx = tx.clone();
@@ -207,7 +233,8 @@ impl RoomSession {
             data,
             keys: tokio::sync::Mutex::new(()),
             signal: tx,
-            tasks: vec![writer, reader, pinger],
+            tasks: vec![signal_task, pinger],
+            resumes,
             identity,
         })
     }
@@ -227,6 +254,11 @@ impl RoomSession {
         ));
     }
 
+    /// How many times the session resumed after a break (diagnostics, tests).
+    pub fn resumes(&self) -> u32 {
+        self.resumes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Does this session publish (false: listen-only, its token may not publish)?
     pub fn publishes(&self) -> bool {
         self.data.is_some()
@@ -238,51 +270,235 @@ impl RoomSession {
     }
 }
 
-/// What the server tells us, until it closes or says leave.
-async fn read_loop<S>(
-    mut stream: S,
+/// Where and who we are, for resuming.
+struct Link {
+    url: String,
+    token: String,
+    /// Our participant sid (`reconnect=1&sid=` resumes it).
+    sid: String,
+    publishes: bool,
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Sink = futures_util::stream::SplitSink<Ws, Message>;
+type Stream = futures_util::stream::SplitStream<Ws>;
+
+/// What became of the signal connection.
+enum Ended {
+    /// We left (or the session closed): stop.
+    Left,
+    /// The server removed us for good: stop (a new join with a fresh token is the caller's).
+    Dropped,
+    /// The connection or a transport broke: resume.
+    Broken,
+}
+
+/// How long one resume attempt may take to connect.
+const RESUME_CONNECT: Duration = Duration::from_secs(2);
+/// Give up resuming after this long (the server forgets us about then).
+const RESUME_FOR: Duration = Duration::from_secs(60);
+
+/// The signal connection, for the session's life: sends what the session queues, applies
+/// what the server says, and when the connection or a peer connection breaks, resumes
+/// (LiveKit's `reconnect=1&sid=`; the server answers `reconnect`, restarts the
+/// subscriber's ICE with a new offer, and we restart the publisher's with ours). The
+/// audio goes on meanwhile as far as the network lets it; nothing about the call changes.
+async fn signal_task(
+    mut link: Link,
+    resumes: Arc<std::sync::atomic::AtomicU32>,
+    (mut sink, mut stream): (Sink, Stream),
+    mut rx: mpsc::UnboundedReceiver<proto::signal_request::Message>,
     peer: PeerSession,
     subscriber: Arc<RTCPeerConnection>,
-    tx: mpsc::UnboundedSender<proto::signal_request::Message>,
-) where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    use proto::signal_response::Message as R;
-    while let Some(Ok(frame)) = stream.next().await {
-        let Message::Binary(b) = frame else { continue };
-        let Ok(resp) = proto::SignalResponse::decode(b.as_ref()) else {
-            tracing::warn!("undecodable LiveKit signal message");
-            continue;
+    resume: Arc<tokio::sync::Notify>,
+) {
+    let mut events = peer.subscribe();
+    // A transport still down from before the last resume is not a new break: the restart
+    // that resume started is under way.
+    let mut resumed_at: Option<tokio::time::Instant> = None;
+    let settled = |at: Option<tokio::time::Instant>| at.is_none_or(|t| t.elapsed() > Duration::from_secs(5));
+    loop {
+        let ended = loop {
+            tokio::select! {
+                // What the session queued goes first: a leave must not lose to the close
+                // that follows it.
+                biased;
+                m = rx.recv() => match m {
+                    None => break Ended::Left,
+                    Some(m) => {
+                        let leaving = matches!(m, proto::signal_request::Message::Leave(_));
+                        if sink.send(Message::binary(request(m))).await.is_err() {
+                            break if leaving { Ended::Left } else { Ended::Broken };
+                        }
+                        if leaving {
+                            let _ = sink.close().await;
+                            break Ended::Left;
+                        }
+                    }
+                },
+                frame = stream.next() => match frame {
+                    Some(Ok(Message::Binary(b))) => match apply(&b, &peer, &subscriber, &mut link).await {
+                        Applied::Nothing => {}
+                        Applied::Reply(m) => {
+                            if sink.send(Message::binary(request(m))).await.is_err() {
+                                break Ended::Broken;
+                            }
+                        }
+                        Applied::End(end) => break end,
+                    },
+                    Some(Ok(_)) => {}
+                    Some(Err(_)) | None => break Ended::Broken,
+                },
+                ev = events.recv() => match ev {
+                    Ok(MediaEvent::RestartNeeded) if settled(resumed_at) => break Ended::Broken,
+                    Ok(MediaEvent::State { state: MediaState::Closed }) => break Ended::Left,
+                    Err(broadcast::error::RecvError::Closed) => break Ended::Left,
+                    _ => {}
+                },
+                () = resume.notified() => {
+                    if settled(resumed_at) {
+                        break Ended::Broken;
+                    }
+                }
+            }
         };
-        let result = match resp.message {
-            Some(R::Answer(d)) => peer.accept_answer(&d.sdp).await,
-            Some(R::Offer(d)) => answer_subscriber(&subscriber, &d.sdp).await.map(|sdp| {
-                let _ = tx.send(proto::signal_request::Message::Answer(proto::SessionDescription {
+        match ended {
+            Ended::Left | Ended::Dropped => {
+                if matches!(ended, Ended::Dropped) {
+                    peer.close().await;
+                }
+                return;
+            }
+            Ended::Broken => {}
+        }
+        tracing::info!("LiveKit signal or transport broke; resuming the session");
+        let Some((new_sink, new_stream)) = reconnect(&link, &peer).await else {
+            tracing::warn!("could not resume the LiveKit session; leaving");
+            peer.close().await;
+            return;
+        };
+        (sink, stream) = (new_sink, new_stream);
+        resumed_at = Some(tokio::time::Instant::now());
+        resumes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // Our side of the ICE restart: a fresh publisher offer.
+        if link.publishes {
+            match peer.offer(true).await {
+                Ok(sdp) => {
+                    let offer = proto::signal_request::Message::Offer(proto::SessionDescription {
+                        r#type: "offer".to_owned(),
+                        sdp,
+                        ..Default::default()
+                    });
+                    if sink.send(Message::binary(request(offer))).await.is_err() {
+                        continue;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "publisher ICE restart offer failed"),
+            }
+        }
+        // Transport events from before the resume are stale.
+        while events.try_recv().is_ok() {}
+    }
+}
+
+/// Reconnect the signal connection with `reconnect=1` until the server takes us back
+/// (`reconnect` answer) or refuses (`leave`), for up to [`RESUME_FOR`].
+async fn reconnect(link: &Link, peer: &PeerSession) -> Option<(Sink, Stream)> {
+    let until = tokio::time::Instant::now() + RESUME_FOR;
+    let url = format!(
+        "{}&reconnect=1&sid={}&reconnect_reason=1",
+        rtc_url(&link.url, &link.token),
+        link.sid
+    );
+    while tokio::time::Instant::now() < until {
+        if peer.state() == MediaState::Closed {
+            return None;
+        }
+        let attempt = async {
+            let (ws, _) = tokio::time::timeout(RESUME_CONNECT, tokio_tungstenite::connect_async(url.as_str()))
+                .await
+                .ok()?
+                .ok()?;
+            let (sink, mut stream) = ws.split();
+            loop {
+                let frame = tokio::time::timeout(RESUME_CONNECT, stream.next()).await.ok()??.ok()?;
+                let Message::Binary(b) = frame else { continue };
+                match proto::SignalResponse::decode(b.as_ref()).ok()?.message {
+                    Some(proto::signal_response::Message::Reconnect(_)) => return Some(Some((sink, stream))),
+                    Some(proto::signal_response::Message::Leave(_)) => return Some(None),
+                    _ => {}
+                }
+            }
+        };
+        match attempt.await {
+            Some(Some(ok)) => return Some(ok),
+            // The server no longer has us: resuming is over.
+            Some(None) => return None,
+            None => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+    None
+}
+
+/// What applying a message from the server asks for.
+enum Applied {
+    Nothing,
+    /// Send this back (our subscriber answer).
+    Reply(proto::signal_request::Message),
+    /// The connection is over.
+    End(Ended),
+}
+
+/// Apply one message from the server.
+async fn apply(b: &[u8], peer: &PeerSession, subscriber: &Arc<RTCPeerConnection>, link: &mut Link) -> Applied {
+    use proto::signal_response::Message as R;
+    let Ok(resp) = proto::SignalResponse::decode(b) else {
+        tracing::warn!("undecodable LiveKit signal message");
+        return Applied::Nothing;
+    };
+    let result = match resp.message {
+        Some(R::Answer(d)) => peer.accept_answer(&d.sdp).await,
+        Some(R::Offer(d)) => match answer_subscriber(subscriber, &d.sdp).await {
+            Ok(sdp) => {
+                let answer = proto::signal_request::Message::Answer(proto::SessionDescription {
                     r#type: "answer".to_owned(),
                     sdp,
                     id: d.id,
                     ..Default::default()
-                }));
-            }),
-            Some(R::Trickle(t)) => {
-                let pc = if t.target == proto::SignalTarget::Subscriber as i32 {
-                    subscriber.clone()
-                } else {
-                    peer.connection()
-                };
-                add_candidate(&pc, &t.candidate_init).await
+                });
+                return Applied::Reply(answer);
             }
-            Some(R::Leave(l)) => {
-                tracing::info!(reason = l.reason, "LiveKit asked us to leave the room");
-                peer.close().await;
-                return;
-            }
-            _ => Ok(()),
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "LiveKit signal message not applied");
+            Err(e) => Err(e),
+        },
+        Some(R::Trickle(t)) => {
+            let pc = if t.target == proto::SignalTarget::Subscriber as i32 {
+                subscriber.clone()
+            } else {
+                peer.connection()
+            };
+            add_candidate(&pc, &t.candidate_init).await
         }
+        Some(R::RefreshToken(t)) => {
+            // Resuming later needs a token that is still valid.
+            link.token = t;
+            Ok(())
+        }
+        Some(R::Leave(l)) => {
+            tracing::info!(
+                reason = l.reason,
+                action = l.action,
+                "LiveKit asked us to leave the room"
+            );
+            let resume = l.action == proto::leave_request::Action::Resume as i32
+                || (l.can_reconnect && l.action != proto::leave_request::Action::Disconnect as i32);
+            return Applied::End(if resume { Ended::Broken } else { Ended::Dropped });
+        }
+        _ => Ok(()),
+    };
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "LiveKit signal message not applied");
     }
+    Applied::Nothing
 }
 
 async fn answer_subscriber(pc: &RTCPeerConnection, offer: &str) -> Result<String, MediaError> {
