@@ -31,10 +31,28 @@ pub enum AudioSetup {
 
 struct Joined {
     sid: CallSid,
-    session: Arc<dyn MediaSession>,
+    /// The session now: a room session dropped by the server is replaced by a new one.
+    session: Slot,
     task: tokio::task::JoinHandle<()>,
     /// Keys go in the call's audio from here (the direct peer), not only through the gateway.
     keys_in_band: bool,
+    /// What the controls set, for a replacement session to start from.
+    controls: Arc<Controls>,
+}
+
+type Slot = Arc<std::sync::RwLock<Arc<dyn MediaSession>>>;
+
+/// Mute and hold as the agent left them.
+#[derive(Default)]
+struct Controls {
+    muted: std::sync::atomic::AtomicBool,
+    held: std::sync::atomic::AtomicBool,
+    /// We are leaving: a closed session is not to be replaced.
+    leaving: std::sync::atomic::AtomicBool,
+}
+
+fn current(slot: &Slot) -> Arc<dyn MediaSession> {
+    slot.read().unwrap_or_else(|p| p.into_inner()).clone()
 }
 
 /// How a dropped transport comes back.
@@ -45,8 +63,13 @@ enum Recover {
         client: Client,
         signal: String,
     },
-    /// A LiveKit room: the room session's own signalling.
-    Room,
+    /// A LiveKit room: the room session resumes by itself; when the server drops it, a
+    /// new one joins with a fresh token from the gateway.
+    Room {
+        client: Client,
+        device: Arc<dyn Fn() -> Box<dyn AudioDevice> + Send + Sync>,
+        config: PeerConfig,
+    },
 }
 
 /// Is the server at `url` this machine (loopback)?
@@ -64,7 +87,8 @@ fn on_this_machine(url: &str) -> bool {
 impl Joined {
     /// Close the session; the watcher reports "closed" to the UI and ends by itself.
     async fn close(self) {
-        self.session.close().await;
+        self.controls.leaving.store(true, std::sync::atomic::Ordering::SeqCst);
+        current(&self.session).close().await;
         let mut task = self.task;
         if tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err() {
             task.abort();
@@ -198,7 +222,7 @@ impl Audio {
     ) -> Result<(), DesktopError> {
         match join {
             MediaJoin::Peer { signal } => self.join_peer(client, sid, signal, muted, emit).await,
-            MediaJoin::LiveKit { url, token, .. } => self.join_room(sid, url, token, muted, emit).await,
+            MediaJoin::LiveKit { url, token, .. } => self.join_room(client, sid, url, token, muted, emit).await,
             // The PBX carries this call's audio to the agent's own phone: say where.
             MediaJoin::External { extension } => {
                 self.leave_any().await;
@@ -248,13 +272,23 @@ impl Audio {
             client,
             signal: signal.to_owned(),
         };
-        let session: Arc<dyn MediaSession> = Arc::new(session);
-        let task = tokio::spawn(watch(session.clone(), events, recover, sid.clone(), emit));
+        let session: Slot = Arc::new(std::sync::RwLock::new(Arc::new(session)));
+        let controls = Arc::new(Controls::default());
+        controls.muted.store(muted, std::sync::atomic::Ordering::SeqCst);
+        let task = tokio::spawn(watch(
+            session.clone(),
+            events,
+            recover,
+            sid.clone(),
+            emit,
+            controls.clone(),
+        ));
         *self.joined.lock().await = Some(Joined {
             sid: sid.clone(),
             session,
             task,
             keys_in_band: true,
+            controls,
         });
         Ok(())
     }
@@ -263,6 +297,7 @@ impl Audio {
     /// play what we are sent.
     async fn join_room(
         &self,
+        client: Client,
         sid: &CallSid,
         url: &str,
         token: &str,
@@ -277,7 +312,7 @@ impl Audio {
             loopback_only: on_this_machine(url),
             ..PeerConfig::default()
         };
-        let room = RoomSession::join(url, token, device, config)
+        let room = RoomSession::join(url, token, device, config.clone())
             .await
             .map_err(|e| media_err("Joining the call's room", e))?;
         if let Some(rx) = device_events {
@@ -285,8 +320,31 @@ impl Audio {
         }
         room.set_muted(muted).await;
         let events = room.subscribe();
-        let session: Arc<dyn MediaSession> = Arc::new(room);
-        let task = tokio::spawn(watch(session.clone(), events, Recover::Room, sid.clone(), emit));
+        let session: Slot = Arc::new(std::sync::RwLock::new(Arc::new(room)));
+        let controls = Arc::new(Controls::default());
+        controls.muted.store(muted, std::sync::atomic::Ordering::SeqCst);
+        // A replacement session's device: the same setup, without the device-change
+        // reports (the first session's device keeps those).
+        let setup = self.setup();
+        let device = Arc::new(move || -> Box<dyn AudioDevice> {
+            match &setup {
+                AudioSetup::Wav { mic, speaker } => Box::new(
+                    WavDevice::from_file(mic)
+                        .unwrap_or_else(|_| WavDevice::new(switchboard_media::device::WavSource::Silence, false))
+                        .recording_to(&speaker.with_extension("rejoined.wav")),
+                ),
+                AudioSetup::System { choice_file } => Box::new(SystemAudio::new(DeviceChoice::load(choice_file), None)),
+            }
+        });
+        let recover = Recover::Room { client, device, config };
+        let task = tokio::spawn(watch(
+            session.clone(),
+            events,
+            recover,
+            sid.clone(),
+            emit,
+            controls.clone(),
+        ));
         *self.joined.lock().await = Some(Joined {
             sid: sid.clone(),
             session,
@@ -294,6 +352,7 @@ impl Audio {
             // The gateway sends a LiveKit caller's keys itself (SipDTMF); sending them from
             // the room too would press each key twice.
             keys_in_band: false,
+            controls,
         });
         Ok(())
     }
@@ -304,18 +363,21 @@ impl Audio {
             .await
             .as_ref()
             .filter(|j| &j.sid == sid)
-            .map(|j| j.session.clone())
+            .map(|j| current(&j.session))
     }
 
     pub(crate) async fn hold(&self, sid: &CallSid, on_hold: bool) {
-        if let Some(s) = self.with(sid).await {
-            s.set_hold(on_hold).await;
+        let joined = self.joined.lock().await;
+        if let Some(j) = joined.as_ref().filter(|j| &j.sid == sid) {
+            j.controls.held.store(on_hold, std::sync::atomic::Ordering::SeqCst);
+            current(&j.session).set_hold(on_hold).await;
         }
     }
 
     pub(crate) async fn mute(&self, muted: bool) {
         if let Some(j) = self.joined.lock().await.as_ref() {
-            j.session.set_muted(muted).await;
+            j.controls.muted.store(muted, std::sync::atomic::Ordering::SeqCst);
+            current(&j.session).set_muted(muted).await;
         }
     }
 
@@ -359,13 +421,15 @@ impl Audio {
 }
 
 /// Forward levels (20 Hz) and state to the UI; on a network drop of a direct peer,
-/// renegotiate with an ICE restart every 2 s until the media is back or the call is gone.
+/// renegotiate with an ICE restart every 2 s until the media is back or the call is gone;
+/// when a LiveKit server drops a room session for good, join again with a fresh token.
 async fn watch(
-    session: Arc<dyn MediaSession>,
+    slot: Slot,
     mut events: tokio::sync::broadcast::Receiver<MediaEvent>,
     recover: Recover,
     sid: CallSid,
     emit: Arc<dyn Fn(UiEvent) + Send + Sync>,
+    controls: Arc<Controls>,
 ) {
     let mut meters = tokio::time::interval(Duration::from_millis(50));
     let mut retry = tokio::time::interval(Duration::from_secs(2));
@@ -377,32 +441,54 @@ async fn watch(
                 client,
                 signal,
             } => restart(session, client, signal).await,
-            Recover::Room => false,
+            Recover::Room { .. } => false,
         }
+    };
+    let state = |state: &str| {
+        emit(UiEvent::AudioState {
+            call_sid: sid.clone(),
+            state: state.to_owned(),
+        });
     };
     loop {
         tokio::select! {
             _ = meters.tick() => {
-                let l = session.levels();
+                let l = current(&slot).levels();
                 emit(UiEvent::AudioLevels(AudioLevels { input: level(l.input), output: level(l.output) }));
             }
             _ = retry.tick(), if restarting => {
                 if restart_now().await {
-                    emit(UiEvent::AudioState { call_sid: sid.clone(), state: "renegotiated".into() });
+                    state("renegotiated");
                 }
             }
             ev = events.recv() => match ev {
-                Ok(MediaEvent::State { state }) => {
-                    restarting = state == MediaState::Reconnecting && matches!(recover, Recover::Peer { .. });
-                    emit(UiEvent::AudioState { call_sid: sid.clone(), state: format!("{state:?}").to_lowercase() });
-                    if state == MediaState::Closed {
-                        return;
+                Ok(MediaEvent::State { state: MediaState::Closed }) => {
+                    if let (Recover::Room { client, device, config }, false) =
+                        (&recover, controls.leaving.load(std::sync::atomic::Ordering::SeqCst))
+                    {
+                        state("reconnecting");
+                        if let Some(fresh) = rejoin(client, &sid, device(), config.clone()).await {
+                            fresh.set_muted(controls.muted.load(std::sync::atomic::Ordering::SeqCst)).await;
+                            fresh.set_hold(controls.held.load(std::sync::atomic::Ordering::SeqCst)).await;
+                            events = fresh.subscribe();
+                            *slot.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+                            if controls.leaving.load(std::sync::atomic::Ordering::SeqCst) {
+                                current(&slot).close().await;
+                            }
+                            continue;
+                        }
                     }
+                    state("closed");
+                    return;
+                }
+                Ok(MediaEvent::State { state: s }) => {
+                    restarting = s == MediaState::Reconnecting && matches!(recover, Recover::Peer { .. });
+                    state(&format!("{s:?}").to_lowercase());
                 }
                 Ok(MediaEvent::RestartNeeded) => {
                     restarting = matches!(recover, Recover::Peer { .. });
                     if restart_now().await {
-                        emit(UiEvent::AudioState { call_sid: sid.clone(), state: "renegotiated".into() });
+                        state("renegotiated");
                     }
                 }
                 Ok(MediaEvent::Device { event }) => {
@@ -414,6 +500,44 @@ async fn watch(
             }
         }
     }
+}
+
+/// Join the call's room again with a fresh token from the gateway: a few tries, while the
+/// call is still ours and still a LiveKit call.
+async fn rejoin(
+    client: &Client,
+    sid: &CallSid,
+    device: Box<dyn AudioDevice>,
+    config: PeerConfig,
+) -> Option<Arc<dyn MediaSession>> {
+    let mut device = Some(device);
+    for attempt in 0..5 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        let join = match client.media_join(sid).await {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::info!(error = %e, "no fresh join for the call's audio");
+                // The call is over or no longer ours: nothing to rejoin.
+                if e.status().is_some_and(|s| s.is_client_error()) {
+                    return None;
+                }
+                continue;
+            }
+        };
+        let MediaJoin::LiveKit { url, token, .. } = join else {
+            return None;
+        };
+        match RoomSession::join(&url, &token, device.take()?, config.clone()).await {
+            Ok(room) => return Some(Arc::new(room)),
+            Err(e) => {
+                tracing::warn!(error = %e, "rejoining the call's room failed");
+                return None;
+            }
+        }
+    }
+    None
 }
 
 /// One ICE restart through the gateway; true when the far end accepted it.

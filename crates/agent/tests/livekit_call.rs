@@ -10,6 +10,8 @@
 //! hold silences the caller for the agent and resume brings them back, and ending hangs
 //! up the SIP leg (baresip's session closes with a BYE). A supervisor's console listening
 //! joins the room listen-only: it hears the caller and the agent, and neither hears it.
+//! When the server drops the agent's session for good, the console joins again with a
+//! fresh token (`GET /v1/calls/{sid}/media`) and the call goes on.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -220,6 +222,52 @@ async fn call() {
     sam.stop_monitor(&sid).await.unwrap();
     println!("agent's speaker after resume: {back:.1} dBFS");
     tokio::time::sleep(Duration::from_secs(6)).await;
+
+    // The server drops the agent's session for good (as it does when a node goes away):
+    // the console joins again with a fresh token from the gateway, and hears the caller.
+    let room = api
+        .list_rooms()
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .expect("the caller's room")
+        .name;
+    let agent_identity = api
+        .list_participants(&room)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| !p.attributes.contains_key("sip.callID") && !p.permission.as_ref().is_some_and(|perm| perm.hidden))
+        .expect("the agent in the room")
+        .identity;
+    let mut ui3 = console.subscribe();
+    api.remove_participant(&room, &agent_identity).await.unwrap();
+    wait_for(
+        &mut ui3,
+        "the console reconnecting after the server dropped it",
+        |e| matches!(e, UiEvent::AudioState { state, .. } if state == "reconnecting"),
+    )
+    .await;
+    wait_for(
+        &mut ui3,
+        "the console back in the room",
+        |e| matches!(e, UiEvent::AudioState { state, .. } if state == "connected"),
+    )
+    .await;
+    let mut rejoined = -100.0;
+    for _ in 0..10 {
+        rejoined = loudest_output(&mut ui, 1).await;
+        if rejoined > -30.0 {
+            break;
+        }
+    }
+    println!("agent's speaker after rejoining: {rejoined:.1} dBFS");
+    assert!(
+        rejoined > -30.0,
+        "the agent hears the caller after rejoining ({rejoined:.1} dBFS)"
+    );
+    status(CallStatus::Answered).await;
 
     // Ending hangs up the SIP leg.
     console.end(&sid).await.unwrap();

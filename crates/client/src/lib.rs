@@ -376,6 +376,12 @@ impl Client {
         Ok(answer.sdp)
     }
 
+    /// `GET /v1/calls/{call_sid}/media`: how the agent holding the call joins its audio
+    /// again (a fresh LiveKit token after the server dropped the session).
+    pub async fn media_join(&self, sid: &CallSid) -> Result<switchboard_core::MediaJoin, ClientError> {
+        self.get(&format!("v1/calls/{sid}/media"), &[]).await
+    }
+
     /// `PUT /v1/agents/me/status`.
     pub async fn set_status(&self, status: AgentStatus) -> Result<Agent, ClientError> {
         self.send(

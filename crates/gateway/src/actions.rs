@@ -112,6 +112,34 @@ pub async fn media_offer(st: &AppState, who: &Principal, sid: &CallSid, sdp: &st
         .map_err(crate::supervision::provider_error)
 }
 
+/// How the agent holding a call joins its audio again, freshly (a LiveKit server that
+/// dropped the desktop's session wants a new token). Supervisors and consulted agents
+/// join again by the step that let them in.
+pub async fn media_join(st: &AppState, who: &Principal, sid: &CallSid) -> Result<MediaJoin, ApiError> {
+    let rec = st
+        .store
+        .call(who.business_id, sid)
+        .await?
+        .ok_or(ApiError::NotFound("call"))?;
+    if rec.agent_id != Some(who.agent_id) {
+        return Err(ApiError::Forbidden(
+            "only the agent holding the call joins its audio this way".into(),
+        ));
+    }
+    if rec.status.is_terminal() {
+        return Err(ApiError::Conflict(format!("the call is over ({})", rec.status)));
+    }
+    let handle = st
+        .providers
+        .for_call(&rec)
+        .ok_or_else(|| ApiError::Conflict("the provider carrying this call is not running on this gateway".into()))?;
+    let call = CallRef {
+        agent: login(st, who).await?,
+        ..call_ref(&rec)
+    };
+    Ok(handle.provider.media_join(&call))
+}
+
 /// What a provider needs to know about a call to act on it.
 pub fn call_ref(rec: &CallRecord) -> CallRef {
     CallRef {

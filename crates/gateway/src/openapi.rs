@@ -70,6 +70,8 @@ pub static ROUTES: &[Op] = &[
         body=Some(s::<TransferRequest>), 202 => Some(s::<CallActionResponse>)),
     op!("post" "/v1/calls/{call_sid}/media", "Join the call's audio: an SDP offer in, the far end's answer out (MediaJoin::Peer)", auth=true,
         body=Some(s::<MediaOffer>), 200 => Some(s::<MediaAnswer>)),
+    op!("get" "/v1/calls/{call_sid}/media", "How the agent holding the call joins its audio again (a fresh LiveKit room token)", auth=true,
+        body=None, 200 => Some(s::<switchboard_core::MediaJoin>)),
     op!("post" "/v1/calls/{call_sid}/monitor", "Monitor a call: listen, whisper or barge (supervisor or admin); the reply says how to join the audio", auth=true,
         body=Some(s::<switchboard_core::api::MonitorRequest>), 201 => Some(s::<CallActionResponse>)),
     op!("patch" "/v1/calls/{call_sid}/monitor", "Switch monitoring mode without leaving the audio", auth=true,

@@ -160,6 +160,15 @@ pub async fn media(
     }))
 }
 
+/// How the agent holding the call joins its audio again (a fresh room token).
+pub async fn media_join(
+    State(st): State<AppState>,
+    who: Principal,
+    SidPath(sid): SidPath,
+) -> Result<Json<switchboard_core::MediaJoin>, ApiError> {
+    Ok(Json(actions::media_join(&st, &who, &sid).await?))
+}
+
 pub async fn answer(State(st): State<AppState>, who: Principal, sid: SidPath) -> Reply {
     act(st, who, sid, CallAction::Answer, ActionDetail::None).await
 }

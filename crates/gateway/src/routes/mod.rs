@@ -35,7 +35,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/calls/{call_sid}/dtmf", post(calls::dtmf))
         .route("/v1/calls/{call_sid}/recording", post(calls::recording))
         .route("/v1/calls/{call_sid}/wrapup", put(calls::wrap_up))
-        .route("/v1/calls/{call_sid}/media", post(calls::media))
+        .route("/v1/calls/{call_sid}/media", post(calls::media).get(calls::media_join))
         .route(
             "/v1/calls/{call_sid}/monitor",
             post(calls::monitor_start)
