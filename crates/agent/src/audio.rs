@@ -272,24 +272,8 @@ impl Audio {
             client,
             signal: signal.to_owned(),
         };
-        let session: Slot = Arc::new(std::sync::RwLock::new(Arc::new(session)));
-        let controls = Arc::new(Controls::default());
-        controls.muted.store(muted, std::sync::atomic::Ordering::SeqCst);
-        let task = tokio::spawn(watch(
-            session.clone(),
-            events,
-            recover,
-            sid.clone(),
-            emit,
-            controls.clone(),
-        ));
-        *self.joined.lock().await = Some(Joined {
-            sid: sid.clone(),
-            session,
-            task,
-            keys_in_band: true,
-            controls,
-        });
+        self.install(sid, Arc::new(session), events, recover, emit, muted, true)
+            .await;
         Ok(())
     }
 
@@ -320,9 +304,7 @@ impl Audio {
         }
         room.set_muted(muted).await;
         let events = room.subscribe();
-        let session: Slot = Arc::new(std::sync::RwLock::new(Arc::new(room)));
-        let controls = Arc::new(Controls::default());
-        controls.muted.store(muted, std::sync::atomic::Ordering::SeqCst);
+        let room: Arc<dyn MediaSession> = Arc::new(room);
         // A replacement session's device: the same setup, without the device-change
         // reports (the first session's device keeps those).
         let setup = self.setup();
@@ -337,6 +319,27 @@ impl Audio {
             }
         });
         let recover = Recover::Room { client, device, config };
+        // The gateway sends a LiveKit caller's keys itself (SipDTMF); sending them from the
+        // room too would press each key twice.
+        self.install(sid, room, events, recover, emit, muted, false).await;
+        Ok(())
+    }
+
+    /// Hold `session` as the call's audio, watched until it ends.
+    #[allow(clippy::too_many_arguments)]
+    async fn install(
+        &self,
+        sid: &CallSid,
+        session: Arc<dyn MediaSession>,
+        events: tokio::sync::broadcast::Receiver<MediaEvent>,
+        recover: Recover,
+        emit: Arc<dyn Fn(UiEvent) + Send + Sync>,
+        muted: bool,
+        keys_in_band: bool,
+    ) {
+        let session: Slot = Arc::new(std::sync::RwLock::new(session));
+        let controls = Arc::new(Controls::default());
+        controls.muted.store(muted, std::sync::atomic::Ordering::SeqCst);
         let task = tokio::spawn(watch(
             session.clone(),
             events,
@@ -349,12 +352,9 @@ impl Audio {
             sid: sid.clone(),
             session,
             task,
-            // The gateway sends a LiveKit caller's keys itself (SipDTMF); sending them from
-            // the room too would press each key twice.
-            keys_in_band: false,
+            keys_in_band,
             controls,
         });
-        Ok(())
     }
 
     async fn with(&self, sid: &CallSid) -> Option<Arc<dyn MediaSession>> {
