@@ -274,7 +274,7 @@ async fn call() {
     status(CallStatus::Completed).await;
     phone.wait_for("session closed", Duration::from_secs(30));
     assert!(
-        !phone.log().contains("486"),
+        !phone.log().contains("486 Busy"),
         "an answered call ends with BYE:\n{}",
         phone.log()
     );

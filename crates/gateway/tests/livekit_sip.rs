@@ -248,7 +248,7 @@ async fn inbound() {
     assert_eq!(ended.voice_platform_call_id.as_deref(), Some(scl.as_str()));
     assert!(ended.duration_secs.is_some_and(|d| d >= 2), "{ended:?}");
     let log = phone.log();
-    assert!(!log.contains("486"), "an answered call ends with BYE:\n{log}");
+    assert!(!log.contains("486 Busy"), "an answered call ends with BYE:\n{log}");
     // What the caller's phone played: the agent's tone.
     let caller_heard = switchboard_media::device::read_wav(&phone.heard().expect("baresip recorded the call")).unwrap();
     let blocks = switchboard_media::tone::tone_blocks(&caller_heard, &[1000, 660]);
