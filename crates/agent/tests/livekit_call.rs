@@ -121,7 +121,8 @@ async fn call() {
     });
     console.set_status(AgentStatus::Available).await.unwrap();
 
-    // The caller says a sentence, four times over, with pauses (8 kHz, as a phone sends).
+    // The caller says a sentence, ten times over (a minute: the whole call), with pauses
+    // (8 kHz, as a phone sends).
     let sentence = read_wav(&gw::speech_wav(
         &dir.path().join("speech.wav"),
         "Hello, I am calling about my order. It has not arrived yet, and I would like to know where it is.",
@@ -129,7 +130,7 @@ async fn call() {
     .unwrap();
     let sentence_8k = switchboard_media::device::resample(&sentence, 48_000, 8_000);
     let mut spoken = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..10 {
         spoken.extend_from_slice(&sentence_8k);
         spoken.extend(std::iter::repeat_n(0.0, 8_000));
     }
@@ -217,7 +218,8 @@ async fn call() {
         |e| matches!(e, UiEvent::AudioState { state, .. } if state == "connected"),
     )
     .await;
-    let listening = loudest_output(&mut sam_ui, 4).await;
+    // Both tracks reach a late joiner, though not always at once: 8 s to hear them.
+    let listening = loudest_output(&mut sam_ui, 8).await;
     println!("supervisor's speaker: {listening:.1} dBFS");
     sam.stop_monitor(&sid).await.unwrap();
     println!("agent's speaker after resume: {back:.1} dBFS");
@@ -307,7 +309,7 @@ async fn call() {
     // The supervisor heard both: the agent's tone, and the caller's voice beside it
     // (energy at speech frequencies, which the tone has none of).
     let sam_heard = eventually(10, "the supervisor's speaker file", || async {
-        read_wav(&sam_speaker).ok().filter(|s| s.len() > 48_000)
+        read_wav(&sam_speaker).ok().filter(|s| s.len() > 48_000 * 4)
     })
     .await;
     let blocks_with =
