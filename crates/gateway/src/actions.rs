@@ -37,10 +37,7 @@ pub async fn perform(
         .call(who.business_id, sid)
         .await?
         .ok_or(ApiError::NotFound("call"))?;
-    let handle = st
-        .providers
-        .for_call(&current)
-        .ok_or_else(|| ApiError::Conflict("the provider carrying this call is not running on this gateway".into()))?;
+    let handle = crate::actions::carrier(st, &current)?;
     let transfer = match &detail {
         ActionDetail::Transfer(t) => Some(t),
         _ => None,
@@ -95,10 +92,7 @@ pub async fn media_offer(st: &AppState, who: &Principal, sid: &CallSid, sdp: &st
         .ok_or(ApiError::NotFound("call"))?;
     crate::policy::authorize(who.into(), crate::policy::Act::JoinAudio, &rec)
         .map_err(|d| ApiError::from(crate::store::StoreError::from(d)))?;
-    let handle = st
-        .providers
-        .for_call(&rec)
-        .ok_or_else(|| ApiError::Conflict("the provider carrying this call is not running on this gateway".into()))?;
+    let handle = crate::actions::carrier(st, &rec)?;
     // The provider tells the agent's, a supervisor's and a consulted agent's session apart
     // by who is joining.
     let call = CallRef {
@@ -129,15 +123,19 @@ pub async fn media_join(st: &AppState, who: &Principal, sid: &CallSid) -> Result
     if rec.status.is_terminal() {
         return Err(ApiError::Conflict(format!("the call is over ({})", rec.status)));
     }
-    let handle = st
-        .providers
-        .for_call(&rec)
-        .ok_or_else(|| ApiError::Conflict("the provider carrying this call is not running on this gateway".into()))?;
+    let handle = crate::actions::carrier(st, &rec)?;
     let call = CallRef {
         agent: login(st, who).await?,
         ..call_ref(&rec)
     };
     Ok(handle.provider.media_join(&call))
+}
+
+/// The running provider carrying `rec`, or why there is none here.
+pub fn carrier(st: &AppState, rec: &CallRecord) -> Result<std::sync::Arc<crate::providers::ProviderHandle>, ApiError> {
+    st.providers
+        .for_call(rec)
+        .ok_or_else(|| ApiError::Conflict("the provider carrying this call is not running on this gateway".into()))
 }
 
 /// What a provider needs to know about a call to act on it.

@@ -28,10 +28,7 @@ pub async fn monitor(
         .ok_or(ApiError::NotFound("call"))?;
     let me = myself(st, who).await?;
     policy::monitor(who.into(), &me.display_name, &rec, change, now_ms()).map_err(denied)?;
-    let handle = st
-        .providers
-        .for_call(&rec)
-        .ok_or_else(|| ApiError::Conflict("the provider carrying this call is not running on this gateway".into()))?;
+    let handle = crate::actions::carrier(st, &rec)?;
     let mode = match change {
         MonitorChange::Start(m) | MonitorChange::Switch(m) => Some(m),
         MonitorChange::Stop => None,
@@ -84,10 +81,7 @@ pub async fn consult(
         _ => None,
     };
     policy::consult(who.into(), &rec, step, target, target_agent.is_some(), now_ms()).map_err(denied)?;
-    let handle = st
-        .providers
-        .for_call(&rec)
-        .ok_or_else(|| ApiError::Conflict("the provider carrying this call is not running on this gateway".into()))?;
+    let handle = crate::actions::carrier(st, &rec)?;
     let provider_target = match (target, target_agent) {
         (Some(TransferTarget::Number(n)), _) => Some(ConsultTarget::Number(n.clone())),
         (Some(TransferTarget::Agent(_)), Some(agent)) => Some(ConsultTarget::Agent(agent.name)),

@@ -16,6 +16,26 @@ use switchboard_media::tone::{sine, tone_blocks};
 use switchboard_telephony::livekit::token::{self, ApiKey, VideoGrant};
 use switchboard_telephony::secret::Secret;
 
+/// Room tokens for us (`agent-ours`) and LiveKit's SDK (`caller-sdk`) in `room`.
+fn tokens(lk: &LiveKitStack, room: &str) -> (String, String) {
+    let key = ApiKey {
+        key: lk.key.clone(),
+        secret: Secret::new(lk.secret.clone()),
+    };
+    let grant = || VideoGrant {
+        room_join: true,
+        room: Some(room.into()),
+        can_publish: Some(true),
+        can_subscribe: Some(true),
+        can_publish_data: Some(true),
+        ..VideoGrant::default()
+    };
+    (
+        token::mint_for(&key, "agent-ours", 600, Some(grant()), None),
+        token::mint_for(&key, "caller-sdk", 600, Some(grant()), None),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn our_room_session_and_livekits_own_client_hear_each_other() {
     tokio::time::timeout(Duration::from_secs(120), hear_each_other())
@@ -25,20 +45,7 @@ async fn our_room_session_and_livekits_own_client_hear_each_other() {
 
 async fn hear_each_other() {
     let lk = LiveKitStack::start(false, &[]);
-    let key = ApiKey {
-        key: lk.key.clone(),
-        secret: Secret::new(lk.secret.clone()),
-    };
-    let grant = || VideoGrant {
-        room_join: true,
-        room: Some("call-room".into()),
-        can_publish: Some(true),
-        can_subscribe: Some(true),
-        can_publish_data: Some(true),
-        ..VideoGrant::default()
-    };
-    let ours = token::mint_for(&key, "agent-ours", 600, Some(grant()), None);
-    let theirs = token::mint_for(&key, "caller-sdk", 600, Some(grant()), None);
+    let (ours, theirs) = tokens(&lk, "call-room");
 
     let speaker = lk.dir.path().join("ours-heard.wav");
     let device = WavDevice::new(WavSource::Samples(Arc::new(sine(1_000.0, 0.3, 48_000))), true).recording_to(&speaker);
@@ -95,20 +102,7 @@ async fn a_five_second_cut_resumes_the_room_session() {
 async fn cut() {
     let ns = switchboard_e2e::Netns::new();
     let lk = LiveKitStack::start_in(false, &[], Some((&ns.name, &ns.inner_ip)));
-    let key = ApiKey {
-        key: lk.key.clone(),
-        secret: Secret::new(lk.secret.clone()),
-    };
-    let grant = || VideoGrant {
-        room_join: true,
-        room: Some("cut-room".into()),
-        can_publish: Some(true),
-        can_subscribe: Some(true),
-        can_publish_data: Some(true),
-        ..VideoGrant::default()
-    };
-    let ours = token::mint_for(&key, "agent-ours", 600, Some(grant()), None);
-    let theirs = token::mint_for(&key, "caller-sdk", 600, Some(grant()), None);
+    let (ours, theirs) = tokens(&lk, "cut-room");
 
     let speaker = lk.dir.path().join("ours-heard.wav");
     let device = WavDevice::new(WavSource::Samples(Arc::new(sine(1_000.0, 0.3, 48_000))), true).recording_to(&speaker);

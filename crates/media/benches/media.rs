@@ -38,6 +38,19 @@ fn marks() -> Vec<f32> {
 
 type Clock = Arc<std::sync::Mutex<Option<Instant>>>;
 
+/// The far end's device: a caller's phrase, recorded to `record` when given.
+fn far_end(record: Option<&std::path::Path>) -> (WavDevice, Clock) {
+    let mut dev = WavDevice::new(
+        WavSource::Samples(Arc::new(switchboard_media::tone::caller_phrase(10.0))),
+        true,
+    );
+    if let Some(r) = record {
+        dev = dev.recording_to(r);
+    }
+    let clock = dev.clock();
+    (dev, clock)
+}
+
 async fn call(
     processing: bool,
     agent_mic: WavSource,
@@ -45,14 +58,7 @@ async fn call(
 ) -> (PeerSession, PeerSession, Clock, Clock) {
     let agent_dev = WavDevice::new(agent_mic, true);
     let agent_clock = agent_dev.clock();
-    let mut far_dev = WavDevice::new(
-        WavSource::Samples(Arc::new(switchboard_media::tone::caller_phrase(10.0))),
-        true,
-    );
-    if let Some(r) = record {
-        far_dev = far_dev.recording_to(r);
-    }
-    let far_clock = far_dev.clock();
+    let (far_dev, far_clock) = far_end(record);
     let agent_cfg = PeerConfig {
         loopback_only: true,
         pipeline: PipelineConfig {
@@ -124,14 +130,7 @@ async fn room_call(
     };
     let agent_dev = WavDevice::new(agent_mic, true);
     let agent_clock = agent_dev.clock();
-    let mut far_dev = WavDevice::new(
-        WavSource::Samples(Arc::new(switchboard_media::tone::caller_phrase(10.0))),
-        true,
-    );
-    if let Some(r) = record {
-        far_dev = far_dev.recording_to(r);
-    }
-    let far_clock = far_dev.clock();
+    let (far_dev, far_clock) = far_end(record);
     let join = |who: &str, dev: WavDevice| {
         let t = token::mint_for(&key, who, 600, Some(grant.clone()), None);
         let (url, cfg) = (lk.url.clone(), cfg.clone());
