@@ -195,6 +195,25 @@ impl LiveKitStack {
         }
     }
 
+    /// A token from this server's key admitting `identity` to `room` for ten minutes,
+    /// subscribing, and publishing audio and data when `publish`.
+    pub fn room_token(&self, identity: &str, room: &str, publish: bool) -> String {
+        use switchboard_telephony::livekit::token::{self, ApiKey, VideoGrant};
+        let key = ApiKey {
+            key: self.key.clone(),
+            secret: switchboard_telephony::secret::Secret::new(self.secret.clone()),
+        };
+        let grant = VideoGrant {
+            room_join: true,
+            room: Some(room.to_owned()),
+            can_publish: Some(publish),
+            can_subscribe: Some(true),
+            can_publish_data: Some(publish),
+            ..VideoGrant::default()
+        };
+        token::mint_for(&key, identity, 600, Some(grant), None)
+    }
+
     /// A service's log so far (`server.log`, `sip.log`, ...), for a failing assertion.
     pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default()
@@ -214,6 +233,22 @@ fn free_port_range(n: u16) -> (u16, u16) {
         let start = 20_000 + (rand_u64() % 30_000) as u16;
         if (start..start + n).all(|p| std::net::UdpSocket::bind(("127.0.0.1", p)).is_ok()) {
             return (start, start + n - 1);
+        }
+    }
+}
+
+/// A port for baresip's `sip_listen`: baresip 1.0 also opens SIP over TLS on the next
+/// port up and cannot be told not to, so both must be free (UDP and TCP). Taken below the
+/// kernel's ephemeral range (32768+) and below the RTP ranges above, so no socket another
+/// test opens meanwhile lands on it; a CI run failed once with "SIP/TLS transport failed:
+/// Address already in use" when the next port up was an ephemeral one.
+fn sip_port_pair() -> u16 {
+    use std::net::{TcpListener, UdpSocket};
+    loop {
+        let port = 12_000 + (rand_u64() % 7_000) as u16;
+        let free = |p: u16| TcpListener::bind(("127.0.0.1", p)).is_ok() && UdpSocket::bind(("127.0.0.1", p)).is_ok();
+        if free(port) && free(port + 1) {
+            return port;
         }
     }
 }
@@ -239,7 +274,7 @@ impl Baresip {
     /// Call `uri` as `user` (the caller's number) with `mic` (a WAV file) as microphone.
     pub fn dial(uri: &str, user: &str, mic: &std::path::Path) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
+        let port = sip_port_pair();
         let d = dir.path().display();
         let config = format!(
             "poll_method epoll\nsip_listen 127.0.0.1:{port}\naudio_source aufile,{mic}\naudio_player aubridge,speaker\naudio_alert aubridge,alert\nsnd_path {d}\nmodule_path /usr/lib/baresip/modules\nmodule stdio.so\nmodule g711.so\nmodule aufile.so\nmodule aubridge.so\nmodule sndfile.so\nmodule_app account.so\nmodule_app menu.so\n",
