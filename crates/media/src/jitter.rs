@@ -68,6 +68,19 @@ pub struct JitterStats {
     pub stretched: u64,
 }
 
+impl std::ops::AddAssign for JitterStats {
+    fn add_assign(&mut self, o: Self) {
+        self.received += o.received;
+        self.played += o.played;
+        self.concealed += o.concealed;
+        self.late += o.late;
+        self.duplicates += o.duplicates;
+        self.shrunk += o.shrunk;
+        self.discarded += o.discarded;
+        self.stretched += o.stretched;
+    }
+}
+
 /// See the module docs.
 #[derive(Debug)]
 pub struct JitterBuffer {

@@ -505,7 +505,10 @@ async fn receive_loop(inner: std::sync::Weak<Inner>, remote: Arc<TrackRemote>) {
                 let _ = inner.events.send(MediaEvent::Dtmf { key });
             }
         } else if let Ok(mut p) = inner.pipeline.lock() {
-            p.receive(packet.header.sequence_number, packet.header.timestamp, packet.payload);
+            let h = &packet.header;
+            if let Err(e) = p.receive(h.ssrc, h.sequence_number, h.timestamp, packet.payload) {
+                tracing::warn!(error = %e, "no decoder for a new sender");
+            }
         }
     }
 }

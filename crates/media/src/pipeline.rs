@@ -3,9 +3,13 @@
 //! ```text
 //! device capture ring -> 20 ms frame -> voice processing (AEC/NS/AGC) -> mute / hold
 //!   -> input meter -> Opus encode -> packet out
-//! packet in -> jitter buffer -> Opus decode / FEC / PLC -> voice processing (far end)
-//!   -> output meter -> device playback ring
+//! packet in -> per sender: jitter buffer -> Opus decode / FEC / PLC -> mix
+//!   -> voice processing (far end) -> output meter -> device playback ring
 //! ```
+//!
+//! A direct call has one sender; a LiveKit room has one per participant who speaks (a
+//! supervisor hears the caller and the agent). Each sender (RTP SSRC) gets its own jitter
+//! buffer and decoder, since two senders' sequence numbers and clocks are unrelated.
 //!
 //! The owner calls [`Pipeline::capture`] and [`Pipeline::playout`] every ~10 ms; the
 //! device's own clock paces both (capture takes whole frames that have arrived, playout
@@ -110,14 +114,16 @@ impl Controls {
 pub struct Pipeline {
     io: EngineIo,
     encoder: OpusEncoder,
-    decoder: OpusDecoder,
-    jitter: JitterBuffer,
+    remotes: Vec<Remote>,
+    /// Counters of senders no longer heard, so [`Pipeline::jitter_stats`] never goes back.
+    retired: JitterStats,
     processor: Box<dyn VoiceProcessor>,
     controls: Arc<Controls>,
     config: PipelineConfig,
     frame: Vec<f32>,
     filled: usize,
     out: Vec<f32>,
+    decoded: Vec<f32>,
     in_meter: LevelMeter,
     out_meter: LevelMeter,
     epoch: Instant,
@@ -142,14 +148,15 @@ impl Pipeline {
         Ok(Self {
             io,
             encoder: OpusEncoder::new()?,
-            decoder: OpusDecoder::new()?,
-            jitter: JitterBuffer::new(config.jitter),
+            remotes: Vec::new(),
+            retired: JitterStats::default(),
             processor,
             controls: Arc::new(Controls::default()),
             config,
             frame: vec![0.0; FRAME_SAMPLES],
             filled: 0,
             out: vec![0.0; FRAME_SAMPLES],
+            decoded: vec![0.0; FRAME_SAMPLES],
             in_meter: LevelMeter::new(),
             out_meter: LevelMeter::new(),
             epoch: Instant::now(),
@@ -167,9 +174,17 @@ impl Pipeline {
         self.filled = 0;
     }
 
-    /// Jitter buffer counters.
+    /// Jitter buffer counters, summed over every sender heard.
     pub fn jitter_stats(&self) -> JitterStats {
-        self.jitter.stats()
+        self.remotes.iter().fold(self.retired, |mut sum, r| {
+            sum += r.jitter.stats();
+            sum
+        })
+    }
+
+    /// How many senders are being played.
+    pub fn senders(&self) -> usize {
+        self.remotes.len()
     }
 
     /// (capture overruns, playback underruns) at the device boundary.
@@ -207,24 +222,66 @@ impl Pipeline {
         self.epoch.elapsed().as_secs_f64() * 1000.0
     }
 
-    /// An Opus packet arrived.
-    pub fn receive(&mut self, seq: u16, timestamp: u32, payload: Bytes) {
+    /// An Opus packet from sender `ssrc` arrived.
+    pub fn receive(&mut self, ssrc: u32, seq: u16, timestamp: u32, payload: Bytes) -> Result<(), MediaError> {
         let now = self.now_ms();
-        self.jitter.push(seq, timestamp, now, payload);
+        let i = match self.remotes.iter().position(|r| r.ssrc == ssrc) {
+            Some(i) => i,
+            None => self.add_remote(ssrc, now)?,
+        };
+        let remote = &mut self.remotes[i];
+        remote.heard_ms = now;
+        remote.jitter.push(seq, timestamp, now, payload);
+        Ok(())
     }
 
-    /// Keep the speaker ring filled to its target with decoded (or concealed) audio.
+    /// A decoder and jitter buffer for a new sender, after retiring senders unheard for
+    /// [`SENDER_IDLE_MS`] (a participant who left, an SSRC replaced after a restart) and,
+    /// at [`MAX_SENDERS`], the one heard longest ago.
+    fn add_remote(&mut self, ssrc: u32, now: f64) -> Result<usize, MediaError> {
+        let idle: Vec<usize> = (0..self.remotes.len())
+            .filter(|&i| now - self.remotes[i].heard_ms > SENDER_IDLE_MS)
+            .collect();
+        for i in idle.into_iter().rev() {
+            self.retire(i);
+        }
+        if self.remotes.len() >= MAX_SENDERS {
+            let oldest = (0..self.remotes.len())
+                .min_by(|&a, &b| self.remotes[a].heard_ms.total_cmp(&self.remotes[b].heard_ms))
+                .unwrap_or(0);
+            self.retire(oldest);
+        }
+        self.remotes.push(Remote {
+            ssrc,
+            jitter: JitterBuffer::new(self.config.jitter),
+            decoder: OpusDecoder::new()?,
+            heard_ms: now,
+        });
+        Ok(self.remotes.len() - 1)
+    }
+
+    fn retire(&mut self, i: usize) {
+        let gone = self.remotes.swap_remove(i);
+        self.retired += gone.jitter.stats();
+    }
+
+    /// Keep the speaker ring filled to its target with every sender's decoded (or
+    /// concealed) audio, mixed.
     pub fn playout(&mut self) -> Result<(), MediaError> {
         while RING_SAMPLES - self.io.playback.slots() < self.config.playout_fill {
-            match self.jitter.pop() {
-                Playout::Packet { payload, .. } => {
-                    let n = self.decoder.decode(&payload, &mut self.out)?;
-                    self.out[n..].iter_mut().for_each(|s| *s = 0.0);
+            self.out.iter_mut().for_each(|s| *s = 0.0);
+            let mixing = self.remotes.len() > 1;
+            for remote in &mut self.remotes {
+                let frame = if mixing { &mut self.decoded } else { &mut self.out };
+                if !remote.next_frame(frame)? {
+                    continue;
                 }
-                Playout::Conceal | Playout::Stretch => {
-                    self.decoder.conceal(None, &mut self.out)?;
+                if mixing {
+                    self.out.iter_mut().zip(&self.decoded).for_each(|(o, d)| *o += d);
                 }
-                Playout::Silence => self.out.iter_mut().for_each(|s| *s = 0.0),
+            }
+            if mixing {
+                self.out.iter_mut().for_each(|s| *s = s.clamp(-1.0, 1.0));
             }
             loop_into(&self.controls.playout_replacement, &mut self.out);
             self.processor.render(&mut self.out);
@@ -240,6 +297,38 @@ impl Pipeline {
     }
 }
 
+/// At most this many senders are played at once (a room's speakers, bounded so a hostile
+/// peer changing SSRCs cannot grow the pipeline).
+const MAX_SENDERS: usize = 8;
+/// A sender unheard for this long (ms) is retired when a new one arrives.
+const SENDER_IDLE_MS: f64 = 30_000.0;
+
+/// One remote sender: its own jitter buffer and decoder.
+struct Remote {
+    ssrc: u32,
+    jitter: JitterBuffer,
+    decoder: OpusDecoder,
+    /// When its last packet arrived (the pipeline's clock, ms).
+    heard_ms: f64,
+}
+
+impl Remote {
+    /// Its next 20 ms into `frame`; false when it is silent (nothing written).
+    fn next_frame(&mut self, frame: &mut [f32]) -> Result<bool, MediaError> {
+        match self.jitter.pop() {
+            Playout::Packet { payload, .. } => {
+                let n = self.decoder.decode(&payload, frame)?;
+                frame[n..].iter_mut().for_each(|s| *s = 0.0);
+            }
+            Playout::Conceal | Playout::Stretch => {
+                self.decoder.conceal(None, frame)?;
+            }
+            Playout::Silence => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
 /// Overwrite `frame` with the next samples of a looped replacement source, if one is set.
 fn loop_into(source: &LoopSource, frame: &mut [f32]) {
     let Ok(mut guard) = source.lock() else { return };
@@ -251,5 +340,89 @@ fn loop_into(source: &LoopSource, frame: &mut [f32]) {
             *s = samples[*pos];
             *pos = (*pos + 1) % samples.len();
         }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::device::{PlaybackSide, XrunCounters, capture_ring, playback_ring};
+    use crate::tone::{sine, tone_level};
+
+    fn pipeline() -> (Pipeline, PlaybackSide) {
+        let counters = Arc::new(XrunCounters::default());
+        let (_mic, capture) = capture_ring(&counters);
+        let (speaker, playback) = playback_ring(&counters);
+        let io = EngineIo {
+            capture,
+            playback,
+            counters,
+        };
+        let config = PipelineConfig {
+            voice_processing: false,
+            ..PipelineConfig::default()
+        };
+        (Pipeline::new(io, config).unwrap(), speaker)
+    }
+
+    /// Opus packets of a `hz` tone, 20 ms each.
+    fn packets(hz: f32, n: usize) -> Vec<Bytes> {
+        let mut enc = OpusEncoder::new().unwrap();
+        let tone = sine(hz, 0.3, FRAME_SAMPLES * n);
+        tone.chunks(FRAME_SAMPLES)
+            .map(|f| Bytes::copy_from_slice(enc.encode(f).unwrap()))
+            .collect()
+    }
+
+    /// Feed each sender's packets in step (sequence numbers and timestamps of unrelated
+    /// origins, as two participants' are), playing out as a device would; what played.
+    fn play(p: &mut Pipeline, speaker: &mut PlaybackSide, senders: &[(u32, u16, Vec<Bytes>)]) -> Vec<f32> {
+        let mut heard = Vec::new();
+        let n = senders.iter().map(|s| s.2.len()).max().unwrap_or(0);
+        for k in 0..n {
+            for (ssrc, seq0, pkts) in senders {
+                if let Some(pkt) = pkts.get(k) {
+                    let seq = seq0.wrapping_add(k as u16);
+                    let ts = u32::from(*seq0).wrapping_mul(7919).wrapping_add(960 * k as u32);
+                    p.receive(*ssrc, seq, ts, pkt.clone()).unwrap();
+                }
+            }
+            p.playout().unwrap();
+            heard.extend((0..FRAME_SAMPLES).map(|_| speaker.pop()));
+        }
+        heard
+    }
+
+    #[test]
+    fn two_senders_are_decoded_apart_and_mixed() {
+        let (mut p, mut speaker) = pipeline();
+        let heard = play(
+            &mut p,
+            &mut speaker,
+            &[(11, 60_000, packets(440.0, 50)), (22, 7, packets(1_000.0, 50))],
+        );
+        assert_eq!(p.senders(), 2);
+        let tail = &heard[heard.len() / 2..];
+        let (a, b) = (tone_level(tail, 440.0), tone_level(tail, 1_000.0));
+        assert!(a > 0.2 && b > 0.2, "both tones play: 440 Hz {a}, 1 kHz {b}");
+        let stats = p.jitter_stats();
+        assert_eq!(stats.received, 100);
+        assert_eq!(stats.concealed, 0, "{stats:?}");
+    }
+
+    #[test]
+    fn one_sender_plays_as_before_and_new_senders_are_bounded() {
+        let (mut p, mut speaker) = pipeline();
+        let heard = play(&mut p, &mut speaker, &[(5, 100, packets(440.0, 50))]);
+        let tail = &heard[heard.len() / 2..];
+        assert!(tone_level(tail, 440.0) > 0.25, "{}", tone_level(tail, 440.0));
+        // A peer cycling through SSRCs cannot grow the pipeline past its bound.
+        let one = packets(1_000.0, 1);
+        for ssrc in 100..140 {
+            p.receive(ssrc, 1, 960, one[0].clone()).unwrap();
+        }
+        assert_eq!(p.senders(), MAX_SENDERS);
+        assert_eq!(p.jitter_stats().received, 90, "retired senders' counters are kept");
     }
 }
