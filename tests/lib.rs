@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+pub mod chromium;
 pub mod livekit;
 
 /// The repository root. Read from the environment cargo gives the running test first:

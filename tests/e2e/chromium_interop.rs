@@ -6,13 +6,11 @@
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fantoccini::ClientBuilder;
 use serde_json::json;
-use switchboard_e2e::free_port;
+use switchboard_e2e::chromium::{Chromium, serve};
 use switchboard_media::device::{WavDevice, WavSource, read_wav, write_wav};
 use switchboard_media::peer::{PeerConfig, PeerSession};
 use switchboard_media::session::{MediaSession, MediaState};
@@ -63,28 +61,6 @@ const done = arguments[arguments.length - 1];
 })();
 "#;
 
-/// An empty page on a loopback HTTP server (one fixed response to every request).
-async fn page_server() -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = sock.read(&mut buf).await;
-                let body = "<!doctype html><title>interop</title><p>switchboard interop</p>";
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = sock.write_all(reply.as_bytes()).await;
-            });
-        }
-    });
-    format!("http://{addr}/")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_and_our_session_hear_each_other() {
     let dir = tempfile::tempdir().unwrap();
@@ -92,58 +68,22 @@ async fn chromium_and_our_session_hear_each_other() {
     write_wav(&chrome_mic, &sine(440.0, 0.5, 48_000 * 20)).unwrap();
     let our_speaker = dir.path().join("our-speaker.wav");
 
-    let port = free_port();
-    let mut driver = tokio::process::Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("chromedriver (Debian chromium-driver; cargo xtask setup installs it)");
-    let caps = json!({
-        "goog:chromeOptions": {
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu",
-                "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-                format!("--use-file-for-fake-audio-capture={}", chrome_mic.display()),
-                "--autoplay-policy=no-user-gesture-required",
-                // Plain host candidates: our stack does not resolve Chrome's mDNS names.
-                "--disable-features=WebRtcHideLocalIpsWithMdns",
-            ]
-        }
-    });
-    let caps = match caps {
-        serde_json::Value::Object(m) => m,
-        _ => unreachable!(),
-    };
-    let url = format!("http://127.0.0.1:{port}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let browser = loop {
-        match ClientBuilder::native().capabilities(caps.clone()).connect(&url).await {
-            Ok(c) => break c,
-            Err(e) => {
-                assert!(
-                    tokio::time::Instant::now() < deadline,
-                    "chromedriver did not start: {e}"
-                );
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-        }
-    };
-    // getUserMedia needs a secure context: a page from http://127.0.0.1 is one.
-    browser.goto(&page_server().await).await.unwrap();
+    let chromium = Chromium::start(&chrome_mic).await;
+    let page = b"<!doctype html><title>interop</title><p>switchboard interop</p>".to_vec();
+    chromium
+        .browser
+        .goto(&serve(vec![("/", "text/html", page)]).await)
+        .await
+        .unwrap();
 
-    let offer = browser.execute_async(OFFER_JS, vec![]).await.unwrap();
-    let offer = offer.as_str().unwrap().to_owned();
-    assert!(!offer.starts_with("error"), "{offer}");
+    let offer = chromium.run(OFFER_JS, vec![]).await;
 
     let device =
         WavDevice::new(WavSource::Samples(Arc::new(sine(1000.0, 0.5, 48_000))), true).recording_to(&our_speaker);
     let ours = PeerSession::new(Box::new(device), PeerConfig::default()).await.unwrap();
     let answer = ours.answer(&offer).await.unwrap();
-    let applied = browser.execute_async(ANSWER_JS, vec![json!(answer)]).await.unwrap();
-    assert_eq!(applied.as_str(), Some("ok"), "{applied}");
+    let applied = chromium.run(ANSWER_JS, vec![json!(answer)]).await;
+    assert_eq!(applied, "ok");
     let mut events = ours.subscribe();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     while ours.state() != MediaState::Connected {
@@ -153,12 +93,11 @@ async fn chromium_and_our_session_hear_each_other() {
         }
     }
 
-    let report = browser.execute_async(ANALYSE_JS, vec![]).await.unwrap();
-    let report: serde_json::Value = serde_json::from_str(report.as_str().unwrap_or("{}")).unwrap_or(json!({}));
+    let report = chromium.run(ANALYSE_JS, vec![]).await;
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap_or(json!({}));
     println!("Chromium hears: {report}");
     ours.close().await;
-    browser.close().await.ok();
-    let _ = driver.start_kill();
+    chromium.close().await;
 
     let heard = report["hz"].as_f64().unwrap_or(0.0);
     assert!((heard - 1000.0).abs() < 15.0, "Chromium's analyser: {report}");

@@ -13,26 +13,12 @@ use switchboard_media::peer::PeerConfig;
 use switchboard_media::room::RoomSession;
 use switchboard_media::session::{MediaSession, MediaState};
 use switchboard_media::tone::{sine, tone_blocks};
-use switchboard_telephony::livekit::token::{self, ApiKey, VideoGrant};
-use switchboard_telephony::secret::Secret;
 
 /// Room tokens for us (`agent-ours`) and LiveKit's SDK (`caller-sdk`) in `room`.
 fn tokens(lk: &LiveKitStack, room: &str) -> (String, String) {
-    let key = ApiKey {
-        key: lk.key.clone(),
-        secret: Secret::new(lk.secret.clone()),
-    };
-    let grant = || VideoGrant {
-        room_join: true,
-        room: Some(room.into()),
-        can_publish: Some(true),
-        can_subscribe: Some(true),
-        can_publish_data: Some(true),
-        ..VideoGrant::default()
-    };
     (
-        token::mint_for(&key, "agent-ours", 600, Some(grant()), None),
-        token::mint_for(&key, "caller-sdk", 600, Some(grant()), None),
+        lk.room_token("agent-ours", room, true),
+        lk.room_token("caller-sdk", room, true),
     )
 }
 

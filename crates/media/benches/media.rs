@@ -24,17 +24,7 @@ use switchboard_media::peer::{PeerConfig, PeerSession};
 use switchboard_media::pipeline::PipelineConfig;
 use switchboard_media::room::RoomSession;
 use switchboard_media::session::{MediaSession, MediaState};
-use switchboard_media::tone::{onset, sine};
-
-const RATE: usize = 48_000;
-/// A mark every half second: 0.3 s silence, 0.2 s tone.
-const PERIOD: f64 = 0.5;
-
-fn marks() -> Vec<f32> {
-    let mut v = vec![0.0; RATE * 3 / 10];
-    v.extend(sine(1000.0, 0.5, RATE / 5));
-    v
-}
+use switchboard_media::tone::{self, marks};
 
 type Clock = Arc<std::sync::Mutex<Option<Instant>>>;
 
@@ -108,18 +98,6 @@ async fn room_call(
     agent_mic: WavSource,
     record: Option<&std::path::Path>,
 ) -> (RoomSession, RoomSession, Clock, Clock) {
-    use switchboard_telephony::livekit::token::{self, ApiKey, VideoGrant};
-    let key = ApiKey {
-        key: lk.key.clone(),
-        secret: switchboard_telephony::secret::Secret::new(lk.secret.clone()),
-    };
-    let grant = VideoGrant {
-        room_join: true,
-        room: Some(room.to_owned()),
-        can_publish: Some(true),
-        can_subscribe: Some(true),
-        ..VideoGrant::default()
-    };
     let cfg = PeerConfig {
         loopback_only: true,
         pipeline: PipelineConfig {
@@ -132,7 +110,7 @@ async fn room_call(
     let agent_clock = agent_dev.clock();
     let (far_dev, far_clock) = far_end(record);
     let join = |who: &str, dev: WavDevice| {
-        let t = token::mint_for(&key, who, 600, Some(grant.clone()), None);
+        let t = lk.room_token(who, room, true);
         let (url, cfg) = (lk.url.clone(), cfg.clone());
         async move { RoomSession::join(&url, &t, Box::new(dev), cfg).await.expect("joined") }
     };
@@ -146,23 +124,10 @@ async fn room_call(
 /// Delays (ms) of the marks found in `rec`, sent from `t_agent`, heard from `t_far`.
 fn mark_delays(rec: &std::path::Path, t_agent: Instant, t_far: Instant) -> Vec<f64> {
     let heard = read_wav(rec).expect("recording");
-    let mut delays = Vec::new();
-    let mut from = 0;
-    while let Some(i) = onset(&heard[from..], 0.05) {
-        let o = from + i;
-        let heard_at = t_far + Duration::from_secs_f64(o as f64 / RATE as f64);
-        let since = heard_at.duration_since(t_agent).as_secs_f64() - 0.3;
-        let sent = (since / PERIOD).floor() * PERIOD;
-        delays.push((since - sent) * 1000.0);
-        from = o + RATE * 2 / 5;
-        if from >= heard.len() {
-            break;
-        }
-    }
-    // The first marks include call setup; keep the steady state.
-    delays.drain(..delays.len().min(4));
-    delays.sort_by(f64::total_cmp);
-    delays
+    // Signed: the far end's device may have started first.
+    let after =
+        t_far.saturating_duration_since(t_agent).as_secs_f64() - t_agent.saturating_duration_since(t_far).as_secs_f64();
+    tone::mark_delays(&heard, after)
 }
 
 async fn room_delay(lk: &switchboard_e2e::livekit::LiveKitStack) -> Vec<f64> {

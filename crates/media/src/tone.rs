@@ -93,6 +93,63 @@ pub fn tone_level(samples: &[f32], hz: f32) -> f32 {
     (4.0 * power.max(0.0).sqrt() / n as f64) as f32
 }
 
+/// Timing marks for delay measurements: every [`MARK_PERIOD`] seconds, 0.3 s of silence
+/// then 0.2 s of a 1 kHz tone (peak 0.5). Loop it as a microphone; find the onsets at the
+/// far end with [`mark_delays`].
+pub fn marks() -> Vec<f32> {
+    let rate = SAMPLE_RATE as usize;
+    let mut v = vec![0.0; rate * 3 / 10];
+    v.extend(sine(1000.0, 0.5, rate / 5));
+    v
+}
+
+/// The period of [`marks`], in seconds.
+pub const MARK_PERIOD: f64 = 0.5;
+
+/// Delays (ms, sorted) of the [`marks`] heard in `heard`, a recording that started
+/// `heard_after` seconds after the marks' source did. Each onset is attributed to the
+/// latest mark sent before it, so delays are taken modulo the period (fine below 500 ms).
+/// The first four marks (call setup) are left out.
+pub fn mark_delays(heard: &[f32], heard_after: f64) -> Vec<f64> {
+    let rate = SAMPLE_RATE as usize;
+    let mut delays = Vec::new();
+    let mut from = 0;
+    while let Some(i) = onset(&heard[from..], 0.05) {
+        let o = from + i;
+        let since = heard_after + o as f64 / rate as f64 - 0.3;
+        let sent = (since / MARK_PERIOD).floor() * MARK_PERIOD;
+        delays.push((since - sent) * 1000.0);
+        from = o + rate * 2 / 5;
+        if from >= heard.len() {
+            break;
+        }
+    }
+    delays.drain(..delays.len().min(4));
+    delays.sort_by(f64::total_cmp);
+    delays
+}
+
+/// `samples` through a two-pole band-pass filter centred on `hz` with quality `q` (RBJ
+/// biquad, 0 dB at the centre): isolates one tone of a mix before [`onset`], e.g. the
+/// 1 kHz [`marks`] from a participant's 440 Hz tone.
+pub fn band_pass(samples: &[f32], hz: f32, q: f32) -> Vec<f32> {
+    let w = std::f64::consts::TAU * f64::from(hz) / f64::from(SAMPLE_RATE);
+    let alpha = w.sin() / (2.0 * f64::from(q));
+    let a0 = 1.0 + alpha;
+    let (b0, b2) = (alpha / a0, -alpha / a0);
+    let (a1, a2) = (-2.0 * w.cos() / a0, (1.0 - alpha) / a0);
+    let (mut x1, mut x2, mut y1, mut y2) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    samples
+        .iter()
+        .map(|&x| {
+            let x = f64::from(x);
+            let y = b0 * x + b2 * x2 - a1 * y1 - a2 * y2;
+            (x2, x1, y2, y1) = (x1, x, y1, y);
+            y as f32
+        })
+        .collect()
+}
+
 /// Index of the first 5 ms block whose RMS exceeds `threshold` (linear amplitude).
 pub fn onset(samples: &[f32], threshold: f32) -> Option<usize> {
     const BLOCK: usize = (SAMPLE_RATE / 200) as usize;
@@ -158,5 +215,30 @@ mod tests {
         s.extend(sine(440.0, 0.5, 4800));
         assert_eq!(onset(&s, 0.05), Some(4800));
         assert_eq!(onset(&[0.0; 100], 0.05), None);
+    }
+
+    #[test]
+    fn mark_delays_reads_a_delayed_copy_of_the_marks() {
+        // Ten periods of marks, heard 73 ms late by a recording started 1.2 s after them.
+        let sent: Vec<f32> = marks().repeat(10);
+        let rate = SAMPLE_RATE as usize;
+        let late = rate * 73 / 1000;
+        let heard_from = rate * 12 / 10;
+        let mut heard = vec![0.0; late];
+        heard.extend(&sent);
+        let d = mark_delays(&heard[heard_from..], 1.2);
+        assert_eq!(d.len(), 4, "{d:?}"); // 10 marks, 2 before the recording, 4 dropped
+        assert!(d.iter().all(|ms| (ms - 73.0).abs() <= 5.0), "{d:?}");
+        assert!(mark_delays(&[0.0; 48_000], 0.0).is_empty());
+    }
+
+    #[test]
+    fn band_pass_keeps_its_tone_and_drops_another() {
+        let n = SAMPLE_RATE as usize / 2;
+        let tail = |v: Vec<f32>| rms(&v[n / 2..]);
+        let kept = tail(band_pass(&sine(1_000.0, 0.5, n), 1_000.0, 10.0));
+        let dropped = tail(band_pass(&sine(440.0, 0.5, n), 1_000.0, 10.0));
+        assert!((kept - 0.5 / 2f32.sqrt()).abs() < 0.01, "{kept}");
+        assert!(dropped < 0.03, "{dropped}");
     }
 }
