@@ -220,6 +220,7 @@ impl Audio {
         muted: bool,
         emit: Arc<dyn Fn(UiEvent) + Send + Sync>,
     ) -> Result<(), DesktopError> {
+        tracing::info!(call_sid = %sid, "joining the call's audio");
         match join {
             MediaJoin::Peer { signal } => self.join_peer(client, sid, signal, muted, emit).await,
             MediaJoin::LiveKit { url, token, .. } => self.join_room(client, sid, url, token, muted, emit).await,
@@ -415,6 +416,7 @@ impl Audio {
     pub(crate) async fn leave_any(&self) {
         let joined = self.joined.lock().await.take();
         if let Some(j) = joined {
+            tracing::info!(call_sid = %j.sid, "leaving the call's audio");
             j.close().await;
         }
     }

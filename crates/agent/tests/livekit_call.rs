@@ -20,7 +20,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use serde_json::json;
 use switchboard_agent::AudioSetup;
 use switchboard_core::desktop::UiEvent;
 use switchboard_core::{AgentStatus, CallStatus, MonitorMode};
@@ -74,26 +73,7 @@ async fn call() {
     let admin = switchboard_gateway::demo::issue_token(&*store, ada).await.unwrap();
     let sam_token = gw::token(&*store, &w.seeded, "sam").await;
     drop(store);
-    let http = reqwest::Client::new();
-    let (code, p) = gw::api(
-        &http,
-        reqwest::Method::POST,
-        &format!("{}/v1/providers", w.url()),
-        &admin,
-        Some(json!({ "name": "lk", "kind": "livekit",
-            "config": { "url": lk.url, "api_key": lk.key, "api_secret": "secret:LIVEKIT_SECRET" } })),
-    )
-    .await;
-    assert_eq!(code, 201, "{p}");
-    let (code, n) = gw::api(
-        &http,
-        reqwest::Method::POST,
-        &format!("{}/v1/numbers", w.url()),
-        &admin,
-        Some(json!({ "e164": NUMBER, "label": "LiveKit line", "provider_id": p["id"], "inbound": true, "outbound": false })),
-    )
-    .await;
-    assert_eq!(code, 201, "{n}");
+    gw::livekit_line(&w.url(), &admin, &lk, "lk", NUMBER).await;
     let api = Twirp::new(
         &lk.url,
         ApiKey {
@@ -101,14 +81,6 @@ async fn call() {
             secret: Secret::new(lk.secret.clone()),
         },
     );
-    eventually(30, "LiveKit's inbound trunk carries the number", || async {
-        let trunks = api.list_inbound_trunks().await.ok()?;
-        trunks
-            .iter()
-            .any(|t| t.name == "switchboard:lk" && t.numbers.iter().any(|n| n == NUMBER))
-            .then_some(())
-    })
-    .await;
 
     // The console, with a 1 kHz tone as the agent's microphone.
     let dir = tempfile::tempdir().unwrap();

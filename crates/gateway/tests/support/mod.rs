@@ -574,3 +574,52 @@ pub async fn add_number(
     assert_eq!(code, 201, "{body}");
     body
 }
+
+/// Put `number` on a new LiveKit provider `name` of the gateway at `base` (over the API,
+/// as `admin`; the API secret read from `secret:LIVEKIT_SECRET`, which the caller wrote),
+/// and wait until the provider has given LiveKit its inbound trunk with the number.
+pub async fn livekit_line(
+    base: &str,
+    admin: &str,
+    lk: &switchboard_e2e::livekit::LiveKitStack,
+    name: &str,
+    number: &str,
+) {
+    use switchboard_telephony::livekit::{token::ApiKey, twirp::Twirp};
+    let http = reqwest::Client::new();
+    let (code, p) = api(
+        &http,
+        reqwest::Method::POST,
+        &format!("{base}/v1/providers"),
+        admin,
+        Some(serde_json::json!({ "name": name, "kind": "livekit",
+            "config": { "url": lk.url, "api_key": lk.key, "api_secret": "secret:LIVEKIT_SECRET" } })),
+    )
+    .await;
+    assert_eq!(code, 201, "{p}");
+    let (code, n) = api(
+        &http,
+        reqwest::Method::POST,
+        &format!("{base}/v1/numbers"),
+        admin,
+        Some(serde_json::json!({ "e164": number, "label": "LiveKit line", "provider_id": p["id"], "inbound": true, "outbound": false })),
+    )
+    .await;
+    assert_eq!(code, 201, "{n}");
+    let api = Twirp::new(
+        &lk.url,
+        ApiKey {
+            key: lk.key.clone(),
+            secret: switchboard_telephony::secret::Secret::new(lk.secret.clone()),
+        },
+    );
+    let trunk = format!("switchboard:{name}");
+    eventually(30, "LiveKit's inbound trunk carries the number", || async {
+        let trunks = api.list_inbound_trunks().await.ok()?;
+        trunks
+            .iter()
+            .any(|t| t.name == trunk && t.numbers.iter().any(|n| n == number))
+            .then_some(())
+    })
+    .await;
+}
