@@ -352,6 +352,16 @@ impl Ui {
             .expect("type into the input");
     }
 
+    /// Sign in on the sign-in screen with the gateway at `base` and `token`, and wait for
+    /// the console's queue (a keyring is there; see `no_keyring` for the other way).
+    pub async fn sign_in(&self, base: &str, token: &str) {
+        self.el("#signin-url").await;
+        self.type_into("#signin-url", base).await;
+        self.type_into("#signin-token", token).await;
+        self.click("#signin-submit").await;
+        self.el("#queue").await;
+    }
+
     /// Choose in a <select> as a user's pick would: set the value, fire `change`.
     pub async fn choose(&self, css: &str, value: &str) {
         self.el(css).await;

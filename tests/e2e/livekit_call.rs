@@ -21,7 +21,7 @@ use std::time::Duration;
 use switchboard_e2e::livekit::{Baresip, LiveKitStack, wav_8k};
 use switchboard_e2e::{Window, app_binary, free_port, meter_above};
 use switchboard_media::device::{read_wav, resample, write_wav};
-use switchboard_media::tone::{onset, rms, sine, tone_blocks};
+use switchboard_media::tone::{rms, sine, tone_blocks};
 
 const NUMBER: &str = "+14155550199";
 const CALLER: &str = "+16285550166";
@@ -71,11 +71,8 @@ async fn call() {
     )
     .await;
     let ui = &window.ui;
-    ui.el("#signin-url").await;
-    ui.type_into("#signin-url", &format!("http://{bind}")).await;
-    ui.type_into("#signin-token", &gw::cli_token(db.url(), "alice")).await;
-    ui.click("#signin-submit").await;
-    ui.el("#queue").await;
+    ui.sign_in(&format!("http://{bind}"), &gw::cli_token(db.url(), "alice"))
+        .await;
     ui.choose("#status-select", "available").await;
 
     // The caller says a sentence, six times over with pauses (8 kHz, as a phone sends).
@@ -146,9 +143,7 @@ async fn call() {
         read_wav(&speaker).ok().filter(|s| s.len() > 48_000 * 5)
     })
     .await;
-    let start = onset(&played, 0.01).expect("the agent heard something");
-    let probe = gw::envelope(&played[start..(start + 48_000 * 3).min(played.len())]);
-    let corr = gw::best_correlation(&gw::envelope(&sentence), &probe);
+    let corr = gw::speech_followed(&played, &sentence);
     println!("speech envelope correlation at the app's speaker: {corr:.2}");
     assert!(
         corr >= 0.8,

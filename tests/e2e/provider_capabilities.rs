@@ -64,11 +64,7 @@ async fn run() {
     )
     .await;
     let ui = &window.ui;
-    ui.el("#signin-url").await;
-    ui.type_into("#signin-url", &base).await;
-    ui.type_into("#signin-token", &alice).await;
-    ui.click("#signin-submit").await;
-    ui.el("#queue").await;
+    ui.sign_in(&base, &alice).await;
 
     // The admin takes hold, recording and agent transfers away from the demo's provider.
     let http = reqwest::Client::new();

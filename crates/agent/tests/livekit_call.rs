@@ -25,7 +25,7 @@ use switchboard_core::desktop::UiEvent;
 use switchboard_core::{AgentStatus, CallStatus, MonitorMode};
 use switchboard_e2e::livekit::{Baresip, LiveKitStack, tone_wav_8k, wav_8k};
 use switchboard_media::device::read_wav;
-use switchboard_media::tone::{onset, rms, tone_blocks, tone_level};
+use switchboard_media::tone::{rms, tone_blocks, tone_level};
 use switchboard_telephony::livekit::token::ApiKey;
 use switchboard_telephony::livekit::twirp::Twirp;
 use switchboard_telephony::secret::Secret;
@@ -259,9 +259,7 @@ async fn call() {
         read_wav(&speaker).ok().filter(|s| s.len() > 48_000 * 5)
     })
     .await;
-    let start = onset(&heard, 0.01).expect("the agent heard something");
-    let probe = gw::envelope(&heard[start..(start + 48_000 * 3).min(heard.len())]);
-    let corr = gw::best_correlation(&gw::envelope(&sentence), &probe);
+    let corr = gw::speech_followed(&heard, &sentence);
     println!("speech envelope correlation at the agent: {corr:.2}");
     assert!(
         corr > 0.8,

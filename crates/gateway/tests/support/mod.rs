@@ -449,6 +449,15 @@ pub fn envelope(s: &[f32]) -> Vec<f32> {
     s.chunks(960).map(switchboard_media::tone::rms).collect()
 }
 
+/// How well the first 3 s a speaker played after it first made a sound (`played`, 48 kHz)
+/// follow `sentence`: the best correlation of their loudness contours. Speech gives about
+/// 0.9; a tone, noise or silence far less.
+pub fn speech_followed(played: &[f32], sentence: &[f32]) -> f32 {
+    let start = switchboard_media::tone::onset(played, 0.01).expect("the speaker played something");
+    let probe = envelope(&played[start..(start + 48_000 * 3).min(played.len())]);
+    best_correlation(&envelope(sentence), &probe)
+}
+
 /// Best normalised correlation of `probe` against `reference` (looped) over all lags.
 pub fn best_correlation(reference: &[f32], probe: &[f32]) -> f32 {
     let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
