@@ -482,6 +482,27 @@ pub struct Oracle {
     lines: std::io::Lines<std::io::BufReader<std::process::ChildStdout>>,
 }
 
+/// The project virtualenv's Python (`cargo xtask setup` makes it), where the vendors'
+/// PyPI packages the tests use are installed.
+pub fn venv_python() -> PathBuf {
+    let bin = std::env::var_os("SWITCHBOARD_PY_TOOLS")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/switchboard/py/bin")))
+        .expect("SWITCHBOARD_PY_TOOLS or HOME");
+    let python = bin.join("python");
+    assert!(
+        python.exists(),
+        "no virtualenv at {}: run `cargo xtask setup`",
+        bin.display()
+    );
+    python
+}
+
+/// `tests/python/<script>`.
+pub fn python_script(script: &str) -> PathBuf {
+    node_dir().with_file_name("python").join(script)
+}
+
 /// The Python oracles' old name.
 pub type PyOracle = Oracle;
 
@@ -493,17 +514,8 @@ impl Oracle {
 
     /// Start `tests/python/<script>`, inside network namespace `netns` when given.
     pub fn start_in(script: &str, netns: Option<&str>) -> Self {
-        let bin = std::env::var_os("SWITCHBOARD_PY_TOOLS")
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/switchboard/py/bin")))
-            .expect("SWITCHBOARD_PY_TOOLS or HOME");
-        let python = bin.join("python");
-        assert!(
-            python.exists(),
-            "no virtualenv at {}: run `cargo xtask setup`",
-            bin.display()
-        );
-        let script = node_dir().with_file_name("python").join(script);
+        let python = venv_python();
+        let script = python_script(script);
         let mut cmd = match netns {
             Some(ns) => {
                 let mut c = std::process::Command::new("ip");

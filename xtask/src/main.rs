@@ -263,6 +263,9 @@ const PYTHON_TOOLS: &[(&str, &str, &str)] = &[
     // LiveKit's real-time SDK (its own WebRTC build, from the wheel): a room participant
     // that joins with the gateway's tokens and hears and speaks (tests/python).
     ("livekit", "python", "1.0.12"),
+    // The Prometheus project's client, whose exposition-format parser reads the gateway's
+    // /metrics text in the tests (tests/python/prometheus_text.py).
+    ("prometheus-client", "python", "0.26.0"),
 ];
 
 /// The project's virtualenv for Python tools; kept across runs like the cargo tools.

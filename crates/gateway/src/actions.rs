@@ -64,6 +64,7 @@ pub async fn perform(
         },
     };
     if let Err(e) = result {
+        crate::metrics::provider_error(&e);
         let err = e.to_call_error();
         let undo = crate::policy::undo_claim(action, &current, &rec).map(|owner| (who.agent_id, owner));
         st.store.action_failed(who.business_id, sid, action, &err, undo).await?;
@@ -242,7 +243,10 @@ pub async fn place_call(
         Err(e) => NormalizedCallEvent {
             call_sid: Some(sid.clone()),
             status: Some(switchboard_core::CallStatus::Failed),
-            error: Some(e.to_call_error()),
+            error: Some({
+                crate::metrics::provider_error(&e);
+                e.to_call_error()
+            }),
             ..NormalizedCallEvent::new(format!("{sid}:initiate-failed"), now_ms())
         },
     };

@@ -88,6 +88,7 @@ async fn forward_new(
             if events.is_empty() {
                 break;
             }
+            crate::metrics::events_forwarded(events.len() as u64);
             for event in events {
                 *last = event.id;
                 let json = serde_json::to_string(&event).unwrap_or_default();

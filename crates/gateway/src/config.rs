@@ -104,6 +104,10 @@ pub struct ServeArgs {
     /// Open connections in total.
     #[arg(long, env = "SWITCHBOARD_MAX_CONNECTIONS", default_value_t = 10_000)]
     pub max_connections: usize,
+    /// Serve Prometheus metrics (`GET /metrics`, unauthenticated) on this address; off
+    /// when unset. Keep it private: the public address never serves them.
+    #[arg(long, env = "SWITCHBOARD_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
 }
 
 impl ServeArgs {

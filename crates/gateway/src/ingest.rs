@@ -106,6 +106,15 @@ pub fn check_turn(turn: &TranscriptTurnIn, now: i64) -> Result<(), String> {
 /// Store one provider report; returns the call it concerns. The store commits before this
 /// returns, so a webhook acknowledged after it is durable.
 pub async fn ingest(store: &dyn Store, provider: &ProviderRow, ev: &ProviderEvent) -> StoreResult<Option<CallSid>> {
+    let started = std::time::Instant::now();
+    let stored = store_report(store, provider, ev).await;
+    if matches!(stored, Ok(Some(_))) {
+        crate::metrics::ingest_commit(started.elapsed());
+    }
+    stored
+}
+
+async fn store_report(store: &dyn Store, provider: &ProviderRow, ev: &ProviderEvent) -> StoreResult<Option<CallSid>> {
     let now = crate::now_ms();
     match ev {
         ProviderEvent::Call(ev) => {

@@ -23,6 +23,7 @@ pub mod error;
 pub mod floor;
 pub mod http;
 pub mod ingest;
+pub mod metrics;
 pub mod onboarding;
 pub mod openapi;
 pub mod policy;

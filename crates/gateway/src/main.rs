@@ -106,6 +106,19 @@ async fn main() -> anyhow::Result<()> {
             if args.demo {
                 demo::seed_demo(&store, &secrets_dir).await?;
             }
+            // Bound (and the recorder installed) before anything is served, so no figure
+            // of this process is missed and a taken address fails the start.
+            let metrics = match args.metrics_bind {
+                Some(bind) => {
+                    let handle =
+                        switchboard_gateway::metrics::install().map_err(|e| anyhow::anyhow!("metrics: {e}"))?;
+                    let listener = tokio::net::TcpListener::bind(bind)
+                        .await
+                        .with_context(|| format!("binding the metrics address {bind}"))?;
+                    Some((listener, handle))
+                }
+                None => None,
+            };
             let listener = tokio::net::TcpListener::bind(args.bind)
                 .await
                 .with_context(|| format!("binding {}", args.bind))?;
@@ -122,6 +135,19 @@ async fn main() -> anyhow::Result<()> {
             #[allow(clippy::print_stdout)]
             {
                 println!("switchboard-gateway listening on http://{addr}");
+            }
+            if let Some((listener, handle)) = metrics {
+                let at = listener.local_addr()?;
+                tokio::spawn(async move {
+                    if let Err(e) = switchboard_gateway::metrics::serve(listener, handle).await {
+                        tracing::error!(error = %e, "the metrics listener stopped");
+                    }
+                });
+                // After the line above, which scripts read first for the API's address.
+                #[allow(clippy::print_stdout)]
+                {
+                    println!("switchboard-gateway metrics on http://{at}/metrics");
+                }
             }
             switchboard_gateway::serve_with(listener, state, limits, shutdown_signal()).await?;
         }

@@ -121,6 +121,7 @@ fn denied(d: policy::Denied) -> ApiError {
 
 /// A provider's refusal, as the API says it.
 pub fn provider_error(e: ProviderError) -> ApiError {
+    crate::metrics::provider_error(&e);
     match e {
         ProviderError::Unsupported(what) => ApiError::Conflict(format!("this call's provider does not support {what}")),
         ProviderError::Invalid(m) => ApiError::Invalid(m),

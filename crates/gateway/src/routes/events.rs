@@ -97,6 +97,7 @@ async fn session(
     mut view: View,
     socket: WebSocket,
 ) {
+    let _counted = crate::metrics::StreamClient::open();
     let (mut tx, mut rx) = socket.split();
     // Subscribe before reading the backlog so nothing falls between the two.
     let mut live = st.bus.subscribe();
@@ -111,6 +112,7 @@ async fn session(
                 Ok(ev) if ev.business_id == business && ev.event.id > last => {
                     let Some(text) = view.text(&ev.event, &ev.json) else { return };
                     if tx.send(Message::Text(text.into())).await.is_err() { return; }
+                    crate::metrics::delivered(ev.event.at, crate::now_ms());
                     last = ev.event.id;
                 }
                 Ok(_) => {}

@@ -50,13 +50,39 @@ pub async fn provider(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let handle = named(&st, &kind, &name)?;
+    let started = std::time::Instant::now();
+    let answer = handle_webhook(&st, &kind, &name, &extensions, &uri, &headers, &body).await;
+    let status = match &answer {
+        Ok(r) => r.status(),
+        Err(e) => e.status(),
+    };
+    // The kind is only a label here, and only for a provider that exists (no label per
+    // made-up path).
+    let label = if named(&st, &kind, &name).is_ok() {
+        kind.as_str()
+    } else {
+        "unknown"
+    };
+    crate::metrics::webhook(label, status.as_u16(), started.elapsed());
+    answer
+}
+
+async fn handle_webhook(
+    st: &AppState,
+    kind: &str,
+    name: &str,
+    extensions: &axum::http::Extensions,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Response, ApiError> {
+    let handle = named(st, kind, name)?;
     let url = format!("{}{}", st.public_url.trim_end_matches('/'), uri);
-    let headers = header_list(&headers);
+    let headers = header_list(headers);
     let req = WebhookRequest {
         url: &url,
         headers: &headers,
-        body: &body,
+        body,
         // Set by `http::serve` for every connection it accepts.
         peer: extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
