@@ -7,7 +7,9 @@
 //!    process), from the process's user+system time over a fixed window.
 //!
 //! Each is measured with WebRTC voice processing (AEC/NS/AGC) on the agent side and
-//! without it, so its cost is visible.
+//! without it, so its cost is visible. Between them, the delay by stage: what each stage
+//! holds by design, how far the processing module moves the marks' onsets (offline), and
+//! the jitter buffer's floor at two frames against one, measured in the same run.
 //!
 //! 3. The LiveKit path, next to the direct peer in the same run: two room sessions in one
 //!    room of a real `livekit-server` on loopback (built by `cargo xtask setup`), the
@@ -19,9 +21,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use switchboard_media::FRAME_SAMPLES;
 use switchboard_media::device::{WavDevice, WavSource, read_wav};
+use switchboard_media::jitter::JitterConfig;
 use switchboard_media::peer::{PeerConfig, PeerSession};
 use switchboard_media::pipeline::PipelineConfig;
+use switchboard_media::processing::{VoiceProcessor, WebrtcProcessor};
 use switchboard_media::room::RoomSession;
 use switchboard_media::session::{MediaSession, MediaState};
 use switchboard_media::tone::{self, marks};
@@ -46,6 +51,16 @@ async fn call(
     agent_mic: WavSource,
     record: Option<&std::path::Path>,
 ) -> (PeerSession, PeerSession, Clock, Clock) {
+    call_with(processing, JitterConfig::default(), agent_mic, record).await
+}
+
+/// [`call`], with the far end's jitter buffer limits given.
+async fn call_with(
+    processing: bool,
+    jitter: JitterConfig,
+    agent_mic: WavSource,
+    record: Option<&std::path::Path>,
+) -> (PeerSession, PeerSession, Clock, Clock) {
     let agent_dev = WavDevice::new(agent_mic, true);
     let agent_clock = agent_dev.clock();
     let (far_dev, far_clock) = far_end(record);
@@ -61,6 +76,7 @@ async fn call(
         loopback_only: true,
         pipeline: PipelineConfig {
             voice_processing: false,
+            jitter,
             ..PipelineConfig::default()
         },
         ..PeerConfig::default()
@@ -189,10 +205,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn delay(processing: bool) -> Vec<f64> {
+    delay_with(processing, JitterConfig::default()).await
+}
+
+async fn delay_with(processing: bool, jitter: JitterConfig) -> Vec<f64> {
     let dir = tempfile::tempdir().expect("tempdir");
     let rec = dir.path().join("far.wav");
     let (agent, far, agent_clock, far_clock) =
-        call(processing, WavSource::Samples(Arc::new(marks())), Some(&rec)).await;
+        call_with(processing, jitter, WavSource::Samples(Arc::new(marks())), Some(&rec)).await;
     tokio::time::sleep(Duration::from_secs(20)).await;
     agent.close().await;
     far.close().await;
@@ -230,6 +250,68 @@ async fn cpu_per_call(processing: bool, calls: usize) -> f64 {
     (c1 - c0) / (t1 - t0).as_secs_f64() / calls as f64 * 100.0
 }
 
+/// The processing module's part, apart from the network and devices: the marks through
+/// its capture path offline, frame by frame as the engine feeds it; where each onset moved.
+fn processing_shift() -> Vec<f64> {
+    let mut apm = WebrtcProcessor::new().expect("webrtc-audio-processing");
+    let mut out = Vec::new();
+    for frame in marks().repeat(40).chunks(FRAME_SAMPLES) {
+        let mut f = frame.to_vec();
+        apm.capture(&mut f);
+        out.extend(f);
+    }
+    tone::mark_delays(&out, 0.0)
+}
+
+/// Where the delay goes on the direct path: what each stage holds by design, what the
+/// processing module moves the onsets by, and the jitter buffer's floor measured both
+/// ways in this run.
+async fn stages() {
+    let cfg = PipelineConfig::default();
+    let ms = |samples: usize| samples as f64 * 1000.0 / 48_000.0;
+    println!("delay by stage (direct path):");
+    println!("  capture: the WAV device hands whole 20 ms frames at their start (a sound card adds its period)");
+    println!("  engine tick: up to 10 ms before a captured frame is encoded (5 ms on average)");
+    println!("  network: loopback, below 1 ms");
+    println!(
+        "  jitter buffer: {} frame(s) = {:.0} ms on a clean network (its floor), more as jitter is measured",
+        cfg.jitter.min_frames,
+        cfg.jitter.min_frames as f64 * 20.0
+    );
+    println!(
+        "  speaker ring: {:.0} ms kept queued (playout fill)",
+        ms(cfg.playout_fill)
+    );
+    let shift = processing_shift();
+    if !shift.is_empty() {
+        println!(
+            "  voice processing (capture path, offline): onsets later by p50 {:.1} ms, p99 {:.1} ms ({} marks)",
+            percentile(&shift, 0.5),
+            percentile(&shift, 0.99),
+            shift.len()
+        );
+    }
+    let floor2 = delay_with(
+        false,
+        JitterConfig {
+            min_frames: 2,
+            ..JitterConfig::default()
+        },
+    )
+    .await;
+    let floor1 = delay_with(false, JitterConfig::default()).await;
+    if !floor1.is_empty() && !floor2.is_empty() {
+        let (a, b) = (percentile(&floor2, 0.5), percentile(&floor1, 0.5));
+        println!(
+            "  jitter floor 2 frames (before) -> {} (now), same run, bypass: p50 {a:.1} -> {b:.1} ms, p99 {:.1} -> {:.1} ms ({:.2}x)",
+            JitterConfig::default().min_frames,
+            percentile(&floor2, 0.99),
+            percentile(&floor1, 0.99),
+            b / a.max(1e-9)
+        );
+    }
+}
+
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -252,6 +334,7 @@ fn main() {
                 d.len()
             );
         }
+        stages().await;
         let bypass = cpu_per_call(false, 20).await;
         let apm = cpu_per_call(true, 20).await;
         println!("CPU per active call, 20 concurrent calls (both ends in-process): bypass {bypass:.2}% of a core, with webrtc-audio-processing {apm:.2}% ({:.2}x)", apm / bypass.max(1e-9));

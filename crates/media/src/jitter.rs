@@ -31,7 +31,9 @@ pub struct JitterConfig {
 impl Default for JitterConfig {
     fn default() -> Self {
         Self {
-            min_frames: 2,
+            // One frame on a clean network (the target grows with measured jitter and
+            // with every late packet): each frame of depth is 20 ms of the caller's delay.
+            min_frames: 1,
             max_frames: 12,
             max_conceal: 5,
         }
@@ -311,6 +313,30 @@ mod tests {
             })
             .collect();
         assert_eq!(played, seqs);
+    }
+
+    #[test]
+    fn a_clean_network_is_played_one_frame_deep_and_jitter_deepens_it() {
+        // Packets every 20 ms on the dot, one pop per 20 ms just after each arrival.
+        let mut clean = JitterBuffer::new(JitterConfig::default());
+        let mut waiting = Vec::new();
+        for s in 0..200u16 {
+            clean.push(s, ts(s), f64::from(s) * 20.0, bytes(s));
+            assert!(matches!(clean.pop(), Playout::Packet { seq, .. } if seq == s));
+            waiting.push(clean.len());
+        }
+        assert_eq!(clean.target_frames(), 1);
+        assert!(
+            waiting.iter().all(|&w| w == 0),
+            "nothing waits longer than its own frame"
+        );
+        // The same stream with +-15 ms of delay variation: the target grows to cover it.
+        let mut jittery = JitterBuffer::new(JitterConfig::default());
+        for s in 0..200u16 {
+            let wobble = if s % 2 == 0 { 15.0 } else { -15.0 };
+            jittery.push(s, ts(s), f64::from(s) * 20.0 + wobble, bytes(s));
+        }
+        assert!(jittery.target_frames() >= 3, "target {}", jittery.target_frames());
     }
 
     #[test]

@@ -377,10 +377,11 @@ mod tests {
 
     /// Feed each sender's packets in step (sequence numbers and timestamps of unrelated
     /// origins, as two participants' are), playing out as a device would; what played.
+    /// The speaker ring starts two frames deep, so each sender is two packets ahead.
     fn play(p: &mut Pipeline, speaker: &mut PlaybackSide, senders: &[(u32, u16, Vec<Bytes>)]) -> Vec<f32> {
         let mut heard = Vec::new();
         let n = senders.iter().map(|s| s.2.len()).max().unwrap_or(0);
-        for k in 0..n {
+        let send = |p: &mut Pipeline, k: usize| {
             for (ssrc, seq0, pkts) in senders {
                 if let Some(pkt) = pkts.get(k) {
                     let seq = seq0.wrapping_add(k as u16);
@@ -388,6 +389,10 @@ mod tests {
                     p.receive(*ssrc, seq, ts, pkt.clone()).unwrap();
                 }
             }
+        };
+        send(p, 0);
+        for k in 0..n {
+            send(p, k + 1);
             p.playout().unwrap();
             heard.extend((0..FRAME_SAMPLES).map(|_| speaker.pop()));
         }
