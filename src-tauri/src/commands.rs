@@ -45,7 +45,7 @@ pub async fn queue(c: State<'_, Console>) -> R<Vec<CallSummary>> {
 
 #[tauri::command(rename_all = "snake_case")]
 pub async fn history(c: State<'_, Console>, search: String) -> R<Vec<CallSummary>> {
-    c.history(&search, 200).await
+    c.history(&search, switchboard_agent::HISTORY_PAGE).await
 }
 
 #[tauri::command(rename_all = "snake_case")]

@@ -12,7 +12,7 @@ pub mod probe;
 mod tray;
 
 use switchboard_agent::{Console, ConsoleConfig};
-use switchboard_core::desktop::UiEvent;
+use switchboard_core::desktop::{Boot, UiEvent};
 use tauri::{Manager, Runtime};
 use tauri_plugin_deep_link::DeepLinkExt;
 use tauri_plugin_notification::NotificationExt;
@@ -61,6 +61,26 @@ fn watch<R: Runtime>(app: &tauri::AppHandle<R>, console: &Console) {
         }
         true
     });
+}
+
+/// The window `tauri.conf.json` describes (with `create: false`), opened by us so the page
+/// can carry the first frame's data: `window.__SWITCHBOARD_BOOT__` is set before any of the
+/// UI's code runs (see `ui/src/ipc.rs`, `boot`).
+fn open_main_window<R: Runtime>(app: &tauri::App<R>, boot: &Boot) -> Result<(), Box<dyn std::error::Error>> {
+    let config = app
+        .config()
+        .app
+        .windows
+        .iter()
+        .find(|w| w.label == "main")
+        .cloned()
+        .ok_or("tauri.conf.json describes no \"main\" window")?;
+    // JSON is a JavaScript expression: no escaping beyond serde_json's is needed.
+    let script = format!("window.__SWITCHBOARD_BOOT__ = {};", serde_json::to_string(boot)?);
+    tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?
+        .initialization_script(script)
+        .build()?;
+    Ok(())
 }
 
 /// The app, ready to run.
@@ -119,10 +139,14 @@ pub fn builder<R: Runtime>() -> tauri::Builder<R> {
                 }
                 Ok::<_, switchboard_core::desktop::DesktopError>(console)
             })?;
-            let status = tauri::async_runtime::block_on(console.state())
-                .ok()
-                .and_then(|s| s.session)
-                .map(|s| s.agent.status);
+            // The cache is read once here and handed to the page with its scripts, so the
+            // first frame already shows the queue; a broken cache starts empty instead.
+            let boot = tauri::async_runtime::block_on(console.boot()).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "could not read the cache for the first frame");
+                Boot::default()
+            });
+            open_main_window(app, &boot)?;
+            let status = boot.state.session.as_ref().map(|s| s.agent.status);
             tray::create(app.handle(), status)?;
             watch(app.handle(), &console);
             let links = console.clone();

@@ -3,8 +3,9 @@
 //!
 //! - cold start to the queue visible from the cache (process start -> queue rendered),
 //!   next to the time to the first UI frame in the same runs;
-//! - resident memory of all the app's processes (the app, WebKit's web and network
-//!   processes) idle after start, and after 100 simulated calls;
+//! - memory of all the app's processes (the app, WebKit's web and network processes) as
+//!   PSS (what the OS counts; RSS summed beside it) idle after start and after 100
+//!   simulated calls, next to Debian's linphone-desktop idle on the same display;
 //! - the .deb size, when `cargo xtask bundle` has produced one.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, dead_code)]
@@ -23,9 +24,11 @@ use tokio::process::Command;
 
 const RUNS: usize = 5;
 const CALLS: usize = 100;
+/// How long "idle" lasts before memory is read, for our app and the anchor alike.
+const SETTLE: Duration = Duration::from_secs(5);
 
-/// Sum of VmRSS (KiB) of `pid` and all its descendants.
-fn tree_rss_kib(pid: u32) -> u64 {
+/// `pid` and all its descendants (WebKit's web and network processes are children).
+fn process_tree(pid: u32) -> Vec<u32> {
     let mut parents: Vec<(u32, u32)> = vec![];
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(p) = e.file_name().to_string_lossy().parse::<u32>() else {
@@ -47,14 +50,102 @@ fn tree_rss_kib(pid: u32) -> u64 {
         tree.extend(parents.iter().filter(|(_, pp)| *pp == cur).map(|(p, _)| *p));
         i += 1;
     }
-    tree.iter()
-        .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/status")).ok())
-        .filter_map(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
-        })
-        .sum()
+    tree
+}
+
+/// Memory of a process tree, in KiB.
+#[derive(Clone, Copy, Default)]
+struct Memory {
+    /// Proportional set size: each shared page divided among the processes mapping it,
+    /// so the sum over processes is what they cost the machine together.
+    pss: u64,
+    /// Resident set size summed: shared libraries counted once per process.
+    rss: u64,
+    processes: usize,
+}
+
+impl Memory {
+    fn of_tree(pid: u32) -> Self {
+        let mut m = Memory::default();
+        for p in process_tree(pid) {
+            // smaps_rollup: the kernel's own sums over all mappings of the process.
+            let Ok(rollup) = std::fs::read_to_string(format!("/proc/{p}/smaps_rollup")) else {
+                continue;
+            };
+            let field = |name: &str| {
+                rollup
+                    .lines()
+                    .find(|l| l.starts_with(name))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            m.pss += field("Pss:");
+            m.rss += field("Rss:");
+            m.processes += 1;
+        }
+        m
+    }
+}
+
+impl std::fmt::Display for Memory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        write!(
+            f,
+            "PSS {:.1} MiB (RSS summed {:.1} MiB, {} processes)",
+            mib(self.pss),
+            mib(self.rss),
+            self.processes
+        )
+    }
+}
+
+/// Everything `xwininfo -root -tree` (x11-utils) says about the windows on `display`.
+fn window_tree(display: &str) -> String {
+    std::process::Command::new("xwininfo")
+        .args(["-root", "-tree"])
+        .env("DISPLAY", display)
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default()
+}
+
+/// The anchor: Debian's linphone-desktop (a Qt SIP softphone), started on the same display
+/// with a fresh home, left idle as long as our app once its window is up. `None` when it
+/// is not installed (`cargo xtask bench desktop` installs it).
+async fn linphone_idle(display: &str, settle: Duration) -> Option<Memory> {
+    let bin = Path::new("/usr/bin/linphone");
+    if !bin.exists() {
+        return None;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let mut child = Command::new(bin)
+        .env("DISPLAY", display)
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join(".config"))
+        .env("XDG_DATA_HOME", home.path().join(".local/share"))
+        .env("XDG_CACHE_HOME", home.path().join(".cache"))
+        .env("NO_AT_BRIDGE", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = child.id().unwrap();
+    // Ready: its window is mapped (the title carries "Linphone").
+    gw::eventually(60, "linphone's window", || async {
+        window_tree(display).contains("\"Linphone\":").then_some(())
+    })
+    .await;
+    tokio::time::sleep(settle).await;
+    let m = Memory::of_tree(pid);
+    let _ = std::process::Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{pid}")])
+        .status();
+    let _ = child.kill().await;
+    let _ = child.wait().await;
+    Some(m)
 }
 
 struct App {
@@ -178,8 +269,8 @@ async fn run() {
     // Memory: idle after start, then after CALLS calls through the gateway.
     let mut a = App::start(&app, &display, data.path(), None).await;
     a.until("queue").await;
-    tokio::time::sleep(Duration::from_secs(5)).await; // settle: idle means idle for a while
-    let idle = tree_rss_kib(a.pid());
+    tokio::time::sleep(SETTLE).await; // idle means idle for a while
+    let idle = Memory::of_tree(a.pid());
     let secret = std::fs::read_to_string(secrets.join(switchboard_gateway::demo::DEMO_SECRET)).unwrap();
     let http = reqwest::Client::new();
     let hook = format!("{url}/webhooks/simulator/simulator");
@@ -212,10 +303,11 @@ async fn run() {
         (n as usize >= CALLS).then_some(())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    let after = tree_rss_kib(a.pid());
+    tokio::time::sleep(SETTLE).await;
+    let after = Memory::of_tree(a.pid());
     a.stop().await;
     drop(gateway);
+    let linphone = linphone_idle(&display, SETTLE).await;
 
     let (ui_med, queue_med) = (median(&mut ui), median(&mut queue));
     println!("switchboard desktop benchmarks (release app, Xvfb, {RUNS} runs)");
@@ -228,12 +320,19 @@ async fn run() {
         queue_med.saturating_sub(ui_med),
         queue_med as f64 / ui_med.max(1) as f64
     );
+    println!("memory, all app processes (the app, WebKit's web and network processes):");
+    println!("  idle after start:     {idle}");
     println!(
-        "resident memory, all app processes: {:.1} MiB idle after start, {:.1} MiB after {CALLS} calls ({:.2}x)",
-        idle as f64 / 1024.0,
-        after as f64 / 1024.0,
-        after as f64 / idle.max(1) as f64
+        "  after {CALLS} calls:      {after}: {:+.1} MiB PSS",
+        (after.pss as f64 - idle.pss as f64) / 1024.0
     );
+    match linphone {
+        Some(l) => println!(
+            "  anchor linphone-desktop idle, same display: {l}; Switchboard/linphone {:.2}x PSS",
+            idle.pss as f64 / l.pss.max(1) as f64
+        ),
+        None => println!("  anchor linphone-desktop: not installed (cargo xtask bench desktop installs it)"),
+    }
     let bundle = target_dir().join("release").join("bundle").join("deb");
     match std::fs::read_dir(&bundle)
         .ok()

@@ -5,7 +5,7 @@ use js_sys::{Function, Object, Reflect};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use switchboard_core::api::{CallDetail, RecordingAction, TransferTarget};
-use switchboard_core::desktop::{CallSummary, ConsoleState, DesktopError, DialRequest, Session, UiEvent};
+use switchboard_core::desktop::{Boot, CallSummary, ConsoleState, DesktopError, DialRequest, Session, UiEvent};
 use switchboard_core::{Agent, AgentStatus, CallRecord, CallSid, LeadId, NumberId, PhoneNumber};
 use wasm_bindgen::prelude::*;
 
@@ -35,6 +35,17 @@ struct None_ {}
 #[derive(Serialize)]
 struct Sid<'a> {
     call_sid: &'a CallSid,
+}
+
+/// The first frame's data, put on the page by the shell before any of our code runs
+/// (src-tauri's `open_main_window`); `None` when absent or unreadable, and the UI then
+/// waits for [`state`] as before.
+pub fn boot() -> Option<Boot> {
+    let v = Reflect::get(&js_sys::global(), &JsValue::from_str("__SWITCHBOARD_BOOT__")).ok()?;
+    if v.is_undefined() || v.is_null() {
+        return None;
+    }
+    serde_wasm_bindgen::from_value(v).ok()
 }
 
 pub async fn state() -> Result<ConsoleState, DesktopError> {

@@ -128,7 +128,8 @@ fn shortcut(ctx: &Ctx, key: &str) {
 
 #[function_component]
 fn App() -> Html {
-    let model = use_reducer(Model::default);
+    // The cached queue is in the very first frame: no round trip to the backend before it.
+    let model = use_reducer(|| Model::first_frame(ipc::boot()));
     let now = use_state(now_ms);
     // The signed-in agent's id, readable from the event callback registered once.
     let me: Rc<Cell<Option<AgentId>>> = use_memo((), |_| Cell::new(None));

@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use switchboard_core::api::CallDetail;
-use switchboard_core::desktop::{CallSummary, ConnectionState, ConsoleState, Session, UiEvent};
+use switchboard_core::desktop::{Boot, CallSummary, ConnectionState, ConsoleState, Session, UiEvent};
 use switchboard_core::{Agent, CallRecord, CallStatus, Direction, PhoneNumber, TranscriptTurn};
 use yew::Reducible;
 
@@ -84,6 +84,28 @@ pub enum Msg {
 }
 
 impl Model {
+    /// The first frame: what the shell read from the cache before the window opened, or
+    /// an empty model that waits for the backend when there is none.
+    pub fn first_frame(boot: Option<Boot>) -> Self {
+        let mut m = Self::default();
+        if let Some(b) = boot {
+            m.set_state(b.state);
+            m.queue = b.queue;
+            m.history = b.history;
+            m.numbers = b.numbers;
+            m.agents = b.agents;
+        }
+        m
+    }
+
+    fn set_state(&mut self, s: ConsoleState) {
+        self.loaded = true;
+        self.session = s.session;
+        self.connection = s.connection;
+        self.outbox_pending = s.outbox_pending;
+        self.outbox_failed = s.outbox_failed;
+    }
+
     pub fn me(&self) -> Option<&Agent> {
         self.session.as_ref().map(|s| &s.agent)
     }
@@ -125,13 +147,7 @@ impl Reducible for Model {
     fn reduce(self: Rc<Self>, msg: Msg) -> Rc<Self> {
         let mut m = (*self).clone();
         match msg {
-            Msg::State(s) => {
-                m.loaded = true;
-                m.session = s.session;
-                m.connection = s.connection;
-                m.outbox_pending = s.outbox_pending;
-                m.outbox_failed = s.outbox_failed;
-            }
+            Msg::State(s) => m.set_state(s),
             Msg::Event(ev) => match ev {
                 UiEvent::Connection(c) => m.connection = c,
                 UiEvent::CallChanged(call) => {

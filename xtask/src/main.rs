@@ -689,6 +689,8 @@ fn bench(what: &[&str]) -> Result<()> {
         "desktop" => {
             // Bundling builds the release app; the benchmark measures that very binary.
             bundle()?;
+            // The memory anchor: a SIP softphone from Debian, measured in the same run.
+            apt_install(&["linphone-desktop"])?;
             let app = target_root().join("release").join("switchboard");
             let session = KeyringSession::new()?;
             let result = status(

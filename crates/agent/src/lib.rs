@@ -21,7 +21,7 @@ use std::time::Duration;
 use switchboard_client::{Client, ClientError, StreamItem};
 use switchboard_core::api::{CallDetail, OutboundCallRequest, RecordingAction, TransferTarget, WrapUpRequest};
 use switchboard_core::desktop::{
-    CallSummary, ConnectionState, ConsoleState, DesktopError, DialRequest, Session, UiEvent,
+    Boot, CallSummary, ConnectionState, ConsoleState, DesktopError, DialRequest, Session, UiEvent,
 };
 use switchboard_core::{
     Agent, AgentStatus, CallRecord, CallSid, CallStatus, E164, Lead, LeadId, NumberId, PhoneNumber, StreamEvent,
@@ -114,6 +114,9 @@ fn refused_token_reason(code: &str) -> &'static str {
         _ => "the gateway did not accept this token",
     }
 }
+
+/// How many calls of the history the UI lists at once (the boot snapshot included).
+pub const HISTORY_PAGE: u32 = 200;
 
 const K_URL: &str = "gateway_url";
 const K_AGENT: &str = "agent";
@@ -478,6 +481,19 @@ impl Console {
             connection: self.inner.connection(),
             outbox_pending: counts.pending,
             outbox_failed: counts.failed,
+        })
+    }
+
+    /// The first frame, from the cache alone (no gateway round trip): the shell reads it
+    /// before the window opens and hands it to the page, so a cold start shows the queue
+    /// in its first frame. The UI refreshes each part later through the usual commands.
+    pub async fn boot(&self) -> Result<Boot, DesktopError> {
+        Ok(Boot {
+            state: self.state().await?,
+            queue: self.inner.cache.queue().await?,
+            history: self.inner.cache.history("", HISTORY_PAGE).await?,
+            numbers: self.inner.cache.numbers().await?,
+            agents: self.inner.cache.agents().await?,
         })
     }
 

@@ -49,6 +49,22 @@ pub struct ConsoleState {
     pub outbox_failed: usize,
 }
 
+/// What the first frame shows, read from the cache before the window opens and handed to
+/// the page with it: the queue is on screen without a round trip to the backend.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Boot {
+    /// Session, connection and outbox, as [`ConsoleState`] says them.
+    pub state: ConsoleState,
+    /// The cached queue.
+    pub queue: Vec<CallSummary>,
+    /// The cached history (the first page).
+    pub history: Vec<CallSummary>,
+    /// The business's numbers, for the dialer.
+    pub numbers: Vec<crate::number::PhoneNumber>,
+    /// The agents, for transfers and the board.
+    pub agents: Vec<Agent>,
+}
+
 /// A call as the history and the queue show it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallSummary {
