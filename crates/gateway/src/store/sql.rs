@@ -42,8 +42,13 @@ pub trait Backend: Send + Sync + std::fmt::Debug + Sized + 'static {
     fn for_update(&self) -> &'static str;
     /// Run first in a read-only transaction whose reads must all see one snapshot.
     fn snapshot(&self) -> Option<&'static str>;
-    /// Called before commit of a transaction that appended events.
-    async fn announce(&self, tx: &mut Transaction<'static, Any>) -> StoreResult<()>;
+    /// Append one event to `business`'s log inside `tx` and return its number, or `None`
+    /// when there is no such business. The number is the business's next one, taken inside
+    /// the transaction: a rollback gives it back (no gaps). Where writers run in parallel
+    /// (PostgreSQL) taking it locks the business's row until commit, so the business's
+    /// numbers become visible in order; callers append last, just before commit, to keep
+    /// that wait short. Different businesses never wait for each other here.
+    async fn append(&self, tx: &mut Transaction<'static, Any>, event: NewEvent<'_>) -> StoreResult<Option<i64>>;
     /// Called after such a commit.
     fn committed(&self);
     /// What the realtime feeder waits on.
@@ -72,6 +77,17 @@ pub(super) fn pool_options(max: u32) -> AnyPoolOptions {
         .acquire_timeout(std::time::Duration::from_secs(10))
 }
 
+/// An event about to be appended (see [`Backend::append`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NewEvent<'a> {
+    pub business: BusinessId,
+    pub kind: StreamEventKind,
+    pub call_sid: Option<&'a CallSid>,
+    /// The payload's JSON text.
+    pub payload: &'a str,
+    pub created_at: i64,
+}
+
 /// A write in progress: the transaction plus the events it appended.
 struct Tx<'b, B: Backend> {
     tx: Transaction<'static, Any>,
@@ -87,35 +103,24 @@ impl<B: Backend> Tx<'_, B> {
         call_sid: Option<&CallSid>,
         data: &serde_json::Value,
     ) -> StoreResult<i64> {
-        // The business's next number, taken inside this transaction: a rollback gives it
-        // back (no gaps), and under PostgreSQL the row lock makes the business's other
-        // writers wait until we commit, so its numbers become visible in order. Different
-        // businesses never wait for each other here.
-        let seq: i64 =
-            sqlx::query_scalar("UPDATE businesses SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq")
-                .bind(business.get())
-                .fetch_optional(&mut *self.tx)
-                .await?
-                .ok_or(StoreError::NotFound("business"))?;
-        sqlx::query(
-            "INSERT INTO call_events (business_id, seq, call_sid, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(business.get())
-        .bind(seq)
-        .bind(call_sid.map(|s| s.to_string()))
-        .bind(kind.as_str())
-        .bind(data.to_string())
-        .bind(now_ms())
-        .execute(&mut *self.tx)
-        .await?;
+        let payload = data.to_string();
+        let event = NewEvent {
+            business,
+            kind,
+            call_sid,
+            payload: &payload,
+            created_at: now_ms(),
+        };
+        let seq = self
+            .backend
+            .append(&mut self.tx, event)
+            .await?
+            .ok_or(StoreError::NotFound("business"))?;
         self.appended += 1;
         Ok(seq)
     }
 
-    async fn commit(mut self) -> StoreResult<()> {
-        if self.appended > 0 {
-            self.backend.announce(&mut self.tx).await?;
-        }
+    async fn commit(self) -> StoreResult<()> {
         self.tx.commit().await?;
         if self.appended > 0 {
             self.backend.committed();

@@ -10,7 +10,7 @@ use sqlx::{Any, AnyPool, Executor, Transaction};
 use tokio::sync::Notify;
 
 use super::StoreResult;
-use super::sql::{Backend, pool_options};
+use super::sql::{Backend, NewEvent, pool_options};
 
 /// The SQLite backend.
 #[derive(Debug)]
@@ -76,8 +76,29 @@ impl Backend for Sqlite {
         None
     }
 
-    async fn announce(&self, _tx: &mut Transaction<'static, Any>) -> StoreResult<()> {
-        Ok(())
+    async fn append(&self, tx: &mut Transaction<'static, Any>, ev: NewEvent<'_>) -> StoreResult<Option<i64>> {
+        // The one writer connection already orders appends; SQLite has no data-modifying
+        // CTEs, so this is two statements (each a function call, not a round trip).
+        let Some(seq): Option<i64> =
+            sqlx::query_scalar("UPDATE businesses SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq")
+                .bind(ev.business.get())
+                .fetch_optional(&mut **tx)
+                .await?
+        else {
+            return Ok(None);
+        };
+        sqlx::query(
+            "INSERT INTO call_events (business_id, seq, call_sid, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(ev.business.get())
+        .bind(seq)
+        .bind(ev.call_sid.map(|s| s.to_string()))
+        .bind(ev.kind.as_str())
+        .bind(ev.payload)
+        .bind(ev.created_at)
+        .execute(&mut **tx)
+        .await?;
+        Ok(Some(seq))
     }
 
     fn committed(&self) {

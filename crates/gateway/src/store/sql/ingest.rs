@@ -65,7 +65,7 @@ impl<B: Backend> SqlStore<B> {
                 });
             }
 
-            let (rec, outcome) = match self.correlate(&mut tx.tx, business, ev).await? {
+            let (rec, outcome, appended) = match self.correlate(&mut tx.tx, business, ev).await? {
                 Some(mut rec) => {
                     let takeover = policy::takes_over(&rec, ev, provider.id);
                     let mut applied = rec.apply(ev);
@@ -92,16 +92,9 @@ impl<B: Backend> SqlStore<B> {
                             .execute(&mut *tx.tx)
                             .await
                             .map_err(|e| id_taken(e, &rec))?;
-                        tx.append(
-                            business,
-                            StreamEventKind::CallUpdated,
-                            Some(&rec.call_sid),
-                            &record_json(&rec),
-                        )
-                        .await?;
-                        (rec, IngestOutcome::Updated)
+                        (rec, IngestOutcome::Updated, Some(StreamEventKind::CallUpdated))
                     } else {
-                        (rec, IngestOutcome::Unchanged)
+                        (rec, IngestOutcome::Unchanged, None)
                     }
                 }
                 None => {
@@ -133,14 +126,7 @@ impl<B: Backend> SqlStore<B> {
                         continue;
                     }
                     self.link_lead(&mut tx.tx, &rec).await?;
-                    tx.append(
-                        business,
-                        StreamEventKind::CallCreated,
-                        Some(&rec.call_sid),
-                        &record_json(&rec),
-                    )
-                    .await?;
-                    (rec, IngestOutcome::Created)
+                    (rec, IngestOutcome::Created, Some(StreamEventKind::CallCreated))
                 }
             };
             sqlx::query("UPDATE webhook_receipts SET call_sid = $1 WHERE provider_id = $2 AND event_id = $3")
@@ -149,6 +135,13 @@ impl<B: Backend> SqlStore<B> {
                 .bind(ev.event_id.clone())
                 .execute(&mut *tx.tx)
                 .await?;
+            // Last before commit: appending takes the business's stream lock (see
+            // `Backend::append`), and every statement after it would make the business's
+            // other webhooks wait longer.
+            if let Some(kind) = appended {
+                tx.append(business, kind, Some(&rec.call_sid), &record_json(&rec))
+                    .await?;
+            }
             tx.commit().await?;
             return Ok(Ingested {
                 call_sid: rec.call_sid,
