@@ -3,7 +3,8 @@
 //! - `setup`: install what the build and the tests need, idempotently.
 //! - `run`: the product on the embedded default (gateway on SQLite with the demo).
 //! - `test`: setup, then every test.
-//! - `bench gateway`: the gateway benchmarks (figures printed, nothing asserted).
+//! - `bench gateway [ingest|floor|ws]`, `bench media`, `bench desktop`: benchmarks
+//!   (figures printed, nothing asserted).
 
 #![allow(clippy::print_stdout)]
 
@@ -29,7 +30,7 @@ fn main() -> Result<()> {
         Some("fuzz") => fuzz(&rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup | run [--bind ADDR] | test [cargo test args] | ui | bundle | bench [gateway|desktop] | fuzz [TARGET] [-- libFuzzer args]>"
+                "usage: cargo xtask <setup | run [--bind ADDR] | test [cargo test args] | ui | bundle | bench <gateway [ingest|floor|ws] | desktop | media> | fuzz [TARGET] [-- libFuzzer args]>"
             );
             std::process::exit(2);
         }
@@ -682,7 +683,8 @@ fn bench(what: &[&str]) -> Result<()> {
             let pg = postgres()?;
             status(
                 cargo()
-                    .args(["bench", "-p", "switchboard-gateway", "--bench", "gateway"])
+                    .args(["bench", "-p", "switchboard-gateway", "--bench", "gateway", "--"])
+                    .args(&what[1..])
                     .env("DATABASE_URL", &pg.url),
             )
         }

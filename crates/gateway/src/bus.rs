@@ -22,8 +22,9 @@ pub struct BusEvent {
     pub business_id: BusinessId,
     /// The event.
     pub event: StreamEvent,
-    /// Its JSON text.
-    pub json: String,
+    /// Its JSON text, shared by every session that sends it unchanged (a clone is a
+    /// reference count, not a copy).
+    pub json: axum::extract::ws::Utf8Bytes,
 }
 
 /// The in-process broadcast. A subscriber that falls behind by more than the capacity is
@@ -96,7 +97,7 @@ async fn forward_new(
                 let _ = tx.send(Arc::new(BusEvent {
                     business_id,
                     event,
-                    json,
+                    json: json.into(),
                 }));
             }
         }

@@ -7,13 +7,13 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use switchboard_core::api::EventCursor;
 use switchboard_core::{AgentRole, BusinessId, StreamEvent, StreamEventKind};
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use super::ApiQuery;
 use crate::AppState;
@@ -71,8 +71,8 @@ struct View {
 }
 
 impl View {
-    /// The JSON to send for `ev` (`json` is its stored form), following settings changes.
-    fn text(&mut self, ev: &StreamEvent, json: &str) -> Option<String> {
+    /// The text to send for `ev` (`json` is its stored form), following settings changes.
+    fn text(&mut self, ev: &StreamEvent, json: &Utf8Bytes) -> Option<Utf8Bytes> {
         if ev.kind == StreamEventKind::SettingsChanged {
             if let Some(a) = ev
                 .data
@@ -83,11 +83,15 @@ impl View {
             }
         }
         match crate::policy::redact_event(self.role, self.announce_listening, ev) {
-            Some(redacted) => serde_json::to_string(&redacted).ok(),
-            None => Some(json.to_owned()),
+            Some(redacted) => serde_json::to_string(&redacted).ok().map(Utf8Bytes::from),
+            None => Some(json.clone()),
         }
     }
 }
+
+/// Most live events written before one flush: a client that fell behind gets them in a
+/// few large writes instead of one system call each, and still sees the first quickly.
+const BURST: usize = 64;
 
 async fn session(
     st: AppState,
@@ -108,18 +112,36 @@ async fn session(
     let mut ping = tokio::time::interval(Duration::from_secs(10));
     loop {
         tokio::select! {
-            msg = live.recv() => match msg {
-                Ok(ev) if ev.business_id == business && ev.event.id > last => {
-                    let Some(text) = view.text(&ev.event, &ev.json) else { return };
-                    if tx.send(Message::Text(text.into())).await.is_err() { return; }
-                    crate::metrics::delivered(ev.event.at, crate::now_ms());
-                    last = ev.event.id;
+            msg = live.recv() => {
+                let mut msg = msg;
+                let mut written = 0;
+                // Write what is already waiting, then flush once.
+                loop {
+                    match msg {
+                        Ok(ev) if ev.business_id == business && ev.event.id > last => {
+                            let Some(text) = view.text(&ev.event, &ev.json) else { return };
+                            if tx.feed(Message::Text(text)).await.is_err() { return; }
+                            crate::metrics::delivered(ev.event.at, crate::now_ms());
+                            last = ev.event.id;
+                            written += 1;
+                        }
+                        Ok(_) => {}
+                        Err(RecvError::Lagged(_)) => {
+                            if catch_up(&st, business, &mut last, &mut view, &mut tx).await.is_err() { return; }
+                        }
+                        Err(RecvError::Closed) => return,
+                    }
+                    if written >= BURST {
+                        break;
+                    }
+                    msg = match live.try_recv() {
+                        Ok(ev) => Ok(ev),
+                        Err(TryRecvError::Lagged(n)) => Err(RecvError::Lagged(n)),
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Closed) => Err(RecvError::Closed),
+                    };
                 }
-                Ok(_) => {}
-                Err(RecvError::Lagged(_)) => {
-                    if catch_up(&st, business, &mut last, &mut view, &mut tx).await.is_err() { return; }
-                }
-                Err(RecvError::Closed) => return,
+                if tx.flush().await.is_err() { return; }
             },
             incoming = rx.next() => match incoming {
                 None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
@@ -155,11 +177,13 @@ where
         };
         let full = page.len() as u32 == PAGE;
         for ev in page {
-            let json = serde_json::to_string(&ev).map_err(|_| ())?;
+            let json = Utf8Bytes::from(serde_json::to_string(&ev).map_err(|_| ())?);
             let text = view.text(&ev, &json).ok_or(())?;
-            tx.send(Message::Text(text.into())).await.map_err(|_| ())?;
+            tx.feed(Message::Text(text)).await.map_err(|_| ())?;
             *last = ev.id;
         }
+        // A page is one flush.
+        tx.flush().await.map_err(|_| ())?;
         if !full {
             return Ok(());
         }
