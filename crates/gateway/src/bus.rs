@@ -63,10 +63,17 @@ impl Bus {
         let tx = self.tx.clone();
         let wake = store.commits();
         Ok(tokio::spawn(async move {
+            // Events a process killed between commit and numbering left behind.
+            let mut idle = true;
             loop {
+                if idle && let Err(e) = store.settle().await {
+                    tracing::warn!(error = %e, "could not number left-over events; retrying");
+                }
                 // The timeout is a safety net for a wake-up lost with a dropped PostgreSQL
                 // connection; normally the notification arrives first.
-                let _ = tokio::time::timeout(Duration::from_secs(1), wake.notified()).await;
+                idle = tokio::time::timeout(Duration::from_secs(1), wake.notified())
+                    .await
+                    .is_err();
                 if let Err(e) = forward_new(&*store, &mut forwarded, &tx).await {
                     tracing::warn!(error = %e, "realtime feeder could not read events; retrying");
                 }

@@ -113,10 +113,45 @@ async fn run(kind: &str) {
         acked.len(),
         &lost[..lost.len().min(5)]
     );
+
+    // The event log: whatever the kill left unnumbered (PostgreSQL numbers events after
+    // their commit) is numbered by the next process, 1, 2, 3... with no gap and no
+    // repeat, and every stored call has its call.created event.
+    if kind == "postgres" {
+        // Made certain rather than left to the kill's timing: a committed event that its
+        // writer did not live to number (a copy of the first one).
+        let pool = sqlx::PgPool::connect(db.url()).await.unwrap();
+        sqlx::query(
+            "INSERT INTO call_events (business_id, seq, call_sid, kind, payload, created_at) \
+             SELECT business_id, NULL, call_sid, kind, payload, created_at FROM call_events \
+             WHERE business_id = $1 ORDER BY id LIMIT 1",
+        )
+        .bind(seeded.business.get())
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+    }
+    store.settle().await.unwrap();
+    let (mut numbers, mut created, mut since) = (vec![], HashSet::new(), 0);
+    loop {
+        let page = store.events_since(seeded.business, since, 500).await.unwrap();
+        let Some(last) = page.last() else { break };
+        since = last.id;
+        for e in page {
+            numbers.push(e.id);
+            if e.kind == switchboard_core::StreamEventKind::CallCreated {
+                created.insert(e.call_sid.unwrap());
+            }
+        }
+    }
+    assert_eq!(numbers, (1..=numbers.len() as i64).collect::<Vec<_>>(), "event numbers");
+    assert_eq!(created.len(), stored.len(), "one call.created per stored call");
     eprintln!(
-        "{kind}: {} acknowledged, {} stored after SIGKILL",
+        "{kind}: {} acknowledged, {} stored after SIGKILL, {} events numbered",
         acked.len(),
-        stored.len()
+        stored.len(),
+        numbers.len()
     );
     drop(store);
     db.cleanup().await;

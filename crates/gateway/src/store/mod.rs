@@ -202,6 +202,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Woken after every commit that appended events (this process's or, with
     /// PostgreSQL, any replica's).
     fn commits(&self) -> Arc<Notify>;
+    /// Number events a writer committed but did not live to number (PostgreSQL numbers
+    /// after commit); the realtime feeder calls it at start and when idle.
+    async fn settle(&self) -> StoreResult<()>;
     /// Can we reach the database?
     async fn ping(&self) -> StoreResult<()>;
 

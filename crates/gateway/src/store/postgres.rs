@@ -1,37 +1,106 @@
 //! PostgreSQL backend: for real deployments and several gateway replicas.
 //!
-//! Rows being changed are locked with `FOR UPDATE`. A business's event numbers come from
-//! its own row (`businesses.event_seq`), bumped inside the appending transaction: the row
-//! lock serialises that business's appends until commit, so its numbers become visible in
-//! order and a reader resuming from "the last number I saw" can never skip one, while other
-//! businesses append in parallel. Each commit sends `NOTIFY switchboard_events`; every
-//! replica LISTENs and wakes its realtime feeder, which reads the new rows.
+//! Rows being changed are locked with `FOR UPDATE`. Events are numbered per business, but
+//! not by the transaction that appends them: it inserts its events without a number, so
+//! writers of one business never wait for each other. Right after its commit, the writer
+//! has every committed event numbered (see [`Numbering`]): one statement, under an
+//! advisory lock that every replica shares, gives each unnumbered event its business's
+//! next numbers (in insertion order) and bumps `businesses.event_seq`, and then NOTIFYs
+//! `switchboard_events`. Numbers therefore become visible in order, all of a run at once,
+//! and a reader resuming from "the last number I saw" can never skip one. Writers that
+//! commit while a run is under way are covered by the next run, which the first of them
+//! makes for all: under load, one numbering transaction serves many webhooks.
+//!
+//! A process killed between its commit and the numbering leaves unnumbered events behind;
+//! the realtime feeder of any replica numbers them when it starts and whenever it is idle
+//! ([`Backend::settle`]). Every replica LISTENs and wakes its realtime feeder, which reads
+//! the numbered rows.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::PgListener;
 use sqlx::{Any, AnyPool, Transaction};
-use tokio::sync::Notify;
+use tokio::sync::{Mutex, Notify};
 
-use super::StoreResult;
 use super::sql::{Backend, NewEvent, pool_options};
+use super::{StoreError, StoreResult};
 
 /// The LISTEN/NOTIFY channel.
 pub const CHANNEL: &str = "switchboard_events";
 
-/// Number, insert and announce one event (see [`Backend::append`]); NULL when there is
-/// no such business. `pg_notify` in `FROM` runs once and gives the one row.
-const APPEND: &str = "WITH s AS (UPDATE businesses SET event_seq = event_seq + 1 WHERE id = $1::BIGINT RETURNING event_seq), \
-     i AS (INSERT INTO call_events (business_id, seq, call_sid, kind, payload, created_at) \
-           SELECT $1::BIGINT, event_seq, $2::TEXT, $3::TEXT, $4::TEXT, $5::BIGINT FROM s RETURNING seq) \
-     SELECT (SELECT seq FROM i) FROM pg_notify('switchboard_events', '')";
+/// The advisory lock key that makes one numbering run at a time, across replicas.
+const NUMBERING_LOCK: i64 = 0x5357_4254_4e55_4d42; // "SWBTNUMB"
+
+/// Number every committed, unnumbered event: per business, in insertion order, after the
+/// business's newest number. Returns how many it numbered. Run under [`NUMBERING_LOCK`]
+/// and in its own statement after taking it, so its snapshot sees every run before it.
+const NUMBER: &str = "WITH pending AS ( \
+         SELECT id, business_id, ROW_NUMBER() OVER (PARTITION BY business_id ORDER BY id) AS n \
+         FROM call_events WHERE seq IS NULL), \
+     counts AS (SELECT business_id, MAX(n) AS c FROM pending GROUP BY business_id), \
+     bumped AS ( \
+         UPDATE businesses b SET event_seq = b.event_seq + counts.c FROM counts \
+         WHERE b.id = counts.business_id RETURNING b.id, b.event_seq - counts.c AS base), \
+     numbered AS ( \
+         UPDATE call_events e SET seq = bumped.base + pending.n \
+         FROM pending JOIN bumped ON bumped.id = pending.business_id \
+         WHERE e.id = pending.id RETURNING 1) \
+     SELECT COUNT(*) FROM numbered";
+
+/// Numbers committed events (see the module doc).
+#[derive(Debug)]
+struct Numbering {
+    pool: AnyPool,
+    /// Runs this process has finished.
+    runs: AtomicU64,
+    /// One run at a time in this process; the writers queued behind a run are mostly
+    /// covered by the run after it, which the first of them makes.
+    turn: Mutex<()>,
+}
+
+impl Numbering {
+    /// Return once a run that started after this call has finished (so every event
+    /// committed before the call has its number).
+    async fn after_commit(&self) -> StoreResult<()> {
+        let seen = self.runs.load(Ordering::Acquire);
+        let _turn = self.turn.lock().await;
+        // A run in flight when we looked may have started before our commit; the one
+        // after it (finished as seen + 2) cannot have.
+        if self.runs.load(Ordering::Acquire) >= seen + 2 {
+            return Ok(());
+        }
+        let result = self.run().await;
+        self.runs.fetch_add(1, Ordering::Release);
+        result.map(|_| ())
+    }
+
+    async fn run(&self) -> StoreResult<i64> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(NUMBERING_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let numbered: i64 = sqlx::query_scalar(NUMBER).fetch_one(&mut *tx).await?;
+        if numbered > 0 {
+            // Delivered at commit, to every replica's listener (ours included).
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(numbered)
+    }
+}
 
 /// The PostgreSQL backend.
 #[derive(Debug)]
 pub struct Postgres {
     commits: Arc<Notify>,
+    numbering: Numbering,
 }
 
 #[async_trait]
@@ -45,7 +114,12 @@ impl Backend for Postgres {
         let mut listener = PgListener::connect(url).await?;
         listener.listen(CHANNEL).await?;
         tokio::spawn(listen(listener, commits.clone()));
-        Ok((Self { commits }, pool.clone(), pool))
+        let numbering = Numbering {
+            pool: pool.clone(),
+            runs: AtomicU64::new(0),
+            turn: Mutex::new(()),
+        };
+        Ok((Self { commits, numbering }, pool.clone(), pool))
     }
 
     fn for_update(&self) -> &'static str {
@@ -56,27 +130,42 @@ impl Backend for Postgres {
         Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
     }
 
-    async fn append(&self, tx: &mut Transaction<'static, Any>, ev: NewEvent<'_>) -> StoreResult<Option<i64>> {
-        // One round trip: number, insert and announce. The business's row stays locked
-        // from here to commit, so this is the only statement in that window besides the
-        // commit itself: ingest's throughput for one business is one over that window.
-        // The notification is delivered at commit, to every replica's listener (ours
-        // included), and PostgreSQL folds a transaction's identical ones into one.
-        let seq: Option<i64> = sqlx::query_scalar(APPEND)
-            .bind(ev.business.get())
-            .bind(ev.call_sid.map(|s| s.to_string()))
-            .bind(ev.kind.as_str())
-            .bind(ev.payload)
-            .bind(ev.created_at)
-            .fetch_one(&mut **tx)
-            .await?;
-        Ok(seq)
+    async fn append(&self, tx: &mut Transaction<'static, Any>, ev: NewEvent<'_>) -> StoreResult<()> {
+        // Unnumbered: no lock taken, nothing for the business's other writers to wait on.
+        sqlx::query(
+            "INSERT INTO call_events (business_id, seq, call_sid, kind, payload, created_at) \
+             VALUES ($1, NULL, $2, $3, $4, $5)",
+        )
+        .bind(ev.business.get())
+        .bind(ev.call_sid.map(|s| s.to_string()))
+        .bind(ev.kind.as_str())
+        .bind(ev.payload)
+        .bind(ev.created_at)
+        .execute(&mut **tx)
+        .await
+        .map_err(|e| match e.as_database_error() {
+            Some(db) if db.is_foreign_key_violation() => StoreError::NotFound("business"),
+            _ => StoreError::Database(e),
+        })?;
+        Ok(())
     }
 
-    fn committed(&self) {
+    async fn committed(&self) {
+        if let Err(e) = self.numbering.after_commit().await {
+            // The events are stored; the feeder's next idle pass numbers them.
+            tracing::warn!(error = %e, "could not number committed events yet; the feeder will");
+        }
         // Our own NOTIFY wakes the feeder through the listener; waking it here as well
         // only saves the round trip.
         self.commits.notify_one();
+    }
+
+    async fn settle(&self) -> StoreResult<()> {
+        let numbered = self.numbering.run().await?;
+        if numbered > 0 {
+            tracing::info!(numbered, "numbered events a writer had left unnumbered");
+        }
+        Ok(())
     }
 
     fn commits(&self) -> Arc<Notify> {

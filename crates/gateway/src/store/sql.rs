@@ -42,15 +42,18 @@ pub trait Backend: Send + Sync + std::fmt::Debug + Sized + 'static {
     fn for_update(&self) -> &'static str;
     /// Run first in a read-only transaction whose reads must all see one snapshot.
     fn snapshot(&self) -> Option<&'static str>;
-    /// Append one event to `business`'s log inside `tx` and return its number, or `None`
-    /// when there is no such business. The number is the business's next one, taken inside
-    /// the transaction: a rollback gives it back (no gaps). Where writers run in parallel
-    /// (PostgreSQL) taking it locks the business's row until commit, so the business's
-    /// numbers become visible in order; callers append last, just before commit, to keep
-    /// that wait short. Different businesses never wait for each other here.
-    async fn append(&self, tx: &mut Transaction<'static, Any>, event: NewEvent<'_>) -> StoreResult<Option<i64>>;
-    /// Called after such a commit.
-    fn committed(&self);
+    /// Append one event to `business`'s log inside `tx` (`NotFound` when there is no such
+    /// business). When it gets its number is the backend's choice: SQLite's one writer
+    /// numbers it here, PostgreSQL in [`Backend::committed`], so that a business's
+    /// concurrent writers never wait for each other. Either way a reader sees a business's
+    /// events only numbered and in order, and a rolled-back event never.
+    async fn append(&self, tx: &mut Transaction<'static, Any>, event: NewEvent<'_>) -> StoreResult<()>;
+    /// Called after a commit that appended events: when it returns they are numbered
+    /// (unless numbering failed, which is logged and left to [`Backend::settle`]) and the
+    /// feeder has been woken.
+    async fn committed(&self);
+    /// Number events whose writer committed them but died before they were numbered.
+    async fn settle(&self) -> StoreResult<()>;
     /// What the realtime feeder waits on.
     fn commits(&self) -> Arc<Notify>;
 }
@@ -102,7 +105,7 @@ impl<B: Backend> Tx<'_, B> {
         kind: StreamEventKind,
         call_sid: Option<&CallSid>,
         data: &serde_json::Value,
-    ) -> StoreResult<i64> {
+    ) -> StoreResult<()> {
         let payload = data.to_string();
         let event = NewEvent {
             business,
@@ -111,19 +114,15 @@ impl<B: Backend> Tx<'_, B> {
             payload: &payload,
             created_at: now_ms(),
         };
-        let seq = self
-            .backend
-            .append(&mut self.tx, event)
-            .await?
-            .ok_or(StoreError::NotFound("business"))?;
+        self.backend.append(&mut self.tx, event).await?;
         self.appended += 1;
-        Ok(seq)
+        Ok(())
     }
 
     async fn commit(self) -> StoreResult<()> {
         self.tx.commit().await?;
         if self.appended > 0 {
-            self.backend.committed();
+            self.backend.committed().await;
         }
         Ok(())
     }
@@ -205,6 +204,10 @@ impl<B: Backend> Store for SqlStore<B> {
 
     fn commits(&self) -> Arc<Notify> {
         self.backend.commits()
+    }
+
+    async fn settle(&self) -> StoreResult<()> {
+        self.backend.settle().await
     }
 
     async fn ping(&self) -> StoreResult<()> {

@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use sqlx::{Any, AnyPool, Executor, Transaction};
 use tokio::sync::Notify;
 
-use super::StoreResult;
 use super::sql::{Backend, NewEvent, pool_options};
+use super::{StoreError, StoreResult};
 
 /// The SQLite backend.
 #[derive(Debug)]
@@ -76,7 +76,7 @@ impl Backend for Sqlite {
         None
     }
 
-    async fn append(&self, tx: &mut Transaction<'static, Any>, ev: NewEvent<'_>) -> StoreResult<Option<i64>> {
+    async fn append(&self, tx: &mut Transaction<'static, Any>, ev: NewEvent<'_>) -> StoreResult<()> {
         // The one writer connection already orders appends; SQLite has no data-modifying
         // CTEs, so this is two statements (each a function call, not a round trip).
         let Some(seq): Option<i64> =
@@ -85,7 +85,7 @@ impl Backend for Sqlite {
                 .fetch_optional(&mut **tx)
                 .await?
         else {
-            return Ok(None);
+            return Err(StoreError::NotFound("business"));
         };
         sqlx::query(
             "INSERT INTO call_events (business_id, seq, call_sid, kind, payload, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -98,11 +98,16 @@ impl Backend for Sqlite {
         .bind(ev.created_at)
         .execute(&mut **tx)
         .await?;
-        Ok(Some(seq))
+        Ok(())
     }
 
-    fn committed(&self) {
+    async fn committed(&self) {
         self.commits.notify_one();
+    }
+
+    async fn settle(&self) -> StoreResult<()> {
+        // Numbered inside the writing transaction: nothing is ever left unnumbered.
+        Ok(())
     }
 
     fn commits(&self) -> Arc<Notify> {

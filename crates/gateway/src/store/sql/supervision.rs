@@ -88,7 +88,7 @@ impl<B: Backend> SqlStore<B> {
     pub(super) async fn history_of(&self, business: BusinessId, sid: &CallSid) -> StoreResult<Vec<StreamEvent>> {
         let sql = format!(
             "SELECT {EVENT_SELECT} FROM call_events WHERE call_sid = $1 AND business_id = $2 \
-             AND kind IN ({TRAIL}) ORDER BY seq"
+             AND seq IS NOT NULL AND kind IN ({TRAIL}) ORDER BY seq"
         );
         let rows: Vec<EventRow> = sqlx::query_as(&sql)
             .bind(sid.to_string())
