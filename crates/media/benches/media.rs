@@ -23,7 +23,6 @@ use std::time::{Duration, Instant};
 
 use switchboard_media::FRAME_SAMPLES;
 use switchboard_media::device::{WavDevice, WavSource, read_wav};
-use switchboard_media::jitter::JitterConfig;
 use switchboard_media::peer::{PeerConfig, PeerSession};
 use switchboard_media::pipeline::PipelineConfig;
 use switchboard_media::processing::{VoiceProcessor, WebrtcProcessor};
@@ -51,13 +50,21 @@ async fn call(
     agent_mic: WavSource,
     record: Option<&std::path::Path>,
 ) -> (PeerSession, PeerSession, Clock, Clock) {
-    call_with(processing, JitterConfig::default(), agent_mic, record).await
+    call_with(processing, far_pipeline(), agent_mic, record).await
 }
 
-/// [`call`], with the far end's jitter buffer limits given.
+/// The far end's pipeline as shipped: no processing (it only records what it hears).
+fn far_pipeline() -> PipelineConfig {
+    PipelineConfig {
+        voice_processing: false,
+        ..PipelineConfig::default()
+    }
+}
+
+/// [`call`], with the far end's pipeline given (jitter buffer, speaker ring).
 async fn call_with(
     processing: bool,
-    jitter: JitterConfig,
+    far_pipeline: PipelineConfig,
     agent_mic: WavSource,
     record: Option<&std::path::Path>,
 ) -> (PeerSession, PeerSession, Clock, Clock) {
@@ -74,11 +81,7 @@ async fn call_with(
     };
     let far_cfg = PeerConfig {
         loopback_only: true,
-        pipeline: PipelineConfig {
-            voice_processing: false,
-            jitter,
-            ..PipelineConfig::default()
-        },
+        pipeline: far_pipeline,
         ..PeerConfig::default()
     };
     let agent = PeerSession::new(Box::new(agent_dev), agent_cfg)
@@ -205,14 +208,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn delay(processing: bool) -> Vec<f64> {
-    delay_with(processing, JitterConfig::default()).await
+    delay_with(processing, far_pipeline()).await
 }
 
-async fn delay_with(processing: bool, jitter: JitterConfig) -> Vec<f64> {
+async fn delay_with(processing: bool, far: PipelineConfig) -> Vec<f64> {
     let dir = tempfile::tempdir().expect("tempdir");
     let rec = dir.path().join("far.wav");
     let (agent, far, agent_clock, far_clock) =
-        call_with(processing, jitter, WavSource::Samples(Arc::new(marks())), Some(&rec)).await;
+        call_with(processing, far, WavSource::Samples(Arc::new(marks())), Some(&rec)).await;
     tokio::time::sleep(Duration::from_secs(20)).await;
     agent.close().await;
     far.close().await;
@@ -279,8 +282,9 @@ async fn stages() {
         cfg.jitter.min_frames as f64 * 20.0
     );
     println!(
-        "  speaker ring: {:.0} ms kept queued (playout fill)",
-        ms(cfg.playout_fill)
+        "  speaker ring: {:.0} ms kept queued while the device never runs dry, half a frame more per gap (up to {:.0} ms)",
+        ms(cfg.playout_fill),
+        ms(cfg.playout_max)
     );
     let shift = processing_shift();
     if !shift.is_empty() {
@@ -291,25 +295,30 @@ async fn stages() {
             shift.len()
         );
     }
-    let floor2 = delay_with(
-        false,
-        JitterConfig {
-            min_frames: 2,
-            ..JitterConfig::default()
-        },
-    )
-    .await;
-    let floor1 = delay_with(false, JitterConfig::default()).await;
-    if !floor1.is_empty() && !floor2.is_empty() {
-        let (a, b) = (percentile(&floor2, 0.5), percentile(&floor1, 0.5));
-        println!(
-            "  jitter floor 2 frames (before) -> {} (now), same run, bypass: p50 {a:.1} -> {b:.1} ms, p99 {:.1} -> {:.1} ms ({:.2}x)",
-            JitterConfig::default().min_frames,
-            percentile(&floor2, 0.99),
-            percentile(&floor1, 0.99),
-            b / a.max(1e-9)
-        );
+    // Each change measured both ways in this run, bypassed (the far end's pipeline is
+    // what the delay is measured at).
+    let before = |f: &mut PipelineConfig| f.jitter.min_frames = 2;
+    compare("jitter floor 2 frames -> 1", before).await;
+    let before = |f: &mut PipelineConfig| f.playout_fill = FRAME_SAMPLES * 2;
+    compare("speaker ring 40 ms fixed -> adaptive from 20 ms", before).await;
+}
+
+/// The bypassed delay with the far end's pipeline changed back by `before`, then as it is.
+async fn compare(what: &str, before: impl Fn(&mut PipelineConfig)) {
+    let mut b = far_pipeline();
+    before(&mut b);
+    let (b, n) = (delay_with(false, b).await, delay_with(false, far_pipeline()).await);
+    if b.is_empty() || n.is_empty() {
+        println!("  {what}: no marks heard");
+        return;
     }
+    let (b50, n50) = (percentile(&b, 0.5), percentile(&n, 0.5));
+    println!(
+        "  {what}, same run: p50 {b50:.1} -> {n50:.1} ms, p99 {:.1} -> {:.1} ms ({:.2}x)",
+        percentile(&b, 0.99),
+        percentile(&n, 0.99),
+        n50 / b50.max(1e-9)
+    );
 }
 
 fn main() {

@@ -36,16 +36,25 @@ pub struct PipelineConfig {
     pub voice_processing: bool,
     /// Jitter buffer limits.
     pub jitter: JitterConfig,
-    /// How much decoded audio to keep queued for the speaker, in samples (40 ms).
+    /// The least decoded audio kept queued for the speaker, in samples (20 ms). The fill
+    /// starts here, grows by half a frame each time the device found the ring empty (a
+    /// late engine tick, a device that takes large periods), up to `playout_max`, and
+    /// comes back down half a frame at a time after [`QUIET_TICKS`] without a gap.
     pub playout_fill: usize,
+    /// The most kept queued for the speaker, in samples (60 ms).
+    pub playout_max: usize,
 }
+
+/// Engine ticks (10 ms each) without a speaker gap before the playout fill shrinks.
+pub const QUIET_TICKS: u32 = 1_000;
 
 impl Default for PipelineConfig {
     fn default() -> Self {
         Self {
             voice_processing: true,
             jitter: JitterConfig::default(),
-            playout_fill: FRAME_SAMPLES * 2,
+            playout_fill: FRAME_SAMPLES,
+            playout_max: FRAME_SAMPLES * 3,
         }
     }
 }
@@ -127,6 +136,49 @@ pub struct Pipeline {
     in_meter: LevelMeter,
     out_meter: LevelMeter,
     epoch: Instant,
+    fill: PlayoutFill,
+}
+
+/// The speaker ring's current fill target (see [`PipelineConfig::playout_fill`]).
+#[derive(Debug)]
+struct PlayoutFill {
+    target: usize,
+    /// The device's underrun count when we last looked; `None` until the ring was first
+    /// filled (a device may start pulling before the engine's first tick).
+    seen: Option<u64>,
+    quiet: u32,
+}
+
+impl PlayoutFill {
+    fn new(config: &PipelineConfig) -> Self {
+        Self {
+            target: config.playout_fill,
+            seen: None,
+            quiet: 0,
+        }
+    }
+
+    /// Once per playout pass, with the device's underrun count so far.
+    fn adapt(&mut self, underruns: u64, config: &PipelineConfig) {
+        let Some(seen) = self.seen else { return };
+        self.seen = Some(underruns);
+        let step = FRAME_SAMPLES / 2;
+        if underruns > seen {
+            self.target = (self.target + step).min(config.playout_max.max(config.playout_fill));
+            self.quiet = 0;
+        } else if self.target > config.playout_fill {
+            self.quiet += 1;
+            if self.quiet >= QUIET_TICKS {
+                self.target = self.target.saturating_sub(step).max(config.playout_fill);
+                self.quiet = 0;
+            }
+        }
+    }
+
+    /// The ring was just filled: count gaps from here on.
+    fn started(&mut self, underruns: u64) {
+        self.seen.get_or_insert(underruns);
+    }
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -160,6 +212,7 @@ impl Pipeline {
             in_meter: LevelMeter::new(),
             out_meter: LevelMeter::new(),
             epoch: Instant::now(),
+            fill: PlayoutFill::new(&config),
         })
     }
 
@@ -172,6 +225,13 @@ impl Pipeline {
     pub fn replace_io(&mut self, io: EngineIo) {
         self.io = io;
         self.filled = 0;
+        // The new device's gaps before its ring was first filled are not ours.
+        self.fill.seen = None;
+    }
+
+    /// How much decoded audio the speaker ring is kept filled to now, in samples.
+    pub fn playout_target(&self) -> usize {
+        self.fill.target
     }
 
     /// Jitter buffer counters, summed over every sender heard.
@@ -268,7 +328,13 @@ impl Pipeline {
     /// Keep the speaker ring filled to its target with every sender's decoded (or
     /// concealed) audio, mixed.
     pub fn playout(&mut self) -> Result<(), MediaError> {
-        while RING_SAMPLES - self.io.playback.slots() < self.config.playout_fill {
+        let underruns = self
+            .io
+            .counters
+            .playback_underruns
+            .load(std::sync::atomic::Ordering::Relaxed);
+        self.fill.adapt(underruns, &self.config);
+        while RING_SAMPLES - self.io.playback.slots() < self.fill.target {
             self.out.iter_mut().for_each(|s| *s = 0.0);
             let mixing = self.remotes.len() > 1;
             for remote in &mut self.remotes {
@@ -293,6 +359,12 @@ impl Pipeline {
                 let _ = self.io.playback.push(s);
             }
         }
+        self.fill.started(
+            self.io
+                .counters
+                .playback_underruns
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
         Ok(())
     }
 }
@@ -429,5 +501,53 @@ mod tests {
         }
         assert_eq!(p.senders(), MAX_SENDERS);
         assert_eq!(p.jitter_stats().received, 90, "retired senders' counters are kept");
+    }
+
+    /// The speaker ring holds one frame while the device never runs dry; each gap adds
+    /// half a frame up to the maximum; a quiet spell takes it back down; gaps before the
+    /// ring was first filled do not count.
+    #[test]
+    fn the_playout_fill_follows_the_devices_gaps() {
+        let (mut p, mut speaker) = pipeline();
+        let queued = |p: &Pipeline| RING_SAMPLES - p.io.playback.slots();
+        // The device pulls before the engine's first tick: not a gap of ours.
+        for _ in 0..100 {
+            speaker.pop();
+        }
+        p.playout().unwrap();
+        assert_eq!(p.playout_target(), FRAME_SAMPLES);
+        assert_eq!(queued(&p), FRAME_SAMPLES);
+        // A steady device: 10 ms pulled per tick, never dry, the fill stays at one frame.
+        for _ in 0..50 {
+            for _ in 0..FRAME_SAMPLES / 2 {
+                speaker.pop();
+            }
+            p.playout().unwrap();
+        }
+        assert_eq!(p.playout_target(), FRAME_SAMPLES);
+        // A late tick: the device drains the ring and finds it empty, twice.
+        for grown in [3 * FRAME_SAMPLES / 2, 2 * FRAME_SAMPLES] {
+            for _ in 0..queued(&p) + 10 {
+                speaker.pop();
+            }
+            p.playout().unwrap();
+            assert_eq!(p.playout_target(), grown);
+            assert!(queued(&p) >= grown);
+        }
+        for _ in 0..10 {
+            for _ in 0..queued(&p) + 10 {
+                speaker.pop();
+            }
+            p.playout().unwrap();
+        }
+        assert_eq!(p.playout_target(), 3 * FRAME_SAMPLES, "bounded by playout_max");
+        // Quiet again: half a frame back per QUIET_TICKS, down to the floor.
+        for _ in 0..5 * QUIET_TICKS {
+            for _ in 0..FRAME_SAMPLES / 2 {
+                speaker.pop();
+            }
+            p.playout().unwrap();
+        }
+        assert_eq!(p.playout_target(), FRAME_SAMPLES);
     }
 }
