@@ -77,11 +77,40 @@ fn open_main_window<R: Runtime>(app: &tauri::App<R>, boot: &Boot) -> Result<(), 
         .ok_or("tauri.conf.json describes no \"main\" window")?;
     // JSON is a JavaScript expression: no escaping beyond serde_json's is needed.
     let script = format!("window.__SWITCHBOARD_BOOT__ = {};", serde_json::to_string(boot)?);
-    tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?
+    let window = tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?
         .initialization_script(script)
         .build()?;
+    lighten(&window);
     Ok(())
 }
+
+/// WebKitGTK is tuned for a browser by default: caches for back/forward navigation and for
+/// pages visited again, and GPU compositing layers. This window shows one page for a whole
+/// shift, so those caches only hold memory. `SWITCHBOARD_WEBKIT_COMPOSITING=1` keeps
+/// WebKit's hardware-acceleration default (for a machine where drawing is the bottleneck).
+#[cfg(target_os = "linux")]
+fn lighten<R: Runtime>(window: &tauri::WebviewWindow<R>) {
+    let keep_compositing = std::env::var_os("SWITCHBOARD_WEBKIT_COMPOSITING").is_some_and(|v| v == "1");
+    let result = window.with_webview(move |webview| {
+        use webkit2gtk::{CacheModel, HardwareAccelerationPolicy, SettingsExt, WebContextExt, WebViewExt};
+        let view = webview.inner();
+        if let Some(context) = view.context() {
+            context.set_cache_model(CacheModel::DocumentViewer);
+        }
+        if let Some(settings) = WebViewExt::settings(&view) {
+            settings.set_enable_page_cache(false);
+            if !keep_compositing {
+                settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
+            }
+        }
+    });
+    if let Err(e) = result {
+        tracing::warn!(error = %e, "could not apply the WebKit memory settings");
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn lighten<R: Runtime>(_window: &tauri::WebviewWindow<R>) {}
 
 /// The app, ready to run.
 pub fn builder<R: Runtime>() -> tauri::Builder<R> {

@@ -681,12 +681,20 @@ fn bench(what: &[&str]) -> Result<()> {
         "gateway" => {
             setup()?;
             let pg = postgres()?;
-            status(
-                cargo()
-                    .args(["bench", "-p", "switchboard-gateway", "--bench", "gateway", "--"])
-                    .args(&what[1..])
-                    .env("DATABASE_URL", &pg.url),
-            )
+            // One process per part: a part's gateways and whatever their calls left
+            // running must not load the next part's measurements.
+            let parts: Vec<&str> = match &what[1..] {
+                [] => vec!["ingest", "floor", "ws"],
+                given => given.to_vec(),
+            };
+            for part in parts {
+                status(
+                    cargo()
+                        .args(["bench", "-p", "switchboard-gateway", "--bench", "gateway", "--", part])
+                        .env("DATABASE_URL", &pg.url),
+                )?;
+            }
+            Ok(())
         }
         "desktop" => {
             // Bundling builds the release app; the benchmark measures that very binary.
