@@ -85,23 +85,19 @@ fn open_main_window<R: Runtime>(app: &tauri::App<R>, boot: &Boot) -> Result<(), 
 }
 
 /// WebKitGTK is tuned for a browser by default: caches for back/forward navigation and for
-/// pages visited again, and GPU compositing layers. This window shows one page for a whole
-/// shift, so those caches only hold memory. `SWITCHBOARD_WEBKIT_COMPOSITING=1` keeps
-/// WebKit's hardware-acceleration default (for a machine where drawing is the bottleneck).
+/// pages visited again. This window shows one page for a whole shift, so those caches only
+/// hold memory. (Turning compositing off at run time, which saved more, left some pages
+/// never painting a frame again under Xvfb; it needs to be set before the first load.)
 #[cfg(target_os = "linux")]
 fn lighten<R: Runtime>(window: &tauri::WebviewWindow<R>) {
-    let keep_compositing = std::env::var_os("SWITCHBOARD_WEBKIT_COMPOSITING").is_some_and(|v| v == "1");
-    let result = window.with_webview(move |webview| {
-        use webkit2gtk::{CacheModel, HardwareAccelerationPolicy, SettingsExt, WebContextExt, WebViewExt};
+    let result = window.with_webview(|webview| {
+        use webkit2gtk::{CacheModel, SettingsExt, WebContextExt, WebViewExt};
         let view = webview.inner();
         if let Some(context) = view.context() {
             context.set_cache_model(CacheModel::DocumentViewer);
         }
         if let Some(settings) = WebViewExt::settings(&view) {
             settings.set_enable_page_cache(false);
-            if !keep_compositing {
-                settings.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
-            }
         }
     });
     if let Err(e) = result {
