@@ -30,7 +30,7 @@ use ami_peer::Pbx;
 use serde_json::json;
 use support::*;
 use switchboard_client::Client;
-use switchboard_core::api::{CallListQuery, OutboundCallRequest, RecordingAction, TransferTarget};
+use switchboard_core::api::{CallListQuery, OutboundCallRequest, QueueEntry, RecordingAction, TransferTarget};
 use switchboard_core::{
     AgentStatus, CallErrorCode, CallRecord, CallSid, CallStatus, ConsultStep, MediaJoin, MonitorMode, NumberId,
     TelephonyVendor,
@@ -65,6 +65,21 @@ fn queue_caller(pbx: &Pbx, n: u32) -> String {
         ("Position", "1"),
     ]);
     format!("+{from}")
+}
+
+/// `from`'s call once it is queued, as `client` sees the queue (20 s at most). A call
+/// shows as ringing from its Newchannel until its QueueCallerJoin is handled.
+async fn queued(client: &Client, from: &str) -> QueueEntry {
+    eventually(20, "the caller in the queue", || async {
+        client
+            .queue()
+            .await
+            .ok()?
+            .calls
+            .into_iter()
+            .find(|q| q.call.from == from && q.call.status == CallStatus::Queued)
+    })
+    .await
 }
 
 struct World {
@@ -151,16 +166,7 @@ impl World {
     async fn caller_queues(&self, n: u32) -> CallRecord {
         let want = queue_caller(&self.pbx, n);
         let uid = format!("{n}.1");
-        let q = eventually(20, "the caller in the queue", || async {
-            self.alice
-                .queue()
-                .await
-                .ok()?
-                .calls
-                .into_iter()
-                .find(|q| q.call.from == want && q.call.status == CallStatus::Queued)
-        })
-        .await;
+        let q = queued(&self.alice, &want).await;
         assert_eq!(q.call.to, NUMBER);
         assert_eq!(q.call.telephony_vendor, Some(TelephonyVendor::Asterisk));
         assert_eq!(q.call.vendor_call_id.as_deref(), Some(uid.as_str()));
@@ -881,25 +887,8 @@ async fn a_restarted_gateway_picks_up_the_pbx_calls_it_had() {
         alice.set_status(AgentStatus::Available).await.unwrap();
         eventually(20, "the gateway logged in to the PBX", || async { pbx.connected().then_some(()) }).await;
 
-        // Call A is answered on alice's phone; call B waits in the PBX's queue. A call
-        // shows as ringing from its Newchannel until its QueueCallerJoin is handled.
-        let find = |from: String| {
-            let alice = &alice;
-            async move {
-                eventually(20, "the call queued", || async {
-                    alice
-                        .queue()
-                        .await
-                        .ok()?
-                        .calls
-                        .into_iter()
-                        .find(|q| q.call.from == from && q.call.status == CallStatus::Queued)
-                        .map(|q| q.call)
-                })
-                .await
-            }
-        };
-        let a = find(queue_caller(&pbx, 21)).await;
+        // Call A is answered on alice's phone; call B waits in the PBX's queue.
+        let a = queued(&alice, &queue_caller(&pbx, 21)).await.call;
         alice.answer(&a.call_sid).await.unwrap();
         let r = pbx.action().await;
         assert_eq!(r.get("Action"), Some("Redirect"));
@@ -911,7 +900,7 @@ async fn a_restarted_gateway_picks_up_the_pbx_calls_it_had() {
             (alice.call(&a.call_sid).await.ok()?.call.status == CallStatus::Answered).then_some(())
         })
         .await;
-        let b = find(queue_caller(&pbx, 22)).await;
+        let b = queued(&alice, &queue_caller(&pbx, 22)).await.call;
         // Alice takes B too; the PBX redirects it to her phone...
         alice.answer(&b.call_sid).await.unwrap();
         assert_eq!(pbx.action().await.get("Action"), Some("Redirect"));
