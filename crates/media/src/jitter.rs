@@ -8,8 +8,8 @@
 //! The target depth follows the measured interarrival jitter (RFC 3550 §6.4.1 estimator)
 //! and grows by one frame whenever a packet arrives after its playout slot. When the buffer
 //! is two frames short of target, a synthesised frame is inserted (`Stretch`) to add delay;
-//! when it sits two frames above target for a second one frame is dropped, so delay falls
-//! back after a burst.
+//! when it sits above target at every pop for a second one frame is dropped, so delay falls
+//! back after a burst or once a late packet's extra frame is given back.
 
 use std::collections::BTreeMap;
 
@@ -201,8 +201,11 @@ impl JitterBuffer {
     }
 
     fn retarget(&mut self) {
-        // Cover about three times the mean deviation, plus what lateness taught us.
-        let from_jitter = (3.0 * self.jitter_ms / f64::from(FRAME_MS)).ceil() as usize + 1;
+        // Cover about three times the mean deviation, plus what lateness taught us. Frames
+        // are added for it from half a frame on: rounding up would spend a whole 20 ms
+        // frame on a LAN's fraction of a millisecond. Should that fraction still make a
+        // packet miss its slot, the late packet adds its frame below.
+        let from_jitter = (3.0 * self.jitter_ms / f64::from(FRAME_MS)).round() as usize + 1;
         self.target = (from_jitter + self.late_bonus).clamp(self.config.min_frames, self.config.max_frames);
     }
 
@@ -262,13 +265,16 @@ impl JitterBuffer {
         Playout::Conceal
     }
 
-    /// Drop one frame when the buffer has stayed two frames above target for a second.
+    /// Drop one frame when the buffer has stayed above target at every pop for a second. A
+    /// jittery stream dips to its target now and then, which restarts the count; a stream
+    /// that only carries a frame it no longer needs (added for a late packet whose lesson
+    /// has since been given back) does not, and loses that frame's delay.
     fn shrink_if_deep(&mut self, next: u64) {
         let depth = self
             .packets
             .last_key_value()
             .map_or(0, |(&last, _)| (last + 1).saturating_sub(next) as usize);
-        if depth > self.target + 2 {
+        if depth > self.target {
             self.over_target_pops += 1;
         } else {
             self.over_target_pops = 0;
@@ -337,6 +343,46 @@ mod tests {
             jittery.push(s, ts(s), f64::from(s) * 20.0 + wobble, bytes(s));
         }
         assert!(jittery.target_frames() >= 3, "target {}", jittery.target_frames());
+    }
+
+    #[test]
+    fn a_lan_s_sub_millisecond_jitter_keeps_one_frame() {
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        for s in 0..500u16 {
+            let wobble = if s % 3 == 0 { 0.8 } else { -0.4 };
+            jb.push(s, ts(s), f64::from(s) * 20.0 + 5.0 + wobble, bytes(s));
+            assert!(matches!(jb.pop(), Playout::Packet { seq, .. } if seq == s), "packet {s} on time");
+        }
+        assert!(jb.jitter_ms() > 0.5, "{}", jb.jitter_ms());
+        assert_eq!(jb.target_frames(), 1);
+    }
+
+    #[test]
+    fn the_frame_added_for_a_late_packet_is_given_back() {
+        let mut jb = JitterBuffer::new(JitterConfig::default());
+        let mut waiting_after = Vec::new();
+        for s in 0..1_000u16 {
+            let t = f64::from(s) * 20.0;
+            if s == 100 || s == 101 {
+                // Two in a row whose slots pass before they arrive: two frames of margin
+                // wanted, one stretched in.
+                jb.pop();
+                jb.push(s, ts(s), t + 25.0, bytes(s));
+                continue;
+            }
+            jb.push(s, ts(s), t, bytes(s));
+            jb.pop();
+            waiting_after.push((s, jb.len()));
+        }
+        assert_eq!(jb.stats().late, 2);
+        assert!(
+            waiting_after.iter().any(|&(s, w)| s > 101 && w > 0),
+            "the late packet deepened the buffer"
+        );
+        assert!(jb.stats().shrunk >= 1, "{:?}", jb.stats());
+        assert_eq!(jb.target_frames(), 1);
+        let tail = &waiting_after[waiting_after.len() - 100..];
+        assert!(tail.iter().all(|&(_, w)| w == 0), "back to one frame: {tail:?}");
     }
 
     #[test]
