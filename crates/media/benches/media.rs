@@ -2,7 +2,8 @@
 //!
 //! 1. Capture-to-playout delay through two WebRTC sessions over loopback (real ICE,
 //!    DTLS-SRTP, Opus, jitter buffer, WAV devices paced in real time): timing marks (tone
-//!    bursts) are found in the far end's recording; p50 and p99.
+//!    bursts) are found in the far end's recording; p50 and p99 over four calls whose far
+//!    ends start 0, 5, 10 and 15 ms after the agent's (the phase of two unrelated clocks).
 //! 2. CPU per active call with 20 concurrent calls (40 sessions, both ends in this
 //!    process), from the process's user+system time over a fixed window.
 //!
@@ -50,7 +51,15 @@ async fn call(
     agent_mic: WavSource,
     record: Option<&std::path::Path>,
 ) -> (PeerSession, PeerSession, Clock, Clock) {
-    call_with(processing, far_pipeline(), agent_mic, record).await
+    call_with(agent_pipeline(processing), far_pipeline(), agent_mic, record, Duration::ZERO).await
+}
+
+/// The agent's pipeline as shipped, with or without voice processing.
+fn agent_pipeline(processing: bool) -> PipelineConfig {
+    PipelineConfig {
+        voice_processing: processing,
+        ..PipelineConfig::default()
+    }
 }
 
 /// The far end's pipeline as shipped: no processing (it only records what it hears).
@@ -61,22 +70,21 @@ fn far_pipeline() -> PipelineConfig {
     }
 }
 
-/// [`call`], with the far end's pipeline given (jitter buffer, speaker ring).
+/// [`call`], with both pipelines given, the far end's device and engine started
+/// `far_after` later than the agent's.
 async fn call_with(
-    processing: bool,
+    agent_pipeline: PipelineConfig,
     far_pipeline: PipelineConfig,
     agent_mic: WavSource,
     record: Option<&std::path::Path>,
+    far_after: Duration,
 ) -> (PeerSession, PeerSession, Clock, Clock) {
     let agent_dev = WavDevice::new(agent_mic, true);
     let agent_clock = agent_dev.clock();
     let (far_dev, far_clock) = far_end(record);
     let agent_cfg = PeerConfig {
         loopback_only: true,
-        pipeline: PipelineConfig {
-            voice_processing: processing,
-            ..PipelineConfig::default()
-        },
+        pipeline: agent_pipeline,
         ..PeerConfig::default()
     };
     let far_cfg = PeerConfig {
@@ -87,6 +95,7 @@ async fn call_with(
     let agent = PeerSession::new(Box::new(agent_dev), agent_cfg)
         .await
         .expect("agent session");
+    tokio::time::sleep(far_after).await;
     let far = PeerSession::new(Box::new(far_dev), far_cfg).await.expect("far session");
     let answer = far
         .answer(&agent.offer(false).await.expect("offer"))
@@ -203,27 +212,44 @@ async fn room_cpu_per_call(lk: &switchboard_e2e::livekit::LiveKitStack, calls: u
     (per(c1 - c0), per(s1 - s0))
 }
 
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 async fn delay(processing: bool) -> Vec<f64> {
-    delay_with(processing, far_pipeline()).await
+    delay_with(agent_pipeline(processing), far_pipeline()).await
 }
 
-async fn delay_with(processing: bool, far: PipelineConfig) -> Vec<f64> {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let rec = dir.path().join("far.wav");
-    let (agent, far, agent_clock, far_clock) =
-        call_with(processing, far, WavSource::Samples(Arc::new(marks())), Some(&rec)).await;
-    tokio::time::sleep(Duration::from_secs(20)).await;
-    agent.close().await;
-    far.close().await;
-    let (t_agent, t_far) = (
-        agent_clock.lock().expect("c").expect("started"),
-        far_clock.lock().expect("c").expect("started"),
-    );
-    mark_delays(&rec, t_agent, t_far)
+/// Where the far end's 20 ms device period and 10 ms engine tick fall against the agent's
+/// (ms). Two machines' clocks have unrelated phases, and a frame waits for the next device
+/// period or tick by an amount that depends on them; a call in one process would otherwise
+/// start both ends in step and measure a single, arbitrary phase.
+const FAR_PHASES_MS: [u64; 4] = [0, 5, 10, 15];
+
+/// Delays (ms, sorted) of the marks over one call per far-end phase.
+async fn delay_with(agent: PipelineConfig, far: PipelineConfig) -> Vec<f64> {
+    let mut all = Vec::new();
+    for phase in FAR_PHASES_MS {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let rec = dir.path().join("far.wav");
+        let mic = WavSource::Samples(Arc::new(marks()));
+        let (a, f, agent_clock, far_clock) =
+            call_with(agent, far, mic, Some(&rec), Duration::from_millis(phase)).await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        a.close().await;
+        f.close().await;
+        let (t_agent, t_far) = (
+            agent_clock.lock().expect("c").expect("started"),
+            far_clock.lock().expect("c").expect("started"),
+        );
+        all.extend(mark_delays(&rec, t_agent, t_far));
+    }
+    all.sort_by(f64::total_cmp);
+    all
 }
 
 fn cpu_seconds() -> f64 {
@@ -255,10 +281,17 @@ async fn cpu_per_call(processing: bool, calls: usize) -> f64 {
 
 /// The processing module's part, apart from the network and devices: the marks through
 /// its capture path offline, frame by frame as the engine feeds it; where each onset moved.
-fn processing_shift() -> Vec<f64> {
+/// With `far_talking`, the caller's phrase goes through its render path meanwhile, as in
+/// the live call (the echo canceller then sees double talk).
+fn processing_shift(far_talking: bool) -> Vec<f64> {
     let mut apm = WebrtcProcessor::new().expect("webrtc-audio-processing");
+    let sent = marks().repeat(40);
+    let far = tone::caller_phrase(sent.len() as f32 / switchboard_media::SAMPLE_RATE as f32);
     let mut out = Vec::new();
-    for frame in marks().repeat(40).chunks(FRAME_SAMPLES) {
+    for (frame, heard) in sent.chunks(FRAME_SAMPLES).zip(far.chunks(FRAME_SAMPLES)) {
+        if far_talking {
+            apm.render(&mut heard.to_vec());
+        }
         let mut f = frame.to_vec();
         apm.capture(&mut f);
         out.extend(f);
@@ -274,7 +307,7 @@ async fn stages() {
     let ms = |samples: usize| samples as f64 * 1000.0 / 48_000.0;
     println!("delay by stage (direct path):");
     println!("  capture: the WAV device hands whole 20 ms frames at their start (a sound card adds its period)");
-    println!("  engine tick: up to 10 ms before a captured frame is encoded (5 ms on average)");
+    println!("  encoding: as soon as the device hands a whole frame (the engine's 10 ms tick only paces the speaker)");
     println!("  network: loopback, below 1 ms");
     println!(
         "  jitter buffer: {} frame(s) = {:.0} ms on a clean network (its floor), more as jitter is measured",
@@ -286,14 +319,16 @@ async fn stages() {
         ms(cfg.playout_fill),
         ms(cfg.playout_max)
     );
-    let shift = processing_shift();
-    if !shift.is_empty() {
-        println!(
-            "  voice processing (capture path, offline): onsets later by p50 {:.1} ms, p99 {:.1} ms ({} marks)",
-            percentile(&shift, 0.5),
-            percentile(&shift, 0.99),
-            shift.len()
-        );
+    for (far_talking, when) in [(false, "far end silent"), (true, "far end talking")] {
+        let shift = processing_shift(far_talking);
+        if !shift.is_empty() {
+            println!(
+                "  voice processing (capture path, offline, {when}): onsets later by p50 {:.1} ms, p99 {:.1} ms ({} marks, 5 ms resolution)",
+                percentile(&shift, 0.5),
+                percentile(&shift, 0.99),
+                shift.len()
+            );
+        }
     }
     // Each change measured both ways in this run, bypassed (the far end's pipeline is
     // what the delay is measured at).
@@ -301,23 +336,31 @@ async fn stages() {
     compare("jitter floor 2 frames -> 1", before).await;
     let before = |f: &mut PipelineConfig| f.playout_fill = FRAME_SAMPLES * 2;
     compare("speaker ring 40 ms fixed -> adaptive from 20 ms", before).await;
+    let before = |f: &mut PipelineConfig| f.encode_on_capture = false;
+    compare("captured frame encoded at the 10 ms tick -> as soon as captured", before).await;
 }
 
-/// The bypassed delay with the far end's pipeline changed back by `before`, then as it is.
+/// The bypassed delay with both pipelines changed back by `before`, then as they are.
 async fn compare(what: &str, before: impl Fn(&mut PipelineConfig)) {
-    let mut b = far_pipeline();
-    before(&mut b);
-    let (b, n) = (delay_with(false, b).await, delay_with(false, far_pipeline()).await);
+    let (mut agent, mut far) = (agent_pipeline(false), far_pipeline());
+    before(&mut agent);
+    before(&mut far);
+    let (b, n) = (
+        delay_with(agent, far).await,
+        delay_with(agent_pipeline(false), far_pipeline()).await,
+    );
     if b.is_empty() || n.is_empty() {
         println!("  {what}: no marks heard");
         return;
     }
     let (b50, n50) = (percentile(&b, 0.5), percentile(&n, 0.5));
     println!(
-        "  {what}, same run: p50 {b50:.1} -> {n50:.1} ms, p99 {:.1} -> {:.1} ms ({:.2}x)",
+        "  {what}, same run: mean {:.1} -> {:.1} ms ({:.2}x), p50 {b50:.1} -> {n50:.1} ms, p99 {:.1} -> {:.1} ms",
+        mean(&b),
+        mean(&n),
+        mean(&n) / mean(&b).max(1e-9),
         percentile(&b, 0.99),
         percentile(&n, 0.99),
-        n50 / b50.max(1e-9)
     );
 }
 
@@ -337,7 +380,8 @@ fn main() {
                 continue;
             }
             println!(
-                "capture-to-playout delay {label}: p50 {:.1} ms, p99 {:.1} ms ({} marks)",
+                "capture-to-playout delay {label}: mean {:.1} ms, p50 {:.1} ms, p99 {:.1} ms ({} marks)",
+                mean(&d),
                 percentile(&d, 0.5),
                 percentile(&d, 0.99),
                 d.len()

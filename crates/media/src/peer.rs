@@ -419,28 +419,49 @@ impl PeerSession {
 }
 
 /// Every 10 ms: switch rings if the device was replaced, encode and send what the
-/// microphone captured, and top up the speaker.
+/// microphone captured, and top up the speaker. A frame the device signals as captured is
+/// encoded and sent at once, between ticks; the speaker keeps the tick's rhythm.
 async fn engine_loop(inner: std::sync::Weak<Inner>) {
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut packets: Vec<Bytes> = Vec::with_capacity(8);
+    // The device whose signal is awaited; a replaced device's is picked up at the next tick.
+    let Some(first) = inner.upgrade() else { return };
+    let mut device = first.pipeline.lock().ok().and_then(|p| p.capture_signal());
+    drop(first);
     loop {
-        tick.tick().await;
+        let ticked = match &device {
+            Some(d) => tokio::select! {
+                _ = tick.tick() => true,
+                () = d.frame_captured.notified() => false,
+            },
+            None => {
+                tick.tick().await;
+                true
+            }
+        };
         let Some(inner) = inner.upgrade() else { return };
         if inner.closed.load(Ordering::Acquire) {
             return;
         }
-        let replacement = inner.device.lock().ok().and_then(|mut d| d.replacement());
+        let replacement = if ticked {
+            inner.device.lock().ok().and_then(|mut d| d.replacement())
+        } else {
+            None
+        };
         {
             let Ok(mut p) = inner.pipeline.lock() else { return };
             if let Some(io) = replacement {
                 p.replace_io(io);
+                device = p.capture_signal();
             }
             if let Err(e) = p.capture(|pkt| packets.push(Bytes::copy_from_slice(pkt))) {
                 tracing::warn!(error = %e, "capture failed");
             }
-            if let Err(e) = p.playout() {
-                tracing::warn!(error = %e, "playout failed");
+            if ticked {
+                if let Err(e) = p.playout() {
+                    tracing::warn!(error = %e, "playout failed");
+                }
             }
         }
         let binding = inner.track.binding();

@@ -43,6 +43,9 @@ pub struct PipelineConfig {
     pub playout_fill: usize,
     /// The most kept queued for the speaker, in samples (60 ms).
     pub playout_max: usize,
+    /// Encode a captured frame as soon as the device signals it, rather than at the
+    /// engine's next 10 ms tick (off only to measure what it saves).
+    pub encode_on_capture: bool,
 }
 
 /// Engine ticks (10 ms each) without a speaker gap before the playout fill shrinks.
@@ -55,6 +58,7 @@ impl Default for PipelineConfig {
             jitter: JitterConfig::default(),
             playout_fill: FRAME_SAMPLES,
             playout_max: FRAME_SAMPLES * 3,
+            encode_on_capture: true,
         }
     }
 }
@@ -245,6 +249,12 @@ impl Pipeline {
     /// How many senders are being played.
     pub fn senders(&self) -> usize {
         self.remotes.len()
+    }
+
+    /// The current device's shared counters, whose capture signal the engine waits on;
+    /// none when captured frames wait for the tick.
+    pub fn capture_signal(&self) -> Option<Arc<crate::device::XrunCounters>> {
+        self.config.encode_on_capture.then(|| self.io.counters.clone())
     }
 
     /// (capture overruns, playback underruns) at the device boundary.

@@ -44,6 +44,11 @@ pub struct XrunCounters {
     pub playback_underruns: AtomicU64,
     /// Over- and underruns the sound system itself reported (it recovers from them).
     pub device_xruns: AtomicU64,
+    /// Signalled by the device side when a whole frame waits in the capture ring, so the
+    /// engine encodes it at once rather than at its next tick (up to 10 ms of the caller's
+    /// delay otherwise). Without waiters this is one atomic operation; with one, a wake-up
+    /// of the engine's task, once per frame.
+    pub frame_captured: tokio::sync::Notify,
 }
 
 impl XrunCounters {
@@ -106,6 +111,9 @@ impl CaptureSide {
         }
         if dropped > 0 {
             self.counters.capture_overruns.fetch_add(dropped, Ordering::Relaxed);
+        }
+        if RING_SAMPLES - self.ring.slots() >= crate::FRAME_SAMPLES {
+            self.counters.frame_captured.notify_one();
         }
     }
 }
