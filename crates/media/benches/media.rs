@@ -51,7 +51,14 @@ async fn call(
     agent_mic: WavSource,
     record: Option<&std::path::Path>,
 ) -> (PeerSession, PeerSession, Clock, Clock) {
-    call_with(agent_pipeline(processing), far_pipeline(), agent_mic, record, Duration::ZERO).await
+    call_with(
+        agent_pipeline(processing),
+        far_pipeline(),
+        agent_mic,
+        record,
+        Duration::ZERO,
+    )
+    .await
 }
 
 /// The agent's pipeline as shipped, with or without voice processing.
@@ -237,8 +244,7 @@ async fn delay_with(agent: PipelineConfig, far: PipelineConfig) -> Vec<f64> {
         let dir = tempfile::tempdir().expect("tempdir");
         let rec = dir.path().join("far.wav");
         let mic = WavSource::Samples(Arc::new(marks()));
-        let (a, f, agent_clock, far_clock) =
-            call_with(agent, far, mic, Some(&rec), Duration::from_millis(phase)).await;
+        let (a, f, agent_clock, far_clock) = call_with(agent, far, mic, Some(&rec), Duration::from_millis(phase)).await;
         tokio::time::sleep(Duration::from_secs(10)).await;
         a.close().await;
         f.close().await;
@@ -337,7 +343,11 @@ async fn stages() {
     let before = |f: &mut PipelineConfig| f.playout_fill = FRAME_SAMPLES * 2;
     compare("speaker ring 40 ms fixed -> adaptive from 20 ms", before).await;
     let before = |f: &mut PipelineConfig| f.encode_on_capture = false;
-    compare("captured frame encoded at the 10 ms tick -> as soon as captured", before).await;
+    compare(
+        "captured frame encoded at the 10 ms tick -> as soon as captured",
+        before,
+    )
+    .await;
 }
 
 /// The bypassed delay with both pipelines changed back by `before`, then as they are.

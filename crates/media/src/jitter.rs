@@ -351,7 +351,10 @@ mod tests {
         for s in 0..500u16 {
             let wobble = if s % 3 == 0 { 0.8 } else { -0.4 };
             jb.push(s, ts(s), f64::from(s) * 20.0 + 5.0 + wobble, bytes(s));
-            assert!(matches!(jb.pop(), Playout::Packet { seq, .. } if seq == s), "packet {s} on time");
+            assert!(
+                matches!(jb.pop(), Playout::Packet { seq, .. } if seq == s),
+                "packet {s} on time"
+            );
         }
         assert!(jb.jitter_ms() > 0.5, "{}", jb.jitter_ms());
         assert_eq!(jb.target_frames(), 1);
