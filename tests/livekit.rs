@@ -253,6 +253,27 @@ fn sip_port_pair() -> u16 {
     }
 }
 
+/// SIPp's signalling port and the first of its four media ports (audio RTP and RTCP, video
+/// RTP and RTCP: it binds all of them), all free now and all distinct. Taken from their own
+/// band below baresip's and the RTP ranges above: a media port from the kernel's ephemeral
+/// range once landed inside livekit-sip's RTP range, which had bound it for the call
+/// ("Unable to bind audio RTP socket ... Address already in use").
+fn sipp_ports() -> (u16, u16) {
+    use std::net::UdpSocket;
+    for _ in 0..1_000 {
+        let signalling = 6_000 + (rand_u64() % 2_900) as u16;
+        let media = (9_000 + (rand_u64() % 2_900) as u16) & !1;
+        let held: Vec<_> = std::iter::once(signalling)
+            .chain(media..media + 4)
+            .map(|p| UdpSocket::bind(("127.0.0.1", p)))
+            .collect();
+        if held.iter().all(Result::is_ok) {
+            return (signalling, media);
+        }
+    }
+    panic!("no free UDP ports for SIPp in 6000-11999 after 1,000 tries");
+}
+
 /// A SIP phone on the PSTN side: Debian's baresip, with a WAV file as its microphone and
 /// its speaker recorded (the sndfile module's dump of what it decoded), dialling one call
 /// at start. Killed when dropped.
@@ -405,7 +426,7 @@ impl Sipp {
 
     fn spawn(scenario: &str, remote: Option<&str>, keys: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
+        let (port, media) = sipp_ports();
         let mut cmd = Command::new("sipp");
         if let Some(r) = remote {
             cmd.arg(r);
@@ -419,22 +440,15 @@ impl Sipp {
         for (k, v) in keys {
             cmd.args(["-key", k, v]);
         }
-        cmd.args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-mp",
-            &free_port().to_string(),
-        ])
-        .args(["-m", "1", "-nostdin", "-timeout", "120s", "-trace_msg", "-message_file"])
-        .arg(dir.path().join("messages.log"))
-        .arg("-trace_err")
-        .arg("-error_file")
-        .arg(dir.path().join("errors.log"))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("stderr.log")).expect("log"));
+        cmd.args(["-i", "127.0.0.1", "-p", &port.to_string(), "-mp", &media.to_string()])
+            .args(["-m", "1", "-nostdin", "-timeout", "120s", "-trace_msg", "-message_file"])
+            .arg(dir.path().join("messages.log"))
+            .arg("-trace_err")
+            .arg("-error_file")
+            .arg(dir.path().join("errors.log"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("stderr.log")).expect("log"));
         let child = cmd.spawn().expect("sipp runs (cargo xtask setup installs sip-tester)");
         let mut me = Self { child, port, dir };
         if remote.is_none() {
