@@ -85,9 +85,11 @@ fn open_main_window<R: Runtime>(app: &tauri::App<R>, boot: &Boot) -> Result<(), 
 }
 
 /// WebKitGTK is tuned for a browser by default: caches for back/forward navigation and for
-/// pages visited again. This window shows one page for a whole shift, so those caches only
-/// hold memory. (Turning compositing off at run time, which saved more, left some pages
-/// never painting a frame again under Xvfb; it needs to be set before the first load.)
+/// pages visited again. This window shows one page for a whole shift, so those caches have
+/// nothing to keep (in `bench desktop` they were worth ~3 MiB, within its noise). Turning
+/// compositing off saves ~90 MiB, but with it some pages stop delivering rendering updates
+/// under Xvfb (WebDriver clicks and `requestAnimationFrame` never return), whether it is
+/// switched at run time or set on `about:blank` before the app's page loads.
 #[cfg(target_os = "linux")]
 fn lighten<R: Runtime>(window: &tauri::WebviewWindow<R>) {
     let result = window.with_webview(|webview| {

@@ -336,8 +336,8 @@ async fn stages() {
             );
         }
     }
-    // Each change measured both ways in this run, bypassed (the far end's pipeline is
-    // what the delay is measured at).
+    // Each change measured both ways in this run, bypassed, on both ends' pipelines (the
+    // agent's captures and encodes, the far end's buffers and plays).
     let before = |f: &mut PipelineConfig| f.jitter.min_frames = 2;
     compare("jitter floor 2 frames -> 1", before).await;
     let before = |f: &mut PipelineConfig| f.playout_fill = FRAME_SAMPLES * 2;
