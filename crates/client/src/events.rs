@@ -143,6 +143,13 @@ enum ConnectError {
     Other(String),
 }
 
+/// The event stream's WebSocket settings. Events are ~1 KiB each, and tungstenite zeroes
+/// its whole read buffer (128 KiB by default) before every read: a desktop reading one
+/// event at a time paid that per event. Larger frames (a backlog page) still arrive whole.
+pub fn ws_config() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(8 * 1024)
+}
+
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(base: &url::Url, token: &str, since: i64) -> Result<Ws, ConnectError> {
@@ -153,7 +160,7 @@ async fn connect(base: &url::Url, token: &str, since: i64) -> Result<Ws, Connect
         .parse()
         .map_err(|_| ConnectError::Other("token is not a valid header value".into()))?;
     req.headers_mut().insert("authorization", auth);
-    let connecting = tokio_tungstenite::connect_async(req);
+    let connecting = tokio_tungstenite::connect_async_with_config(req, Some(ws_config()), false);
     match tokio::time::timeout(Duration::from_secs(10), connecting).await {
         Err(_) => Err(ConnectError::Other("timed out connecting".into())),
         Ok(Ok((ws, _))) => Ok(ws),

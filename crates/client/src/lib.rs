@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use switchboard_core::api::*;
 use switchboard_core::{Agent, AgentStatus, CallRecord, CallSid, ConsultStep, LeadId, MonitorMode};
 
-pub use events::{EventStream, StreamItem};
+pub use events::{EventStream, StreamItem, ws_config};
 
 /// What can go wrong talking to the gateway.
 #[derive(Debug, thiserror::Error)]

@@ -191,7 +191,10 @@ async fn board_latency(
         let mut req = ws_url.as_str().into_client_request().unwrap();
         req.headers_mut()
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async_with_config(req, Some(switchboard_client::ws_config()), false)
+                .await
+                .unwrap();
         let (sent, ready, http, floor_url) = (sent.clone(), ready.clone(), http.clone(), floor_url.clone());
         boards.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(BOARD_EVENTS);
@@ -316,16 +319,20 @@ async fn ws_latency(kind: &str, rate: u64) -> (Duration, Duration, usize) {
         let mut req = ws_url.as_str().into_client_request().unwrap();
         req.headers_mut()
             .insert("authorization", format!("Bearer {token}").parse().unwrap());
-        let (mut ws, _) = tokio_tungstenite::connect_async(req).await.unwrap();
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async_with_config(req, Some(switchboard_client::ws_config()), false)
+                .await
+                .unwrap();
         let (sent, ready) = (sent.clone(), ready.clone());
         clients.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(WS_EVENTS);
             while let Some(Ok(msg)) = ws.next().await {
                 let Message::Text(text) = msg else { continue };
                 let now = Instant::now();
-                // These clients stand in for desktops on other machines: they find the
-                // event's number without parsing the whole JSON, so that their own work
-                // on this machine's two cores weighs as little as it can on the figure.
+                // These clients stand in for desktops on other machines (with the
+                // desktop's socket settings): they find the event's number without
+                // parsing the whole JSON, so that their own work on this machine's two
+                // cores weighs as little as it can on the figure.
                 let Some(i) = bench_call_number(&text) else { continue };
                 if i == WS_EVENTS {
                     ready.add_permits(1); // the warm-up event: this client is subscribed

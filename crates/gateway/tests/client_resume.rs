@@ -170,3 +170,66 @@ async fn simulated_calls_left_live_by_a_restart_are_ended() {
     );
     assert!(client.queue().await.unwrap().calls.is_empty());
 }
+
+/// The stream's sockets read with small buffers (a desktop reads one event at a time);
+/// an event several times larger, a transcript turn at its 16 KiB limit, still arrives
+/// whole, after small ones and before the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_larger_than_the_read_buffers_arrives_whole() {
+    let db = TestDb::sqlite().await;
+    let (gw, seeded) = support::TestGateway::start(&db, 1).await;
+    let tok = token(&*gw.store, &seeded[0], "alice").await;
+    let client = gw.client(&tok);
+    let mut stream = client.events(0);
+    let http = reqwest::Client::new();
+    let (_, reply) = post_webhook(
+        &http,
+        &gw.base,
+        "sim-1",
+        &inbound("BIG", "big", 1_000, CallStatus::Ringing, "+14155550100"),
+    )
+    .await;
+    let sid = serde_json::from_str::<serde_json::Value>(&reply).unwrap()["call_sid"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Not one repeated byte: a frame reassembled in the wrong order would not match.
+    let content: String = (0..switchboard_gateway::ingest::MAX_TEXT_LEN)
+        .map(|i| char::from(b'a' + (i * 7 % 26) as u8))
+        .collect();
+    let hook = serde_json::json!({ "call_sid": sid, "turns": [
+        { "role": "caller", "content": content, "occurred_at": support::recent(5), "sequence": 0 }
+    ] });
+    let turl = format!("{}/webhooks/transcripts/sim-1", gw.base);
+    let (code, r) = support::post_signed(&http, &turl, hook.to_string().as_bytes(), support::SECRET).await;
+    assert_eq!(code, 200, "{r}");
+    post_webhook(
+        &http,
+        &gw.base,
+        "sim-1",
+        &inbound("AFTER", "after", 2_000, CallStatus::Ringing, "+14155550101"),
+    )
+    .await;
+    let mut kinds = vec![];
+    let mut heard = None;
+    while kinds.last() != Some(&"after") {
+        match tokio::time::timeout(Duration::from_secs(10), stream.next())
+            .await
+            .expect("events within 10 s")
+            .expect("stream open")
+        {
+            StreamItem::Event(ev) if ev.kind == switchboard_core::StreamEventKind::TranscriptTurn => {
+                heard = ev.data["content"].as_str().map(str::to_owned);
+                kinds.push("turn");
+            }
+            StreamItem::Event(ev) if ev.data["vendor_call_id"] == "AFTER" => kinds.push("after"),
+            StreamItem::Event(_) => kinds.push("other"),
+            StreamItem::Connected => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(heard.as_deref().map(str::len), Some(content.len()));
+    assert!(heard.as_deref() == Some(content.as_str()), "the 16 KiB turn arrived altered");
+    assert!(kinds.iter().position(|k| *k == "turn") < kinds.iter().position(|k| *k == "after"));
+    db.cleanup().await;
+}

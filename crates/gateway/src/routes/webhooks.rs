@@ -99,6 +99,8 @@ async fn handle_webhook(
 
 /// Frames in flight each way on a carrier's media WebSocket (20 ms each: a second).
 const STREAM_FRAMES: usize = 50;
+/// The media WebSocket's read buffer, bytes.
+const MEDIA_READ_BUFFER: usize = 8 * 1024;
 
 /// `GET /webhooks/{kind}/{provider}/stream`: a carrier's media WebSocket (Twilio Media
 /// Streams). The provider checks the upgrade request (its signature covers the `ws(s)://`
@@ -137,6 +139,9 @@ pub async fn media_stream(
     let provider = handle.provider.clone();
     Ok(ws
         .max_message_size(switchboard_telephony::twilio::stream::MAX_FRAME)
+        // Frames of ~400 bytes, 50 a second: tungstenite's default 128 KiB read buffer is
+        // zeroed on every read. A larger frame still arrives whole (the buffer grows).
+        .read_buffer_size(MEDIA_READ_BUFFER)
         .on_upgrade(move |socket| async move {
             let (mut sink, mut source) = socket.split();
             let (in_tx, in_rx) = tokio::sync::mpsc::channel(STREAM_FRAMES);
