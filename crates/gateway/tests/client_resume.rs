@@ -229,7 +229,10 @@ async fn an_event_larger_than_the_read_buffers_arrives_whole() {
         }
     }
     assert_eq!(heard.as_deref().map(str::len), Some(content.len()));
-    assert!(heard.as_deref() == Some(content.as_str()), "the 16 KiB turn arrived altered");
+    assert!(
+        heard.as_deref() == Some(content.as_str()),
+        "the 16 KiB turn arrived altered"
+    );
     assert!(kinds.iter().position(|k| *k == "turn") < kinds.iter().position(|k| *k == "after"));
     db.cleanup().await;
 }
