@@ -30,7 +30,7 @@ fn main() -> Result<()> {
         Some("fuzz") => fuzz(&rest),
         _ => {
             eprintln!(
-                "usage: cargo xtask <setup | run [--bind ADDR] | test [cargo test args] | ui | bundle | bench <gateway [ingest|floor|ws] | desktop | media> | fuzz [TARGET] [-- libFuzzer args]>"
+                "usage: cargo xtask <setup | run [--bind ADDR] | test [cargo test args] | ui | bundle | bench <gateway [ingest|floor|ws] | desktop | media [delay|stages|cpu|sfu]> | fuzz [TARGET] [-- libFuzzer args]>"
             );
             std::process::exit(2);
         }
@@ -713,7 +713,10 @@ fn bench(what: &[&str]) -> Result<()> {
         }
         "media" => {
             setup()?;
-            status(cargo().args(["bench", "-p", "switchboard-media", "--bench", "media"]))
+            // Parts: delay, stages, cpu, sfu (all by default).
+            let mut args = vec!["bench", "-p", "switchboard-media", "--bench", "media", "--"];
+            args.extend(&what[1..]);
+            status(cargo().args(args))
         }
         other => bail!("unknown benchmark {other:?}; available: gateway, desktop, media"),
     }

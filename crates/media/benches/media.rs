@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use switchboard_media::FRAME_SAMPLES;
 use switchboard_media::device::{WavDevice, WavSource, read_wav};
+use switchboard_media::jitter::JitterStats;
 use switchboard_media::peer::{PeerConfig, PeerSession};
 use switchboard_media::pipeline::PipelineConfig;
 use switchboard_media::processing::{VoiceProcessor, WebrtcProcessor};
@@ -165,17 +166,19 @@ fn mark_delays(rec: &std::path::Path, t_agent: Instant, t_far: Instant) -> Vec<f
     tone::mark_delays(&heard, after)
 }
 
-async fn room_delay(lk: &switchboard_e2e::livekit::LiveKitStack) -> Vec<f64> {
+async fn room_delay(lk: &switchboard_e2e::livekit::LiveKitStack) -> (Vec<f64>, Heard) {
     let dir = tempfile::tempdir().expect("tempdir");
     let rec = dir.path().join("far.wav");
     let (agent, far, agent_clock, far_clock) =
         room_call(lk, "bench-delay", WavSource::Samples(Arc::new(marks())), Some(&rec)).await;
     tokio::time::sleep(Duration::from_secs(20)).await;
+    let (jitter, (_, gaps)) = far.peer().stats();
+    let heard = Heard(jitter, gaps, far.peer().playout_target());
     agent.close().await;
     far.close().await;
     let t_agent = agent_clock.lock().expect("c").expect("started");
     let t_far = far_clock.lock().expect("c").expect("started");
-    mark_delays(&rec, t_agent, t_far)
+    (mark_delays(&rec, t_agent, t_far), heard)
 }
 
 /// CPU seconds (user + system) of process `pid` (or `self`).
@@ -227,7 +230,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-async fn delay(processing: bool) -> Vec<f64> {
+async fn delay(processing: bool) -> (Vec<f64>, Heard) {
     delay_with(agent_pipeline(processing), far_pipeline()).await
 }
 
@@ -237,15 +240,21 @@ async fn delay(processing: bool) -> Vec<f64> {
 /// start both ends in step and measure a single, arbitrary phase.
 const FAR_PHASES_MS: [u64; 4] = [0, 5, 10, 15];
 
-/// Delays (ms, sorted) of the marks over one call per far-end phase.
-async fn delay_with(agent: PipelineConfig, far: PipelineConfig) -> Vec<f64> {
+/// Delays (ms, sorted) of the marks over one call per far-end phase, and what the far
+/// end's jitter buffer and speaker did meanwhile.
+async fn delay_with(agent: PipelineConfig, far: PipelineConfig) -> (Vec<f64>, Heard) {
     let mut all = Vec::new();
+    let mut heard = Heard::default();
     for phase in FAR_PHASES_MS {
         let dir = tempfile::tempdir().expect("tempdir");
         let rec = dir.path().join("far.wav");
         let mic = WavSource::Samples(Arc::new(marks()));
         let (a, f, agent_clock, far_clock) = call_with(agent, far, mic, Some(&rec), Duration::from_millis(phase)).await;
         tokio::time::sleep(Duration::from_secs(10)).await;
+        let (jitter, (_, gaps)) = f.stats();
+        heard.0 += jitter;
+        heard.1 += gaps;
+        heard.2 = heard.2.max(f.playout_target());
         a.close().await;
         f.close().await;
         let (t_agent, t_far) = (
@@ -255,7 +264,29 @@ async fn delay_with(agent: PipelineConfig, far: PipelineConfig) -> Vec<f64> {
         all.extend(mark_delays(&rec, t_agent, t_far));
     }
     all.sort_by(f64::total_cmp);
-    all
+    (all, heard)
+}
+
+/// The far ends' jitter counters and speaker gaps (samples), summed over a run's calls:
+/// what explains a delay that stepped up mid-call.
+#[derive(Default)]
+struct Heard(JitterStats, u64, usize);
+
+impl std::fmt::Display for Heard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let j = &self.0;
+        write!(
+            f,
+            "far ends heard {} packets: {} late, {} concealed, {} stretched, {} shrunk; speaker gaps {} samples, fill at the end up to {:.0} ms",
+            j.received,
+            j.late,
+            j.concealed,
+            j.stretched,
+            j.shrunk,
+            self.1,
+            self.2 as f64 / 48.0
+        )
+    }
 }
 
 fn cpu_seconds() -> f64 {
@@ -321,8 +352,9 @@ async fn stages() {
         cfg.jitter.min_frames as f64 * 20.0
     );
     println!(
-        "  speaker ring: {:.0} ms kept queued while the device never runs dry, half a frame more per gap (up to {:.0} ms)",
+        "  speaker ring: topped up to {:.0} ms {:.0} ms before the device's next pull, half a frame more per gap (up to {:.0} ms)",
         ms(cfg.playout_fill),
+        switchboard_media::speaker::LEAD_US as f64 / 1000.0,
         ms(cfg.playout_max)
     );
     for (far_talking, when) in [(false, "far end silent"), (true, "far end talking")] {
@@ -348,6 +380,8 @@ async fn stages() {
         before,
     )
     .await;
+    let before = |f: &mut PipelineConfig| f.top_up_before_pull = false;
+    compare("speaker topped up at the 10 ms tick -> just before the pull", before).await;
 }
 
 /// The bypassed delay with both pipelines changed back by `before`, then as they are.
@@ -355,7 +389,7 @@ async fn compare(what: &str, before: impl Fn(&mut PipelineConfig)) {
     let (mut agent, mut far) = (agent_pipeline(false), far_pipeline());
     before(&mut agent);
     before(&mut far);
-    let (b, n) = (
+    let ((b, b_heard), (n, n_heard)) = (
         delay_with(agent, far).await,
         delay_with(agent_pipeline(false), far_pipeline()).await,
     );
@@ -372,6 +406,17 @@ async fn compare(what: &str, before: impl Fn(&mut PipelineConfig)) {
         percentile(&b, 0.99),
         percentile(&n, 0.99),
     );
+    println!("    before: {b_heard}");
+    println!("    now:    {n_heard}");
+}
+
+/// Which parts to run: `cargo xtask bench media [delay] [stages] [cpu] [sfu]`, all by default.
+fn wanted(part: &str) -> bool {
+    let parts: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| ["delay", "stages", "cpu", "sfu"].contains(&a.as_str()))
+        .collect();
+    parts.is_empty() || parts.iter().any(|p| p == part)
 }
 
 fn main() {
@@ -382,9 +427,9 @@ fn main() {
         .expect("runtime");
     rt.block_on(async {
         println!("bench media: 2 cores, loopback, WAV devices paced in real time");
-        for processing in [false, true] {
+        for processing in [false, true].into_iter().filter(|_| wanted("delay")) {
             let label = if processing { "with webrtc-audio-processing" } else { "without processing (bypass)" };
-            let d = delay(processing).await;
+            let (d, heard) = delay(processing).await;
             if d.is_empty() {
                 println!("delay {label}: no marks found");
                 continue;
@@ -396,16 +441,23 @@ fn main() {
                 percentile(&d, 0.99),
                 d.len()
             );
+            println!("  {heard}");
         }
-        stages().await;
-        let bypass = cpu_per_call(false, 20).await;
-        let apm = cpu_per_call(true, 20).await;
-        println!("CPU per active call, 20 concurrent calls (both ends in-process): bypass {bypass:.2}% of a core, with webrtc-audio-processing {apm:.2}% ({:.2}x)", apm / bypass.max(1e-9));
-
+        if wanted("stages") {
+            stages().await;
+        }
+        if wanted("cpu") {
+            let bypass = cpu_per_call(false, 20).await;
+            let apm = cpu_per_call(true, 20).await;
+            println!("CPU per active call, 20 concurrent calls (both ends in-process): bypass {bypass:.2}% of a core, with webrtc-audio-processing {apm:.2}% ({:.2}x)", apm / bypass.max(1e-9));
+        }
+        if !wanted("sfu") {
+            return;
+        }
         // The LiveKit path, against the direct peer measured above (bypass, both).
         let lk = switchboard_e2e::livekit::LiveKitStack::start(false, &[]);
-        let direct = delay(false).await;
-        let room = room_delay(&lk).await;
+        let (direct, _) = delay(false).await;
+        let (room, heard) = room_delay(&lk).await;
         if direct.is_empty() || room.is_empty() {
             println!("LiveKit delay: no marks found (direct {}, room {})", direct.len(), room.len());
         } else {
@@ -417,6 +469,7 @@ fn main() {
                 percentile(&direct, 0.99),
                 r50 / d50.max(1e-9)
             );
+            println!("  through the SFU, {heard}");
         }
         let direct_cpu = cpu_per_call(false, 10).await;
         let (ours, sfu) = room_cpu_per_call(&lk, 10).await;

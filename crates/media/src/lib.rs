@@ -29,6 +29,7 @@ pub mod pipeline;
 pub mod processing;
 pub mod room;
 pub mod session;
+pub mod speaker;
 pub mod tone;
 
 /// The engine's one sample rate; Opus and WebRTC's audio processing both run at it.

@@ -37,6 +37,7 @@ use crate::dtmf::{self, DtmfReceiver};
 use crate::level::Levels;
 use crate::pipeline::{Controls, Pipeline, PipelineConfig};
 use crate::session::{MediaEvent, MediaSession, MediaState};
+use crate::speaker::SpeakerClock;
 use crate::{FRAME_SAMPLES, MediaError};
 
 /// Payload types we offer (the ones Chrome uses, so SDP stays familiar in logs).
@@ -409,6 +410,11 @@ impl PeerSession {
         self.inner.controls.clone()
     }
 
+    /// How much decoded audio the speaker ring is kept filled to now, in samples.
+    pub fn playout_target(&self) -> usize {
+        self.inner.pipeline.lock().map_or(0, |p| p.playout_target())
+    }
+
     /// Jitter buffer counters and device drop-outs, for tests and benchmarks.
     pub fn stats(&self) -> (crate::jitter::JitterStats, (u64, u64)) {
         match self.inner.pipeline.lock() {
@@ -418,33 +424,63 @@ impl PeerSession {
     }
 }
 
-/// Every 10 ms: switch rings if the device was replaced, encode and send what the
-/// microphone captured, and top up the speaker. A frame the device signals as captured is
-/// encoded and sent at once, between ticks; the speaker keeps the tick's rhythm.
+/// The call's audio engine. A frame the device signals as captured is encoded and sent at
+/// once; the speaker ring is topped up just before the device's next pull (see
+/// [`crate::speaker`]); a tick switches rings when the device was replaced, and keeps the
+/// speaker filled every 10 ms while no pull can be predicted.
 async fn engine_loop(inner: std::sync::Weak<Inner>) {
     let mut tick = tokio::time::interval(Duration::from_millis(10));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // While pulls time the speaker, the tick is only housekeeping (a replaced device):
+    // ten times slower, ninety fewer wake-ups a second per call.
+    let mut housekeeping = tokio::time::interval(Duration::from_millis(100));
+    housekeeping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut packets: Vec<Bytes> = Vec::with_capacity(8);
-    // The device whose signal is awaited; a replaced device's is picked up at the next tick.
+    // The device whose capture signal is awaited and whose pulls time the speaker's
+    // top-ups; a replaced device's are picked up at the next tick.
     let Some(first) = inner.upgrade() else { return };
-    let mut device = first.pipeline.lock().ok().and_then(|p| p.capture_signal());
+    let (mut device, mut pulls) = match first.pipeline.lock() {
+        Ok(p) => (p.capture_signal(), p.pull_stamps()),
+        Err(_) => return,
+    };
     drop(first);
+    let mut speaker = SpeakerClock::default();
     loop {
-        let ticked = match &device {
-            Some(d) => tokio::select! {
-                _ = tick.tick() => true,
-                () = d.frame_captured.notified() => false,
-            },
-            None => {
-                tick.tick().await;
-                true
+        if let Some(p) = &pulls {
+            speaker.observe(p.last_pull_us.load(Ordering::Relaxed));
+        }
+        let top_up_at = speaker
+            .next_top_up()
+            .map(|us| tokio::time::Instant::from_std(crate::device::device_clock_epoch() + Duration::from_micros(us)));
+        let captured = async {
+            match &device {
+                Some(d) => d.frame_captured.notified().await,
+                None => std::future::pending().await,
             }
+        };
+        let pull_near = async {
+            match top_up_at {
+                Some(t) => tokio::time::sleep_until(t).await,
+                None => std::future::pending().await,
+            }
+        };
+        let ticked = async {
+            if top_up_at.is_some() {
+                housekeeping.tick().await
+            } else {
+                tick.tick().await
+            }
+        };
+        let wake = tokio::select! {
+            _ = ticked => Wake::Tick,
+            () = captured => Wake::Captured,
+            () = pull_near => Wake::TopUp,
         };
         let Some(inner) = inner.upgrade() else { return };
         if inner.closed.load(Ordering::Acquire) {
             return;
         }
-        let replacement = if ticked {
+        let replacement = if wake == Wake::Tick {
             inner.device.lock().ok().and_then(|mut d| d.replacement())
         } else {
             None
@@ -454,13 +490,25 @@ async fn engine_loop(inner: std::sync::Weak<Inner>) {
             if let Some(io) = replacement {
                 p.replace_io(io);
                 device = p.capture_signal();
+                pulls = p.pull_stamps();
+                speaker = SpeakerClock::default();
             }
             if let Err(e) = p.capture(|pkt| packets.push(Bytes::copy_from_slice(pkt))) {
                 tracing::warn!(error = %e, "capture failed");
             }
-            if ticked {
+            // The tick tops up only while no pull is predicted (device starting, stalled,
+            // paced by a network, or the feature off).
+            let top_up = match wake {
+                Wake::TopUp => true,
+                Wake::Tick => top_up_at.is_none(),
+                Wake::Captured => false,
+            };
+            if top_up {
                 if let Err(e) = p.playout() {
                     tracing::warn!(error = %e, "playout failed");
+                }
+                if wake == Wake::TopUp {
+                    speaker.topped_up();
                 }
             }
         }
@@ -475,6 +523,18 @@ async fn engine_loop(inner: std::sync::Weak<Inner>) {
             }
         }
     }
+}
+
+/// What woke the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Wake {
+    /// Its tick: device replacement, and the speaker while no pull is predicted (every
+    /// 10 ms then, every 100 ms otherwise).
+    Tick,
+    /// A whole frame was captured.
+    Captured,
+    /// The device is about to pull from the speaker ring.
+    TopUp,
 }
 
 /// The session's state follows `pc`'s: connected, dropped (recovery starts), closed.

@@ -46,9 +46,13 @@ pub struct PipelineConfig {
     /// Encode a captured frame as soon as the device signals it, rather than at the
     /// engine's next 10 ms tick (off only to measure what it saves).
     pub encode_on_capture: bool,
+    /// Top the speaker ring up just before the device's next pull (see [`crate::speaker`])
+    /// rather than at the engine's 10 ms tick (off only to measure what it saves).
+    pub top_up_before_pull: bool,
 }
 
-/// Engine ticks (10 ms each) without a speaker gap before the playout fill shrinks.
+/// Playout passes without a speaker gap before the playout fill shrinks: one per 10 ms
+/// tick, or one per device period (20 ms) when the device's pulls time them.
 pub const QUIET_TICKS: u32 = 1_000;
 
 impl Default for PipelineConfig {
@@ -59,6 +63,7 @@ impl Default for PipelineConfig {
             playout_fill: FRAME_SAMPLES,
             playout_max: FRAME_SAMPLES * 3,
             encode_on_capture: true,
+            top_up_before_pull: true,
         }
     }
 }
@@ -255,6 +260,12 @@ impl Pipeline {
     /// none when captured frames wait for the tick.
     pub fn capture_signal(&self) -> Option<Arc<crate::device::XrunCounters>> {
         self.config.encode_on_capture.then(|| self.io.counters.clone())
+    }
+
+    /// The current device's shared counters, whose pull stamps time the speaker's top-ups;
+    /// none when the ring is topped up at the tick.
+    pub fn pull_stamps(&self) -> Option<Arc<crate::device::XrunCounters>> {
+        self.config.top_up_before_pull.then(|| self.io.counters.clone())
     }
 
     /// (capture overruns, playback underruns) at the device boundary.

@@ -64,6 +64,8 @@ impl BridgeEnds {
     /// Hand the engine what the far end said (48 kHz) and fill `to_send` with what the
     /// engine has for the far end (silence where it has nothing). Returns whether the
     /// device is running; when it is not, `to_send` is silence and `heard` is dropped.
+    /// Pulls are not stamped: the carrier's packets pace them, and a network's timing does
+    /// not predict the next one, so the engine's tick keeps the ring filled.
     pub fn exchange(&self, heard: &[f32], to_send: &mut [f32]) -> bool {
         let mut slot = self.slot.lock().unwrap_or_else(|p| p.into_inner());
         let Some((capture, playback)) = slot.as_mut() else {

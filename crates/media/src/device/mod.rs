@@ -49,6 +49,21 @@ pub struct XrunCounters {
     /// delay otherwise). Without waiters this is one atomic operation; with one, a wake-up
     /// of the engine's task, once per frame.
     pub frame_captured: tokio::sync::Notify,
+    /// When the device last took samples to play ([`device_clock_us`]; 0 before the
+    /// first pull), so the engine can top the ring up just before the next one (see
+    /// [`crate::speaker`]). Devices paced by a carrier's network leave it at 0.
+    pub last_pull_us: AtomicU64,
+}
+
+/// Microseconds since this process first asked: the clock of pull stamps.
+pub fn device_clock_us() -> u64 {
+    u64::try_from(device_clock_epoch().elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// The instant [`device_clock_us`] counts from.
+pub fn device_clock_epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
 }
 
 impl XrunCounters {
@@ -129,6 +144,15 @@ impl PlaybackSide {
                 0.0
             }
         }
+    }
+
+    /// Real-time safe: the device finished a pull (one callback's samples); stamps it.
+    #[inline]
+    pub fn pulled(&self) {
+        // Never 0, which means "no pull yet".
+        self.counters
+            .last_pull_us
+            .store(device_clock_us().max(1), Ordering::Relaxed);
     }
 }
 

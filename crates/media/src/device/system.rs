@@ -262,6 +262,7 @@ fn open_output(
                     let s = side.pop();
                     frame.iter_mut().for_each(|x| *x = s);
                 }
+                side.pulled();
             },
             error_callback(Direction::Output, generation, counters, control),
             Some(Duration::from_secs(2)),

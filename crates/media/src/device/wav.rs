@@ -217,6 +217,7 @@ impl WavDevice {
                     w.write_sample(to_i16(s)).map_err(|e| wav_err(p, e))?;
                 }
             }
+            playback.pulled();
             if tick % 50 == 0 {
                 if let (Some(w), Some(p)) = (writer.as_mut(), record.as_ref()) {
                     // Keep the header valid while running, so a crash still leaves a file.
