@@ -39,7 +39,7 @@ pub struct PipelineConfig {
     /// The least decoded audio kept queued for the speaker, in samples (20 ms). The fill
     /// starts here, grows by half a frame each time the device found the ring empty (a
     /// late engine tick, a device that takes large periods), up to `playout_max`, and
-    /// comes back down half a frame at a time after [`QUIET_TICKS`] without a gap.
+    /// comes back down half a frame at a time after [`QUIET_MS`] without a gap.
     pub playout_fill: usize,
     /// The most kept queued for the speaker, in samples (60 ms).
     pub playout_max: usize,
@@ -51,9 +51,10 @@ pub struct PipelineConfig {
     pub top_up_before_pull: bool,
 }
 
-/// Playout passes without a speaker gap before the playout fill shrinks: one per 10 ms
-/// tick, or one per device period (20 ms) when the device's pulls time them.
-pub const QUIET_TICKS: u32 = 1_000;
+/// Time without a speaker gap (ms) before the playout fill shrinks by half a frame. In
+/// time rather than playout passes: passes come every 10 ms at the tick but once per
+/// device period when the device's pulls time them.
+pub const QUIET_MS: f64 = 10_000.0;
 
 impl Default for PipelineConfig {
     fn default() -> Self {
@@ -155,7 +156,8 @@ struct PlayoutFill {
     /// The device's underrun count when we last looked; `None` until the ring was first
     /// filled (a device may start pulling before the engine's first tick).
     seen: Option<u64>,
-    quiet: u32,
+    /// Since when (the pipeline's clock, ms) the device has not found the ring empty.
+    quiet_since: f64,
 }
 
 impl PlayoutFill {
@@ -163,30 +165,30 @@ impl PlayoutFill {
         Self {
             target: config.playout_fill,
             seen: None,
-            quiet: 0,
+            quiet_since: 0.0,
         }
     }
 
-    /// Once per playout pass, with the device's underrun count so far.
-    fn adapt(&mut self, underruns: u64, config: &PipelineConfig) {
+    /// Once per playout pass, with the device's underrun count so far and the time.
+    fn adapt(&mut self, underruns: u64, now_ms: f64, config: &PipelineConfig) {
         let Some(seen) = self.seen else { return };
         self.seen = Some(underruns);
         let step = FRAME_SAMPLES / 2;
         if underruns > seen {
             self.target = (self.target + step).min(config.playout_max.max(config.playout_fill));
-            self.quiet = 0;
-        } else if self.target > config.playout_fill {
-            self.quiet += 1;
-            if self.quiet >= QUIET_TICKS {
-                self.target = self.target.saturating_sub(step).max(config.playout_fill);
-                self.quiet = 0;
-            }
+            self.quiet_since = now_ms;
+        } else if self.target > config.playout_fill && now_ms - self.quiet_since >= QUIET_MS {
+            self.target = self.target.saturating_sub(step).max(config.playout_fill);
+            self.quiet_since = now_ms;
         }
     }
 
     /// The ring was just filled: count gaps from here on.
-    fn started(&mut self, underruns: u64) {
-        self.seen.get_or_insert(underruns);
+    fn started(&mut self, underruns: u64, now_ms: f64) {
+        if self.seen.is_none() {
+            self.seen = Some(underruns);
+            self.quiet_since = now_ms;
+        }
     }
 }
 
@@ -349,12 +351,17 @@ impl Pipeline {
     /// Keep the speaker ring filled to its target with every sender's decoded (or
     /// concealed) audio, mixed.
     pub fn playout(&mut self) -> Result<(), MediaError> {
+        self.playout_at(self.now_ms())
+    }
+
+    /// [`Pipeline::playout`] at `now_ms` on the pipeline's clock.
+    fn playout_at(&mut self, now_ms: f64) -> Result<(), MediaError> {
         let underruns = self
             .io
             .counters
             .playback_underruns
             .load(std::sync::atomic::Ordering::Relaxed);
-        self.fill.adapt(underruns, &self.config);
+        self.fill.adapt(underruns, now_ms, &self.config);
         while RING_SAMPLES - self.io.playback.slots() < self.fill.target {
             self.out.iter_mut().for_each(|s| *s = 0.0);
             let mixing = self.remotes.len() > 1;
@@ -385,6 +392,7 @@ impl Pipeline {
                 .counters
                 .playback_underruns
                 .load(std::sync::atomic::Ordering::Relaxed),
+            now_ms,
         );
         Ok(())
     }
@@ -531,11 +539,17 @@ mod tests {
     fn the_playout_fill_follows_the_devices_gaps() {
         let (mut p, mut speaker) = pipeline();
         let queued = |p: &Pipeline| RING_SAMPLES - p.io.playback.slots();
+        // The test's clock: one playout pass per 10 ms.
+        let mut now = 0.0;
+        let mut pass = |p: &mut Pipeline| {
+            now += 10.0;
+            p.playout_at(now).unwrap();
+        };
         // The device pulls before the engine's first tick: not a gap of ours.
         for _ in 0..100 {
             speaker.pop();
         }
-        p.playout().unwrap();
+        pass(&mut p);
         assert_eq!(p.playout_target(), FRAME_SAMPLES);
         assert_eq!(queued(&p), FRAME_SAMPLES);
         // A steady device: 10 ms pulled per tick, never dry, the fill stays at one frame.
@@ -543,7 +557,7 @@ mod tests {
             for _ in 0..FRAME_SAMPLES / 2 {
                 speaker.pop();
             }
-            p.playout().unwrap();
+            pass(&mut p);
         }
         assert_eq!(p.playout_target(), FRAME_SAMPLES);
         // A late tick: the device drains the ring and finds it empty, twice.
@@ -551,7 +565,7 @@ mod tests {
             for _ in 0..queued(&p) + 10 {
                 speaker.pop();
             }
-            p.playout().unwrap();
+            pass(&mut p);
             assert_eq!(p.playout_target(), grown);
             assert!(queued(&p) >= grown);
         }
@@ -559,15 +573,23 @@ mod tests {
             for _ in 0..queued(&p) + 10 {
                 speaker.pop();
             }
-            p.playout().unwrap();
+            pass(&mut p);
         }
         assert_eq!(p.playout_target(), 3 * FRAME_SAMPLES, "bounded by playout_max");
-        // Quiet again: half a frame back per QUIET_TICKS, down to the floor.
-        for _ in 0..5 * QUIET_TICKS {
+        // Quiet: nothing given back before QUIET_MS.
+        for _ in 0..(QUIET_MS / 10.0) as usize - 2 {
             for _ in 0..FRAME_SAMPLES / 2 {
                 speaker.pop();
             }
-            p.playout().unwrap();
+            pass(&mut p);
+        }
+        assert_eq!(p.playout_target(), 3 * FRAME_SAMPLES);
+        // Then half a frame back per QUIET_MS, down to the floor.
+        for _ in 0..5 * (QUIET_MS / 10.0) as usize {
+            for _ in 0..FRAME_SAMPLES / 2 {
+                speaker.pop();
+            }
+            pass(&mut p);
         }
         assert_eq!(p.playout_target(), FRAME_SAMPLES);
     }
