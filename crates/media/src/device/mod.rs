@@ -104,6 +104,8 @@ pub(crate) fn capture_ring(counters: &Arc<XrunCounters>) -> (CaptureSide, rtrb::
 
 /// A fresh playback ring: (device end, engine end).
 pub(crate) fn playback_ring(counters: &Arc<XrunCounters>) -> (PlaybackSide, rtrb::Producer<f32>) {
+    // Start the pull-stamp clock here, so its one-time set-up never runs in a callback.
+    device_clock_epoch();
     let (tx, rx) = rtrb::RingBuffer::new(RING_SAMPLES);
     (
         PlaybackSide {
