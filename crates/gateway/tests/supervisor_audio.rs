@@ -20,7 +20,7 @@ use switchboard_gateway::{demo, store};
 use switchboard_media::device::{WavDevice, WavSource, read_wav};
 use switchboard_media::peer::PeerSession;
 use switchboard_media::session::MediaSession;
-use switchboard_media::tone::{sine, tone_level};
+use switchboard_media::tone::{sine, tone_level, tone_presence};
 
 const RATE: usize = 48_000;
 const CALLER: f32 = 440.0;
@@ -72,7 +72,8 @@ struct Heard {
 
 impl Heard {
     /// The level of `hz` between `from` and `to`, leaving a second after `from` for the
-    /// change to reach this party and half a second before `to`.
+    /// change to reach this party and half a second before `to`. Block by block
+    /// ([`tone_presence`]), so a playout stretch mid-way does not cancel the tone.
     fn level(&self, hz: f32, from: Instant, to: Instant) -> f32 {
         let at = |t: Instant| ((t.saturating_duration_since(self.start).as_secs_f64()) * RATE as f64) as usize;
         let (a, b) = (at(from + Duration::from_secs(1)), at(to - Duration::from_millis(500)));
@@ -82,7 +83,7 @@ impl Heard {
             "the recording covers the stretch ({a}..{b} of {})",
             self.samples.len()
         );
-        tone_level(&self.samples[a..b], hz)
+        tone_presence(&self.samples[a..b], hz)
     }
 }
 

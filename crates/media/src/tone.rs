@@ -93,6 +93,23 @@ pub fn tone_level(samples: &[f32], hz: f32) -> f32 {
     (4.0 * power.max(0.0).sqrt() / n as f64) as f32
 }
 
+/// How loud `hz` is over a stretch of a call, whatever happened to its timing: the root
+/// mean square of [`tone_level`] over 100 ms blocks. One Goertzel sum over seconds adds
+/// the notes of an intermittent tone coherently, so a jitter buffer that stretched or a
+/// speaker gap that shifted a later note by half a period cancels an earlier one, and a
+/// tone plainly heard measures a fraction of its level. Blocks keep each note whole. A
+/// sine of peak `a` heard throughout gives about `a`; heard a quarter of the time, `a / 2`.
+pub fn tone_presence(samples: &[f32], hz: f32) -> f32 {
+    let blocks: Vec<f32> = samples
+        .chunks_exact(SAMPLE_RATE as usize / 10)
+        .map(|b| tone_level(b, hz))
+        .collect();
+    if blocks.is_empty() {
+        return tone_level(samples, hz);
+    }
+    (blocks.iter().map(|l| l * l).sum::<f32>() / blocks.len() as f32).sqrt()
+}
+
 /// Timing marks for delay measurements: every [`MARK_PERIOD`] seconds, 0.3 s of silence
 /// then 0.2 s of a 1 kHz tone (peak 0.5). Loop it as a microphone; find the onsets at the
 /// far end with [`mark_delays`].
@@ -191,6 +208,37 @@ mod tests {
         );
         assert!(tone_level(&mix, 1_000.0) < 0.001, "{}", tone_level(&mix, 1_000.0));
         assert_eq!(tone_level(&[0.0; 4_800], 440.0), 0.0);
+    }
+
+    #[test]
+    fn tone_presence_is_not_fooled_by_a_shifted_note() {
+        // The caller's phrase, with 1.136 ms (half a 440 Hz period) of silence before
+        // its third 440 Hz note, as a stretching jitter buffer or a speaker gap would
+        // leave it: the two halves cancel in one long Goertzel sum, not block by block.
+        let rate = SAMPLE_RATE as usize;
+        let phrase = caller_phrase(4.8);
+        let mut shifted = Vec::new();
+        for (k, note) in phrase.chunks(rate * 4 / 10).enumerate() {
+            if k == 7 {
+                shifted.extend(std::iter::repeat_n(0.0, rate / 880));
+            }
+            shifted.extend(note);
+        }
+        let whole = tone_level(&phrase, 440.0);
+        let steady = tone_presence(&phrase, 440.0);
+        let moved = tone_presence(&shifted, 440.0);
+        assert!(
+            tone_level(&shifted, 440.0) < whole / 4.0,
+            "{} vs {whole}",
+            tone_level(&shifted, 440.0)
+        );
+        assert!((moved - steady).abs() < 0.01, "{moved} vs {steady}");
+        // 300 ms of every 1.2 s at peak 0.3: a quarter of the time, half the amplitude.
+        assert!((steady - 0.15).abs() < 0.02, "{steady}");
+        // Its neighbours in the phrase do not leak into it, nor does silence.
+        assert!(tone_presence(&caller_phrase(4.8), 1_000.0) < 0.005);
+        assert_eq!(tone_presence(&[0.0; 48_000], 440.0), 0.0);
+        assert!((tone_presence(&sine(700.0, 0.2, rate), 700.0) - 0.2).abs() < 0.01);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use switchboard_e2e::{Window, app_binary, bare_session_bus, free_port};
 use switchboard_media::device::write_wav;
-use switchboard_media::tone::{sine, tone_level};
+use switchboard_media::tone::{sine, tone_presence};
 
 use super::gw;
 
@@ -104,7 +104,9 @@ pub fn began(samples: &[f32], stopped: Instant) -> Instant {
 
 /// The level of `hz` in `samples` between `from` and `to` (test clock), for a recording
 /// that began at `start` (as [`began`] puts it, so a little late): a stretch starts 1.5 s
-/// after `from` (the change travels) and ends 1 s before `to`.
+/// after `from` (the change travels) and ends 1 s before `to`. Measured block by block
+/// ([`tone_presence`]): the caller's phrase sounds its 440 Hz a quarter of the time, and
+/// a note shifted by a stretch of the jitter buffer must not cancel the ones before it.
 pub fn level(samples: &[f32], start: Instant, hz: f32, from: Instant, to: Instant) -> f32 {
     let at = |t: Instant| (t.saturating_duration_since(start).as_secs_f64() * RATE as f64) as usize;
     let (a, b) = (
@@ -116,7 +118,7 @@ pub fn level(samples: &[f32], start: Instant, hz: f32, from: Instant, to: Instan
         "the recording covers the stretch ({a}..{b} of {})",
         samples.len()
     );
-    tone_level(&samples[a..b], hz)
+    tone_presence(&samples[a..b], hz)
 }
 
 /// Assert that `who` heard `hz` (a level over 0.02) or did not (under 0.005) in stretch
