@@ -85,19 +85,71 @@ async fn send_calls(gw: &TestGateway, calls: usize, story: fn(usize) -> &'static
     }
 }
 
-/// Events per second: CALLS calls, each ringing -> answered -> completed, CONCURRENCY at once.
-async fn ingest(kind: &str) -> f64 {
+/// CPU seconds used so far by this process (the gateway under test and its webhook
+/// senders share it) and by the PostgreSQL server: every process named `postgres`,
+/// with what the postmaster has reaped of backends that already exited.
+#[derive(Debug, Clone, Copy)]
+struct Cpu {
+    bench: f64,
+    postgres: f64,
+}
+
+/// utime + stime (+ cutime + cstime with `children`) of `/proc/<pid>/stat`, in seconds.
+fn proc_cpu(stat: &str, children: bool) -> Option<(String, f64)> {
+    let (open, close) = (stat.find('(')?, stat.rfind(')')?);
+    let comm = stat[open + 1..close].to_owned();
+    // Fields after the comm: state is the 3rd of the file; utime is the 14th.
+    let rest: Vec<&str> = stat[close + 2..].split(' ').collect();
+    let ticks = |i: usize| rest.get(i - 3).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let mut t = ticks(14) + ticks(15);
+    if children {
+        t += ticks(16) + ticks(17);
+    }
+    // The kernel's USER_HZ, 100 on every Linux this runs on.
+    Some((comm, t / 100.0))
+}
+
+fn cpu_now() -> Cpu {
+    let own = std::fs::read_to_string("/proc/self/stat").ok();
+    let bench = own.as_deref().and_then(|s| proc_cpu(s, true)).map_or(0.0, |(_, t)| t);
+    let postgres = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
+        .filter_map(|s| proc_cpu(&s, true))
+        .filter(|(comm, _)| comm == "postgres")
+        .map(|(_, t)| t)
+        .sum();
+    Cpu { bench, postgres }
+}
+
+/// CPU microseconds per event since `before`, for `events` events.
+fn cpu_per(before: Cpu, events: usize) -> Cpu {
+    let after = cpu_now();
+    let us = |a: f64, b: f64| (a - b).max(0.0) * 1e6 / events as f64;
+    Cpu {
+        bench: us(after.bench, before.bench),
+        postgres: us(after.postgres, before.postgres),
+    }
+}
+
+/// Events per second, and CPU per event: CALLS calls, each ringing -> answered ->
+/// completed, CONCURRENCY at once.
+async fn ingest(kind: &str) -> (f64, Cpu) {
     let db = TestDb::of(kind).await;
     let (gw, _) = TestGateway::start(&db, 1).await;
+    let cpu = cpu_now();
     let started = Instant::now();
     send_calls(&gw, CALLS, |_| {
         &[CallStatus::Ringing, CallStatus::Answered, CallStatus::Completed]
     })
     .await;
     let rate = (CALLS * 3) as f64 / started.elapsed().as_secs_f64();
+    let cpu = cpu_per(cpu, CALLS * 3);
     drop(gw);
     db.cleanup().await;
-    rate
+    (rate, cpu)
 }
 
 /// Latency (p50, p99) of `GET path` as a supervisor, `n` requests one after another.
@@ -252,8 +304,9 @@ async fn board_latency(
     (percentile(&all, 0.5), percentile(&all, 0.99), all.len())
 }
 
-/// pgbench: single-row INSERT commits per second with `clients` connections, 5 s.
-fn pgbench(clients: usize) -> f64 {
+/// pgbench: single-row INSERT commits per second with `clients` connections, 5 s, and
+/// the CPU per commit (`bench` here is pgbench's own, a child of this process).
+fn pgbench(clients: usize) -> (f64, Cpu) {
     let admin = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let name = format!("sb_bench_{}", std::process::id());
     let mut url = url::Url::parse(&admin).unwrap();
@@ -273,15 +326,29 @@ fn pgbench(clients: usize) -> f64 {
     );
     let script = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(script.path(), "INSERT INTO rows (v) VALUES ('x');\n").unwrap();
+    let cpu = cpu_now();
     let out = std::process::Command::new("pgbench")
         .args(["-n", "-c", &clients.to_string(), "-j", "2", "-T", "5", "-f"])
         .arg(script.path())
         .arg(url.as_str())
         .output()
         .unwrap();
+    let after = cpu_now();
     psql(&admin, &format!("DROP DATABASE IF EXISTS {name}"));
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
+    let committed: f64 = text
+        .lines()
+        .find(|l| l.starts_with("number of transactions actually processed: "))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN);
+    let us = |a: f64, b: f64| (a - b).max(0.0) * 1e6 / committed;
+    let cpu = Cpu {
+        bench: us(after.bench, cpu.bench),
+        postgres: us(after.postgres, cpu.postgres),
+    };
+    let rate = text
+        .lines()
         .find(|l| l.starts_with("tps = "))
         .and_then(|l| l.split_whitespace().nth(2))
         .and_then(|v| v.parse().ok())
@@ -290,7 +357,8 @@ fn pgbench(clients: usize) -> f64 {
                 "pgbench output not understood: {text} {}",
                 String::from_utf8_lossy(&out.stderr)
             )
-        })
+        });
+    (rate, cpu)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -399,15 +467,31 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     if wanted("ingest") {
-        let pg1 = pgbench(1);
-        let pg16 = pgbench(CONCURRENCY);
-        let sqlite = rt.block_on(ingest("sqlite"));
-        let postgres = rt.block_on(ingest("postgres"));
+        let (pg1, _) = pgbench(1);
+        let (pg16, commit) = pgbench(CONCURRENCY);
+        let (sqlite, sqlite_cpu) = rt.block_on(ingest("sqlite"));
+        let (postgres, event) = rt.block_on(ingest("postgres"));
         println!("pgbench single-row INSERT commits: {pg1:>8.0}/s with 1 client, {pg16:>8.0}/s with {CONCURRENCY}");
+        println!(
+            "  CPU per commit: PostgreSQL {:.0} us, pgbench {:.0} us",
+            commit.postgres, commit.bench
+        );
         println!("webhook ingest, SQLite:            {sqlite:>8.0} events/s ({CONCURRENCY} concurrent senders)");
+        println!(
+            "  CPU per event: gateway and senders {:.0} us (SQLite in-process)",
+            sqlite_cpu.bench
+        );
         println!(
             "webhook ingest, PostgreSQL:        {postgres:>8.0} events/s = {:.2}x pgbench's {CONCURRENCY}-client commit rate",
             postgres / pg16
+        );
+        // Where the gap is: on a machine whose cores the senders, the gateway and the
+        // server share, the rate is about cores / CPU per event.
+        println!(
+            "  CPU per event: PostgreSQL {:.0} us = {:.1}x a pgbench commit's; gateway and senders {:.0} us",
+            event.postgres,
+            event.postgres / commit.postgres,
+            event.bench
         );
     }
     if wanted("floor") {
