@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::{Any, AnyPool, Connection, Transaction};
 use switchboard_core::api::{
     CallList, CallListQuery, LeadQuery, QueueEntry, TokenInfo, TranscriptTurnIn, TransferTarget,
 };
@@ -73,11 +73,28 @@ pub(super) fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// A pooled connection unused for this long is pinged before it is handed out.
+const CHECK_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Shared pool options: bounded waits so a stuck database becomes an error, not a hang.
+/// sqlx pings every connection when it goes back to the pool and, by default, again when
+/// it is taken out: two round trips per transaction on top of its statements. A
+/// connection taken out right after it was returned (the pool under load) was just found
+/// alive, so only one that sat idle (the database may have restarted meanwhile) is pinged
+/// again; a dead one is dropped and another taken, as before.
 pub(super) fn pool_options(max: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(max)
         .acquire_timeout(std::time::Duration::from_secs(10))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= CHECK_IF_IDLE_FOR {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
 }
 
 /// An event about to be appended (see [`Backend::append`]).
