@@ -27,6 +27,14 @@ fn id_taken(e: sqlx::Error, rec: &CallRecord) -> StoreError {
     }
 }
 
+/// The statuses of a call still in progress, as the fallback lookup of [`correlate`]
+/// spells them: word for word the condition of the partial index `call_records_live`
+/// (migrations `*_live_calls_index.sql`), which both databases use only for a query
+/// whose condition contains the index's.
+///
+/// [`correlate`]: SqlStore::correlate
+const LIVE: &str = "('ringing', 'queued', 'answered', 'on_hold', 'transferred')";
+
 impl<B: Backend> SqlStore<B> {
     pub(super) async fn ingest_call(&self, provider: &ProviderRow, ev: &NormalizedCallEvent) -> StoreResult<Ingested> {
         let business = provider.business_id;
@@ -256,10 +264,8 @@ impl<B: Backend> SqlStore<B> {
         let Some(service) = ev.service_number() else {
             return Ok(None);
         };
-        let mut filter = String::from(
-            "c.business_id = $1 AND c.service_number = $2 AND c.created_at >= $3 \
-             AND c.status IN ('ringing', 'queued', 'answered', 'on_hold', 'transferred')",
-        );
+        let mut filter =
+            format!("c.business_id = $1 AND c.service_number = $2 AND c.created_at >= $3 AND c.status IN {LIVE}");
         if ev.vendor_call_id.is_some() {
             filter.push_str(" AND c.vendor_call_id IS NULL");
         }
@@ -359,5 +365,26 @@ fn describe(ev: &NormalizedCallEvent) -> String {
         "the event names no call".into()
     } else {
         format!("no call matches {}", ids.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_live_call_index_covers_the_domains_live_statuses() {
+        let domain: Vec<String> = CallStatus::ALL
+            .iter()
+            .filter(|s| !s.is_terminal())
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        assert_eq!(LIVE, format!("({})", domain.join(", ")));
+        for migration in [
+            include_str!("../../../../../migrations/gateway-sqlite/0007_live_calls_index.sql"),
+            include_str!("../../../../../migrations/gateway-postgres/0008_live_calls_index.sql"),
+        ] {
+            assert!(migration.contains(&format!("WHERE status IN {LIVE};")), "{migration}");
+        }
     }
 }
