@@ -33,6 +33,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 const CALLS: usize = 1_000; // x3 events each
 const CONCURRENCY: usize = 16;
+const FIRST_EVENTS: usize = 200;
 const WS_CLIENTS: usize = 1_000;
 const WS_EVENTS: usize = 200;
 const FLOOR_AGENTS: usize = 1_000;
@@ -136,9 +137,18 @@ fn cpu_per(before: Cpu, events: usize) -> Cpu {
     }
 }
 
+/// What [`ingest`] measured.
+struct Ingest {
+    rate: f64,
+    cpu: Cpu,
+    /// A new call's first webhook, one at a time, with the live-call index and without.
+    first_event: (Duration, Duration),
+}
+
 /// Events per second, and CPU per event: CALLS calls, each ringing -> answered ->
-/// completed, CONCURRENCY at once.
-async fn ingest(kind: &str) -> (f64, Cpu) {
+/// completed, CONCURRENCY at once. Then the first webhook of a new call with and without
+/// the live-call index, on the same tables.
+async fn ingest(kind: &str) -> Ingest {
     let db = TestDb::of(kind).await;
     let (gw, _) = TestGateway::start(&db, 1).await;
     let story: fn(usize) -> &'static [CallStatus] =
@@ -154,9 +164,63 @@ async fn ingest(kind: &str) -> (f64, Cpu) {
     send_calls(&gw, "B", CALLS, story).await;
     let rate = (CALLS * 3) as f64 / started.elapsed().as_secs_f64();
     let cpu = cpu_per(cpu, CALLS * 3);
+    let with_index = first_events(&gw, "N").await;
+    drop_live_index(&db).await;
+    let without = first_events(&gw, "M").await;
     drop(gw);
     db.cleanup().await;
-    (rate, cpu)
+    Ingest {
+        rate,
+        cpu,
+        first_event: (with_index, without),
+    }
+}
+
+/// Median time to acknowledge the first webhook of FIRST_EVENTS new calls, sent one after
+/// another: each is matched against the live calls on its service number (the fallback
+/// lookup) before it becomes a call of its own.
+async fn first_events(gw: &TestGateway, prefix: &str) -> Duration {
+    let url = format!("{}/webhooks/simulator/sim-1", gw.base);
+    let http = reqwest::Client::new();
+    let mut times = Vec::with_capacity(FIRST_EVENTS);
+    for i in 0..FIRST_EVENTS {
+        let ev = inbound(
+            &format!("{prefix}{i}"),
+            &format!("{}{i}", prefix.to_lowercase()),
+            1_000,
+            CallStatus::Ringing,
+            "+14155550100",
+        );
+        let (body, sig) = signed(&ev);
+        let t = Instant::now();
+        let r = http
+            .post(&url)
+            .header(signature::HEADER, sig)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.status());
+        times.push(t.elapsed());
+    }
+    times.sort_unstable();
+    percentile(&times, 0.5)
+}
+
+/// The baseline of the live-call index: the same database without it.
+async fn drop_live_index(db: &TestDb) {
+    use sqlx::Connection;
+    const DROP: &str = "DROP INDEX call_records_live";
+    match db {
+        TestDb::Postgres { .. } => {
+            let mut conn = sqlx::PgConnection::connect(db.url()).await.unwrap();
+            sqlx::query(DROP).execute(&mut conn).await.unwrap();
+        }
+        TestDb::Sqlite { .. } => {
+            let mut conn = sqlx::SqliteConnection::connect(db.url()).await.unwrap();
+            sqlx::query(DROP).execute(&mut conn).await.unwrap();
+        }
+    }
 }
 
 /// Gather PostgreSQL's planner statistics, as autovacuum does on a database in use.
@@ -486,8 +550,10 @@ fn main() {
     if wanted("ingest") {
         let (pg1, _) = pgbench(1);
         let (pg16, commit) = pgbench(CONCURRENCY);
-        let (sqlite, sqlite_cpu) = rt.block_on(ingest("sqlite"));
-        let (postgres, event) = rt.block_on(ingest("postgres"));
+        let sqlite = rt.block_on(ingest("sqlite"));
+        let postgres = rt.block_on(ingest("postgres"));
+        let (sqlite, sqlite_cpu, sqlite_first) = (sqlite.rate, sqlite.cpu, sqlite.first_event);
+        let (postgres, event, postgres_first) = (postgres.rate, postgres.cpu, postgres.first_event);
         println!("pgbench single-row INSERT commits: {pg1:>8.0}/s with 1 client, {pg16:>8.0}/s with {CONCURRENCY}");
         println!(
             "  CPU per commit: PostgreSQL {:.0} us, pgbench {:.0} us",
@@ -510,6 +576,17 @@ fn main() {
             event.postgres / commit.postgres,
             event.bench
         );
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        for (kind, (with, without)) in [("SQLite", sqlite_first), ("PostgreSQL", postgres_first)] {
+            println!(
+                "a new call's first webhook, {} calls earlier, {kind:<10}: median {:.2} ms with the live-call index, \
+                 {:.2} ms without ({:.2}x)",
+                CALLS * 2,
+                ms(with),
+                ms(without),
+                ms(with) / ms(without)
+            );
+        }
     }
     if wanted("floor") {
         for kind in ["sqlite", "postgres"] {
