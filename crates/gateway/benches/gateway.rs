@@ -47,6 +47,19 @@ fn signed(ev: &switchboard_core::NormalizedCallEvent) -> (Vec<u8>, String) {
     (body, sig)
 }
 
+/// Post `ev` to the webhook `url`, signed; the gateway must acknowledge it.
+async fn post_event(http: &reqwest::Client, url: &str, ev: &switchboard_core::NormalizedCallEvent) {
+    let (body, sig) = signed(ev);
+    let r = http
+        .post(url)
+        .header(signature::HEADER, sig)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+}
+
 /// Send `calls` inbound calls to the gateway's simulator webhook, CONCURRENCY at once, call
 /// `i` (vendor id `{prefix}{i}`) going through `story(i)`'s statuses.
 async fn send_calls(gw: &TestGateway, prefix: &str, calls: usize, story: fn(usize) -> &'static [CallStatus]) {
@@ -70,15 +83,7 @@ async fn send_calls(gw: &TestGateway, prefix: &str, calls: usize, story: fn(usiz
                         *st,
                         "+14155550100",
                     );
-                    let (body, sig) = signed(&ev);
-                    let r = http
-                        .post(&url)
-                        .header(signature::HEADER, sig)
-                        .body(body)
-                        .send()
-                        .await
-                        .unwrap();
-                    assert!(r.status().is_success(), "{}", r.status());
+                    post_event(&http, &url, &ev).await;
                 }
             }
         }));
@@ -191,16 +196,8 @@ async fn first_events(gw: &TestGateway, prefix: &str) -> Duration {
             CallStatus::Ringing,
             "+14155550100",
         );
-        let (body, sig) = signed(&ev);
         let t = Instant::now();
-        let r = http
-            .post(&url)
-            .header(signature::HEADER, sig)
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "{}", r.status());
+        post_event(&http, &url, &ev).await;
         times.push(t.elapsed());
     }
     times.sort_unstable();
