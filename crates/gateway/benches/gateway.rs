@@ -3,8 +3,9 @@
 //! 1. Webhook ingest rate (signed simulator webhooks over loopback HTTP, each one
 //!    transaction) on SQLite and on PostgreSQL, after as many earlier calls (and, on
 //!    PostgreSQL, the statistics autovacuum would have gathered), next to pgbench's
-//!    single-row commit rate on the same PostgreSQL in the same run; and the CPU each
-//!    costs per event and per commit.
+//!    single-row commit rate on the same PostgreSQL in the same run (and SQLite's
+//!    single-row commit rate on the same disk); and the CPU each costs per event and per
+//!    commit.
 //! 2. Webhook -> WebSocket delivery latency (p50/p99) with 1,000 connected event-stream
 //!    clients.
 //! 3. `GET /v1/floor` latency with 1,000 agents and 10,000 calls today, against
@@ -439,6 +440,36 @@ fn pgbench(clients: usize) -> (f64, Cpu) {
     (rate, cpu)
 }
 
+/// SQLite's counterpart of pgbench: single-row INSERT commits per second for 3 s on one
+/// connection set up as the gateway's writer is (WAL, `synchronous = FULL`), in a file
+/// beside the benchmark's databases. Each commit waits for one WAL fsync.
+async fn sqlite_commits() -> f64 {
+    use sqlx::Executor;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("commits.db").display());
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&url).await.unwrap();
+    for pragma in [
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA synchronous = FULL",
+        "CREATE TABLE rows (id INTEGER PRIMARY KEY, v TEXT NOT NULL)",
+    ] {
+        conn.execute(pragma).await.unwrap();
+    }
+    let started = Instant::now();
+    let mut commits = 0u32;
+    while started.elapsed() < Duration::from_secs(3) {
+        let mut tx = sqlx::Connection::begin(&mut conn).await.unwrap();
+        sqlx::query("INSERT INTO rows (v) VALUES ('x')")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        commits += 1;
+    }
+    f64::from(commits) / started.elapsed().as_secs_f64()
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -547,6 +578,7 @@ fn main() {
     if wanted("ingest") {
         let (pg1, _) = pgbench(1);
         let (pg16, commit) = pgbench(CONCURRENCY);
+        let sqlite_commit_rate = rt.block_on(sqlite_commits());
         let sqlite = rt.block_on(ingest("sqlite"));
         let postgres = rt.block_on(ingest("postgres"));
         let (sqlite, sqlite_cpu, sqlite_first) = (sqlite.rate, sqlite.cpu, sqlite.first_event);
@@ -556,7 +588,14 @@ fn main() {
             "  CPU per commit: PostgreSQL {:.0} us, pgbench {:.0} us",
             commit.postgres, commit.bench
         );
-        println!("webhook ingest, SQLite:            {sqlite:>8.0} events/s ({CONCURRENCY} concurrent senders)");
+        println!(
+            "SQLite single-row INSERT commits:  {sqlite_commit_rate:>8.0}/s (one connection, WAL, synchronous = FULL)"
+        );
+        println!(
+            "webhook ingest, SQLite:            {sqlite:>8.0} events/s = {:.2}x SQLite's single-row commit rate \
+             ({CONCURRENCY} concurrent senders)",
+            sqlite / sqlite_commit_rate
+        );
         println!(
             "  CPU per event: gateway and senders {:.0} us (SQLite in-process)",
             sqlite_cpu.bench

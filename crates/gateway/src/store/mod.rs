@@ -8,8 +8,11 @@
 //! (an in-process wake-up, or `NOTIFY`). One contract test suite runs against both.
 //!
 //! Every write is one transaction that also appends its `call_events` rows, so a change
-//! and its stream event are stored together or not at all.
+//! and its stream event are stored together or not at all. On SQLite, concurrent writes
+//! share one commit (`group.rs`): each is a savepoint of a shared transaction, and none is
+//! acknowledged before that transaction is on disk.
 
+mod group;
 pub mod postgres;
 mod rows;
 pub mod sql;

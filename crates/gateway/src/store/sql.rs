@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{Any, AnyPool, Connection, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Transaction};
 use switchboard_core::api::{
     CallList, CallListQuery, LeadQuery, QueueEntry, TokenInfo, TranscriptTurnIn, TransferTarget,
 };
@@ -26,6 +26,7 @@ use super::rows::{
 };
 use crate::policy;
 
+use super::group::{Group, Member};
 use super::{
     FloorData, Ingested, NewLead, NewNumber, Principal, ProviderRow, Store, StoreError, StoreResult, Supervision,
     TokenCheck,
@@ -36,6 +37,10 @@ use super::{
 pub trait Backend: Send + Sync + std::fmt::Debug + Sized + 'static {
     /// `sqlite` or `postgres`.
     const NAME: &'static str;
+    /// Whether concurrent writers share one transaction (`group.rs`): for a
+    /// database with one writer connection, where each commit's wait for the disk would
+    /// otherwise be paid once per write.
+    const GROUP_COMMIT: bool;
     /// Open the pools (writer, reader) and run migrations.
     async fn open(url: &str) -> StoreResult<(Self, AnyPool, AnyPool)>;
     /// Appended to `SELECT`s that read a row the transaction will update.
@@ -47,7 +52,7 @@ pub trait Backend: Send + Sync + std::fmt::Debug + Sized + 'static {
     /// numbers it here, PostgreSQL in [`Backend::committed`], so that a business's
     /// concurrent writers never wait for each other. Either way a reader sees a business's
     /// events only numbered and in order, and a rolled-back event never.
-    async fn append(&self, tx: &mut Transaction<'static, Any>, event: NewEvent<'_>) -> StoreResult<()>;
+    async fn append(&self, tx: &mut AnyConnection, event: NewEvent<'_>) -> StoreResult<()>;
     /// Called after a commit that appended events: when it returns they are numbered
     /// (unless numbering failed, which is logged and left to [`Backend::settle`]) and the
     /// feeder has been woken.
@@ -65,6 +70,10 @@ pub struct SqlStore<B: Backend> {
     backend: B,
     write: AnyPool,
     read: AnyPool,
+    /// Present when the backend group-commits: every write transaction goes through it.
+    /// The few single-statement writes run on `write` directly (seeding, tokens); with one
+    /// writer connection they wait for it between two batches.
+    group: Option<Group>,
 }
 
 pub(super) fn now_ms() -> i64 {
@@ -110,12 +119,35 @@ pub struct NewEvent<'a> {
 
 /// A write in progress: the transaction plus the events it appended.
 struct Tx<'b, B: Backend> {
-    tx: Transaction<'static, Any>,
+    tx: Writing,
     backend: &'b B,
     appended: usize,
 }
 
+/// Where a write happens: its own transaction, or its turn in a shared one.
+enum Writing {
+    Own(Transaction<'static, Any>),
+    Shared(Member),
+}
+
 impl<B: Backend> Tx<'_, B> {
+    /// The connection to run the write's statements on.
+    fn conn(&mut self) -> &mut AnyConnection {
+        match &mut self.tx {
+            Writing::Own(tx) => tx,
+            Writing::Shared(member) => member.conn(),
+        }
+    }
+
+    /// Undo the write (and, for a shared transaction, give up the turn: a write that
+    /// rolls back and then writes something else must do it in a new `Tx`).
+    async fn rollback(self) -> StoreResult<()> {
+        match self.tx {
+            Writing::Own(tx) => Ok(tx.rollback().await?),
+            Writing::Shared(member) => member.rollback().await,
+        }
+    }
+
     async fn append(
         &mut self,
         business: BusinessId,
@@ -131,13 +163,17 @@ impl<B: Backend> Tx<'_, B> {
             payload: &payload,
             created_at: now_ms(),
         };
-        self.backend.append(&mut self.tx, event).await?;
+        let backend = self.backend;
+        backend.append(self.conn(), event).await?;
         self.appended += 1;
         Ok(())
     }
 
     async fn commit(self) -> StoreResult<()> {
-        self.tx.commit().await?;
+        match self.tx {
+            Writing::Own(tx) => tx.commit().await?,
+            Writing::Shared(member) => member.commit().await?,
+        }
         if self.appended > 0 {
             self.backend.committed().await;
         }
@@ -154,12 +190,22 @@ impl<B: Backend> SqlStore<B> {
     pub async fn connect(url: &str) -> StoreResult<Self> {
         sqlx::any::install_default_drivers();
         let (backend, write, read) = B::open(url).await?;
-        Ok(Self { backend, write, read })
+        let group = B::GROUP_COMMIT.then(|| Group::new(write.clone()));
+        Ok(Self {
+            backend,
+            write,
+            read,
+            group,
+        })
     }
 
     async fn begin(&self) -> StoreResult<Tx<'_, B>> {
+        let tx = match &self.group {
+            Some(group) => Writing::Shared(group.begin().await?),
+            None => Writing::Own(self.write.begin().await?),
+        };
         Ok(Tx {
-            tx: self.write.begin().await?,
+            tx,
             backend: &self.backend,
             appended: 0,
         })
@@ -167,7 +213,7 @@ impl<B: Backend> SqlStore<B> {
 
     async fn call_in_tx(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut AnyConnection,
         filter: &str,
         binds: &[Bind<'_>],
     ) -> StoreResult<Option<CallRecord>> {
@@ -183,7 +229,7 @@ impl<B: Backend> SqlStore<B> {
                 Bind::Text(v) => q.bind(v.to_string()),
             };
         }
-        q.fetch_optional(&mut **tx).await?.map(CallRecord::try_from).transpose()
+        q.fetch_optional(&mut *tx).await?.map(CallRecord::try_from).transpose()
     }
 
     async fn fetch_calls(&self, sql: &str, binds: &[Bind<'_>]) -> StoreResult<Vec<CallRecord>> {
@@ -467,12 +513,12 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn create_number(&self, business: BusinessId, n: &NewNumber) -> StoreResult<NumberId> {
-        let mut tx = self.write.begin().await?;
+        let mut tx = self.begin().await?;
         if n.is_default {
             // One default per business: the dialer preselects it.
             sqlx::query("UPDATE business_phone_numbers SET is_default = 0 WHERE business_id = $1")
                 .bind(business.get())
-                .execute(&mut *tx)
+                .execute(tx.conn())
                 .await?;
         }
         let id: i64 = sqlx::query_scalar(
@@ -487,7 +533,7 @@ impl<B: Backend> Store for SqlStore<B> {
         .bind(i64::from(n.outbound))
         .bind(i64::from(n.is_default))
         .bind(now_ms())
-        .fetch_one(&mut *tx)
+        .fetch_one(tx.conn())
         .await?;
         tx.commit().await?;
         NumberId::try_from(id).map_err(|e| StoreError::Corrupt(e.to_string()))
@@ -782,13 +828,13 @@ impl<B: Backend> Store for SqlStore<B> {
     async fn create_outbound(&self, rec: &CallRecord) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         let n = bind_call(sqlx::query(&CALL_INSERT), rec, now_ms())
-            .execute(&mut *tx.tx)
+            .execute(tx.conn())
             .await?
             .rows_affected();
         if n == 0 {
             return Err(StoreError::Conflict(format!("call {} already exists", rec.call_sid)));
         }
-        self.link_lead(&mut tx.tx, rec).await?;
+        self.link_lead(tx.conn(), rec).await?;
         tx.append(
             rec.business_id,
             StreamEventKind::CallCreated,
@@ -809,7 +855,7 @@ impl<B: Backend> Store for SqlStore<B> {
         let mut tx = self.begin().await?;
         let mut rec = self
             .call_in_tx(
-                &mut tx.tx,
+                tx.conn(),
                 "c.call_sid = $1 AND c.business_id = $2",
                 &[Bind::Text(sid.as_str()), Bind::Int(who.business_id.get())],
             )
@@ -827,7 +873,7 @@ impl<B: Backend> Store for SqlStore<B> {
                         sqlx::query_scalar("SELECT id FROM agents WHERE id = $1 AND business_id = $2")
                             .bind(agent.get())
                             .bind(who.business_id.get())
-                            .fetch_optional(&mut *tx.tx)
+                            .fetch_optional(tx.conn())
                             .await?;
                     found.is_some()
                 }
@@ -837,7 +883,7 @@ impl<B: Backend> Store for SqlStore<B> {
             rec.transfer_to = Some(target.to_stored());
         }
         bind_call(sqlx::query(&CALL_UPDATE), &rec, now_ms())
-            .execute(&mut *tx.tx)
+            .execute(tx.conn())
             .await?;
         let data = serde_json::json!({ "action": action, "agent_id": who.agent_id, "call": rec });
         tx.append(who.business_id, StreamEventKind::CallAction, Some(sid), &data)
@@ -858,18 +904,18 @@ impl<B: Backend> Store for SqlStore<B> {
         let filter = "c.call_sid = $1 AND c.business_id = $2";
         let binds = [Bind::Text(sid.as_str()), Bind::Int(who.business_id.get())];
         let mut rec = self
-            .call_in_tx(&mut tx.tx, filter, &binds)
+            .call_in_tx(tx.conn(), filter, &binds)
             .await?
             .ok_or(StoreError::NotFound("call"))?;
         policy::authorize(policy::Actor::from(who), policy::Act::WrapUp, &rec)?;
-        if !claim_key(&mut tx.tx, who.business_id, idempotency_key).await? {
-            tx.tx.rollback().await?;
+        if !claim_key(tx.conn(), who.business_id, idempotency_key).await? {
+            tx.rollback().await?;
             return Ok(rec);
         }
         rec.disposition = Some(disposition.trim().to_owned());
         rec.notes = notes.map(str::to_owned);
         bind_call(sqlx::query(&CALL_UPDATE), &rec, now_ms())
-            .execute(&mut *tx.tx)
+            .execute(tx.conn())
             .await?;
         tx.append(
             who.business_id,
@@ -933,11 +979,11 @@ impl<B: Backend> Store for SqlStore<B> {
         if let Some((claimed_by, owner)) = undo_claim {
             let filter = "c.call_sid = $1 AND c.business_id = $2";
             let binds = [Bind::Text(sid.as_str()), Bind::Int(business.get())];
-            let rec = self.call_in_tx(&mut tx.tx, filter, &binds).await?;
+            let rec = self.call_in_tx(tx.conn(), filter, &binds).await?;
             if let Some(mut rec) = rec.filter(|r| r.agent_id == Some(claimed_by)) {
                 rec.agent_id = owner;
                 bind_call(sqlx::query(&CALL_UPDATE), &rec, now_ms())
-                    .execute(&mut *tx.tx)
+                    .execute(tx.conn())
                     .await?;
                 tx.append(business, StreamEventKind::CallUpdated, Some(sid), &record_json(&rec))
                     .await?;
@@ -956,8 +1002,8 @@ impl<B: Backend> Store for SqlStore<B> {
         idempotency_key: Option<&str>,
     ) -> StoreResult<Agent> {
         let mut tx = self.begin().await?;
-        if !claim_key(&mut tx.tx, who.business_id, idempotency_key).await? {
-            tx.tx.rollback().await?;
+        if !claim_key(tx.conn(), who.business_id, idempotency_key).await? {
+            tx.rollback().await?;
             return self
                 .agent(who.business_id, who.agent_id)
                 .await?
@@ -968,12 +1014,12 @@ impl<B: Backend> Store for SqlStore<B> {
             .bind(now_ms())
             .bind(who.agent_id.get())
             .bind(who.business_id.get())
-            .execute(&mut *tx.tx)
+            .execute(tx.conn())
             .await?;
         let sql = format!("SELECT {AGENT_SELECT} FROM agents WHERE id = $1");
         let row: AgentRow = sqlx::query_as(&sql)
             .bind(who.agent_id.get())
-            .fetch_one(&mut *tx.tx)
+            .fetch_one(tx.conn())
             .await?;
         let agent = Agent::try_from(row)?;
         let data = serde_json::to_value(&agent).unwrap_or_default();
@@ -993,7 +1039,7 @@ fn unique_as_conflict(e: sqlx::Error, message: String) -> StoreError {
 }
 
 /// Record an idempotency key; false when it was used before (the caller then does nothing).
-async fn claim_key(tx: &mut Transaction<'static, Any>, business: BusinessId, key: Option<&str>) -> StoreResult<bool> {
+async fn claim_key(tx: &mut AnyConnection, business: BusinessId, key: Option<&str>) -> StoreResult<bool> {
     let Some(key) = key else { return Ok(true) };
     let n = sqlx::query(
         "INSERT INTO idempotency_keys (business_id, key, created_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -1001,7 +1047,7 @@ async fn claim_key(tx: &mut Transaction<'static, Any>, business: BusinessId, key
     .bind(business.get())
     .bind(key.to_owned())
     .bind(now_ms())
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?
     .rows_affected();
     Ok(n == 1)

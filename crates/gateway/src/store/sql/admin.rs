@@ -38,7 +38,7 @@ impl<B: Backend> SqlStore<B> {
         let row: Option<ProviderDbRow> = sqlx::query_as(&sql)
             .bind(id.get())
             .bind(who.business_id.get())
-            .fetch_optional(&mut *tx.tx)
+            .fetch_optional(tx.conn())
             .await?;
         row.map(ProviderRow::try_from)
             .transpose()?
@@ -68,7 +68,7 @@ impl<B: Backend> SqlStore<B> {
         let existing: Option<(i64, i64, Option<i64>)> =
             sqlx::query_as("SELECT id, business_id, removed_at FROM telephony_providers WHERE name = $1")
                 .bind(name.to_owned())
-                .fetch_optional(&mut *tx.tx)
+                .fetch_optional(tx.conn())
                 .await?;
         let id = match existing {
             Some((id, business, Some(_))) if business == who.business_id.get() => {
@@ -78,7 +78,7 @@ impl<B: Backend> SqlStore<B> {
                 .bind(kind.to_owned())
                 .bind(config.to_string())
                 .bind(id)
-                .execute(&mut *tx.tx)
+                .execute(tx.conn())
                 .await?;
                 id
             }
@@ -93,7 +93,7 @@ impl<B: Backend> SqlStore<B> {
                 .bind(kind.to_owned())
                 .bind(config.to_string())
                 .bind(now_ms())
-                .fetch_one(&mut *tx.tx)
+                .fetch_one(tx.conn())
                 .await?
             }
         };
@@ -123,7 +123,7 @@ impl<B: Backend> SqlStore<B> {
             .bind(row.config.to_string())
             .bind(i64::from(row.enabled))
             .bind(id.get())
-            .execute(&mut *tx.tx)
+            .execute(tx.conn())
             .await?;
         Self::provider_changed(&mut tx, who, &row, "changed").await?;
         tx.commit().await?;
@@ -137,7 +137,7 @@ impl<B: Backend> SqlStore<B> {
             "SELECT COUNT(*) FROM business_phone_numbers WHERE provider_id = $1 AND removed_at IS NULL",
         )
         .bind(id.get())
-        .fetch_one(&mut *tx.tx)
+        .fetch_one(tx.conn())
         .await?;
         if numbers > 0 {
             return Err(StoreError::Conflict(format!(
@@ -148,7 +148,7 @@ impl<B: Backend> SqlStore<B> {
         sqlx::query("UPDATE telephony_providers SET enabled = 0, removed_at = $1 WHERE id = $2")
             .bind(now_ms())
             .bind(id.get())
-            .execute(&mut *tx.tx)
+            .execute(tx.conn())
             .await?;
         Self::provider_changed(&mut tx, who, &row, "removed").await?;
         tx.commit().await
@@ -162,7 +162,7 @@ impl<B: Backend> SqlStore<B> {
         let row: Option<NumberRow> = sqlx::query_as(&sql)
             .bind(id.get())
             .bind(who.business_id.get())
-            .fetch_optional(&mut *tx.tx)
+            .fetch_optional(tx.conn())
             .await?;
         row.map(PhoneNumber::try_from)
             .transpose()?
@@ -197,7 +197,7 @@ impl<B: Backend> SqlStore<B> {
     async fn clear_default(tx: &mut Tx<'_, B>, who: &Principal) -> StoreResult<()> {
         sqlx::query("UPDATE business_phone_numbers SET is_default = 0 WHERE business_id = $1")
             .bind(who.business_id.get())
-            .execute(&mut *tx.tx)
+            .execute(tx.conn())
             .await?;
         Ok(())
     }
@@ -212,7 +212,7 @@ impl<B: Backend> SqlStore<B> {
             sqlx::query_as("SELECT id, removed_at FROM business_phone_numbers WHERE business_id = $1 AND e164 = $2")
                 .bind(who.business_id.get())
                 .bind(req.e164.to_string())
-                .fetch_optional(&mut *tx.tx)
+                .fetch_optional(tx.conn())
                 .await?;
         let id: i64 = match existing {
             Some((_, None)) => {
@@ -229,7 +229,7 @@ impl<B: Backend> SqlStore<B> {
                 .bind(i64::from(req.outbound))
                 .bind(i64::from(req.is_default))
                 .bind(id)
-                .execute(&mut *tx.tx)
+                .execute(tx.conn())
                 .await?;
                 id
             }
@@ -246,7 +246,7 @@ impl<B: Backend> SqlStore<B> {
                 .bind(i64::from(req.outbound))
                 .bind(i64::from(req.is_default))
                 .bind(now_ms())
-                .fetch_one(&mut *tx.tx)
+                .fetch_one(tx.conn())
                 .await?
             }
         };
@@ -289,7 +289,7 @@ impl<B: Backend> SqlStore<B> {
         .bind(i64::from(n.capabilities.outbound))
         .bind(i64::from(n.is_default))
         .bind(id.get())
-        .execute(&mut *tx.tx)
+        .execute(tx.conn())
         .await?;
         let number = Self::number_in_tx(&mut tx, who, id).await?;
         let touched = if was == number.provider_id {
@@ -308,7 +308,7 @@ impl<B: Backend> SqlStore<B> {
         sqlx::query("UPDATE business_phone_numbers SET removed_at = $1, is_default = 0 WHERE id = $2")
             .bind(now_ms())
             .bind(id.get())
-            .execute(&mut *tx.tx)
+            .execute(tx.conn())
             .await?;
         Self::number_changed(&mut tx, who, id, "removed", None, &[gone.provider_id]).await?;
         tx.commit().await

@@ -2,7 +2,7 @@
 //! (call_sid -> vendor id -> platform id -> service-number fallback), merge with core's
 //! rules, route new inbound calls, and append the stream events.
 
-use sqlx::{Any, Transaction};
+use sqlx::AnyConnection;
 use switchboard_core::api::TranscriptTurnIn;
 use switchboard_core::{
     BusinessId, CallRecord, CallSid, CallStatus, Direction, LeadId, NormalizedCallEvent, NumberId, QueueId,
@@ -50,7 +50,7 @@ impl<B: Backend> SqlStore<B> {
             .bind(provider.id.get())
             .bind(ev.event_id.clone())
             .bind(now_ms())
-            .execute(&mut *tx.tx)
+            .execute(tx.conn())
             .await?
             .rows_affected()
                 == 1;
@@ -60,10 +60,10 @@ impl<B: Backend> SqlStore<B> {
                 )
                 .bind(provider.id.get())
                 .bind(ev.event_id.clone())
-                .fetch_optional(&mut *tx.tx)
+                .fetch_optional(tx.conn())
                 .await?
                 .flatten();
-                tx.tx.rollback().await?;
+                tx.rollback().await?;
                 let call_sid = sid.and_then(|s| s.parse().ok()).ok_or_else(|| {
                     StoreError::UnknownCall(format!("event {} was seen but matched no call", ev.event_id))
                 })?;
@@ -73,7 +73,7 @@ impl<B: Backend> SqlStore<B> {
                 });
             }
 
-            let (rec, outcome, appended) = match self.correlate(&mut tx.tx, business, ev).await? {
+            let (rec, outcome, appended) = match self.correlate(tx.conn(), business, ev).await? {
                 Some(mut rec) => {
                     let takeover = policy::takes_over(&rec, ev, provider.id);
                     let mut applied = rec.apply(ev);
@@ -97,7 +97,7 @@ impl<B: Backend> SqlStore<B> {
                     }
                     if applied.changed {
                         bind_call(sqlx::query(&CALL_UPDATE), &rec, now_ms())
-                            .execute(&mut *tx.tx)
+                            .execute(tx.conn())
                             .await
                             .map_err(|e| id_taken(e, &rec))?;
                         (rec, IngestOutcome::Updated, Some(StreamEventKind::CallUpdated))
@@ -113,7 +113,7 @@ impl<B: Backend> SqlStore<B> {
                         None => CallRecord::inbound(crate::new_call_sid(), business, ev),
                     };
                     let Some(mut rec) = created else {
-                        tx.tx.rollback().await?;
+                        tx.rollback().await?;
                         let what = serde_json::json!({
                             "provider": provider.name, "event_id": ev.event_id, "call_sid": ev.call_sid,
                             "vendor_call_id": ev.vendor_call_id, "voice_platform_call_id": ev.voice_platform_call_id,
@@ -124,16 +124,16 @@ impl<B: Backend> SqlStore<B> {
                     };
                     rec.provider_id = Some(provider.id);
                     rec.capabilities = provider.capabilities;
-                    self.route_inbound(&mut tx.tx, &mut rec).await?;
+                    self.route_inbound(tx.conn(), &mut rec).await?;
                     let inserted = bind_call(sqlx::query(&CALL_INSERT), &rec, now_ms())
-                        .execute(&mut *tx.tx)
+                        .execute(tx.conn())
                         .await?
                         .rows_affected();
                     if inserted == 0 {
-                        tx.tx.rollback().await?;
+                        tx.rollback().await?;
                         continue;
                     }
-                    self.link_lead(&mut tx.tx, &rec).await?;
+                    self.link_lead(tx.conn(), &rec).await?;
                     (rec, IngestOutcome::Created, Some(StreamEventKind::CallCreated))
                 }
             };
@@ -141,7 +141,7 @@ impl<B: Backend> SqlStore<B> {
                 .bind(rec.call_sid.to_string())
                 .bind(provider.id.get())
                 .bind(ev.event_id.clone())
-                .execute(&mut *tx.tx)
+                .execute(tx.conn())
                 .await?;
             // Last before commit: appending takes the business's stream lock (see
             // `Backend::append`), and every statement after it would make the business's
@@ -174,10 +174,10 @@ impl<B: Backend> SqlStore<B> {
             sqlx::query_scalar("SELECT call_sid FROM call_records WHERE call_sid = $1 AND business_id = $2")
                 .bind(sid.to_string())
                 .bind(business.get())
-                .fetch_optional(&mut *tx.tx)
+                .fetch_optional(tx.conn())
                 .await?;
         if exists.is_none() {
-            tx.tx.rollback().await?;
+            tx.rollback().await?;
             let what = serde_json::json!({ "provider": provider.name, "call_sid": sid, "turns": turns.len(),
                 "reason": "transcript for a call this business does not have" });
             self.audit_unknown(provider, what).await?;
@@ -196,7 +196,7 @@ impl<B: Backend> SqlStore<B> {
             .bind(t.occurred_at)
             .bind(t.sequence)
             .bind(provider.name.clone())
-            .execute(&mut *tx.tx)
+            .execute(tx.conn())
             .await?
             .rows_affected();
             if n == 1 {
@@ -222,7 +222,7 @@ impl<B: Backend> SqlStore<B> {
     /// in-progress call on the same service number that lacks the event's ids.
     pub(super) async fn correlate(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        tx: &mut AnyConnection,
         business: BusinessId,
         ev: &NormalizedCallEvent,
     ) -> StoreResult<Option<CallRecord>> {
@@ -286,27 +286,23 @@ impl<B: Backend> SqlStore<B> {
 
     /// Routing for a new inbound call: the number it rang, the lead who called, the
     /// business's default queue. Providers never decide these.
-    pub(super) async fn route_inbound(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        rec: &mut CallRecord,
-    ) -> StoreResult<()> {
+    pub(super) async fn route_inbound(&self, tx: &mut AnyConnection, rec: &mut CallRecord) -> StoreResult<()> {
         let b = rec.business_id.get();
         let number: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM business_phone_numbers WHERE business_id = $1 AND e164 = $2 AND removed_at IS NULL",
         )
         .bind(b)
         .bind(rec.to.clone())
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
         let lead: Option<i64> = sqlx::query_scalar("SELECT id FROM leads WHERE business_id = $1 AND phone = $2")
             .bind(b)
             .bind(rec.from.clone())
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await?;
         let queues: Vec<(i64, i64)> = sqlx::query_as("SELECT id, is_default FROM queues WHERE business_id = $1")
             .bind(b)
-            .fetch_all(&mut **tx)
+            .fetch_all(&mut *tx)
             .await?;
         let corrupt = |e: switchboard_core::IdError| StoreError::Corrupt(e.to_string());
         let queues = queues
@@ -329,14 +325,14 @@ impl<B: Backend> SqlStore<B> {
         Ok(())
     }
 
-    pub(super) async fn link_lead(&self, tx: &mut Transaction<'static, Any>, rec: &CallRecord) -> StoreResult<()> {
+    pub(super) async fn link_lead(&self, tx: &mut AnyConnection, rec: &CallRecord) -> StoreResult<()> {
         if let Some(lead) = rec.lead_id {
             sqlx::query("UPDATE leads SET call_sid = $1, updated_at = $2 WHERE id = $3 AND business_id = $4")
                 .bind(rec.call_sid.to_string())
                 .bind(now_ms())
                 .bind(lead.get())
                 .bind(rec.business_id.get())
-                .execute(&mut **tx)
+                .execute(&mut *tx)
                 .await?;
         }
         Ok(())

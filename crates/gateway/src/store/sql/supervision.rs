@@ -25,7 +25,7 @@ impl<B: Backend> SqlStore<B> {
         let mut tx = self.begin().await?;
         let mut rec = self
             .call_in_tx(
-                &mut tx.tx,
+                tx.conn(),
                 "c.call_sid = $1 AND c.business_id = $2",
                 &[Bind::Text(sid.as_str()), Bind::Int(who.business_id.get())],
             )
@@ -67,7 +67,7 @@ impl<B: Backend> SqlStore<B> {
             }
         };
         bind_call(sqlx::query(&super::super::rows::CALL_UPDATE), &rec, now)
-            .execute(&mut *tx.tx)
+            .execute(tx.conn())
             .await?;
         let mut data = data;
         data["call"] = serde_json::to_value(&rec).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -80,7 +80,7 @@ impl<B: Backend> SqlStore<B> {
         let found: Option<i64> = sqlx::query_scalar("SELECT id FROM agents WHERE id = $1 AND business_id = $2")
             .bind(agent)
             .bind(business.get())
-            .fetch_optional(&mut *tx.tx)
+            .fetch_optional(tx.conn())
             .await?;
         Ok(found.is_some())
     }
@@ -120,12 +120,12 @@ impl<B: Backend> SqlStore<B> {
             sqlx::query("UPDATE businesses SET announce_listening = $1 WHERE id = $2")
                 .bind(i64::from(a))
                 .bind(who.business_id.get())
-                .execute(&mut *tx.tx)
+                .execute(tx.conn())
                 .await?;
         }
         let announce: i64 = sqlx::query_scalar("SELECT announce_listening FROM businesses WHERE id = $1")
             .bind(who.business_id.get())
-            .fetch_one(&mut *tx.tx)
+            .fetch_one(tx.conn())
             .await?;
         let settings = BusinessSettings {
             announce_listening: announce == 1,
@@ -148,7 +148,7 @@ impl<B: Backend> SqlStore<B> {
             sqlx::query_as("SELECT name, service_level_secs FROM queues WHERE id = $1 AND business_id = $2")
                 .bind(id.get())
                 .bind(who.business_id.get())
-                .fetch_optional(&mut *tx.tx)
+                .fetch_optional(tx.conn())
                 .await?;
         let (name, secs) = row.ok_or(StoreError::NotFound("queue"))?;
         let queue = QueueInfo {
@@ -160,7 +160,7 @@ impl<B: Backend> SqlStore<B> {
             .bind(queue.name.clone())
             .bind(queue.service_level_secs)
             .bind(id.get())
-            .execute(&mut *tx.tx)
+            .execute(tx.conn())
             .await?;
         let data = serde_json::json!({ "agent_id": who.agent_id, "queue": queue });
         tx.append(who.business_id, StreamEventKind::QueueChanged, None, &data)
