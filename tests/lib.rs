@@ -32,16 +32,20 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace().join("target"))
 }
 
-/// tauri-driver on free ports of `display`, listening.
-async fn start_driver(display: &str, env: &[(&str, &std::ffi::OsStr)]) -> (Child, u16) {
+/// tauri-driver on free ports of `display`, listening. Its output and the app's log (the
+/// app's own output goes nowhere: WebKitWebDriver drops it) go to the files of `logs`.
+async fn start_driver(display: &str, env: &[(&str, &std::ffi::OsStr)], logs: &WindowLogs) -> (Child, u16) {
     let (port, native) = (free_port(), free_port());
+    let out = std::fs::File::create(&logs.driver).expect("the driver's log file");
+    let err = out.try_clone().expect("the driver's log file");
     let mut driver = Command::new("tauri-driver");
     driver
         .args(["--port", &port.to_string(), "--native-port", &native.to_string()])
         .env("DISPLAY", display)
         .env("NO_AT_BRIDGE", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .env("SWITCHBOARD_LOG_FILE", &logs.app)
+        .stdout(out)
+        .stderr(err)
         // Its own process group, so WebKitWebDriver and the app it launches go with it
         // (see `kill_group`).
         .process_group(0)
@@ -167,6 +171,51 @@ pub struct Window {
     /// The X display the app runs on (`:N`).
     pub display: String,
     procs: Vec<Child>,
+    logs: WindowLogs,
+}
+
+/// The app's log and its WebDriver's output: printed if the test fails, else removed.
+#[derive(Debug)]
+struct WindowLogs {
+    app: PathBuf,
+    driver: PathBuf,
+}
+
+/// How much of a failed window's log is printed: its end, where the failure is.
+const LOG_TAIL_LINES: usize = 120;
+
+impl WindowLogs {
+    fn new(display: &str) -> Self {
+        let dir = target_dir().join("e2e-logs");
+        std::fs::create_dir_all(&dir).expect("log directory");
+        let name = display.replace(':', "");
+        let logs = Self {
+            app: dir.join(format!("app-{name}.log")),
+            driver: dir.join(format!("driver-{name}.log")),
+        };
+        // The app appends (a restart keeps the run before it); start this window afresh.
+        let _ = std::fs::remove_file(&logs.app);
+        logs
+    }
+
+    fn print_tails(&self, display: &str) {
+        for (what, path) in [("app", &self.app), ("WebDriver", &self.driver)] {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+            eprintln!(
+                "--- the {what} log of the window on {display} (last {} lines of {}) ---\n{}\n--- end ---",
+                tail.len(),
+                path.display(),
+                tail.join("\n")
+            );
+        }
+    }
+
+    fn remove(&self) {
+        let _ = std::fs::remove_file(&self.app);
+        let _ = std::fs::remove_file(&self.driver);
+    }
 }
 
 /// Kill `child` and everything in its process group. tauri-driver's own children
@@ -188,6 +237,13 @@ impl Drop for Window {
         for c in &mut self.procs {
             kill_group(c);
         }
+        if std::thread::panicking() {
+            // The app's log is what explains a failed wait on its window ("Gateway
+            // offline" after 30 s says nothing about why); the files stay as well.
+            self.logs.print_tails(&self.display);
+        } else {
+            self.logs.remove();
+        }
     }
 }
 
@@ -196,6 +252,7 @@ impl Window {
     pub async fn open(app: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Self {
         let (x, display) = xvfb().await;
         let mut procs = vec![x];
+        let logs = WindowLogs::new(&display);
         // WebKitWebDriver now and then drops the new-session request on a loaded machine
         // (the connection closes before an answer: seen once in a CI-sized run). That says
         // nothing about the app, so a session that fails to open is retried once with a
@@ -203,7 +260,7 @@ impl Window {
         let mut attempt = 0;
         let c = loop {
             attempt += 1;
-            let (driver, port) = start_driver(&display, env).await;
+            let (driver, port) = start_driver(&display, env, &logs).await;
             match open_session(app, port).await {
                 Ok(c) => {
                     procs.push(driver);
@@ -224,6 +281,7 @@ impl Window {
             ui: Ui { c, shots },
             display,
             procs,
+            logs,
         }
     }
 }

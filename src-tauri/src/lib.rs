@@ -228,11 +228,23 @@ pub fn builder<R: Runtime>() -> tauri::Builder<R> {
 /// Run the desktop app.
 pub fn run() {
     probe::start();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    let log = tracing_subscriber::fmt().with_env_filter(
+        tracing_subscriber::EnvFilter::try_from_env("SWITCHBOARD_LOG").unwrap_or_else(|_| "info".into()),
+    );
+    // A launcher (or WebDriver, in the window tests) may drop the app's output: the log can
+    // go to a file instead, appended to so that a restart keeps the run before it.
+    let file = std::env::var_os("SWITCHBOARD_LOG_FILE").and_then(|path| {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .inspect_err(|e| eprintln!("cannot log to {}: {e}; logging to stdout", path.to_string_lossy()))
+            .ok()
+    });
+    match file {
+        Some(file) => log.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init(),
+        None => log.init(),
+    }
     builder::<tauri::Wry>()
         .run(tauri::generate_context!())
         .expect("the desktop app failed to start");
