@@ -309,6 +309,15 @@ mod tests {
         pool
     }
 
+    /// The database (in a directory that lives as long as the returned handle) and a
+    /// group over it.
+    async fn fixture() -> (tempfile::TempDir, AnyPool, Arc<Group>) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pool = database(&dir).await;
+        let group = Arc::new(Group::new(pool.clone()));
+        (dir, pool, group)
+    }
+
     async fn insert(member: &mut Member, name: &str, parent: i64) {
         sqlx::query("INSERT INTO child (name, parent) VALUES ($1, $2)")
             .bind(name.to_owned())
@@ -355,9 +364,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn writers_waiting_for_their_turn_share_one_commit() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let pool = database(&dir).await;
-        let group = Arc::new(Group::new(pool.clone()));
+        let (_dir, pool, group) = fixture().await;
         let mut first = group.begin().await.expect("first turn");
         insert(&mut first, "first", 1).await;
         let writers = queue_writers(&group, 20, 1).await;
@@ -372,9 +379,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_failed_or_dropped_writer_loses_only_its_own_work() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let pool = database(&dir).await;
-        let group = Group::new(pool.clone());
+        let (_dir, pool, group) = fixture().await;
 
         let mut kept = group.begin().await.expect("turn");
         insert(&mut kept, "kept", 1).await;
@@ -409,9 +414,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_batch_whose_last_writer_is_dropped_is_committed_for_the_others() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let pool = database(&dir).await;
-        let group = Arc::new(Group::new(pool.clone()));
+        let (_dir, pool, group) = fixture().await;
         let mut first = group.begin().await.expect("turn");
         insert(&mut first, "kept", 1).await;
         let queued = Arc::new(AtomicUsize::new(0));
@@ -437,9 +440,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_failed_commit_fails_every_writer_of_its_batch_and_stores_none() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let pool = database(&dir).await;
-        let group = Arc::new(Group::new(pool.clone()));
+        let (_dir, pool, group) = fixture().await;
         // The first writer's row names a parent that does not exist: checked at COMMIT,
         // so the whole batch's commit fails.
         let mut bad = group.begin().await.expect("turn");
