@@ -140,16 +140,14 @@ impl Member {
         let mut outcome = state.batch.subscribe();
         drop(state);
         self.wake.notify_one();
-        let result = outcome
+        let outcome = outcome
             .wait_for(Option::is_some)
             .await
-            .map(|o| o.clone())
-            .map_err(|_| closed_error("the store closed before the commit"))?;
-        match result {
-            Some(Ok(())) => Ok(()),
-            Some(Err(e)) => Err(failed_commit(&e)),
-            None => unreachable!("waited for an outcome"),
-        }
+            .map_err(|_| closed_error("the store closed before the commit"))?
+            .clone();
+        outcome
+            .expect("waited for an outcome")
+            .map_err(|e| closed_error(&format!("the shared commit failed: {e}")))
     }
 
     /// Undo this writer's work (only its own) and give up the turn.
@@ -176,43 +174,6 @@ impl Drop for Member {
 
 fn closed_error(what: &str) -> StoreError {
     StoreError::Database(sqlx::Error::Io(std::io::Error::other(what.to_owned())))
-}
-
-fn failed_commit(e: &str) -> StoreError {
-    closed_error(&format!("the shared commit failed: {e}"))
-}
-
-/// Commit the open batch (which has members) and announce the outcome to its writers.
-async fn commit_batch(state: &mut State) -> Result<(), Arc<str>> {
-    let tx = state.tx.take().expect("a batch with members is open");
-    let writers = state.members;
-    // Should this future be dropped mid-commit (the runtime shutting down), the batch's
-    // writers must still hear something: that the outcome is unknown.
-    let mut unannounced = Unannounced(Some(state));
-    let outcome = tx.commit().await.map_err(|e| {
-        tracing::error!(error = %e, writers, "a group commit failed; its writers get the error");
-        Arc::<str>::from(e.to_string())
-    });
-    let state = unannounced.0.take().expect("announced once");
-    if outcome.is_ok() {
-        state.committed += 1;
-    }
-    finish(state, outcome.clone());
-    outcome
-}
-
-/// See [`commit_batch`].
-struct Unannounced<'a>(Option<&'a mut State>);
-
-impl Drop for Unannounced<'_> {
-    fn drop(&mut self) {
-        if let Some(state) = self.0.take() {
-            finish(
-                state,
-                Err(Arc::from("the commit was interrupted; its outcome is unknown")),
-            );
-        }
-    }
 }
 
 /// Roll back a savepoint its writer left open. If even that fails, the shared
@@ -258,20 +219,26 @@ async fn committer(shared: Weak<Mutex<State>>, wake: Arc<Notify>, closed: Arc<At
         // Queued behind every writer already waiting: they join this batch first.
         let mut state = state.lock_owned().await;
         tidy(&mut state).await;
-        if state.tx.is_none() {
-            continue;
-        }
-        if state.members == 0 {
+        let Some(tx) = state.tx.take() else { continue };
+        let outcome = if state.members == 0 {
             // Opened, but its writers failed: nothing to keep.
-            let tx = state.tx.take().expect("checked above");
             if let Err(e) = tx.rollback().await {
                 tracing::warn!(error = %e, "rolling back an empty batch failed");
             }
-            finish(&mut state, Ok(()));
-            continue;
-        }
-        // The outcome reaches the writers through the batch.
-        let _ = commit_batch(&mut state).await;
+            Ok(())
+        } else {
+            match tx.commit().await {
+                Ok(()) => {
+                    state.committed += 1;
+                    Ok(())
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, writers = state.members, "a group commit failed; its writers get the error");
+                    Err(Arc::from(e.to_string()))
+                }
+            }
+        };
+        finish(&mut state, outcome);
     }
 }
 
