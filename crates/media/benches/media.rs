@@ -5,7 +5,8 @@
 //!    bursts) are found in the far end's recording; p50 and p99 over four calls whose far
 //!    ends start 0, 5, 10 and 15 ms after the agent's (the phase of two unrelated clocks).
 //! 2. CPU per active call with 20 concurrent calls (40 sessions, both ends in this
-//!    process), from the process's user+system time over a fixed window.
+//!    process), from the process's user+system time over a fixed window; beside it, as
+//!    its anchor, the codec alone: one stream encoded and decoded on one thread.
 //!
 //! Each is measured with WebRTC voice processing (AEC/NS/AGC) on the agent side and
 //! without it, so its cost is visible. Between them, the delay by stage: what each stage
@@ -23,6 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use switchboard_media::FRAME_SAMPLES;
+use switchboard_media::codec::{OpusDecoder, OpusEncoder};
 use switchboard_media::device::{WavDevice, WavSource, read_wav};
 use switchboard_media::jitter::JitterStats;
 use switchboard_media::peer::{PeerConfig, PeerSession};
@@ -293,6 +295,32 @@ fn cpu_seconds() -> f64 {
     cpu_seconds_of("self")
 }
 
+/// The codec alone, as the anchor for CPU per call: one stream of the caller's phrase
+/// encoded and decoded frame by frame with the engine's encoder and decoder settings, on
+/// one thread and timed by that thread's own CPU time (so other threads' load is not
+/// counted); % of a core per stream played in real time.
+fn codec_cpu_per_stream() -> f64 {
+    std::thread::spawn(|| {
+        let phrase = switchboard_media::tone::caller_phrase(10.0);
+        let mut enc = OpusEncoder::new().expect("encoder");
+        let mut dec = OpusDecoder::new().expect("decoder");
+        let mut out = vec![0.0; FRAME_SAMPLES];
+        let (mut frames, c0) = (0_u64, cpu_seconds_of("thread-self"));
+        // At least 2 s of CPU, so the 10 ms clock ticks are under 1 % of the figure.
+        while cpu_seconds_of("thread-self") - c0 < 2.0 {
+            for frame in phrase.chunks_exact(FRAME_SAMPLES) {
+                let packet = enc.encode(frame).expect("encode");
+                dec.decode(packet, &mut out).expect("decode");
+                frames += 1;
+            }
+        }
+        let audio = frames as f64 * FRAME_SAMPLES as f64 / f64::from(switchboard_media::SAMPLE_RATE);
+        (cpu_seconds_of("thread-self") - c0) / audio * 100.0
+    })
+    .join()
+    .expect("codec thread")
+}
+
 async fn cpu_per_call(processing: bool, calls: usize) -> f64 {
     let mut live = Vec::new();
     for _ in 0..calls {
@@ -450,6 +478,14 @@ fn main() {
             let bypass = cpu_per_call(false, 20).await;
             let apm = cpu_per_call(true, 20).await;
             println!("CPU per active call, 20 concurrent calls (both ends in-process): bypass {bypass:.2}% of a core, with webrtc-audio-processing {apm:.2}% ({:.2}x)", apm / bypass.max(1e-9));
+            // A call here carries two streams, each encoded at one end and decoded at the other.
+            let codec = codec_cpu_per_stream();
+            println!(
+                "  anchor, same run: Opus encode+decode of one 48 kHz mono stream (engine settings, one thread) {codec:.2}% of a core; a call's two streams {:.2}%; the call costs {:.2}x that with processing, {:.2}x bypassed",
+                2.0 * codec,
+                apm / (2.0 * codec).max(1e-9),
+                bypass / (2.0 * codec).max(1e-9)
+            );
         }
         if !wanted("sfu") {
             return;
