@@ -4,8 +4,9 @@
 //! - cold start to the queue visible from the cache (process start -> queue rendered),
 //!   next to the time to the first UI frame in the same runs;
 //! - memory of all the app's processes (the app, WebKit's web and network processes) as
-//!   PSS (what the OS counts; RSS summed beside it) idle after start and after 100
-//!   simulated calls, next to Debian's linphone-desktop idle on the same display;
+//!   PSS (what the OS counts; RSS summed beside it; and each process's) idle after start,
+//!   after 100 simulated calls and again 30 s later (what stays once WebKit has freed its
+//!   garbage), next to Debian's linphone-desktop idle on the same display;
 //! - the .deb size, when `cargo xtask bundle` has produced one.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, dead_code)]
@@ -26,6 +27,8 @@ const RUNS: usize = 5;
 const CALLS: usize = 100;
 /// How long "idle" lasts before memory is read, for our app and the anchor alike.
 const SETTLE: Duration = Duration::from_secs(5);
+/// How long after the calls' reading memory is read again, for what the app keeps.
+const RETAINED_AFTER: Duration = Duration::from_secs(30);
 
 /// `pid` and all its descendants (WebKit's web and network processes are children).
 fn process_tree(pid: u32) -> Vec<u32> {
@@ -54,7 +57,7 @@ fn process_tree(pid: u32) -> Vec<u32> {
 }
 
 /// Memory of a process tree, in KiB.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Default)]
 struct Memory {
     /// Proportional set size: each shared page divided among the processes mapping it,
     /// so the sum over processes is what they cost the machine together.
@@ -62,6 +65,8 @@ struct Memory {
     /// Resident set size summed: shared libraries counted once per process.
     rss: u64,
     processes: usize,
+    /// Each process's name and PSS, to say which one grows.
+    each: Vec<(String, u64)>,
 }
 
 impl Memory {
@@ -82,6 +87,8 @@ impl Memory {
             m.pss += field("Pss:");
             m.rss += field("Rss:");
             m.processes += 1;
+            let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+            m.each.push((name.trim().to_owned(), field("Pss:")));
         }
         m
     }
@@ -92,11 +99,15 @@ impl std::fmt::Display for Memory {
         let mib = |kib: u64| kib as f64 / 1024.0;
         write!(
             f,
-            "PSS {:.1} MiB (RSS summed {:.1} MiB, {} processes)",
+            "PSS {:.1} MiB (RSS summed {:.1} MiB, {} processes:",
             mib(self.pss),
             mib(self.rss),
             self.processes
-        )
+        )?;
+        for (name, pss) in &self.each {
+            write!(f, " {name} {:.1}", mib(*pss))?;
+        }
+        write!(f, ")")
     }
 }
 
@@ -305,6 +316,10 @@ async fn run() {
     .await;
     tokio::time::sleep(SETTLE).await;
     let after = Memory::of_tree(a.pid());
+    // Part of the growth is garbage WebKit frees some seconds later (5.5 MiB of the web
+    // process's in one run, gone 10 s on and flat to 55 s); read again to say what stays.
+    tokio::time::sleep(RETAINED_AFTER).await;
+    let kept = Memory::of_tree(a.pid());
     a.stop().await;
     drop(gateway);
     let linphone = linphone_idle(&display, SETTLE).await;
@@ -325,6 +340,11 @@ async fn run() {
     println!(
         "  after {CALLS} calls:      {after}: {:+.1} MiB PSS",
         (after.pss as f64 - idle.pss as f64) / 1024.0
+    );
+    println!(
+        "  {} s later, what stays: {kept}: {:+.1} MiB PSS",
+        RETAINED_AFTER.as_secs(),
+        (kept.pss as f64 - idle.pss as f64) / 1024.0
     );
     match linphone {
         Some(l) => println!(
