@@ -64,7 +64,6 @@ struct Memory {
     pss: u64,
     /// Resident set size summed: shared libraries counted once per process.
     rss: u64,
-    processes: usize,
     /// Each process's name and PSS, to say which one grows.
     each: Vec<(String, u64)>,
 }
@@ -84,11 +83,11 @@ impl Memory {
                     .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
                     .unwrap_or(0)
             };
-            m.pss += field("Pss:");
+            let pss = field("Pss:");
+            m.pss += pss;
             m.rss += field("Rss:");
-            m.processes += 1;
             let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
-            m.each.push((name.trim().to_owned(), field("Pss:")));
+            m.each.push((name.trim().to_owned(), pss));
         }
         m
     }
@@ -102,7 +101,7 @@ impl std::fmt::Display for Memory {
             "PSS {:.1} MiB (RSS summed {:.1} MiB, {} processes:",
             mib(self.pss),
             mib(self.rss),
-            self.processes
+            self.each.len()
         )?;
         for (name, pss) in &self.each {
             write!(f, " {name} {:.1}", mib(*pss))?;

@@ -144,8 +144,8 @@ mod tests {
     /// A voice-like test signal: 24 harmonics of a gliding 100-180 Hz pitch shaped by three
     /// formants, in 4 Hz syllables.
     fn voice(seconds: f32) -> Vec<f32> {
-        let n = (seconds * SAMPLE_RATE as f32) as usize;
         let rate = SAMPLE_RATE as f32;
+        let n = (seconds * rate) as usize;
         let mut phase = 0.0_f32;
         (0..n)
             .map(|i| {
