@@ -422,9 +422,20 @@ impl Audio {
     }
 }
 
+/// How long an accepted ICE restart is given to connect before another one may replace
+/// it: a peer's ICE reports failure within 4 s ([`PeerConfig`]'s `failed_after`), so a
+/// restart that cannot connect has said so by then.
+const RESTART_GRACE: Duration = Duration::from_secs(4);
+
 /// Forward levels (20 Hz) and state to the UI; on a network drop of a direct peer,
 /// renegotiate with an ICE restart every 2 s until the media is back or the call is gone;
 /// when a LiveKit server drops a room session for good, join again with a fresh token.
+///
+/// One restart at a time is in play. A request that hangs while the network is down holds
+/// up this loop, and the drop's later reports (disconnected, then failed) and the retry
+/// ticks wait behind it; once it is answered they are stale. Acting on each would restart
+/// ICE again and again, each one throwing away the candidate checks of the one before, and
+/// the agent would hear nothing until the last of them connected.
 async fn watch(
     slot: Slot,
     mut events: tokio::sync::broadcast::Receiver<MediaEvent>,
@@ -435,7 +446,16 @@ async fn watch(
 ) {
     let mut meters = tokio::time::interval(Duration::from_millis(50));
     let mut retry = tokio::time::interval(Duration::from_secs(2));
+    // Ticks missed while a restart request hung are not owed: no burst of restarts after it.
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut restarting = false;
+    let mut renegotiated_at: Option<tokio::time::Instant> = None;
+    // Whether a restart is wanted now: not while the last accepted one is still connecting,
+    // nor once the media is back.
+    let wanted = |renegotiated_at: Option<tokio::time::Instant>| {
+        current(&slot).state() != MediaState::Connected
+            && renegotiated_at.is_none_or(|at| at.elapsed() >= RESTART_GRACE)
+    };
     let restart_now = || async {
         match &recover {
             Recover::Peer {
@@ -458,10 +478,12 @@ async fn watch(
                 let l = current(&slot).levels();
                 emit(UiEvent::AudioLevels(AudioLevels { input: level(l.input), output: level(l.output) }));
             }
-            _ = retry.tick(), if restarting => {
+            _ = retry.tick(), if restarting && wanted(renegotiated_at) => {
                 if restart_now().await {
+                    renegotiated_at = Some(tokio::time::Instant::now());
                     state("renegotiated");
                 }
+                retry.reset();
             }
             ev = events.recv() => match ev {
                 Ok(MediaEvent::State { state: MediaState::Closed }) => {
@@ -488,10 +510,9 @@ async fn watch(
                     state(&format!("{s:?}").to_lowercase());
                 }
                 Ok(MediaEvent::RestartNeeded) => {
+                    // Restart at once (the retry arm does it, if one is still wanted).
                     restarting = matches!(recover, Recover::Peer { .. });
-                    if restart_now().await {
-                        state("renegotiated");
-                    }
+                    retry.reset_immediately();
                 }
                 Ok(MediaEvent::Device { event }) => {
                     emit(UiEvent::AudioProblem { message: describe(&event) });
