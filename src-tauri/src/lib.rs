@@ -89,7 +89,10 @@ fn open_main_window<R: Runtime>(app: &tauri::App<R>, boot: &Boot) -> Result<(), 
 /// nothing to keep (in `bench desktop` they were worth ~3 MiB, within its noise). Turning
 /// compositing off saves ~90 MiB, but with it some pages stop delivering rendering updates
 /// under Xvfb (WebDriver clicks and `requestAnimationFrame` never return), whether it is
-/// switched at run time or set on `about:blank` before the app's page loads.
+/// switched at run time, set on `about:blank` before the app's page loads, or set for the
+/// whole process with `WEBKIT_DISABLE_COMPOSITING_MODE=1` before WebKit starts (that one
+/// measured 336 -> 243 MiB, and the no-keyring, audio-devices and LiveKit-call windows
+/// froze the same way).
 #[cfg(target_os = "linux")]
 fn lighten<R: Runtime>(window: &tauri::WebviewWindow<R>) {
     let result = window.with_webview(|webview| {
