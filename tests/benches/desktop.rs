@@ -5,8 +5,9 @@
 //!   next to the time to the first UI frame in the same runs;
 //! - memory of all the app's processes (the app, WebKit's web and network processes) as
 //!   PSS (what the OS counts; RSS summed beside it; and each process's) idle after start,
-//!   after 100 simulated calls and again 30 s later (what stays once WebKit has freed its
-//!   garbage), next to Debian's linphone-desktop idle on the same display;
+//!   after 50 and 100 simulated calls (the first half's growth includes what comes once, the
+//!   second half's is what calls cost) and again 30 s later (what stays once WebKit has
+//!   freed its garbage), next to Debian's linphone-desktop idle on the same display;
 //! - the .deb size, when `cargo xtask bundle` has produced one.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, dead_code)]
@@ -284,35 +285,47 @@ async fn run() {
     let secret = std::fs::read_to_string(secrets.join(switchboard_gateway::demo::DEMO_SECRET)).unwrap();
     let http = reqwest::Client::new();
     let hook = format!("{url}/webhooks/simulator/simulator");
-    for i in 0..CALLS {
-        for (n, st) in [
-            switchboard_core::CallStatus::Ringing,
-            switchboard_core::CallStatus::Completed,
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            let ev = gw::inbound(
-                &format!("BENCH{i}"),
-                &format!("bench{i}-{n}"),
-                1_000 + n as i64,
-                st,
-                "+14155550100",
-            );
-            let (code, _) = gw::post_signed(&http, &hook, &serde_json::to_vec(&ev).unwrap(), secret.trim()).await;
-            assert_eq!(code, 200);
-        }
-    }
     let cache = format!("sqlite://{}?mode=ro", data.path().join("cache.db").display());
     let pool = sqlx::SqlitePool::connect(&cache).await.unwrap();
-    gw::eventually(60, "the app to cache the calls", || async {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls WHERE from_number = '+16285550999'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-        (n as usize >= CALLS).then_some(())
-    })
-    .await;
+    // Calls `from..to`, each ringing then completed, and wait until the app has cached them.
+    let calls = |from: usize, to: usize| {
+        let (http, hook, secret, pool) = (&http, &hook, &secret, &pool);
+        async move {
+            for i in from..to {
+                for (n, st) in [
+                    switchboard_core::CallStatus::Ringing,
+                    switchboard_core::CallStatus::Completed,
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    let ev = gw::inbound(
+                        &format!("BENCH{i}"),
+                        &format!("bench{i}-{n}"),
+                        1_000 + n as i64,
+                        st,
+                        "+14155550100",
+                    );
+                    let (code, _) = gw::post_signed(http, hook, &serde_json::to_vec(&ev).unwrap(), secret.trim()).await;
+                    assert_eq!(code, 200);
+                }
+            }
+            gw::eventually(60, "the app to cache the calls", || async {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM calls WHERE from_number = '+16285550999'")
+                    .fetch_one(pool)
+                    .await
+                    .unwrap();
+                (n as usize >= to).then_some(())
+            })
+            .await;
+        }
+    };
+    // Half the calls first: growth that comes once (code paged in, JIT tiers, caches
+    // filled) shows there, and the second half's growth is what calls cost each.
+    calls(0, CALLS / 2).await;
+    tokio::time::sleep(SETTLE).await;
+    let half = Memory::of_tree(a.pid());
+    calls(CALLS / 2, CALLS).await;
     tokio::time::sleep(SETTLE).await;
     let after = Memory::of_tree(a.pid());
     // Part of the growth is garbage WebKit frees some seconds later (5.5 MiB of the web
@@ -337,8 +350,15 @@ async fn run() {
     println!("memory, all app processes (the app, WebKit's web and network processes):");
     println!("  idle after start:     {idle}");
     println!(
-        "  after {CALLS} calls:      {after}: {:+.1} MiB PSS",
-        (after.pss as f64 - idle.pss as f64) / 1024.0
+        "  after {} calls:       {half}: {:+.1} MiB PSS",
+        CALLS / 2,
+        (half.pss as f64 - idle.pss as f64) / 1024.0
+    );
+    println!(
+        "  after {CALLS} calls:      {after}: {:+.1} MiB PSS; the second {} calls {:+.1} MiB",
+        (after.pss as f64 - idle.pss as f64) / 1024.0,
+        CALLS - CALLS / 2,
+        (after.pss as f64 - half.pss as f64) / 1024.0
     );
     println!(
         "  {} s later, what stays: {kept}: {:+.1} MiB PSS",
