@@ -60,9 +60,6 @@ fn process_tree(pid: u32) -> Vec<u32> {
 /// Memory of a process tree, in KiB.
 #[derive(Clone, Default)]
 struct Memory {
-    /// Proportional set size: each shared page divided among the processes mapping it,
-    /// so the sum over processes is what they cost the machine together.
-    pss: u64,
     /// Resident set size summed: shared libraries counted once per process.
     rss: u64,
     /// Each process's name and PSS, to say which one grows.
@@ -70,6 +67,12 @@ struct Memory {
 }
 
 impl Memory {
+    /// Proportional set size summed over the processes: each shared page divided among the
+    /// processes mapping it, so the sum is what they cost the machine together.
+    fn pss(&self) -> u64 {
+        self.each.iter().map(|(_, pss)| pss).sum()
+    }
+
     fn of_tree(pid: u32) -> Self {
         let mut m = Memory::default();
         for p in process_tree(pid) {
@@ -85,7 +88,6 @@ impl Memory {
                     .unwrap_or(0)
             };
             let pss = field("Pss:");
-            m.pss += pss;
             m.rss += field("Rss:");
             let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
             m.each.push((name.trim().to_owned(), pss));
@@ -100,7 +102,7 @@ impl std::fmt::Display for Memory {
         write!(
             f,
             "PSS {:.1} MiB (RSS summed {:.1} MiB, {} processes:",
-            mib(self.pss),
+            mib(self.pss()),
             mib(self.rss),
             self.each.len()
         )?;
@@ -352,23 +354,23 @@ async fn run() {
     println!(
         "  after {} calls:       {half}: {:+.1} MiB PSS",
         CALLS / 2,
-        (half.pss as f64 - idle.pss as f64) / 1024.0
+        (half.pss() as f64 - idle.pss() as f64) / 1024.0
     );
     println!(
         "  after {CALLS} calls:      {after}: {:+.1} MiB PSS; the second {} calls {:+.1} MiB",
-        (after.pss as f64 - idle.pss as f64) / 1024.0,
+        (after.pss() as f64 - idle.pss() as f64) / 1024.0,
         CALLS - CALLS / 2,
-        (after.pss as f64 - half.pss as f64) / 1024.0
+        (after.pss() as f64 - half.pss() as f64) / 1024.0
     );
     println!(
         "  {} s later, what stays: {kept}: {:+.1} MiB PSS",
         RETAINED_AFTER.as_secs(),
-        (kept.pss as f64 - idle.pss as f64) / 1024.0
+        (kept.pss() as f64 - idle.pss() as f64) / 1024.0
     );
     match linphone {
         Some(l) => println!(
             "  anchor linphone-desktop idle, same display: {l}; Switchboard/linphone {:.2}x PSS",
-            idle.pss as f64 / l.pss.max(1) as f64
+            idle.pss() as f64 / l.pss().max(1) as f64
         ),
         None => println!("  anchor linphone-desktop: not installed (cargo xtask bench desktop installs it)"),
     }
