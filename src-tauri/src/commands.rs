@@ -35,7 +35,7 @@ pub async fn sign_out(c: State<'_, Console>) -> R<()> {
 
 #[tauri::command(rename_all = "snake_case")]
 pub fn subscribe(c: State<'_, Console>, on_event: Channel<UiEvent>) {
-    c.forward(move |ev| on_event.send(ev).is_ok());
+    c.forward(move |ev| !ev.for_page() || on_event.send(ev).is_ok());
 }
 
 #[tauri::command(rename_all = "snake_case")]

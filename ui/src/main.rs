@@ -32,21 +32,18 @@ fn now_ms() -> i64 {
     js_sys::Date::now() as i64
 }
 
-/// Reload what a change may have touched; the backend's cache answers at once.
+/// Reload what an event does not carry itself. (The queue follows from the events alone:
+/// the reducer keeps it. A round trip per call change cost the web process memory it
+/// kept, in WebKit's handling of each IPC request.)
 fn refresh(ctx: &UseReducerDispatcher<Model>, me: Option<AgentId>, ev: &UiEvent) {
     let ctx = ctx.clone();
     match ev {
-        UiEvent::CallChanged(call) => {
-            let mine = me.is_some() && call.agent_id == me;
-            let sid = call.call_sid.clone();
+        // One's own call: its lead and transcript, which the event does not carry.
+        UiEvent::CallChanged(s) if me.is_some() && s.call.agent_id == me => {
+            let sid = s.call.call_sid.clone();
             wasm_bindgen_futures::spawn_local(async move {
-                if let Ok(q) = ipc::queue().await {
-                    ctx.dispatch(Msg::Queue(q));
-                }
-                if mine {
-                    if let Ok(d) = ipc::call_detail(sid.clone()).await {
-                        ctx.dispatch(Msg::Detail(d));
-                    }
+                if let Ok(d) = ipc::call_detail(sid).await {
+                    ctx.dispatch(Msg::Detail(d));
                 }
             });
         }

@@ -4,7 +4,7 @@
 use std::rc::Rc;
 
 use switchboard_core::api::CallDetail;
-use switchboard_core::desktop::{Boot, CallSummary, ConnectionState, ConsoleState, Session, UiEvent};
+use switchboard_core::desktop::{Boot, CallSummary, ConnectionState, ConsoleState, Session, UiEvent, requeue, settle_queue};
 use switchboard_core::{Agent, CallRecord, CallStatus, Direction, PhoneNumber, TranscriptTurn};
 use yew::Reducible;
 
@@ -52,7 +52,14 @@ pub struct Model {
     pub monitoring: Option<(switchboard_core::CallSid, switchboard_core::MonitorMode)>,
     /// Consults other agents ask this agent for, not yet picked up.
     pub consult_offers: Vec<CallRecord>,
+    /// The last call changes seen (one per call, newest last), laid over a queue read from
+    /// the backend that may have been read before them.
+    pub recent_calls: Vec<CallSummary>,
 }
+
+/// How many recent call changes the model keeps: more than can happen while one queue
+/// read is on its way.
+const RECENT_CALLS: usize = 64;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notice {
@@ -135,9 +142,9 @@ impl Model {
     }
 }
 
-fn merge_call(list: &mut [CallSummary], call: &CallRecord) {
-    if let Some(s) = list.iter_mut().find(|s| s.call.call_sid == call.call_sid) {
-        s.call = call.clone();
+fn merge_call(list: &mut [CallSummary], changed: &CallSummary) {
+    if let Some(s) = list.iter_mut().find(|s| s.call.call_sid == changed.call.call_sid) {
+        *s = changed.clone();
     }
 }
 
@@ -150,8 +157,15 @@ impl Reducible for Model {
             Msg::State(s) => m.set_state(s),
             Msg::Event(ev) => match ev {
                 UiEvent::Connection(c) => m.connection = c,
-                UiEvent::CallChanged(call) => {
-                    merge_call(&mut m.history, &call);
+                UiEvent::CallChanged(summary) => {
+                    requeue(&mut m.queue, &summary);
+                    merge_call(&mut m.history, &summary);
+                    m.recent_calls.retain(|s| s.call.call_sid != summary.call.call_sid);
+                    if m.recent_calls.len() == RECENT_CALLS {
+                        m.recent_calls.remove(0);
+                    }
+                    m.recent_calls.push(summary.clone());
+                    let call = summary.call;
                     m.floor_epoch += 1;
                     m.consult_offers.retain(|c| c.call_sid != call.call_sid);
                     if m.consulted(&call, false) {
@@ -216,6 +230,7 @@ impl Reducible for Model {
                     m.dial_to = Some(number);
                     m.page = Some(Page::Console);
                 }
+                // The shell's notification; not sent to the page.
                 UiEvent::IncomingCall { .. } => {}
                 UiEvent::AudioLevels(l) => m.levels = Some(l),
                 UiEvent::AudioState { state, .. } => {
@@ -234,7 +249,7 @@ impl Reducible for Model {
                 }
                 _ => {}
             },
-            Msg::Queue(q) => m.queue = q,
+            Msg::Queue(q) => m.queue = settle_queue(q, &m.recent_calls),
             Msg::History(h) => m.history = h,
             Msg::Search(s) => m.history_search = s,
             Msg::Numbers(n) => m.numbers = n,

@@ -235,10 +235,10 @@ impl Inner {
                     self.emit(UiEvent::IncomingCall {
                         call_sid: call.call_sid.clone(),
                         from: call.from.clone(),
-                        lead_name,
+                        lead_name: lead_name.clone(),
                     });
                 }
-                self.emit(UiEvent::CallChanged(call));
+                self.emit(UiEvent::CallChanged(CallSummary { call, lead_name }));
             }
             Applied::Turn(t) => self.emit(UiEvent::TranscriptTurn(t)),
             Applied::Agent(a) => {
@@ -683,7 +683,14 @@ impl Console {
 
     async fn acted(&self, call: CallRecord) -> Result<CallRecord, DesktopError> {
         self.inner.cache.upsert_call(&call).await?;
-        self.inner.emit(UiEvent::CallChanged(call.clone()));
+        let lead_name = match call.lead_id {
+            Some(id) => self.inner.cache.lead(id).await?.map(|l| l.name),
+            None => None,
+        };
+        self.inner.emit(UiEvent::CallChanged(CallSummary {
+            call: call.clone(),
+            lead_name,
+        }));
         Ok(call)
     }
 

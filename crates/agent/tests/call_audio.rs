@@ -81,7 +81,7 @@ async fn answer_joins_the_audio_and_controls_act_on_it() {
     wait_for(
         &mut ui,
         "on hold",
-        |e| matches!(e, UiEvent::CallChanged(c) if c.call_sid == sid && c.status == CallStatus::OnHold),
+        |e| matches!(e, UiEvent::CallChanged(c) if c.call.call_sid == sid && c.call.status == CallStatus::OnHold),
     )
     .await;
     until_levels(&mut ui, "the speaker silent on hold", |_, output| output <= -60.0).await;
@@ -91,7 +91,7 @@ async fn answer_joins_the_audio_and_controls_act_on_it() {
     wait_for(
         &mut ui,
         "resumed",
-        |e| matches!(e, UiEvent::CallChanged(c) if c.call_sid == sid && c.status == CallStatus::Answered),
+        |e| matches!(e, UiEvent::CallChanged(c) if c.call.call_sid == sid && c.call.status == CallStatus::Answered),
     )
     .await;
 

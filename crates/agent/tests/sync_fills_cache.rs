@@ -5,7 +5,7 @@
 mod common;
 
 use common::{World, console, eventually, service, wait_for};
-use switchboard_core::desktop::UiEvent;
+use switchboard_core::desktop::{CallSummary, UiEvent, requeue};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sign_in_snapshots_then_streams_into_the_cache() {
@@ -21,7 +21,11 @@ async fn sign_in_snapshots_then_streams_into_the_cache() {
     let session = c.sign_in(&world.url(), &world.token).await.unwrap();
     assert_eq!(session.agent.name, "alice");
     wait_for(&mut ui, "online", |e| matches!(e, UiEvent::Connection(s) if s.online)).await;
-    assert_eq!(c.queue().await.unwrap().len(), 1, "snapshot brought the waiting call");
+    // The UI reads the queue once and then keeps it from the call changes alone; so does
+    // `shown`, which must agree with the cache's queue all along.
+    let mut changes = c.subscribe();
+    let mut shown = c.queue().await.unwrap();
+    assert_eq!(shown.len(), 1, "snapshot brought the waiting call");
     assert_eq!(c.numbers().await.unwrap().len(), 3);
     assert_eq!(c.agents().await.unwrap().len(), 3);
 
@@ -37,6 +41,12 @@ async fn sign_in_snapshots_then_streams_into_the_cache() {
         (c.queue().await.unwrap().len() == 2).then_some(())
     })
     .await;
+    follow_changes(&mut changes, &mut shown);
+    assert_eq!(
+        shown,
+        c.queue().await.unwrap(),
+        "the queue kept from events, with two waiting"
+    );
     let answered = c.answer(&call_sid).await.unwrap();
     assert_eq!(answered.agent_id, Some(session.agent.id));
     eventually(10, "answered in the cache", || async {
@@ -44,6 +54,10 @@ async fn sign_in_snapshots_then_streams_into_the_cache() {
         (d.call.status == switchboard_core::CallStatus::Answered).then_some(())
     })
     .await;
+    follow_changes(&mut changes, &mut shown);
+    let queue = c.queue().await.unwrap();
+    assert_eq!(queue.len(), 1, "the answered call left the queue");
+    assert_eq!(shown, queue, "the queue kept from events, after an answer");
     let history = c.history("", 50).await.unwrap();
     assert_eq!(history.len(), 2);
 
@@ -107,4 +121,15 @@ async fn sign_in_snapshots_then_streams_into_the_cache() {
     let state = c.state().await.unwrap();
     assert!(state.connection.online && state.connection.last_sync_at.is_some());
     assert_eq!(state.session.unwrap().agent.name, "alice");
+}
+
+/// Lay every call change emitted so far over `shown`, as the UI's reducer does. The cache
+/// is written before a change is emitted, so once the cache shows a state its changes are
+/// already in the channel.
+fn follow_changes(changes: &mut tokio::sync::broadcast::Receiver<UiEvent>, shown: &mut Vec<CallSummary>) {
+    while let Ok(ev) = changes.try_recv() {
+        if let UiEvent::CallChanged(s) = ev {
+            requeue(shown, &s);
+        }
+    }
 }

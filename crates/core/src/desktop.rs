@@ -75,6 +75,36 @@ pub struct CallSummary {
     pub lead_name: Option<String>,
 }
 
+/// `queue` (waiting calls, oldest first: by arrival, then call sid, as the cache orders
+/// it) after `changed` changed: the call leaves it, or takes its place in it when it
+/// waits for an agent. The UI keeps its queue with this from the events alone, so a call's
+/// change costs no round trip to the backend.
+pub fn requeue(queue: &mut Vec<CallSummary>, changed: &CallSummary) {
+    let key = |s: &CallSummary| (s.call.created_at, s.call.call_sid.clone());
+    queue.retain(|s| s.call.call_sid != changed.call.call_sid);
+    if changed.call.waits_for_agent() {
+        let at = queue.partition_point(|s| key(s) < key(changed));
+        queue.insert(at, changed.clone());
+    }
+}
+
+/// A queue read from the backend, with the call changes the UI has seen lately laid over
+/// it: an event and a reply travel apart, so a reply read before a change can arrive after
+/// it. A change newer than the reply's copy of its call (or of a call the reply lacks)
+/// wins; an older one is what the reply already includes.
+pub fn settle_queue(mut read: Vec<CallSummary>, recent: &[CallSummary]) -> Vec<CallSummary> {
+    for changed in recent {
+        let newer = read
+            .iter()
+            .find(|s| s.call.call_sid == changed.call.call_sid)
+            .is_none_or(|s| s.call.status_at < changed.call.status_at);
+        if newer {
+            requeue(&mut read, changed);
+        }
+    }
+    read
+}
+
 /// A change the UI should show. Sent over a Tauri channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "data", rename_all = "snake_case")]
@@ -82,9 +112,10 @@ pub struct CallSummary {
 pub enum UiEvent {
     /// Online/offline changed.
     Connection(ConnectionState),
-    /// A call was created or changed.
-    CallChanged(CallRecord),
-    /// A new inbound call is ringing (for a notification).
+    /// A call was created or changed (with its lead's name, for the queue and history).
+    CallChanged(CallSummary),
+    /// A new inbound call is ringing: for the shell's notification. The page learns of the
+    /// call from its `CallChanged` and is not sent this (see [`UiEvent::for_page`]).
     IncomingCall {
         /// The call.
         call_sid: CallSid,
@@ -138,6 +169,14 @@ pub enum UiEvent {
         /// For people.
         message: String,
     },
+}
+
+impl UiEvent {
+    /// Whether the page needs this event. Each message to a web view costs it memory it
+    /// keeps for a while, so what only the shell uses stays in the shell.
+    pub fn for_page(&self) -> bool {
+        !matches!(self, Self::IncomingCall { .. })
+    }
 }
 
 /// The audio devices settings can pick from, and the current choice (`None`: system default).
@@ -213,4 +252,90 @@ pub enum DesktopError {
     /// The local cache failed.
     #[error("local cache error: {0}")]
     Cache(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::BusinessId;
+    use crate::status::{CallStatus, Direction};
+
+    /// Call `n` (sids sort by `n`: one ULID time, rising randomness), arrived at `created_at`.
+    fn call(n: u128, created_at: i64, direction: Direction, status: CallStatus) -> CallSummary {
+        let mut call = CallRecord::outbound(
+            CallSid::from_parts(1, n),
+            BusinessId::try_from(1).unwrap(),
+            "+14155550100".into(),
+            "+14155550101".into(),
+            created_at,
+        );
+        call.direction = direction;
+        call.status = status;
+        CallSummary { call, lead_name: None }
+    }
+
+    fn order(queue: &[CallSummary]) -> Vec<i64> {
+        queue.iter().map(|s| s.call.created_at).collect()
+    }
+
+    #[test]
+    fn waiting_calls_take_their_place_by_arrival_and_leave_when_taken() {
+        let mut q = Vec::new();
+        requeue(&mut q, &call(2, 20, Direction::Inbound, CallStatus::Ringing));
+        requeue(&mut q, &call(4, 30, Direction::Inbound, CallStatus::Queued));
+        // Arrived earlier, heard of later (a late webhook): still ahead.
+        requeue(&mut q, &call(1, 10, Direction::Inbound, CallStatus::Ringing));
+        // The same arrival time: the call sid breaks the tie, as the cache's ORDER BY does.
+        requeue(&mut q, &call(3, 20, Direction::Inbound, CallStatus::Queued));
+        assert_eq!(order(&q), [10, 20, 20, 30]);
+        assert!(q[1].call.call_sid < q[2].call.call_sid);
+        let second = q[1].call.call_sid.clone();
+        // A change that keeps it waiting replaces it in place, never twice.
+        let mut again = call(2, 20, Direction::Inbound, CallStatus::Queued);
+        again.lead_name = Some("Ada".into());
+        requeue(&mut q, &again);
+        assert_eq!(order(&q), [10, 20, 20, 30]);
+        assert_eq!(q[1].call.call_sid, second);
+        assert_eq!(q[1].lead_name.as_deref(), Some("Ada"));
+        // Answered, abandoned: gone.
+        requeue(&mut q, &call(1, 10, Direction::Inbound, CallStatus::Answered));
+        requeue(&mut q, &call(4, 30, Direction::Inbound, CallStatus::Abandoned));
+        assert_eq!(order(&q), [20, 20]);
+    }
+
+    #[test]
+    fn only_inbound_calls_not_yet_taken_wait() {
+        let mut q = Vec::new();
+        for status in CallStatus::ALL {
+            requeue(&mut q, &call(1, 1, Direction::Outbound, status));
+            assert!(q.is_empty(), "an outbound call never waits ({status:?})");
+            requeue(&mut q, &call(1, 1, Direction::Inbound, status));
+            let waits = matches!(status, CallStatus::Ringing | CallStatus::Queued);
+            assert_eq!(q.len(), usize::from(waits), "inbound {status:?}");
+        }
+    }
+
+    #[test]
+    fn a_queue_read_before_a_change_does_not_undo_it() {
+        let waiting = |n, at| {
+            let mut s = call(n, 10 * n as i64, Direction::Inbound, CallStatus::Ringing);
+            s.call.status_at = at;
+            s
+        };
+        let taken = |n, at| {
+            let mut s = waiting(n, at);
+            s.call.status = CallStatus::Answered;
+            s
+        };
+        // Read before call 3 rang and before call 1 was answered.
+        let read = vec![waiting(1, 100), waiting(2, 100)];
+        let recent = [waiting(3, 150), taken(1, 160), waiting(2, 90)];
+        let settled = settle_queue(read, &recent);
+        assert_eq!(order(&settled), [20, 30]);
+        // Call 2's older change did not replace what the reply said about it.
+        assert_eq!(settled[0].call.status_at, 100);
+        // A reply that already includes every change is left as it is.
+        let read = vec![waiting(2, 100), waiting(3, 150)];
+        assert_eq!(settle_queue(read.clone(), &recent), read);
+    }
 }

@@ -124,6 +124,12 @@ pub struct ApplyOutcome {
 }
 
 impl CallRecord {
+    /// Whether the call waits for an agent: inbound and not taken yet (ringing or queued).
+    /// The queue the desktop shows and the supervisor board's waiting counts are these.
+    pub fn waits_for_agent(&self) -> bool {
+        self.direction == Direction::Inbound && matches!(self.status, CallStatus::Ringing | CallStatus::Queued)
+    }
+
     /// A record for an outbound call, before any provider is asked. It starts `queued`,
     /// like a CPaaS call that has been accepted but is not ringing yet.
     pub fn outbound(call_sid: CallSid, business_id: BusinessId, from: String, to: String, now: i64) -> Self {
