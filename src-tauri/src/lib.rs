@@ -79,6 +79,11 @@ fn open_main_window<R: Runtime>(app: &tauri::App<R>, boot: &Boot) -> Result<(), 
     let script = format!("window.__SWITCHBOARD_BOOT__ = {};", serde_json::to_string(boot)?);
     let window = tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?
         .initialization_script(script)
+        .on_page_load(|_, payload| {
+            if payload.event() == tauri::webview::PageLoadEvent::Finished {
+                probe::mark("page");
+            }
+        })
         .build()?;
     lighten(&window);
     Ok(())
@@ -129,6 +134,7 @@ pub fn builder<R: Runtime>() -> tauri::Builder<R> {
         .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_notification::init())
         .setup(|app| {
+            probe::mark("setup");
             let dir = data_dir(app);
             let console = tauri::async_runtime::block_on(async {
                 let console = Console::open(ConsoleConfig {
@@ -169,13 +175,16 @@ pub fn builder<R: Runtime>() -> tauri::Builder<R> {
                 }
                 Ok::<_, switchboard_core::desktop::DesktopError>(console)
             })?;
+            probe::mark("console");
             // The cache is read once here and handed to the page with its scripts, so the
             // first frame already shows the queue; a broken cache starts empty instead.
             let boot = tauri::async_runtime::block_on(console.boot()).unwrap_or_else(|e| {
                 tracing::warn!(error = %e, "could not read the cache for the first frame");
                 Boot::default()
             });
+            probe::mark("boot");
             open_main_window(app, &boot)?;
+            probe::mark("window");
             let status = boot.state.session.as_ref().map(|s| s.agent.status);
             tray::create(app.handle(), status)?;
             watch(app.handle(), &console);

@@ -30,6 +30,15 @@ const CALLS: usize = 100;
 const SETTLE: Duration = Duration::from_secs(5);
 /// How long after the calls' reading memory is read again, for what the app keeps.
 const RETAINED_AFTER: Duration = Duration::from_secs(30);
+/// The app's start-up milestones before the UI's own, in order (the probe's label, what
+/// it means).
+const STAGES: [(&str, &str); 5] = [
+    ("setup", "Tauri set up"),
+    ("console", "cache and session open"),
+    ("boot", "first frame read"),
+    ("window", "window made"),
+    ("page", "page loaded"),
+];
 
 /// `pid` and all its descendants (WebKit's web and network processes are children).
 fn process_tree(pid: u32) -> Vec<u32> {
@@ -164,6 +173,8 @@ async fn linphone_idle(display: &str, settle: Duration) -> Option<Memory> {
 struct App {
     child: tokio::process::Child,
     lines: tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
+    /// Milestones read while waiting for another: they need not come in the order asked.
+    seen: std::collections::HashMap<String, u64>,
 }
 
 impl App {
@@ -183,11 +194,18 @@ impl App {
         }
         let mut child = cmd.spawn().unwrap();
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        Self { child, lines }
+        Self {
+            child,
+            lines,
+            seen: Default::default(),
+        }
     }
 
     /// Milliseconds since process start at which the UI reported `label`.
     async fn until(&mut self, label: &str) -> u64 {
+        if let Some(ms) = self.seen.get(label) {
+            return *ms;
+        }
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -197,8 +215,11 @@ impl App {
                 .unwrap()
                 .expect("app running");
             let mut parts = line.split_whitespace();
-            if parts.next() == Some("startup-probe") && parts.next() == Some(label) {
-                return parts.next().unwrap().parse().unwrap();
+            if let (Some("startup-probe"), Some(l), Some(ms)) = (parts.next(), parts.next(), parts.next()) {
+                self.seen.insert(l.to_owned(), ms.parse().unwrap());
+            }
+            if let Some(ms) = self.seen.get(label) {
+                return *ms;
             }
         }
     }
@@ -273,8 +294,12 @@ async fn run() {
     first.stop().await;
 
     let (mut ui, mut queue) = (vec![], vec![]);
+    let mut stages: Vec<Vec<u64>> = vec![vec![]; STAGES.len()];
     for _ in 0..RUNS {
         let mut a = App::start(&app, &display, data.path(), None).await;
+        for ((label, _), at) in STAGES.iter().zip(stages.iter_mut()) {
+            at.push(a.until(label).await);
+        }
         ui.push(a.until("ui").await);
         queue.push(a.until("queue").await);
         a.stop().await;
@@ -348,6 +373,15 @@ async fn run() {
         queue.iter().max().unwrap(),
         queue_med.saturating_sub(ui_med),
         queue_med as f64 / ui_med.max(1) as f64
+    );
+    let at: Vec<String> = STAGES
+        .iter()
+        .zip(stages.iter_mut())
+        .map(|((_, what), v)| format!("{what} {}", median(v)))
+        .collect();
+    println!(
+        "  where it goes (ms since the process started, medians): {}, first UI frame {ui_med}",
+        at.join(", ")
     );
     println!("memory, all app processes (the app, WebKit's web and network processes):");
     println!("  idle after start:     {idle}");
