@@ -1,6 +1,6 @@
-//! The provider-event path inside one transaction: dedupe by receipt, correlate the call
-//! (call_sid -> vendor id -> platform id -> service-number fallback), merge with core's
-//! rules, route new inbound calls, and append the stream events.
+//! The provider-event path inside one transaction: correlate the call (call_sid -> vendor
+//! id -> platform id -> service-number fallback), dedupe by receipt before any write, merge
+//! with core's rules, route new inbound calls, and append the stream events.
 
 use sqlx::AnyConnection;
 use switchboard_core::api::TranscriptTurnIn;
@@ -35,6 +35,55 @@ fn id_taken(e: sqlx::Error, rec: &CallRecord) -> StoreError {
 /// [`correlate`]: SqlStore::correlate
 const LIVE: &str = "('ringing', 'queued', 'answered', 'on_hold', 'transferred')";
 
+/// Records that `ev` was received, for the call it concerns; false when it was received
+/// before (a redelivery). It is the transaction's first write, after the lookups only: a
+/// redelivered event stops here, and under PostgreSQL a concurrent copy waits on the
+/// unique key until this transaction ends, then finds the receipt. Writing the call's sid
+/// with it saves a second statement per webhook.
+async fn receipt(
+    conn: &mut AnyConnection,
+    provider: &ProviderRow,
+    ev: &NormalizedCallEvent,
+    sid: &CallSid,
+) -> StoreResult<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO webhook_receipts (provider_id, event_id, call_sid, received_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(provider.id.get())
+    .bind(ev.event_id.clone())
+    .bind(sid.to_string())
+    .bind(now_ms())
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// A redelivered event: nothing is written, and the answer names the call the first
+/// delivery concerned.
+async fn duplicate<B: Backend>(
+    mut tx: super::Tx<'_, B>,
+    provider: &ProviderRow,
+    ev: &NormalizedCallEvent,
+) -> StoreResult<Ingested> {
+    let sid: Option<String> =
+        sqlx::query_scalar("SELECT call_sid FROM webhook_receipts WHERE provider_id = $1 AND event_id = $2")
+            .bind(provider.id.get())
+            .bind(ev.event_id.clone())
+            .fetch_optional(tx.conn())
+            .await?
+            .flatten();
+    tx.rollback().await?;
+    let call_sid = sid
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| StoreError::UnknownCall(format!("event {} was seen but matched no call", ev.event_id)))?;
+    Ok(Ingested {
+        call_sid,
+        outcome: IngestOutcome::Duplicate,
+    })
+}
+
 impl<B: Backend> SqlStore<B> {
     pub(super) async fn ingest_call(&self, provider: &ProviderRow, ev: &NormalizedCallEvent) -> StoreResult<Ingested> {
         let business = provider.business_id;
@@ -42,39 +91,11 @@ impl<B: Backend> SqlStore<B> {
         // call between our lookup and our insert.
         for _ in 0..2 {
             let mut tx = self.begin().await?;
-            // The receipt goes first: a redelivered event stops here, and under PostgreSQL
-            // a concurrent copy waits on the unique key until this transaction ends.
-            let fresh = sqlx::query(
-                "INSERT INTO webhook_receipts (provider_id, event_id, received_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-            )
-            .bind(provider.id.get())
-            .bind(ev.event_id.clone())
-            .bind(now_ms())
-            .execute(tx.conn())
-            .await?
-            .rows_affected()
-                == 1;
-            if !fresh {
-                let sid: Option<String> = sqlx::query_scalar(
-                    "SELECT call_sid FROM webhook_receipts WHERE provider_id = $1 AND event_id = $2",
-                )
-                .bind(provider.id.get())
-                .bind(ev.event_id.clone())
-                .fetch_optional(tx.conn())
-                .await?
-                .flatten();
-                tx.rollback().await?;
-                let call_sid = sid.and_then(|s| s.parse().ok()).ok_or_else(|| {
-                    StoreError::UnknownCall(format!("event {} was seen but matched no call", ev.event_id))
-                })?;
-                return Ok(Ingested {
-                    call_sid,
-                    outcome: IngestOutcome::Duplicate,
-                });
-            }
-
             let (rec, outcome, appended) = match self.correlate(tx.conn(), business, ev).await? {
                 Some(mut rec) => {
+                    if !receipt(tx.conn(), provider, ev, &rec.call_sid).await? {
+                        return duplicate(tx, provider, ev).await;
+                    }
                     let takeover = policy::takes_over(&rec, ev, provider.id);
                     let mut applied = rec.apply(ev);
                     if takeover {
@@ -122,6 +143,9 @@ impl<B: Backend> SqlStore<B> {
                         self.audit_unknown(provider, what).await?;
                         return Err(StoreError::UnknownCall(describe(ev)));
                     };
+                    if !receipt(tx.conn(), provider, ev, &rec.call_sid).await? {
+                        return duplicate(tx, provider, ev).await;
+                    }
                     rec.provider_id = Some(provider.id);
                     rec.capabilities = provider.capabilities;
                     self.route_inbound(tx.conn(), &mut rec).await?;
@@ -137,12 +161,6 @@ impl<B: Backend> SqlStore<B> {
                     (rec, IngestOutcome::Created, Some(StreamEventKind::CallCreated))
                 }
             };
-            sqlx::query("UPDATE webhook_receipts SET call_sid = $1 WHERE provider_id = $2 AND event_id = $3")
-                .bind(rec.call_sid.to_string())
-                .bind(provider.id.get())
-                .bind(ev.event_id.clone())
-                .execute(tx.conn())
-                .await?;
             // Last before commit: appending takes the business's stream lock (see
             // `Backend::append`), and every statement after it would make the business's
             // other webhooks wait longer.
