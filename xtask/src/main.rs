@@ -201,8 +201,9 @@ const DESKTOP_PACKAGES: &[&str] = &[
 
 /// What the call-audio engine builds and is tested with: ALSA for cpal, libopus, the
 /// WebRTC audio-processing library (0.3, PulseAudio's packaging) with libclang for its
-/// bindings, Chromium as the independent WebRTC peer, espeak-ng for speech fixtures and
-/// iproute2 for the network-cut test's namespaces.
+/// bindings, Chromium as the independent WebRTC peer, espeak-ng for speech fixtures,
+/// iproute2 for the network-cut test's namespaces and nftables for the lossy-network test's
+/// packet drops.
 const MEDIA_PACKAGES: &[&str] = &[
     "libasound2-dev",
     "alsa-utils",
@@ -214,6 +215,7 @@ const MEDIA_PACKAGES: &[&str] = &[
     "chromium-driver",
     "espeak-ng",
     "iproute2",
+    "nftables",
     // A sound server the ALSA device test starts and kills: a headset that goes away.
     "pulseaudio",
     "libasound2-plugins",

@@ -298,11 +298,13 @@ fn cpu_seconds() -> f64 {
 /// The codec alone, as the anchor for CPU per call: one stream of the caller's phrase
 /// encoded and decoded frame by frame with the engine's encoder and decoder settings, on
 /// one thread and timed by that thread's own CPU time (so other threads' load is not
-/// counted); % of a core per stream played in real time.
-fn codec_cpu_per_stream() -> f64 {
-    std::thread::spawn(|| {
+/// counted); % of a core per stream played in real time. `loss`: the loss (percent) the
+/// encoder expects, which makes it send FEC when above zero.
+fn codec_cpu_per_stream(loss: u8) -> f64 {
+    std::thread::spawn(move || {
         let phrase = switchboard_media::tone::caller_phrase(10.0);
         let mut enc = OpusEncoder::new().expect("encoder");
+        enc.expect_loss(loss).expect("expected loss");
         let mut dec = OpusDecoder::new().expect("decoder");
         let mut out = vec![0.0; FRAME_SAMPLES];
         let (mut frames, c0) = (0_u64, cpu_seconds_of("thread-self"));
@@ -479,12 +481,19 @@ fn main() {
             let apm = cpu_per_call(true, 20).await;
             println!("CPU per active call, 20 concurrent calls (both ends in-process): bypass {bypass:.2}% of a core, with webrtc-audio-processing {apm:.2}% ({:.2}x)", apm / bypass.max(1e-9));
             // A call here carries two streams, each encoded at one end and decoded at the other.
-            let codec = codec_cpu_per_stream();
+            let codec = codec_cpu_per_stream(0);
             println!(
                 "  anchor, same run: Opus encode+decode of one 48 kHz mono stream (engine settings, one thread) {codec:.2}% of a core; a call's two streams {:.2}%; the call costs {:.2}x that with processing, {:.2}x bypassed",
                 2.0 * codec,
                 apm / (2.0 * codec).max(1e-9),
                 bypass / (2.0 * codec).max(1e-9)
+            );
+            // A clean loopback reports no loss, so these calls sent no FEC; on a lossy
+            // network each stream also pays for it.
+            let fec = codec_cpu_per_stream(10);
+            println!(
+                "  the same stream with FEC on (10 % loss reported): {fec:.2}% of a core = {:.2}x without",
+                fec / codec.max(1e-9)
             );
         }
         if !wanted("sfu") {

@@ -1,7 +1,8 @@
 //! Opus (libopus through the `opus` crate) at 48 kHz mono, 20 ms frames, tuned for voice:
 //! wideband SILK at complexity 5 (what a phone call carries, at about two thirds of
-//! libopus' default cost), in-band FEC on, so a decoder can rebuild a lost frame from the
-//! next packet, and packet loss concealment when there is nothing to rebuild from.
+//! libopus' default cost), in-band FEC while the far end reports loss, so a decoder can
+//! rebuild a lost frame from the next packet, and packet loss concealment when there is
+//! nothing to rebuild from.
 
 use opus::{Application, Bandwidth, Bitrate, Channels, Decoder, Encoder};
 
@@ -27,7 +28,8 @@ impl std::fmt::Debug for OpusEncoder {
 }
 
 impl OpusEncoder {
-    /// A wideband voice encoder at 32 kbit/s with FEC for up to 10% loss.
+    /// A wideband voice encoder at 32 kbit/s, expecting no loss until told otherwise
+    /// ([`OpusEncoder::expect_loss`]).
     pub fn new() -> Result<Self, MediaError> {
         let mut inner = Encoder::new(SAMPLE_RATE, Channels::Mono, Application::Voip).map_err(codec_err)?;
         inner.set_bitrate(Bitrate::Bits(32_000)).map_err(codec_err)?;
@@ -41,12 +43,25 @@ impl OpusEncoder {
         // and a voice's waveform comes back as close (bench media prints the cost; the
         // quality test below guards the waveform).
         inner.set_complexity(5).map_err(codec_err)?;
+        // FEC (SILK's LBRR: a coarser copy of each frame in the next packet) is allowed, and
+        // libopus codes it only while the expected loss is above zero: it runs the noise
+        // shaping quantiser a second time per frame, about 0.4x the encoder's cost, and
+        // takes bits from the frame itself. So it starts off and follows the loss the far
+        // end reports (see `loss::LossEstimate`), as libwebrtc does.
         inner.set_inband_fec(true).map_err(codec_err)?;
-        inner.set_packet_loss_perc(10).map_err(codec_err)?;
+        inner.set_packet_loss_perc(0).map_err(codec_err)?;
         Ok(Self {
             inner,
             out: vec![0; MAX_PACKET],
         })
+    }
+
+    /// The share of packets (percent) the far end is expected to lose: above zero, each
+    /// packet also carries the previous frame's FEC copy.
+    pub fn expect_loss(&mut self, percent: u8) -> Result<(), MediaError> {
+        self.inner
+            .set_packet_loss_perc(i32::from(percent.min(100)))
+            .map_err(codec_err)
     }
 
     /// Encode one frame of [`FRAME_SAMPLES`] samples; returns the packet.
@@ -92,6 +107,40 @@ impl OpusDecoder {
     }
 }
 
+/// Whether an Opus packet carries FEC for the frame before it (SILK's LBRR flag), which
+/// [`OpusDecoder::conceal`] can rebuild that frame from; without it, it can only guess.
+/// Read from the packet's first frame (RFC 6716 section 4.2.3: after the TOC byte and any
+/// frame lengths, the range coder's first bits are each SILK frame's voice activity flag,
+/// then the LBRR flag, all equiprobable, so they are the first byte's top bits). Packets
+/// of several Opus frames with their own framing (code 3) are not looked into: false.
+pub fn has_fec(packet: &[u8]) -> bool {
+    let Some(&toc) = packet.first() else { return false };
+    let config = toc >> 3;
+    // CELT-only configurations carry no SILK layer.
+    if config >= 16 {
+        return false;
+    }
+    // SILK-only frames of 40 and 60 ms hold two or three 20 ms SILK frames, each with its
+    // own voice activity flag ahead of the LBRR flag; hybrid frames are 10 or 20 ms.
+    let silk_frames = match config {
+        0..12 if config % 4 == 2 => 2,
+        0..12 if config % 4 == 3 => 3,
+        _ => 1,
+    };
+    let first = match toc & 0b11 {
+        // One frame, or two of equal size: the first starts after the TOC.
+        0 | 1 => packet.get(1),
+        // Two frames of different sizes: the first one's length (one or two bytes) first.
+        2 => match packet.get(1) {
+            Some(&len) if len < 252 => packet.get(2),
+            Some(_) => packet.get(3),
+            None => None,
+        },
+        _ => None,
+    };
+    first.is_some_and(|&b| (b >> (7 - silk_frames)) & 1 == 1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +171,7 @@ mod tests {
     #[test]
     fn concealment_fills_a_lost_frame_with_signal_not_silence() {
         let mut enc = OpusEncoder::new().expect("encoder");
+        enc.expect_loss(10).expect("loss");
         let mut dec = OpusDecoder::new().expect("decoder");
         let input = sine(440.0, 0.5, FRAME_SAMPLES * 12);
         let packets: Vec<Vec<u8>> = input
@@ -133,6 +183,7 @@ mod tests {
             dec.decode(p, &mut frame).expect("decode");
         }
         // Packet 10 is lost; 11 has arrived, so FEC can rebuild it.
+        assert!(has_fec(&packets[11]));
         let n = dec.conceal(Some(&packets[11]), &mut frame).expect("fec");
         assert_eq!(n, FRAME_SAMPLES);
         assert!(crate::tone::rms(&frame) > 0.05, "FEC frame is silent");
@@ -208,5 +259,82 @@ mod tests {
             })
             .fold(f64::MIN, f64::max);
         assert!(snr > 12.0, "voice through the codec: SNR {snr:.1} dB");
+    }
+
+    /// Correlation of `a` with `b`, 1 for the same shape.
+    fn likeness(a: &[f32], b: &[f32]) -> f64 {
+        let dot = |x: &[f32], y: &[f32]| x.iter().zip(y).map(|(p, q)| f64::from(*p) * f64::from(*q)).sum::<f64>();
+        dot(a, b) / (dot(a, a) * dot(b, b)).sqrt().max(1e-12)
+    }
+
+    #[test]
+    fn fec_is_sent_only_while_loss_is_expected_and_rebuilds_a_lost_frame() {
+        let input = voice(2.0);
+        let frames: Vec<&[f32]> = input.chunks_exact(FRAME_SAMPLES).collect();
+        let mut enc = OpusEncoder::new().expect("encoder");
+        let clean: Vec<Vec<u8>> = frames.iter().map(|f| enc.encode(f).expect("encode").to_vec()).collect();
+        assert!(!clean.iter().any(|p| has_fec(p)), "FEC sent with no loss expected");
+        enc.expect_loss(10).expect("loss");
+        let lossy: Vec<Vec<u8>> = frames.iter().map(|f| enc.encode(f).expect("encode").to_vec()).collect();
+        let with_fec = lossy.iter().filter(|p| has_fec(p)).count();
+        // Quiet frames between syllables may go without (libopus codes LBRR for speech).
+        assert!(
+            with_fec * 2 > lossy.len(),
+            "{with_fec} of {} packets carry FEC",
+            lossy.len()
+        );
+        enc.expect_loss(0).expect("loss");
+        let again: Vec<Vec<u8>> = frames.iter().map(|f| enc.encode(f).expect("encode").to_vec()).collect();
+        // The flag refers to the previous frame, so the first packet may still carry it.
+        assert!(
+            !again[1..].iter().any(|p| has_fec(p)),
+            "FEC still sent after the loss went"
+        );
+
+        // Lose each packet that has FEC after it, in turn: the rebuilt frame is the lost
+        // one's shape, and closer to it than what concealment guesses.
+        let lookahead = enc.inner.get_lookahead().expect("lookahead") as usize;
+        let (mut rebuilt, mut guessed, mut n) = (0.0, 0.0, 0);
+        for lost in (10..lossy.len() - 1).step_by(7).filter(|&i| has_fec(&lossy[i + 1])) {
+            let play = |fec: bool| {
+                let mut dec = OpusDecoder::new().expect("decoder");
+                let mut out = vec![0.0; FRAME_SAMPLES];
+                for p in &lossy[..lost] {
+                    dec.decode(p, &mut out).expect("decode");
+                }
+                let mut played = vec![0.0; FRAME_SAMPLES];
+                dec.conceal(fec.then_some(&lossy[lost + 1][..]), &mut played)
+                    .expect("conceal");
+                played
+            };
+            // The decoder's output lags the input by the look-ahead.
+            let start = lost * FRAME_SAMPLES - lookahead;
+            let original = &input[start..start + FRAME_SAMPLES];
+            rebuilt += likeness(original, &play(true));
+            guessed += likeness(original, &play(false));
+            n += 1;
+        }
+        assert!(n >= 5, "only {n} lost frames tried");
+        let (rebuilt, guessed) = (rebuilt / f64::from(n), guessed / f64::from(n));
+        assert!(
+            rebuilt > 0.8 && rebuilt > guessed,
+            "rebuilt from FEC {rebuilt:.2}, guessed {guessed:.2}"
+        );
+    }
+
+    #[test]
+    fn the_fec_flag_is_read_from_the_first_silk_frame_only() {
+        // TOC: SILK wideband 20 ms (config 9), one frame; the next byte's bits: VAD, LBRR.
+        assert!(has_fec(&[9 << 3, 0b0100_0000]));
+        assert!(!has_fec(&[9 << 3, 0b1000_0000]));
+        // 60 ms (config 11): three VAD flags, then LBRR.
+        assert!(has_fec(&[11 << 3, 0b0001_0000]));
+        assert!(!has_fec(&[11 << 3, 0b0100_0000]));
+        // Two frames of different sizes (code 2): a length byte before the first frame.
+        assert!(has_fec(&[(9 << 3) | 2, 3, 0b0100_0000, 0, 0, 0]));
+        // CELT-only (config 28) and empty or truncated packets carry none.
+        assert!(!has_fec(&[28 << 3, 0xff]));
+        assert!(!has_fec(&[]));
+        assert!(!has_fec(&[9 << 3]));
     }
 }

@@ -10,6 +10,11 @@
 //! is two frames short of target, a synthesised frame is inserted (`Stretch`) to add delay;
 //! when it sits above target at every pop for a second one frame is dropped, so delay falls
 //! back after a burst or once a late packet's extra frame is given back.
+//!
+//! While the sender protects its packets with FEC (it does so when we report loss), the
+//! owner asks for one frame of look-ahead ([`JitterBuffer::set_lookahead`]): the packet
+//! after a missing one is then here in time to rebuild it from ([`JitterBuffer::following`]),
+//! and a single frame short of target is enough to stretch.
 
 use std::collections::BTreeMap;
 
@@ -45,7 +50,8 @@ impl Default for JitterConfig {
 pub enum Playout {
     /// The packet with this RTP sequence number.
     Packet { seq: u16, payload: Bytes },
-    /// The packet is missing: conceal (Opus PLC).
+    /// The packet is missing: conceal it, from the FEC copy in the packet after it when
+    /// that one is here ([`JitterBuffer::following`]), else by Opus PLC.
     Conceal,
     /// Nothing is missing, but the buffer is too shallow for the measured jitter: play one
     /// synthesised frame (Opus PLC) without advancing, which adds 20 ms of delay.
@@ -68,6 +74,9 @@ pub struct JitterStats {
     pub discarded: u64,
     /// Frames inserted to deepen the buffer.
     pub stretched: u64,
+    /// Of the concealed frames, those rebuilt from the FEC copy in the packet after them
+    /// (counted by the pipeline, which decodes; the rest were guessed).
+    pub rebuilt: u64,
 }
 
 impl std::ops::AddAssign for JitterStats {
@@ -80,6 +89,7 @@ impl std::ops::AddAssign for JitterStats {
         self.shrunk += o.shrunk;
         self.discarded += o.discarded;
         self.stretched += o.stretched;
+        self.rebuilt += o.rebuilt;
     }
 }
 
@@ -100,6 +110,8 @@ pub struct JitterBuffer {
     target: usize,
     /// Extra frames added because packets came late.
     late_bonus: usize,
+    /// Extra frames kept so a missing packet's successor is here when its slot comes.
+    lookahead: usize,
     jitter_ms: f64,
     last: Option<(f64, u32)>,
     stats: JitterStats,
@@ -119,6 +131,7 @@ impl JitterBuffer {
             over_target_pops: 0,
             target: config.min_frames,
             late_bonus: 0,
+            lookahead: 0,
             jitter_ms: 0.0,
             last: None,
             stats: JitterStats::default(),
@@ -206,7 +219,23 @@ impl JitterBuffer {
         // frame on a LAN's fraction of a millisecond. Should that fraction still make a
         // packet miss its slot, the late packet adds its frame below.
         let from_jitter = (3.0 * self.jitter_ms / f64::from(FRAME_MS)).round() as usize + 1;
-        self.target = (from_jitter + self.late_bonus).clamp(self.config.min_frames, self.config.max_frames);
+        self.target =
+            (from_jitter + self.late_bonus + self.lookahead).clamp(self.config.min_frames, self.config.max_frames);
+    }
+
+    /// Keep `frames` more than the jitter needs, so the packet after a lost one has
+    /// arrived when the lost one is due (0: play each packet as soon as it may).
+    pub fn set_lookahead(&mut self, frames: usize) {
+        if frames != self.lookahead {
+            self.lookahead = frames;
+            self.retarget();
+        }
+    }
+
+    /// The packet after a frame just concealed, when it is already here: its FEC copy can
+    /// rebuild the missing frame (see [`Playout::Conceal`]).
+    pub fn following(&self) -> Option<&Bytes> {
+        self.next.and_then(|n| self.packets.get(&n))
     }
 
     /// Take what to play for the next 20 ms.
@@ -226,10 +255,12 @@ impl JitterBuffer {
             self.playing = false;
             return Playout::Silence;
         };
-        // Too shallow for the jitter we measure (by two frames or more): add a frame of delay.
+        // Too shallow for the jitter we measure (by two frames or more), or short of the
+        // look-ahead at all: add a frame of delay.
         if let Some((&last, _)) = self.packets.last_key_value() {
             let span = (last + 1).saturating_sub(next) as usize;
-            if span + 1 < self.target && self.packets.contains_key(&next) {
+            let slack = usize::from(self.lookahead == 0);
+            if span + slack < self.target && self.packets.contains_key(&next) {
                 self.stats.stretched += 1;
                 return Playout::Stretch;
             }

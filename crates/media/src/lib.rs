@@ -10,7 +10,9 @@
 //! - [`pipeline`]: one call's audio path, without any network: capture frames go through
 //!   echo cancellation/noise suppression/gain ([`processing`]), mute, level metering
 //!   ([`level`]) and Opus ([`codec`]); received packets go through the adaptive
-//!   [`jitter`] buffer (with loss concealment), Opus and the speaker.
+//!   [`jitter`] buffer (with loss concealment, from the next packet's FEC when it has
+//!   some), Opus and the speaker. The FEC we send follows the loss the far end reports
+//!   ([`loss`]).
 //! - [`session`]: the [`session::MediaSession`] boundary the desktop drives (mute, hold,
 //!   DTMF, levels, close), and [`peer::PeerSession`], its WebRTC implementation (webrtc-rs,
 //!   ICE + DTLS-SRTP, ICE restart after a network drop).
@@ -23,6 +25,7 @@ pub mod device;
 pub mod dtmf;
 pub mod jitter;
 pub mod level;
+pub mod loss;
 pub mod narrowband;
 pub mod peer;
 pub mod pipeline;

@@ -319,8 +319,9 @@ impl PeerSession {
             closed: AtomicBool::new(false),
         });
 
-        // RTCP from the far end must be read for the interceptors (NACK, reports) to work.
-        let rtcp = tokio::spawn(async move { while sender.read_rtcp().await.is_ok() {} });
+        // RTCP from the far end must be read for the interceptors (NACK, reports) to work;
+        // its reception reports say how much of our audio is lost, which our FEC follows.
+        let rtcp = tokio::spawn(follow_loss(sender, inner.controls.clone()));
 
         follow_state(&pc, Arc::downgrade(&inner));
 
@@ -667,6 +668,29 @@ impl MediaSession for PeerSession {
         }
         if let Ok(mut d) = self.inner.device.lock() {
             d.stop();
+        }
+    }
+}
+
+/// Reads the far end's RTCP for our track until the connection ends, and sets the loss the
+/// encoder expects from its reception reports (in receiver reports, or in sender reports
+/// when the far end sends too, as browsers do).
+async fn follow_loss(sender: Arc<webrtc::rtp_transceiver::rtp_sender::RTCRtpSender>, controls: Arc<Controls>) {
+    use webrtc::rtcp::receiver_report::ReceiverReport;
+    use webrtc::rtcp::sender_report::SenderReport;
+    let mut loss = crate::loss::LossEstimate::default();
+    while let Ok((packets, _)) = sender.read_rtcp().await {
+        for p in &packets {
+            let any = p.as_any();
+            let reports = match (any.downcast_ref::<ReceiverReport>(), any.downcast_ref::<SenderReport>()) {
+                (Some(rr), _) => &rr.reports,
+                (None, Some(sr)) => &sr.reports,
+                (None, None) => continue,
+            };
+            // We send one stream: every block in a report that reaches our sender is about it.
+            if let Some(fraction) = reports.iter().map(|r| r.fraction_lost).max() {
+                controls.set_expected_loss(loss.report(fraction));
+            }
         }
     }
 }

@@ -16,13 +16,13 @@
 //! keeps the speaker ring at its target fill). [`Controls`] is what other threads touch:
 //! mute, hold, a replacement source (hold music), and the levels.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::Bytes;
 
-use crate::codec::{OpusDecoder, OpusEncoder};
+use crate::codec::{OpusDecoder, OpusEncoder, has_fec};
 use crate::device::{EngineIo, RING_SAMPLES};
 use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
 use crate::level::{LevelMeter, Levels, SharedLevel};
@@ -77,6 +77,8 @@ type LoopSource = Mutex<Option<(Arc<Vec<f32>>, usize)>>;
 pub struct Controls {
     muted: AtomicBool,
     held: AtomicBool,
+    /// The loss (percent) the far end reports, smoothed: the encoder's FEC follows it.
+    expected_loss: AtomicU8,
     /// A source that replaces the microphone, looped.
     replacement: LoopSource,
     /// A source that replaces what the far end sends, looped (the hold music a caller hears).
@@ -106,6 +108,17 @@ impl Controls {
         self.held.load(Ordering::Relaxed)
     }
 
+    /// The share of our packets (percent) the far end is expected to lose, from its
+    /// reception reports (see [`crate::loss::LossEstimate`]); the next frame is encoded for it.
+    pub fn set_expected_loss(&self, percent: u8) {
+        self.expected_loss.store(percent, Ordering::Relaxed);
+    }
+
+    /// The loss the encoder plans for.
+    pub fn expected_loss(&self) -> u8 {
+        self.expected_loss.load(Ordering::Relaxed)
+    }
+
     /// Send these samples instead of the microphone (looped), or the microphone again.
     pub fn replace_source(&self, samples: Option<Arc<Vec<f32>>>) {
         if let Ok(mut r) = self.replacement.lock() {
@@ -133,6 +146,8 @@ impl Controls {
 pub struct Pipeline {
     io: EngineIo,
     encoder: OpusEncoder,
+    /// The expected loss the encoder was last set to.
+    encoding_for_loss: u8,
     remotes: Vec<Remote>,
     /// Counters of senders no longer heard, so [`Pipeline::jitter_stats`] never goes back.
     retired: JitterStats,
@@ -211,6 +226,7 @@ impl Pipeline {
         Ok(Self {
             io,
             encoder: OpusEncoder::new()?,
+            encoding_for_loss: 0,
             remotes: Vec::new(),
             retired: JitterStats::default(),
             processor,
@@ -248,7 +264,7 @@ impl Pipeline {
     /// Jitter buffer counters, summed over every sender heard.
     pub fn jitter_stats(&self) -> JitterStats {
         self.remotes.iter().fold(self.retired, |mut sum, r| {
-            sum += r.jitter.stats();
+            sum += r.stats();
             sum
         })
     }
@@ -296,6 +312,11 @@ impl Pipeline {
             if let Some(level) = self.in_meter.feed(&self.frame) {
                 self.controls.input_level.store(level);
             }
+            let loss = self.controls.expected_loss();
+            if loss != self.encoding_for_loss {
+                self.encoder.expect_loss(loss)?;
+                self.encoding_for_loss = loss;
+            }
             send(self.encoder.encode(&self.frame)?);
         }
     }
@@ -314,6 +335,14 @@ impl Pipeline {
         };
         let remote = &mut self.remotes[i];
         remote.heard_ms = now;
+        // While the sender sends FEC, keep a frame of look-ahead so that a lost frame's
+        // successor, which carries its copy, has arrived when the lost one is due. Quiet
+        // frames go without FEC, so it stays on for a while after the last packet with it.
+        if has_fec(&payload) {
+            remote.fec_heard_ms = Some(now);
+        }
+        let protected = remote.fec_heard_ms.is_some_and(|t| now - t < FEC_LINGER_MS);
+        remote.jitter.set_lookahead(usize::from(protected));
         remote.jitter.push(seq, timestamp, now, payload);
         Ok(())
     }
@@ -339,13 +368,15 @@ impl Pipeline {
             jitter: JitterBuffer::new(self.config.jitter),
             decoder: OpusDecoder::new()?,
             heard_ms: now,
+            rebuilt: 0,
+            fec_heard_ms: None,
         });
         Ok(self.remotes.len() - 1)
     }
 
     fn retire(&mut self, i: usize) {
         let gone = self.remotes.swap_remove(i);
-        self.retired += gone.jitter.stats();
+        self.retired += gone.stats();
     }
 
     /// Keep the speaker ring filled to its target with every sender's decoded (or
@@ -404,6 +435,10 @@ const MAX_SENDERS: usize = 8;
 /// A sender unheard for this long (ms) is retired when a new one arrives.
 const SENDER_IDLE_MS: f64 = 30_000.0;
 
+/// How long (ms) after its last packet with FEC a sender's jitter buffer keeps the frame of
+/// look-ahead FEC needs.
+const FEC_LINGER_MS: f64 = 3_000.0;
+
 /// One remote sender: its own jitter buffer and decoder.
 struct Remote {
     ssrc: u32,
@@ -411,9 +446,20 @@ struct Remote {
     decoder: OpusDecoder,
     /// When its last packet arrived (the pipeline's clock, ms).
     heard_ms: f64,
+    /// Lost frames rebuilt from FEC.
+    rebuilt: u64,
+    /// When its last packet carrying FEC arrived.
+    fec_heard_ms: Option<f64>,
 }
 
 impl Remote {
+    fn stats(&self) -> JitterStats {
+        JitterStats {
+            rebuilt: self.rebuilt,
+            ..self.jitter.stats()
+        }
+    }
+
     /// Its next 20 ms into `frame`; false when it is silent (nothing written).
     fn next_frame(&mut self, frame: &mut [f32]) -> Result<bool, MediaError> {
         match self.jitter.pop() {
@@ -421,7 +467,12 @@ impl Remote {
                 let n = self.decoder.decode(&payload, frame)?;
                 frame[n..].iter_mut().for_each(|s| *s = 0.0);
             }
-            Playout::Conceal | Playout::Stretch => {
+            Playout::Conceal => {
+                let fec = self.jitter.following().filter(|p| has_fec(p));
+                self.rebuilt += u64::from(fec.is_some());
+                self.decoder.conceal(fec.map(|p| &p[..]), frame)?;
+            }
+            Playout::Stretch => {
                 self.decoder.conceal(None, frame)?;
             }
             Playout::Silence => return Ok(false),
@@ -452,8 +503,13 @@ mod tests {
     use crate::tone::{sine, tone_level};
 
     fn pipeline() -> (Pipeline, PlaybackSide) {
+        let (p, _mic, speaker) = pipeline_with_mic();
+        (p, speaker)
+    }
+
+    fn pipeline_with_mic() -> (Pipeline, crate::device::CaptureSide, PlaybackSide) {
         let counters = Arc::new(XrunCounters::default());
-        let (_mic, capture) = capture_ring(&counters);
+        let (mic, capture) = capture_ring(&counters);
         let (speaker, playback) = playback_ring(&counters);
         let io = EngineIo {
             capture,
@@ -464,7 +520,7 @@ mod tests {
             voice_processing: false,
             ..PipelineConfig::default()
         };
-        (Pipeline::new(io, config).unwrap(), speaker)
+        (Pipeline::new(io, config).unwrap(), mic, speaker)
     }
 
     /// Opus packets of a `hz` tone, 20 ms each.
@@ -498,6 +554,52 @@ mod tests {
             heard.extend((0..FRAME_SAMPLES).map(|_| speaker.pop()));
         }
         heard
+    }
+
+    #[test]
+    fn fec_goes_out_while_the_far_end_reports_loss_and_rebuilds_lost_frames_here() {
+        let (mut sender, mut mic, _) = pipeline_with_mic();
+        let mut capture = |sender: &mut Pipeline, frames: usize| {
+            let mut out = Vec::new();
+            for k in 0..frames {
+                mic.push(
+                    sine(440.0, 0.3, FRAME_SAMPLES)
+                        .into_iter()
+                        .map(|s| s * (1.0 + (k % 5) as f32 / 10.0)),
+                );
+                sender.capture(|p| out.push(Bytes::copy_from_slice(p))).unwrap();
+            }
+            out
+        };
+        let clean = capture(&mut sender, 20);
+        assert_eq!(clean.len(), 20);
+        assert!(!clean.iter().any(|p| has_fec(p)), "FEC with no loss reported");
+        sender.controls().set_expected_loss(10);
+        let lossy = capture(&mut sender, 60);
+        let carry: Vec<usize> = (1..lossy.len()).filter(|&k| has_fec(&lossy[k])).collect();
+        assert!(carry.len() * 2 > lossy.len(), "FEC in {carry:?}");
+
+        // The receiving end loses two of them, the packet after each (with FEC) already here.
+        let (mut p, mut speaker) = pipeline();
+        let lost: Vec<usize> = carry
+            .iter()
+            .filter(|&&k| k > 10)
+            .step_by(10)
+            .take(2)
+            .map(|k| k - 1)
+            .collect();
+        assert_eq!(lost.len(), 2);
+        for (k, pkt) in lossy.iter().enumerate() {
+            if !lost.contains(&k) {
+                p.receive(9, k as u16, 960 * k as u32, pkt.clone()).unwrap();
+            }
+            if k >= 2 {
+                p.playout().unwrap();
+                (0..FRAME_SAMPLES).for_each(|_| drop(speaker.pop()));
+            }
+        }
+        let stats = p.jitter_stats();
+        assert_eq!((stats.concealed, stats.rebuilt), (2, 2), "{stats:?}");
     }
 
     #[test]
