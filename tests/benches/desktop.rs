@@ -32,12 +32,13 @@ const SETTLE: Duration = Duration::from_secs(5);
 const RETAINED_AFTER: Duration = Duration::from_secs(30);
 /// The app's start-up milestones before the UI's own, in order (the probe's label, what
 /// it means).
-const STAGES: [(&str, &str); 5] = [
+const STAGES: [(&str, &str); 6] = [
     ("setup", "Tauri set up"),
     ("console", "cache and session open"),
     ("boot", "first frame read"),
     ("window", "window made"),
     ("page", "page loaded"),
+    ("wasm", "UI module running"),
 ];
 
 /// `pid` and all its descendants (WebKit's web and network processes are children).

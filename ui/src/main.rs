@@ -266,5 +266,8 @@ fn App() -> Html {
 }
 
 fn main() {
+    // Start-up milestone: the module is fetched, compiled and running; the first render
+    // is next.
+    wasm_bindgen_futures::spawn_local(ipc::startup_mark("wasm"));
     yew::Renderer::<App>::new().render();
 }
