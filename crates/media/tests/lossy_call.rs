@@ -7,6 +7,8 @@
 //! The test runs itself again inside the namespace: `ip netns exec` is the only way to put
 //! a process there without unsafe code, and the sessions bind their sockets in it.
 
+#![allow(clippy::print_stdout)] // figures are reported, not asserted
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -21,13 +23,13 @@ use switchboard_media::tone::{caller_phrase, sine, tone_level};
 /// Set in the copy of the test that runs inside the namespace.
 const INSIDE: &str = "SWITCHBOARD_LOSSY_NETNS";
 
-fn run(cmd: &str, args: &[&str], stdin: Option<&str>) {
-    let mut child = Command::new(cmd)
+fn nft(args: &[&str], stdin: Option<&str>) {
+    let mut child = Command::new("nft")
         .args(args)
         .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("{cmd} (cargo xtask setup installs iproute2 and nftables): {e}"));
+        .unwrap_or_else(|e| panic!("nft (cargo xtask setup installs nftables): {e}"));
     if let Some(text) = stdin {
         use std::io::Write;
         child
@@ -40,19 +42,10 @@ fn run(cmd: &str, args: &[&str], stdin: Option<&str>) {
     let out = child.wait_with_output().expect("wait");
     assert!(
         out.status.success(),
-        "{cmd} {}: {}",
+        "nft {}: {}",
         args.join(" "),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// The namespace, removed on drop.
-struct Netns(String);
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).output();
-    }
 }
 
 #[test]
@@ -66,18 +59,17 @@ fn fec_follows_the_loss_the_far_end_reports_and_rebuilds_lost_frames() {
             .block_on(lossy_call());
         return;
     }
-    let ns = Netns(format!("sbloss{:x}", std::process::id() & 0xffff));
-    run("ip", &["netns", "add", &ns.0], None);
-    run("ip", &["-n", &ns.0, "link", "set", "lo", "up"], None);
+    // The e2e crate's namespace (its link to ours goes unused: the call stays on loopback).
+    let ns = switchboard_e2e::Netns::new();
     let status = Command::new("ip")
-        .args(["netns", "exec", &ns.0])
+        .args(["netns", "exec", &ns.name])
         .arg(std::env::current_exe().expect("test binary"))
         .args([
             "--exact",
             "fec_follows_the_loss_the_far_end_reports_and_rebuilds_lost_frames",
             "--nocapture",
         ])
-        .env(INSIDE, &ns.0)
+        .env(INSIDE, &ns.name)
         .status()
         .expect("ip netns exec");
     assert!(status.success(), "the call inside the namespace failed: {status}");
@@ -87,8 +79,7 @@ fn fec_follows_the_loss_the_far_end_reports_and_rebuilds_lost_frames() {
 /// is all there is), or stop.
 fn lossy(on: bool) {
     if on {
-        run(
-            "nft",
+        nft(
             &["-f", "-"],
             Some(
                 "table inet lossy {\n  chain out {\n    type filter hook output priority 0;\n    \
@@ -96,7 +87,7 @@ fn lossy(on: bool) {
             ),
         );
     } else {
-        run("nft", &["delete", "table", "inet", "lossy"], None);
+        nft(&["delete", "table", "inet", "lossy"], None);
     }
 }
 
