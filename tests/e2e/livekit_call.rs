@@ -81,12 +81,9 @@ async fn call() {
         "Hello, I am calling about my order. It has not arrived yet, and I would like to know where it is.",
     ))
     .unwrap();
-    let sentence_8k = resample(&sentence, 48_000, 8_000);
-    let mut spoken = Vec::new();
-    for _ in 0..6 {
-        spoken.extend_from_slice(&sentence_8k);
-        spoken.extend(std::iter::repeat_n(0.0, 8_000));
-    }
+    // One turn: the sentence and a second's pause.
+    let turn = gw::with_pause(&sentence, 1);
+    let spoken = resample(&turn, 48_000, 8_000).repeat(6);
     let caller_mic = wav_8k(&app_data.path().join("caller.wav"), &spoken);
     let mut phone = Baresip::dial(
         &format!("sip:{NUMBER}@127.0.0.1:{}", lk.sip_port.unwrap()),
@@ -143,7 +140,7 @@ async fn call() {
         read_wav(&speaker).ok().filter(|s| s.len() > 48_000 * 5)
     })
     .await;
-    let corr = gw::speech_followed(&played, &sentence);
+    let corr = gw::speech_followed(&played, &turn);
     println!("speech envelope correlation at the app's speaker: {corr:.2}");
     assert!(
         corr >= 0.8,
