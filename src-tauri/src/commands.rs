@@ -159,6 +159,6 @@ pub async fn set_audio_device(c: State<'_, Console>, input: bool, name: Option<S
 }
 
 #[tauri::command(rename_all = "snake_case")]
-pub fn startup_mark(label: String) {
-    crate::probe::mark(&label);
+pub fn startup_mark(label: String, at: f64) {
+    crate::probe::mark_at(&label, at);
 }

@@ -24,7 +24,7 @@ use switchboard_e2e::{free_port, target_dir};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
-const RUNS: usize = 5;
+const RUNS: usize = 9;
 const CALLS: usize = 100;
 /// How long "idle" lasts before memory is read, for our app and the anchor alike.
 const SETTLE: Duration = Duration::from_secs(5);
@@ -32,13 +32,16 @@ const SETTLE: Duration = Duration::from_secs(5);
 const RETAINED_AFTER: Duration = Duration::from_secs(30);
 /// The app's start-up milestones before the UI's own, in order (the probe's label, what
 /// it means).
-const STAGES: [(&str, &str); 6] = [
+const STAGES: [(&str, &str); 7] = [
     ("setup", "Tauri set up"),
     ("console", "cache and session open"),
     ("boot", "first frame read"),
     ("window", "window made"),
     ("page", "page loaded"),
     ("wasm", "UI module running"),
+    // WebKit's first contentful paint: the first frame's pixels, queue included. The UI's
+    // first effect ("first UI frame" below) runs after Yew yields to the browser, so after it.
+    ("paint", "first paint"),
 ];
 
 /// `pid` and all its descendants (WebKit's web and network processes are children).
@@ -241,6 +244,17 @@ impl App {
     }
 }
 
+/// Which parts to run: `cargo xtask bench desktop [start] [memory]`, both by default. The
+/// start-up runs come first either way (they fill the cache); `start` alone skips the
+/// calls and the anchor.
+fn wanted(part: &str) -> bool {
+    let parts: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| ["start", "memory"].contains(&a.as_str()))
+        .collect();
+    parts.is_empty() || parts.iter().any(|p| p == part)
+}
+
 fn median(v: &mut [u64]) -> u64 {
     v.sort_unstable();
     v[v.len() / 2]
@@ -305,6 +319,29 @@ async fn run() {
         queue.push(a.until("queue").await);
         a.stop().await;
     }
+    let (ui_med, queue_med) = (median(&mut ui), median(&mut queue));
+    println!("switchboard desktop benchmarks (release app, Xvfb, {RUNS} runs)");
+    println!("first start with sign-in and snapshot: queue visible after {signed_in_ms} ms");
+    println!(
+        "cold start from the cache: queue visible after {queue_med} ms (median; min {} max {}); first UI frame {ui_med} ms; \
+         the cache adds {} ms = {:.2}x the bare UI start",
+        queue.iter().min().unwrap(),
+        queue.iter().max().unwrap(),
+        queue_med.saturating_sub(ui_med),
+        queue_med as f64 / ui_med.max(1) as f64
+    );
+    let at: Vec<String> = STAGES
+        .iter()
+        .zip(stages.iter_mut())
+        .map(|((_, what), v)| format!("{what} {}", median(v)))
+        .collect();
+    println!(
+        "  where it goes (ms since the process started, medians): {}, first UI frame {ui_med}",
+        at.join(", ")
+    );
+    if !wanted("memory") {
+        return;
+    }
     // Memory: idle after start, then after CALLS calls through the gateway.
     let mut a = App::start(&app, &display, data.path(), None).await;
     a.until("queue").await;
@@ -364,26 +401,6 @@ async fn run() {
     drop(gateway);
     let linphone = linphone_idle(&display, SETTLE).await;
 
-    let (ui_med, queue_med) = (median(&mut ui), median(&mut queue));
-    println!("switchboard desktop benchmarks (release app, Xvfb, {RUNS} runs)");
-    println!("first start with sign-in and snapshot: queue visible after {signed_in_ms} ms");
-    println!(
-        "cold start from the cache: queue visible after {queue_med} ms (median; min {} max {}); first UI frame {ui_med} ms; \
-         the cache adds {} ms = {:.2}x the bare UI start",
-        queue.iter().min().unwrap(),
-        queue.iter().max().unwrap(),
-        queue_med.saturating_sub(ui_med),
-        queue_med as f64 / ui_med.max(1) as f64
-    );
-    let at: Vec<String> = STAGES
-        .iter()
-        .zip(stages.iter_mut())
-        .map(|((_, what), v)| format!("{what} {}", median(v)))
-        .collect();
-    println!(
-        "  where it goes (ms since the process started, medians): {}, first UI frame {ui_med}",
-        at.join(", ")
-    );
     println!("memory, all app processes (the app, WebKit's web and network processes):");
     println!("  idle after start:     {idle}");
     println!(

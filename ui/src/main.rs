@@ -131,13 +131,13 @@ fn App() -> Html {
     // The signed-in agent's id, readable from the event callback registered once.
     let me: Rc<Cell<Option<AgentId>>> = use_memo((), |_| Cell::new(None));
 
-    use_effect_with((), |_| wasm_bindgen_futures::spawn_local(ipc::startup_mark("ui")));
+    use_effect_with((), |_| ipc::startup_mark("ui"));
     // Start-up milestone: the first time the queue has callers on screen, whether they came
     // from the cache at start or from the first sync after sign-in. Effects run after the
     // render, so the queue is on screen by then.
     use_effect_with(model.queue.is_empty(), |empty| {
         if !*empty {
-            wasm_bindgen_futures::spawn_local(ipc::startup_mark("queue"));
+            ipc::startup_mark("queue");
         }
     });
     {
@@ -268,6 +268,7 @@ fn App() -> Html {
 fn main() {
     // Start-up milestone: the module is fetched, compiled and running; the first render
     // is next.
-    wasm_bindgen_futures::spawn_local(ipc::startup_mark("wasm"));
+    ipc::startup_mark("wasm");
+    ipc::report_first_paint();
     yew::Renderer::<App>::new().render();
 }

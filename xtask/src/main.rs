@@ -534,8 +534,10 @@ fn bundle() -> Result<()> {
                 .env_remove("CARGO_TARGET_DIR"),
         )?;
     }
+    // Without the variables `cargo run` gave us: ring's build script would see them as
+    // changed inputs and this release build and the benchmark's would rebuild each other's.
     status(
-        Command::new("cargo")
+        without_crate_env(&mut Command::new("cargo"))
             .args(["tauri", "build", "--bundles", "deb,rpm"])
             .current_dir(root().join("src-tauri")),
     )?;
@@ -707,7 +709,10 @@ fn bench(what: &[&str]) -> Result<()> {
             let session = KeyringSession::new()?;
             let result = status(
                 session
-                    .command(&["bench", "-p", "switchboard-e2e", "--bench", "desktop"], &[])
+                    .command(
+                        &["bench", "-p", "switchboard-e2e", "--bench", "desktop", "--"],
+                        &what[1..],
+                    )
                     .env("SWITCHBOARD_APP_BINARY", app),
             );
             drop(session);
