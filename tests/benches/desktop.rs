@@ -30,8 +30,8 @@ const CALLS: usize = 100;
 const SETTLE: Duration = Duration::from_secs(5);
 /// How long after the calls' reading memory is read again, for what the app keeps.
 const RETAINED_AFTER: Duration = Duration::from_secs(30);
-/// The app's start-up milestones before the UI's own, in order (the probe's label, what
-/// it means).
+/// The start-up milestones printed as stages, in order (the probe's label, what it means);
+/// the UI's first effect ("ui") and the queue's ("queue") are printed apart.
 const STAGES: [(&str, &str); 7] = [
     ("setup", "Tauri set up"),
     ("console", "cache and session open"),
