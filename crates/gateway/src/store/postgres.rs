@@ -5,7 +5,7 @@
 //! writers of one business never wait for each other. Right after its commit, the writer
 //! has every committed event numbered (see [`Numbering`]): one statement, under an
 //! advisory lock that every replica shares, gives each unnumbered event its business's
-//! next numbers (in insertion order) and bumps `businesses.event_seq`, and then NOTIFYs
+//! next numbers (in insertion order) and bumps its head in `event_heads`, and then NOTIFYs
 //! `switchboard_events`. Numbers therefore become visible in order, all of a run at once,
 //! and a reader resuming from "the last number I saw" can never skip one. Writers that
 //! commit while a run is under way are covered by the next run, which the first of them
@@ -42,11 +42,12 @@ const NUMBER: &str = "WITH pending AS ( \
          FROM call_events WHERE seq IS NULL), \
      counts AS (SELECT business_id, MAX(n) AS c FROM pending GROUP BY business_id), \
      bumped AS ( \
-         UPDATE businesses b SET event_seq = b.event_seq + counts.c FROM counts \
-         WHERE b.id = counts.business_id RETURNING b.id, b.event_seq - counts.c AS base), \
+         INSERT INTO event_heads AS h (business_id, seq) SELECT business_id, c FROM counts \
+         ON CONFLICT (business_id) DO UPDATE SET seq = h.seq + excluded.seq \
+         RETURNING h.business_id, h.seq AS head), \
      numbered AS ( \
-         UPDATE call_events e SET seq = bumped.base + pending.n \
-         FROM pending JOIN bumped ON bumped.id = pending.business_id \
+         UPDATE call_events e SET seq = bumped.head - counts.c + pending.n \
+         FROM pending JOIN counts USING (business_id) JOIN bumped USING (business_id) \
          WHERE e.id = pending.id RETURNING 1) \
      SELECT COUNT(*) FROM numbered";
 

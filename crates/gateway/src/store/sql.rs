@@ -706,9 +706,12 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn event_heads(&self) -> StoreResult<Vec<(BusinessId, i64)>> {
-        let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT id, event_seq FROM businesses ORDER BY id")
-            .fetch_all(&self.read)
-            .await?;
+        let rows: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT b.id, COALESCE(h.seq, 0) FROM businesses b LEFT JOIN event_heads h ON h.business_id = b.id \
+             ORDER BY b.id",
+        )
+        .fetch_all(&self.read)
+        .await?;
         rows.into_iter()
             .map(|(b, seq)| {
                 let b = BusinessId::try_from(b).map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -801,7 +804,7 @@ impl<B: Backend> Store for SqlStore<B> {
     }
 
     async fn last_event_id(&self, business: BusinessId) -> StoreResult<i64> {
-        let seq: Option<i64> = sqlx::query_scalar("SELECT event_seq FROM businesses WHERE id = $1")
+        let seq: Option<i64> = sqlx::query_scalar("SELECT seq FROM event_heads WHERE business_id = $1")
             .bind(business.get())
             .fetch_optional(&self.read)
             .await?;

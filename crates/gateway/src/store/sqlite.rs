@@ -82,11 +82,13 @@ impl Backend for Sqlite {
     async fn append(&self, tx: &mut AnyConnection, ev: NewEvent<'_>) -> StoreResult<()> {
         // The one writer connection already orders appends; SQLite has no data-modifying
         // CTEs, so this is two statements (each a function call, not a round trip).
-        let Some(seq): Option<i64> =
-            sqlx::query_scalar("UPDATE businesses SET event_seq = event_seq + 1 WHERE id = $1 RETURNING event_seq")
-                .bind(ev.business.get())
-                .fetch_optional(&mut *tx)
-                .await?
+        let Some(seq): Option<i64> = sqlx::query_scalar(
+            "INSERT INTO event_heads (business_id, seq) SELECT id, 1 FROM businesses WHERE id = $1 \
+                 ON CONFLICT (business_id) DO UPDATE SET seq = seq + 1 RETURNING seq",
+        )
+        .bind(ev.business.get())
+        .fetch_optional(&mut *tx)
+        .await?
         else {
             return Err(StoreError::NotFound("business"));
         };
