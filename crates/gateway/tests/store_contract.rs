@@ -140,6 +140,30 @@ async fn redelivered_event_is_a_duplicate(store: Arc<dyn Store>) {
             .len(),
         1
     );
+
+    // A status change, then a copy of its event id carrying a later status: the receipt
+    // decides, so nothing of the copy is written (on PostgreSQL receipt, update and stream
+    // event are one statement, and this is the branch where its receipt is refused).
+    let answered = inbound("V2", "dup-2", 2_000, CallStatus::Answered, "+14155550100");
+    let applied = store.ingest_call_event(&p, &answered).await.unwrap();
+    assert_eq!(applied.outcome, IngestOutcome::Updated);
+    let events_after = store.events_since(s.business, 0, 100).await.unwrap().len();
+    assert_eq!(events_after, events_before + 1, "the change's one stream event");
+    let before = store.call(s.business, &first.call_sid).await.unwrap().unwrap();
+    let reused = inbound("V2", "dup-2", 3_000, CallStatus::Completed, "+14155550100");
+    let again = store.ingest_call_event(&p, &reused).await.unwrap();
+    assert_eq!(
+        (again.outcome, &again.call_sid),
+        (IngestOutcome::Duplicate, &first.call_sid)
+    );
+    assert_eq!(
+        store.events_since(s.business, 0, 100).await.unwrap().len(),
+        events_after,
+        "no stream event for the refused copy"
+    );
+    let after = store.call(s.business, &first.call_sid).await.unwrap().unwrap();
+    assert_eq!(after, before, "the call is as the first copy left it");
+    assert_eq!(after.status, CallStatus::Answered);
 }
 
 async fn correlation_follows_the_documented_order(store: Arc<dyn Store>) {

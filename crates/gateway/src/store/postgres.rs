@@ -16,8 +16,8 @@
 //! ([`Backend::settle`]). Every replica LISTENs and wakes its realtime feeder, which reads
 //! the numbered rows.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,7 +25,10 @@ use sqlx::postgres::PgListener;
 use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::{Mutex, Notify};
 
-use super::sql::{Backend, NewEvent, pool_options};
+use switchboard_core::CallRecord;
+
+use super::rows::{CALL_COLUMNS, CALL_UPDATE, bind_call};
+use super::sql::{Backend, NewEvent, Receipt, pool_options};
 use super::{StoreError, StoreResult};
 
 /// The LISTEN/NOTIFY channel.
@@ -50,6 +53,31 @@ const NUMBER: &str = "WITH pending AS ( \
          FROM pending JOIN counts USING (business_id) JOIN bumped USING (business_id) \
          WHERE e.id = pending.id RETURNING 1) \
      SELECT COUNT(*) FROM numbered";
+
+/// [`Backend::receipt_update_append`] as one statement: the receipt first, and the update
+/// and the (unnumbered) event only when the receipt is new; answers how many events it
+/// appended (0 for a redelivery). The record's columns are `$1..$n` as in [`CALL_UPDATE`],
+/// then provider id, event id, event kind, payload, the event's time and the receipt's.
+static RECEIPT_UPDATE_APPEND: LazyLock<String> = LazyLock::new(|| {
+    let n = CALL_COLUMNS.len();
+    format!(
+        "WITH receipt AS ( \
+             INSERT INTO webhook_receipts (provider_id, event_id, call_sid, received_at) \
+             VALUES (${p}, ${e}, $1, ${r}) ON CONFLICT DO NOTHING RETURNING 1), \
+         updated AS ({update} AND EXISTS (SELECT 1 FROM receipt) RETURNING business_id), \
+         appended AS ( \
+             INSERT INTO call_events (business_id, call_sid, kind, payload, created_at) \
+             SELECT business_id, $1, ${k}, ${d}, ${t} FROM updated RETURNING 1) \
+         SELECT COUNT(*) FROM appended",
+        update = *CALL_UPDATE,
+        p = n + 1,
+        e = n + 2,
+        k = n + 3,
+        d = n + 4,
+        t = n + 5,
+        r = n + 6,
+    )
+});
 
 /// Numbers committed events (see the module doc).
 #[derive(Debug)]
@@ -152,6 +180,26 @@ impl Backend for Postgres {
             _ => StoreError::Database(e),
         })?;
         Ok(())
+    }
+
+    async fn receipt_update_append(
+        &self,
+        tx: &mut AnyConnection,
+        receipt: Receipt<'_>,
+        rec: &CallRecord,
+        event: NewEvent<'_>,
+    ) -> Result<Option<bool>, sqlx::Error> {
+        use sqlx::Row;
+        let row = bind_call(sqlx::query(&RECEIPT_UPDATE_APPEND), rec, receipt.received_at)
+            .bind(receipt.provider.get())
+            .bind(receipt.event_id)
+            .bind(event.kind.as_str())
+            .bind(event.payload)
+            .bind(event.created_at)
+            .bind(receipt.received_at)
+            .fetch_one(&mut *tx)
+            .await?;
+        Ok(Some(row.try_get::<i64, _>(0)? == 1))
     }
 
     async fn committed(&self) {

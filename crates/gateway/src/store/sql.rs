@@ -53,6 +53,21 @@ pub trait Backend: Send + Sync + std::fmt::Debug + Sized + 'static {
     /// concurrent writers never wait for each other. Either way a reader sees a business's
     /// events only numbered and in order, and a rolled-back event never.
     async fn append(&self, tx: &mut AnyConnection, event: NewEvent<'_>) -> StoreResult<()>;
+    /// For a provider event that changes its call, in one statement where the database
+    /// can (PostgreSQL: data-modifying CTEs): record `receipt`, and only if it is new,
+    /// write `rec` and append `event`. `Some(false)`: the receipt was there (a redelivery),
+    /// nothing written; `Some(true)`: all three written. `None`, the default: the caller
+    /// runs them one by one. On PostgreSQL each statement is a round trip, and a
+    /// webhook's round trips are most of what it costs the server.
+    async fn receipt_update_append(
+        &self,
+        _tx: &mut AnyConnection,
+        _receipt: Receipt<'_>,
+        _rec: &CallRecord,
+        _event: NewEvent<'_>,
+    ) -> Result<Option<bool>, sqlx::Error> {
+        Ok(None)
+    }
     /// Called after a commit that appended events: when it returns they are numbered
     /// (unless numbering failed, which is logged and left to [`Backend::settle`]) and the
     /// feeder has been woken.
@@ -115,6 +130,14 @@ pub struct NewEvent<'a> {
     /// The payload's JSON text.
     pub payload: &'a str,
     pub created_at: i64,
+}
+
+/// The receipt of a provider event: the key that makes its redelivery a no-op.
+#[derive(Debug, Clone, Copy)]
+pub struct Receipt<'a> {
+    pub provider: ProviderId,
+    pub event_id: &'a str,
+    pub received_at: i64,
 }
 
 /// A write in progress: the transaction plus the events it appended.

@@ -11,7 +11,7 @@ use switchboard_core::{
 
 use super::super::rows::{CALL_INSERT, CALL_UPDATE, bind_call};
 use super::super::{IngestOutcome, Ingested, ProviderRow, StoreError, StoreResult};
-use super::{Backend, Bind, SqlStore, now_ms, record_json};
+use super::{Backend, Bind, NewEvent, Receipt, SqlStore, now_ms, record_json};
 use crate::policy;
 
 /// A merge that would give a call an id another call of the business already has: the
@@ -60,6 +60,50 @@ async fn receipt(
     Ok(inserted == 1)
 }
 
+/// Write the change `ev` made to its call, `rec`, with the event's receipt and the stream
+/// event: false when the receipt shows a redelivery, and nothing is written. One statement
+/// where the backend can, else three.
+async fn update<B: Backend>(
+    tx: &mut super::Tx<'_, B>,
+    provider: &ProviderRow,
+    ev: &NormalizedCallEvent,
+    rec: &CallRecord,
+) -> StoreResult<bool> {
+    let payload = record_json(rec).to_string();
+    let now = now_ms();
+    let event = NewEvent {
+        business: rec.business_id,
+        kind: StreamEventKind::CallUpdated,
+        call_sid: Some(&rec.call_sid),
+        payload: &payload,
+        created_at: now,
+    };
+    let seen = Receipt {
+        provider: provider.id,
+        event_id: &ev.event_id,
+        received_at: now,
+    };
+    let backend = tx.backend;
+    match backend.receipt_update_append(tx.conn(), seen, rec, event).await {
+        Ok(Some(fresh)) => {
+            tx.appended += usize::from(fresh);
+            return Ok(fresh);
+        }
+        Ok(None) => {}
+        Err(e) => return Err(id_taken(e, rec)),
+    }
+    if !receipt(tx.conn(), provider, ev, &rec.call_sid).await? {
+        return Ok(false);
+    }
+    bind_call(sqlx::query(&CALL_UPDATE), rec, now)
+        .execute(tx.conn())
+        .await
+        .map_err(|e| id_taken(e, rec))?;
+    backend.append(tx.conn(), event).await?;
+    tx.appended += 1;
+    Ok(true)
+}
+
 /// A redelivered event: nothing is written, and the answer names the call the first
 /// delivery concerned.
 async fn duplicate<B: Backend>(
@@ -93,14 +137,11 @@ impl<B: Backend> SqlStore<B> {
             let mut tx = self.begin().await?;
             let (rec, outcome, appended) = match self.correlate(tx.conn(), business, ev).await? {
                 Some(mut rec) => {
-                    if !receipt(tx.conn(), provider, ev, &rec.call_sid).await? {
-                        return duplicate(tx, provider, ev).await;
-                    }
+                    // The merge is worked out first, in memory; nothing is written before
+                    // the receipt shows the event is new.
                     let takeover = policy::takes_over(&rec, ev, provider.id);
                     let mut applied = rec.apply(ev);
                     if takeover {
-                        tracing::info!(call_sid = %rec.call_sid, provider = %provider.name,
-                            "the voice platform's provider controls the call from now on");
                         rec.provider_id = Some(provider.id);
                         rec.capabilities = provider.capabilities;
                         applied.changed = true;
@@ -112,19 +153,29 @@ impl<B: Backend> SqlStore<B> {
                         // The gateway, not the provider, decides who gets a transferred call.
                         rec.agent_id = policy::holder_after_transfer(&rec);
                     }
+                    let fresh = if applied.changed {
+                        update(&mut tx, provider, ev, &rec).await?
+                    } else {
+                        receipt(tx.conn(), provider, ev, &rec.call_sid).await?
+                    };
+                    if !fresh {
+                        return duplicate(tx, provider, ev).await;
+                    }
+                    if takeover {
+                        tracing::info!(call_sid = %rec.call_sid, provider = %provider.name,
+                            "the voice platform's provider controls the call from now on");
+                    }
                     if !applied.in_order {
                         tracing::info!(call_sid = %rec.call_sid, from = %applied.from, to = %applied.to, event = %ev.event_id,
                             "status skipped a step; an earlier event is missing or late");
                     }
-                    if applied.changed {
-                        bind_call(sqlx::query(&CALL_UPDATE), &rec, now_ms())
-                            .execute(tx.conn())
-                            .await
-                            .map_err(|e| id_taken(e, &rec))?;
-                        (rec, IngestOutcome::Updated, Some(StreamEventKind::CallUpdated))
+                    // `update` appended the event already.
+                    let outcome = if applied.changed {
+                        IngestOutcome::Updated
                     } else {
-                        (rec, IngestOutcome::Unchanged, None)
-                    }
+                        IngestOutcome::Unchanged
+                    };
+                    (rec, outcome, None)
                 }
                 None => {
                     // An event that names our call_sid refers to an existing call; when
