@@ -10,10 +10,12 @@ use std::sync::Arc;
 use support::{TestDb, inbound, seed};
 use switchboard_core::api::{CallListQuery, LeadQuery, TranscriptTurnIn, TransferTarget};
 use switchboard_core::{
-    AgentRole, AgentStatus, CallAction, CallErrorCode, CallRecord, CallStatus, Direction, NormalizedCallEvent,
-    StreamEventKind, TelephonyVendor, TranscriptRole, VoicePlatform,
+    AgentRole, AgentStatus, CallAction, CallErrorCode, CallRecord, CallStatus, Direction, LeadStatus,
+    NormalizedCallEvent, StreamEventKind, TelephonyVendor, TranscriptRole, VoicePlatform,
 };
-use switchboard_gateway::store::{IngestOutcome, Principal, ProviderRow, Store, StoreError, TokenCheck};
+use switchboard_gateway::store::{
+    IngestOutcome, NewLead, NewNumber, Principal, ProviderRow, Store, StoreError, TokenCheck,
+};
 
 async fn provider_row(store: &dyn Store, name: &str) -> ProviderRow {
     store
@@ -61,6 +63,7 @@ where
 
 contract!(
     inbound_call_is_created_routed_and_updated,
+    routing_reads_number_lead_and_queues_together,
     redelivered_event_is_a_duplicate,
     correlation_follows_the_documented_order,
     an_id_another_call_holds_is_a_conflict_not_a_retry,
@@ -115,6 +118,56 @@ async fn inbound_call_is_created_routed_and_updated(store: Arc<dyn Store>) {
     );
     let queue = store.queue(s.business).await.unwrap();
     assert!(queue.is_empty(), "answered calls leave the queue");
+}
+
+/// Routing reads the number, the lead and the queues in one statement: with several queues
+/// the default one is picked, and a business without queues still gets its number and lead.
+async fn routing_reads_number_lead_and_queues_together(store: Arc<dyn Store>) {
+    let s = seed(&*store, 1).await;
+    let overflow = store.create_queue(s.business, "Overflow", false).await.unwrap();
+    let p = provider_row(&*store, "sim-1").await;
+    let got = store
+        .ingest_call_event(&p, &inbound("VQ1", "q1", 1_000, CallStatus::Ringing, "+14155550100"))
+        .await
+        .unwrap();
+    let rec = store.call(s.business, &got.call_sid).await.unwrap().unwrap();
+    assert!(
+        rec.queue_id.is_some() && rec.queue_id != Some(overflow),
+        "the default queue, not {overflow:?}: {:?}",
+        rec.queue_id
+    );
+
+    let bare = store.create_business("No queues", false).await.unwrap();
+    let provider = store
+        .create_provider(bare, "sim-bare", "simulator", &support::quiet_sim())
+        .await
+        .unwrap();
+    let number = NewNumber {
+        e164: "+14155559900".parse().unwrap(),
+        label: "Main".into(),
+        provider_id: provider,
+        inbound: true,
+        outbound: true,
+        is_default: true,
+    };
+    let number = store.create_number(bare, &number).await.unwrap();
+    let lead = NewLead {
+        phone: "+14155551234".parse().unwrap(),
+        name: "Ada".into(),
+        company: None,
+        status: LeadStatus::New,
+        notes: None,
+    };
+    let lead = store.create_lead(bare, &lead).await.unwrap();
+    let p = provider_row(&*store, "sim-bare").await;
+    let mut ev = inbound("VQ2", "q2", 1_000, CallStatus::Ringing, "+14155559900");
+    ev.from = Some("+14155551234".into());
+    let got = store.ingest_call_event(&p, &ev).await.unwrap();
+    let rec = store.call(bare, &got.call_sid).await.unwrap().unwrap();
+    assert_eq!(
+        (rec.number_id, rec.lead_id, rec.queue_id),
+        (Some(number), Some(lead), None)
+    );
 }
 
 async fn redelivered_event_is_a_duplicate(store: Arc<dyn Store>) {

@@ -356,23 +356,22 @@ impl<B: Backend> SqlStore<B> {
     /// Routing for a new inbound call: the number it rang, the lead who called, the
     /// business's default queue. Providers never decide these.
     pub(super) async fn route_inbound(&self, tx: &mut AnyConnection, rec: &mut CallRecord) -> StoreResult<()> {
-        let b = rec.business_id.get();
-        let number: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM business_phone_numbers WHERE business_id = $1 AND e164 = $2 AND removed_at IS NULL",
+        // One statement (a round trip on PostgreSQL): the number and the lead are unique
+        // per business, and the outer join keeps their row when the business has no queues.
+        let rows: Vec<(Option<i64>, Option<i64>, Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT (SELECT id FROM business_phone_numbers \
+                     WHERE business_id = $1 AND e164 = $2 AND removed_at IS NULL), \
+                    (SELECT id FROM leads WHERE business_id = $1 AND phone = $3), \
+                    q.id, q.is_default \
+             FROM (SELECT 1 AS one) AS one LEFT JOIN queues q ON q.business_id = $1",
         )
-        .bind(b)
+        .bind(rec.business_id.get())
         .bind(rec.to.clone())
-        .fetch_optional(&mut *tx)
+        .bind(rec.from.clone())
+        .fetch_all(&mut *tx)
         .await?;
-        let lead: Option<i64> = sqlx::query_scalar("SELECT id FROM leads WHERE business_id = $1 AND phone = $2")
-            .bind(b)
-            .bind(rec.from.clone())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let queues: Vec<(i64, i64)> = sqlx::query_as("SELECT id, is_default FROM queues WHERE business_id = $1")
-            .bind(b)
-            .fetch_all(&mut *tx)
-            .await?;
+        let (number, lead) = rows.first().map_or((None, None), |r| (r.0, r.1));
+        let queues: Vec<(i64, i64)> = rows.iter().filter_map(|r| Some((r.2?, r.3?))).collect();
         let corrupt = |e: switchboard_core::IdError| StoreError::Corrupt(e.to_string());
         let queues = queues
             .into_iter()
