@@ -65,6 +65,7 @@ contract!(
     inbound_call_is_created_routed_and_updated,
     routing_reads_number_lead_and_queues_together,
     redelivered_event_is_a_duplicate,
+    concurrent_first_events_make_one_call,
     correlation_follows_the_documented_order,
     an_id_another_call_holds_is_a_conflict_not_a_retry,
     unknown_call_is_refused_with_an_audit_event,
@@ -217,6 +218,46 @@ async fn redelivered_event_is_a_duplicate(store: Arc<dyn Store>) {
     let after = store.call(s.business, &first.call_sid).await.unwrap().unwrap();
     assert_eq!(after, before, "the call is as the first copy left it");
     assert_eq!(after.status, CallStatus::Answered);
+}
+
+/// A carrier that fires a new call's first webhooks at once (ringing twice, from two of
+/// its servers): whichever stores the call first wins, the others lose the race on the
+/// call's vendor id, roll back and are applied to that call. One call, one creation event.
+async fn concurrent_first_events_make_one_call(store: Arc<dyn Store>) {
+    let s = seed(&*store, 1).await;
+    let p = provider_row(&*store, "sim-1").await;
+    let events_before = store.events_since(s.business, 0, 100).await.unwrap().len();
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let (store, p) = (store.clone(), p.clone());
+            tokio::spawn(async move {
+                let ev = inbound(
+                    "VR",
+                    &format!("race-{i}"),
+                    1_000 + i,
+                    CallStatus::Ringing,
+                    "+14155550100",
+                );
+                store.ingest_call_event(&p, &ev).await
+            })
+        })
+        .collect();
+    let mut outcomes = vec![];
+    let mut sids = std::collections::HashSet::new();
+    for t in tasks {
+        let got = t.await.unwrap().expect("every copy is stored or applied");
+        sids.insert(got.call_sid);
+        outcomes.push(got.outcome);
+    }
+    assert_eq!(sids.len(), 1, "one call: {sids:?}");
+    let created = outcomes.iter().filter(|o| **o == IngestOutcome::Created).count();
+    assert_eq!(created, 1, "{outcomes:?}");
+    let events = store.events_since(s.business, 0, 100).await.unwrap();
+    let creations = events[events_before..]
+        .iter()
+        .filter(|e| e.kind == StreamEventKind::CallCreated)
+        .count();
+    assert_eq!(creations, 1);
 }
 
 async fn correlation_follows_the_documented_order(store: Arc<dyn Store>) {

@@ -28,7 +28,7 @@ use tokio::sync::{Mutex, Notify};
 use switchboard_core::CallRecord;
 
 use super::rows::{CALL_COLUMNS, CALL_UPDATE, bind_call};
-use super::sql::{Backend, NewEvent, Receipt, pool_options};
+use super::sql::{Backend, Created, NewEvent, Receipt, pool_options};
 use super::{StoreError, StoreResult};
 
 /// The LISTEN/NOTIFY channel.
@@ -76,6 +76,41 @@ static RECEIPT_UPDATE_APPEND: LazyLock<String> = LazyLock::new(|| {
         d = n + 4,
         t = n + 5,
         r = n + 6,
+    )
+});
+
+/// [`Backend::receipt_insert_append`] as one statement: the receipt first; the call only
+/// when the receipt is new (and no concurrent writer stored it first), and the lead's link
+/// and the (unnumbered) event only when the call was inserted. Answers how many receipts
+/// and calls it wrote. Parameters: the record's columns `$1..$n` as in `rows::CALL_INSERT`,
+/// then provider id, event id, event kind, payload, the event's time, the receipt's, and
+/// the lead to link (NULL for none).
+static RECEIPT_INSERT_APPEND: LazyLock<String> = LazyLock::new(|| {
+    let n = CALL_COLUMNS.len();
+    let values: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    format!(
+        "WITH receipt AS ( \
+             INSERT INTO webhook_receipts (provider_id, event_id, call_sid, received_at) \
+             VALUES (${p}, ${e}, $1, ${r}) ON CONFLICT DO NOTHING RETURNING 1), \
+         inserted AS ( \
+             INSERT INTO call_records ({columns}) SELECT {values} WHERE EXISTS (SELECT 1 FROM receipt) \
+             ON CONFLICT DO NOTHING RETURNING business_id), \
+         linked AS ( \
+             UPDATE leads SET call_sid = $1, updated_at = ${r} \
+             WHERE id = ${l} AND business_id = $2 AND EXISTS (SELECT 1 FROM inserted) RETURNING 1), \
+         appended AS ( \
+             INSERT INTO call_events (business_id, call_sid, kind, payload, created_at) \
+             SELECT business_id, $1, ${k}, ${d}, ${t} FROM inserted RETURNING 1) \
+         SELECT (SELECT COUNT(*) FROM receipt), (SELECT COUNT(*) FROM inserted)",
+        columns = CALL_COLUMNS.join(", "),
+        values = values.join(", "),
+        p = n + 1,
+        e = n + 2,
+        k = n + 3,
+        d = n + 4,
+        t = n + 5,
+        r = n + 6,
+        l = n + 7,
     )
 });
 
@@ -200,6 +235,32 @@ impl Backend for Postgres {
             .fetch_one(&mut *tx)
             .await?;
         Ok(Some(row.try_get::<i64, _>(0)? == 1))
+    }
+
+    async fn receipt_insert_append(
+        &self,
+        tx: &mut AnyConnection,
+        receipt: Receipt<'_>,
+        rec: &CallRecord,
+        event: NewEvent<'_>,
+    ) -> Result<Option<Created>, sqlx::Error> {
+        use sqlx::Row;
+        let row = bind_call(sqlx::query(&RECEIPT_INSERT_APPEND), rec, receipt.received_at)
+            .bind(receipt.provider.get())
+            .bind(receipt.event_id)
+            .bind(event.kind.as_str())
+            .bind(event.payload)
+            .bind(event.created_at)
+            .bind(receipt.received_at)
+            .bind(rec.lead_id.map(|l| l.get()))
+            .fetch_one(&mut *tx)
+            .await?;
+        let (receipts, calls): (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        Ok(Some(match (receipts, calls) {
+            (0, _) => Created::Redelivered,
+            (_, 0) => Created::Raced,
+            _ => Created::Stored,
+        }))
     }
 
     async fn committed(&self) {

@@ -68,6 +68,19 @@ pub trait Backend: Send + Sync + std::fmt::Debug + Sized + 'static {
     ) -> Result<Option<bool>, sqlx::Error> {
         Ok(None)
     }
+    /// For a provider event that starts a call, in one statement where the database can:
+    /// record `receipt`, and only if it is new, insert `rec` (unless a concurrent writer
+    /// stored the same call first), link its lead to it and append `event`. `None`, the
+    /// default: the caller runs them one by one.
+    async fn receipt_insert_append(
+        &self,
+        _tx: &mut AnyConnection,
+        _receipt: Receipt<'_>,
+        _rec: &CallRecord,
+        _event: NewEvent<'_>,
+    ) -> Result<Option<Created>, sqlx::Error> {
+        Ok(None)
+    }
     /// Called after a commit that appended events: when it returns they are numbered
     /// (unless numbering failed, which is logged and left to [`Backend::settle`]) and the
     /// feeder has been woken.
@@ -138,6 +151,18 @@ pub struct Receipt<'a> {
     pub provider: ProviderId,
     pub event_id: &'a str,
     pub received_at: i64,
+}
+
+/// What storing a new call came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Created {
+    /// Stored, with its receipt and stream event.
+    Stored,
+    /// The event's receipt was there: a redelivery, nothing written.
+    Redelivered,
+    /// A concurrent writer stored the same call (same ids) first; the receipt is written,
+    /// and the caller rolls back and correlates again.
+    Raced,
 }
 
 /// A write in progress: the transaction plus the events it appended.
@@ -860,7 +885,7 @@ impl<B: Backend> Store for SqlStore<B> {
         if n == 0 {
             return Err(StoreError::Conflict(format!("call {} already exists", rec.call_sid)));
         }
-        self.link_lead(tx.conn(), rec).await?;
+        ingest::link_lead(tx.conn(), rec).await?;
         tx.append(
             rec.business_id,
             StreamEventKind::CallCreated,

@@ -11,7 +11,7 @@ use switchboard_core::{
 
 use super::super::rows::{CALL_INSERT, CALL_UPDATE, bind_call};
 use super::super::{IngestOutcome, Ingested, ProviderRow, StoreError, StoreResult};
-use super::{Backend, Bind, NewEvent, Receipt, SqlStore, now_ms, record_json};
+use super::{Backend, Bind, Created, NewEvent, Receipt, SqlStore, now_ms, record_json};
 use crate::policy;
 
 /// A merge that would give a call an id another call of the business already has: the
@@ -104,6 +104,49 @@ async fn update<B: Backend>(
     Ok(true)
 }
 
+/// Store the new call `rec` that `ev` starts, with the event's receipt, its lead's link to
+/// the call and the stream event. One statement where the backend can, else four.
+async fn create<B: Backend>(
+    tx: &mut super::Tx<'_, B>,
+    provider: &ProviderRow,
+    ev: &NormalizedCallEvent,
+    rec: &CallRecord,
+) -> StoreResult<Created> {
+    let payload = record_json(rec).to_string();
+    let now = now_ms();
+    let event = NewEvent {
+        business: rec.business_id,
+        kind: StreamEventKind::CallCreated,
+        call_sid: Some(&rec.call_sid),
+        payload: &payload,
+        created_at: now,
+    };
+    let seen = Receipt {
+        provider: provider.id,
+        event_id: &ev.event_id,
+        received_at: now,
+    };
+    let backend = tx.backend;
+    if let Some(created) = backend.receipt_insert_append(tx.conn(), seen, rec, event).await? {
+        tx.appended += usize::from(created == Created::Stored);
+        return Ok(created);
+    }
+    if !receipt(tx.conn(), provider, ev, &rec.call_sid).await? {
+        return Ok(Created::Redelivered);
+    }
+    let inserted = bind_call(sqlx::query(&CALL_INSERT), rec, now)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+    if inserted == 0 {
+        return Ok(Created::Raced);
+    }
+    link_lead(tx.conn(), rec).await?;
+    backend.append(tx.conn(), event).await?;
+    tx.appended += 1;
+    Ok(Created::Stored)
+}
+
 /// A redelivered event: nothing is written, and the answer names the call the first
 /// delivery concerned.
 async fn duplicate<B: Backend>(
@@ -194,22 +237,19 @@ impl<B: Backend> SqlStore<B> {
                         self.audit_unknown(provider, what).await?;
                         return Err(StoreError::UnknownCall(describe(ev)));
                     };
-                    if !receipt(tx.conn(), provider, ev, &rec.call_sid).await? {
-                        return duplicate(tx, provider, ev).await;
-                    }
                     rec.provider_id = Some(provider.id);
                     rec.capabilities = provider.capabilities;
+                    // Reads only: nothing is written before the receipt shows the event is new.
                     self.route_inbound(tx.conn(), &mut rec).await?;
-                    let inserted = bind_call(sqlx::query(&CALL_INSERT), &rec, now_ms())
-                        .execute(tx.conn())
-                        .await?
-                        .rows_affected();
-                    if inserted == 0 {
-                        tx.rollback().await?;
-                        continue;
+                    match create(&mut tx, provider, ev, &rec).await? {
+                        Created::Redelivered => return duplicate(tx, provider, ev).await,
+                        Created::Raced => {
+                            tx.rollback().await?;
+                            continue;
+                        }
+                        // `create` appended the event already.
+                        Created::Stored => (rec, IngestOutcome::Created, None),
                     }
-                    self.link_lead(tx.conn(), &rec).await?;
-                    (rec, IngestOutcome::Created, Some(StreamEventKind::CallCreated))
                 }
             };
             // Last before commit: appending takes the business's stream lock (see
@@ -393,25 +433,26 @@ impl<B: Backend> SqlStore<B> {
         Ok(())
     }
 
-    pub(super) async fn link_lead(&self, tx: &mut AnyConnection, rec: &CallRecord) -> StoreResult<()> {
-        if let Some(lead) = rec.lead_id {
-            sqlx::query("UPDATE leads SET call_sid = $1, updated_at = $2 WHERE id = $3 AND business_id = $4")
-                .bind(rec.call_sid.to_string())
-                .bind(now_ms())
-                .bind(lead.get())
-                .bind(rec.business_id.get())
-                .execute(&mut *tx)
-                .await?;
-        }
-        Ok(())
-    }
-
     pub(super) async fn audit_unknown(&self, provider: &ProviderRow, what: serde_json::Value) -> StoreResult<()> {
         let mut tx = self.begin().await?;
         tx.append(provider.business_id, StreamEventKind::WebhookRejected, None, &what)
             .await?;
         tx.commit().await
     }
+}
+
+/// A new call's lead (the caller, when routing matched one) points at it from now on.
+pub(super) async fn link_lead(tx: &mut AnyConnection, rec: &CallRecord) -> StoreResult<()> {
+    if let Some(lead) = rec.lead_id {
+        sqlx::query("UPDATE leads SET call_sid = $1, updated_at = $2 WHERE id = $3 AND business_id = $4")
+            .bind(rec.call_sid.to_string())
+            .bind(now_ms())
+            .bind(lead.get())
+            .bind(rec.business_id.get())
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
 }
 
 fn describe(ev: &NormalizedCallEvent) -> String {
