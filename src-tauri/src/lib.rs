@@ -201,6 +201,7 @@ pub fn builder<R: Runtime>() -> tauri::Builder<R> {
                 }
             }
             app.manage(console);
+            probe::mark("ready");
             Ok(())
         })
         .invoke_handler(tauri::generate_handler![

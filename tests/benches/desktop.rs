@@ -32,11 +32,13 @@ const SETTLE: Duration = Duration::from_secs(5);
 const RETAINED_AFTER: Duration = Duration::from_secs(30);
 /// The start-up milestones printed as stages, in order (the probe's label, what it means);
 /// the UI's first effect ("ui") and the queue's ("queue") are printed apart.
-const STAGES: [(&str, &str); 7] = [
+const STAGES: [(&str, &str); 8] = [
     ("setup", "Tauri set up"),
     ("console", "cache and session open"),
     ("boot", "first frame read"),
     ("window", "window made"),
+    // Tray, deep links: the rest of the set-up, on the thread that serves the page's requests.
+    ("ready", "set-up done"),
     ("page", "page loaded"),
     ("wasm", "UI module running"),
     // WebKit's first contentful paint: the first frame's pixels, queue included. The UI's
