@@ -9,7 +9,7 @@
 //! `switchboard_events`. Numbers therefore become visible in order, all of a run at once,
 //! and a reader resuming from "the last number I saw" can never skip one. Writers that
 //! commit while a run is under way are covered by the next run, which the first of them
-//! makes for all: under load, one numbering transaction serves many webhooks.
+//! makes for all: under load, one numbering run serves many webhooks.
 //!
 //! A process killed between its commit and the numbering leaves unnumbered events behind;
 //! the realtime feeder of any replica numbers them when it starts and whenever it is idle
@@ -31,28 +31,16 @@ use super::rows::{CALL_COLUMNS, CALL_UPDATE, bind_call};
 use super::sql::{Backend, Created, NewEvent, Receipt, pool_options};
 use super::{StoreError, StoreResult};
 
-/// The LISTEN/NOTIFY channel.
+/// The LISTEN/NOTIFY channel (migration 0011's `number_events` NOTIFYs it by name).
 pub const CHANNEL: &str = "switchboard_events";
 
-/// The advisory lock key that makes one numbering run at a time, across replicas.
-const NUMBERING_LOCK: i64 = 0x5357_4254_4e55_4d42; // "SWBTNUMB"
-
-/// Number every committed, unnumbered event: per business, in insertion order, after the
-/// business's newest number. Returns how many it numbered. Run under [`NUMBERING_LOCK`]
-/// and in its own statement after taking it, so its snapshot sees every run before it.
-const NUMBER: &str = "WITH pending AS ( \
-         SELECT id, business_id, ROW_NUMBER() OVER (PARTITION BY business_id ORDER BY id) AS n \
-         FROM call_events WHERE seq IS NULL), \
-     counts AS (SELECT business_id, MAX(n) AS c FROM pending GROUP BY business_id), \
-     bumped AS ( \
-         INSERT INTO event_heads AS h (business_id, seq) SELECT business_id, c FROM counts \
-         ON CONFLICT (business_id) DO UPDATE SET seq = h.seq + excluded.seq \
-         RETURNING h.business_id, h.seq AS head), \
-     numbered AS ( \
-         UPDATE call_events e SET seq = bumped.head - counts.c + pending.n \
-         FROM pending JOIN counts USING (business_id) JOIN bumped USING (business_id) \
-         WHERE e.id = pending.id RETURNING 1) \
-     SELECT COUNT(*) FROM numbered";
+/// One numbering run: every committed, unnumbered event gets its business's next number
+/// (in insertion order, after the business's newest), under an advisory lock every replica
+/// shares, and [`CHANNEL`] is NOTIFYed when any was; answers how many it numbered. A
+/// function of migration 0011, so that a run is one round trip; called outside a
+/// transaction, it holds the lock until its own commit, and its numbering statement takes
+/// its snapshot after the lock is granted, so it sees every run before it.
+const NUMBER: &str = "SELECT number_events()";
 
 /// [`Backend::receipt_update_append`] as one statement: the receipt first, and the update
 /// and the (unnumbered) event only when the receipt is new; answers how many events it
@@ -142,21 +130,7 @@ impl Numbering {
     }
 
     async fn run(&self) -> StoreResult<i64> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(NUMBERING_LOCK)
-            .execute(&mut *tx)
-            .await?;
-        let numbered: i64 = sqlx::query_scalar(NUMBER).fetch_one(&mut *tx).await?;
-        if numbered > 0 {
-            // Delivered at commit, to every replica's listener (ours included).
-            sqlx::query("SELECT pg_notify($1, '')")
-                .bind(CHANNEL)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(numbered)
+        Ok(sqlx::query_scalar(NUMBER).fetch_one(&self.pool).await?)
     }
 }
 
