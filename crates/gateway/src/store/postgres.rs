@@ -102,6 +102,23 @@ static RECEIPT_INSERT_APPEND: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// `sql` (one of the two statements above) with its parameters bound, but for the lead of
+/// [`RECEIPT_INSERT_APPEND`]: the record's columns, then the receipt's and the event's.
+fn bind_write<'q>(
+    sql: &'q str,
+    receipt: Receipt<'q>,
+    rec: &'q CallRecord,
+    event: NewEvent<'q>,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    bind_call(sqlx::query(sql), rec, receipt.received_at)
+        .bind(receipt.provider.get())
+        .bind(receipt.event_id)
+        .bind(event.kind.as_str())
+        .bind(event.payload)
+        .bind(event.created_at)
+        .bind(receipt.received_at)
+}
+
 /// Numbers committed events (see the module doc).
 #[derive(Debug)]
 struct Numbering {
@@ -199,13 +216,7 @@ impl Backend for Postgres {
         event: NewEvent<'_>,
     ) -> Result<Option<bool>, sqlx::Error> {
         use sqlx::Row;
-        let row = bind_call(sqlx::query(&RECEIPT_UPDATE_APPEND), rec, receipt.received_at)
-            .bind(receipt.provider.get())
-            .bind(receipt.event_id)
-            .bind(event.kind.as_str())
-            .bind(event.payload)
-            .bind(event.created_at)
-            .bind(receipt.received_at)
+        let row = bind_write(&RECEIPT_UPDATE_APPEND, receipt, rec, event)
             .fetch_one(&mut *tx)
             .await?;
         Ok(Some(row.try_get::<i64, _>(0)? == 1))
@@ -219,13 +230,7 @@ impl Backend for Postgres {
         event: NewEvent<'_>,
     ) -> Result<Option<Created>, sqlx::Error> {
         use sqlx::Row;
-        let row = bind_call(sqlx::query(&RECEIPT_INSERT_APPEND), rec, receipt.received_at)
-            .bind(receipt.provider.get())
-            .bind(receipt.event_id)
-            .bind(event.kind.as_str())
-            .bind(event.payload)
-            .bind(event.created_at)
-            .bind(receipt.received_at)
+        let row = bind_write(&RECEIPT_INSERT_APPEND, receipt, rec, event)
             .bind(rec.lead_id.map(|l| l.get()))
             .fetch_one(&mut *tx)
             .await?;

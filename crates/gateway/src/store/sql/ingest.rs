@@ -60,6 +60,31 @@ async fn receipt(
     Ok(inserted == 1)
 }
 
+/// What a provider event's write stores beside the call: its receipt, and the stream
+/// event (`payload` is the record's JSON).
+fn receipt_and_event<'a>(
+    provider: &ProviderRow,
+    ev: &'a NormalizedCallEvent,
+    rec: &'a CallRecord,
+    kind: StreamEventKind,
+    payload: &'a str,
+    now: i64,
+) -> (Receipt<'a>, NewEvent<'a>) {
+    let seen = Receipt {
+        provider: provider.id,
+        event_id: &ev.event_id,
+        received_at: now,
+    };
+    let event = NewEvent {
+        business: rec.business_id,
+        kind,
+        call_sid: Some(&rec.call_sid),
+        payload,
+        created_at: now,
+    };
+    (seen, event)
+}
+
 /// Write the change `ev` made to its call, `rec`, with the event's receipt and the stream
 /// event: false when the receipt shows a redelivery, and nothing is written. One statement
 /// where the backend can, else three.
@@ -71,18 +96,7 @@ async fn update<B: Backend>(
 ) -> StoreResult<bool> {
     let payload = record_json(rec).to_string();
     let now = now_ms();
-    let event = NewEvent {
-        business: rec.business_id,
-        kind: StreamEventKind::CallUpdated,
-        call_sid: Some(&rec.call_sid),
-        payload: &payload,
-        created_at: now,
-    };
-    let seen = Receipt {
-        provider: provider.id,
-        event_id: &ev.event_id,
-        received_at: now,
-    };
+    let (seen, event) = receipt_and_event(provider, ev, rec, StreamEventKind::CallUpdated, &payload, now);
     let backend = tx.backend;
     match backend.receipt_update_append(tx.conn(), seen, rec, event).await {
         Ok(Some(fresh)) => {
@@ -114,18 +128,7 @@ async fn create<B: Backend>(
 ) -> StoreResult<Created> {
     let payload = record_json(rec).to_string();
     let now = now_ms();
-    let event = NewEvent {
-        business: rec.business_id,
-        kind: StreamEventKind::CallCreated,
-        call_sid: Some(&rec.call_sid),
-        payload: &payload,
-        created_at: now,
-    };
-    let seen = Receipt {
-        provider: provider.id,
-        event_id: &ev.event_id,
-        received_at: now,
-    };
+    let (seen, event) = receipt_and_event(provider, ev, rec, StreamEventKind::CallCreated, &payload, now);
     let backend = tx.backend;
     if let Some(created) = backend.receipt_insert_append(tx.conn(), seen, rec, event).await? {
         tx.appended += usize::from(created == Created::Stored);
@@ -398,7 +401,9 @@ impl<B: Backend> SqlStore<B> {
     pub(super) async fn route_inbound(&self, tx: &mut AnyConnection, rec: &mut CallRecord) -> StoreResult<()> {
         // One statement (a round trip on PostgreSQL): the number and the lead are unique
         // per business, and the outer join keeps their row when the business has no queues.
-        let rows: Vec<(Option<i64>, Option<i64>, Option<i64>, Option<i64>)> = sqlx::query_as(
+        // (number, lead, queue, is_default): the first two repeated on every queue's row.
+        type Row = (Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT (SELECT id FROM business_phone_numbers \
                      WHERE business_id = $1 AND e164 = $2 AND removed_at IS NULL), \
                     (SELECT id FROM leads WHERE business_id = $1 AND phone = $3), \
