@@ -181,7 +181,7 @@ impl<B: Backend> SqlStore<B> {
         // call between our lookup and our insert.
         for _ in 0..2 {
             let mut tx = self.begin().await?;
-            let (rec, outcome, appended) = match self.correlate(tx.conn(), business, ev).await? {
+            let (rec, outcome) = match self.correlate(tx.conn(), business, ev).await? {
                 Some(mut rec) => {
                     // The merge is worked out first, in memory; nothing is written before
                     // the receipt shows the event is new.
@@ -215,13 +215,12 @@ impl<B: Backend> SqlStore<B> {
                         tracing::info!(call_sid = %rec.call_sid, from = %applied.from, to = %applied.to, event = %ev.event_id,
                             "status skipped a step; an earlier event is missing or late");
                     }
-                    // `update` appended the event already.
                     let outcome = if applied.changed {
                         IngestOutcome::Updated
                     } else {
                         IngestOutcome::Unchanged
                     };
-                    (rec, outcome, None)
+                    (rec, outcome)
                 }
                 None => {
                     // An event that names our call_sid refers to an existing call; when
@@ -250,18 +249,10 @@ impl<B: Backend> SqlStore<B> {
                             tx.rollback().await?;
                             continue;
                         }
-                        // `create` appended the event already.
-                        Created::Stored => (rec, IngestOutcome::Created, None),
+                        Created::Stored => (rec, IngestOutcome::Created),
                     }
                 }
             };
-            // Last before commit: appending takes the business's stream lock (see
-            // `Backend::append`), and every statement after it would make the business's
-            // other webhooks wait longer.
-            if let Some(kind) = appended {
-                tx.append(business, kind, Some(&rec.call_sid), &record_json(&rec))
-                    .await?;
-            }
             tx.commit().await?;
             return Ok(Ingested {
                 call_sid: rec.call_sid,
