@@ -42,68 +42,79 @@ pub const CHANNEL: &str = "switchboard_events";
 /// its snapshot after the lock is granted, so it sees every run before it.
 const NUMBER: &str = "SELECT number_events()";
 
-/// [`Backend::receipt_update_append`] as one statement: the receipt first, and the update
-/// and the (unnumbered) event only when the receipt is new; answers how many events it
-/// appended (0 for a redelivery). The record's columns are `$1..$n` as in [`CALL_UPDATE`],
-/// then provider id, event id, event kind, payload, the event's time and the receipt's.
+/// Where [`bind_write`] binds its parameters after the record's columns (`$1..$n`, as in
+/// `rows::CALL_UPDATE` and `rows::CALL_INSERT`), and the lead to link after them.
+const PROVIDER: usize = 1;
+const EVENT_ID: usize = 2;
+const KIND: usize = 3;
+const PAYLOAD: usize = 4;
+const CREATED_AT: usize = 5;
+const RECEIVED_AT: usize = 6;
+const LEAD: usize = 7;
+
+/// The placeholder of the parameter `after` places past the record's columns.
+fn param(after: usize) -> String {
+    format!("${}", CALL_COLUMNS.len() + after)
+}
+
+/// One statement around a call's write: the event's receipt first; then `written`, CTEs of
+/// which the one named `written` writes the call only when the receipt is new and returns
+/// its `business_id`; then the (unnumbered) stream event for a call written; then `answer`.
+fn with_receipt(written: &str, answer: &str) -> String {
+    format!(
+        "WITH receipt AS ( \
+             INSERT INTO webhook_receipts (provider_id, event_id, call_sid, received_at) \
+             VALUES ({provider}, {event_id}, $1, {received_at}) ON CONFLICT DO NOTHING RETURNING 1), \
+         {written}, \
+         appended AS ( \
+             INSERT INTO call_events (business_id, call_sid, kind, payload, created_at) \
+             SELECT business_id, $1, {kind}, {payload}, {created_at} FROM written RETURNING 1) \
+         {answer}",
+        provider = param(PROVIDER),
+        event_id = param(EVENT_ID),
+        received_at = param(RECEIVED_AT),
+        kind = param(KIND),
+        payload = param(PAYLOAD),
+        created_at = param(CREATED_AT),
+    )
+}
+
+/// [`Backend::receipt_update_append`] as one statement; answers how many events it
+/// appended (0 for a redelivery).
 static RECEIPT_UPDATE_APPEND: LazyLock<String> = LazyLock::new(|| {
-    let n = CALL_COLUMNS.len();
-    format!(
-        "WITH receipt AS ( \
-             INSERT INTO webhook_receipts (provider_id, event_id, call_sid, received_at) \
-             VALUES (${p}, ${e}, $1, ${r}) ON CONFLICT DO NOTHING RETURNING 1), \
-         updated AS ({update} AND EXISTS (SELECT 1 FROM receipt) RETURNING business_id), \
-         appended AS ( \
-             INSERT INTO call_events (business_id, call_sid, kind, payload, created_at) \
-             SELECT business_id, $1, ${k}, ${d}, ${t} FROM updated RETURNING 1) \
-         SELECT COUNT(*) FROM appended",
-        update = *CALL_UPDATE,
-        p = n + 1,
-        e = n + 2,
-        k = n + 3,
-        d = n + 4,
-        t = n + 5,
-        r = n + 6,
+    with_receipt(
+        &format!(
+            "written AS ({} AND EXISTS (SELECT 1 FROM receipt) RETURNING business_id)",
+            *CALL_UPDATE
+        ),
+        "SELECT COUNT(*) FROM appended",
     )
 });
 
-/// [`Backend::receipt_insert_append`] as one statement: the receipt first; the call only
-/// when the receipt is new (and no concurrent writer stored it first), and the lead's link
-/// and the (unnumbered) event only when the call was inserted. Answers how many receipts
-/// and calls it wrote. Parameters: the record's columns `$1..$n` as in `rows::CALL_INSERT`,
-/// then provider id, event id, event kind, payload, the event's time, the receipt's, and
-/// the lead to link (NULL for none).
+/// [`Backend::receipt_insert_append`] as one statement: the call is inserted unless a
+/// concurrent writer stored it first, and the lead (NULL for none) is linked only to an
+/// inserted call. Answers how many receipts and calls it wrote.
 static RECEIPT_INSERT_APPEND: LazyLock<String> = LazyLock::new(|| {
-    let n = CALL_COLUMNS.len();
-    let values: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
-    format!(
-        "WITH receipt AS ( \
-             INSERT INTO webhook_receipts (provider_id, event_id, call_sid, received_at) \
-             VALUES (${p}, ${e}, $1, ${r}) ON CONFLICT DO NOTHING RETURNING 1), \
-         inserted AS ( \
-             INSERT INTO call_records ({columns}) SELECT {values} WHERE EXISTS (SELECT 1 FROM receipt) \
-             ON CONFLICT DO NOTHING RETURNING business_id), \
-         linked AS ( \
-             UPDATE leads SET call_sid = $1, updated_at = ${r} \
-             WHERE id = ${l} AND business_id = $2 AND EXISTS (SELECT 1 FROM inserted) RETURNING 1), \
-         appended AS ( \
-             INSERT INTO call_events (business_id, call_sid, kind, payload, created_at) \
-             SELECT business_id, $1, ${k}, ${d}, ${t} FROM inserted RETURNING 1) \
-         SELECT (SELECT COUNT(*) FROM receipt), (SELECT COUNT(*) FROM inserted)",
-        columns = CALL_COLUMNS.join(", "),
-        values = values.join(", "),
-        p = n + 1,
-        e = n + 2,
-        k = n + 3,
-        d = n + 4,
-        t = n + 5,
-        r = n + 6,
-        l = n + 7,
+    let values: Vec<String> = (1..=CALL_COLUMNS.len()).map(|i| format!("${i}")).collect();
+    with_receipt(
+        &format!(
+            "written AS ( \
+                 INSERT INTO call_records ({columns}) SELECT {values} WHERE EXISTS (SELECT 1 FROM receipt) \
+                 ON CONFLICT DO NOTHING RETURNING business_id), \
+             linked AS ( \
+                 UPDATE leads SET call_sid = $1, updated_at = {received_at} \
+                 WHERE id = {lead} AND business_id = $2 AND EXISTS (SELECT 1 FROM written) RETURNING 1)",
+            columns = CALL_COLUMNS.join(", "),
+            values = values.join(", "),
+            received_at = param(RECEIVED_AT),
+            lead = param(LEAD),
+        ),
+        "SELECT (SELECT COUNT(*) FROM receipt), (SELECT COUNT(*) FROM written)",
     )
 });
 
-/// `sql` (one of the two statements above) with its parameters bound, but for the lead of
-/// [`RECEIPT_INSERT_APPEND`]: the record's columns, then the receipt's and the event's.
+/// `sql` (one of the two statements above) with its parameters bound, in the order of
+/// [`PROVIDER`] .. [`RECEIVED_AT`]; [`RECEIPT_INSERT_APPEND`] adds the [`LEAD`].
 fn bind_write<'q>(
     sql: &'q str,
     receipt: Receipt<'q>,
