@@ -63,11 +63,20 @@ pub fn dominant_frequency(samples: &[f32]) -> Option<f32> {
 
 /// Which of `tones` (Hz, within 15 Hz) each 100 ms block of `samples` holds, in order;
 /// blocks holding none of them (silence, noise, other sounds) are left out.
+///
+/// A block counts only when the tone found carries a fair part of its sound. Sound that
+/// starts a few milliseconds before a block's end lies under the window's tail, where the
+/// spectrum's peak is leakage and can fall on any frequency, a listed one included: such a
+/// block measures near 0 here, a block the tone fills about 1.
 pub fn tone_blocks(samples: &[f32], tones: &[u32]) -> Vec<u32> {
     samples
         .chunks_exact(SAMPLE_RATE as usize / 10)
-        .filter_map(dominant_frequency)
-        .filter_map(|f| tones.iter().copied().find(|t| (f - *t as f32).abs() < 15.0))
+        .filter_map(|block| {
+            let f = dominant_frequency(block)?;
+            let tone = tones.iter().copied().find(|t| (f - *t as f32).abs() < 15.0)?;
+            let share = tone_level(block, tone as f32) / (rms(block) * std::f32::consts::SQRT_2);
+            (share >= 0.1).then_some(tone)
+        })
         .collect()
 }
 
@@ -248,6 +257,20 @@ mod tests {
         v.extend(sine(1000.0, 0.5, 4800));
         v.extend(sine(440.0, 0.5, 4800));
         assert_eq!(tone_blocks(&v, &[600, 440]), [600, 600, 440]);
+    }
+
+    #[test]
+    fn a_tone_starting_at_a_blocks_edge_is_not_read_in_that_block() {
+        // A call's audio starting 9 ms before a block boundary, as a far end recorded it
+        // in a failed run. That block's peak is leakage: there it fell at 440 Hz, a tone
+        // never played; this clean sine puts it on 600. Either way the block says nothing.
+        let mut v = vec![0.0; 4800 - 442];
+        v.extend(sine(600.0, 0.2, 442 + 4800));
+        assert_eq!(tone_blocks(&v, &[600, 440]), [600]);
+        // A tone holding a fair part of a block, at its edge too, still counts.
+        let mut v = vec![0.0; 4800 - 1600];
+        v.extend(sine(600.0, 0.2, 1600));
+        assert_eq!(tone_blocks(&v, &[600, 440]), [600]);
     }
 
     #[test]
