@@ -425,6 +425,19 @@ impl Sipp {
     }
 
     fn spawn(scenario: &str, remote: Option<&str>, keys: &[(&str, &str)]) -> Self {
+        // Ports free when chosen can be taken by another test's process before SIPp binds
+        // them; SIPp then exits saying so, and a fresh set is chosen (a few times at most).
+        for _ in 0..4 {
+            match Self::try_spawn(scenario, remote, keys) {
+                Ok(me) => return me,
+                Err(why) if why.contains("Address already in use") => eprintln!("sipp: {why}; other ports"),
+                Err(why) => panic!("{why}"),
+            }
+        }
+        Self::try_spawn(scenario, remote, keys).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    fn try_spawn(scenario: &str, remote: Option<&str>, keys: &[(&str, &str)]) -> Result<Self, String> {
         let dir = tempfile::tempdir().expect("temp dir");
         let (port, media) = sipp_ports();
         let mut cmd = Command::new("sipp");
@@ -456,13 +469,13 @@ impl Sipp {
             // Listening when its UDP port is taken.
             while std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
                 if let Ok(Some(status)) = me.child.try_wait() {
-                    panic!("sipp exited before listening ({status}): {}", me.stderr());
+                    return Err(format!("sipp exited before listening ({status}): {}", me.stderr()));
                 }
                 assert!(Instant::now() < until, "sipp did not listen within 20 s");
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        me
+        Ok(me)
     }
 
     fn stderr(&self) -> String {
