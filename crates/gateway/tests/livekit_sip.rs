@@ -41,6 +41,7 @@ use switchboard_core::{
     AgentStatus, CallErrorCode, CallRecord, CallStatus, MediaJoin, MonitorMode, NumberId, VoicePlatform,
 };
 use switchboard_e2e::livekit::{Baresip, LiveKitStack, RoomPeer, Sipp, blocks_near, tone_wav_8k};
+use switchboard_telephony::livekit::TRANSFER_UNCONFIRMED;
 use switchboard_telephony::livekit::token::{self, ApiKey};
 use switchboard_telephony::livekit::twirp::Twirp;
 use switchboard_telephony::secret::Secret;
@@ -229,10 +230,10 @@ async fn inbound() {
     );
     w.alice.resume(&call.call_sid).await.unwrap();
     agent.until_hears(440.0, 1.0, 8, Duration::from_secs(20));
-    assert_eq!(
-        w.alice.call(&call.call_sid).await.unwrap().call.status,
-        CallStatus::Answered
-    );
+    // The provider reports the resume as an event the gateway ingests: on a loaded machine
+    // the status can follow the audio by a moment.
+    w.wait_call(&call.call_sid, "answered again", |c| c.status == CallStatus::Answered)
+        .await;
 
     // A string with something that is not a key is refused before anything is sent
     // (keys that arrive: keys_reach_the_callers_phone_and_a_supervisor_listens).
@@ -265,7 +266,7 @@ async fn inbound() {
 
     // ---- A second caller, answered, is transferred to a number: livekit-sip REFERs the
     // caller's phone to it at the transfer domain, and the phone calls the other one.
-    let (_phone2, call2) = w.ring("+16285550132", 550.0).await;
+    let (phone2, call2) = w.ring("+16285550132", 550.0).await;
     let answered = w.alice.answer(&call2.call_sid).await.unwrap();
     let MediaJoin::LiveKit { url, token: jwt, .. } = answered.media else {
         panic!("answer gave {:?}", answered.media)
@@ -275,21 +276,46 @@ async fn inbound() {
         .await;
     // The SIP leg is up once the agent hears the caller (LiveKit transfers only those).
     agent.until_hears(550.0, 0.5, 3, Duration::from_secs(30));
-    w.alice
+    let transferred = w
+        .alice
         .transfer(&call2.call_sid, TransferTarget::Number("+15550001234".parse().unwrap()))
-        .await
-        .unwrap();
+        .await;
+    if let Err(e) = &transferred {
+        assert!(
+            e.to_string().contains(TRANSFER_UNCONFIRMED),
+            "transfer: {e:?}\n--- caller's phone:\n{}\n--- livekit-sip:\n{}",
+            phone2.log(),
+            w.lk.log("sip.err")
+        );
+    }
+    // Either way the REFER reached the caller's phone, which calls the number itself.
     let invite = second.wait_for("INVITE sip:+15550001234@127.0.0.1", Duration::from_secs(30));
     assert!(
         invite.contains("From: <sip:+16285550132@"),
         "the caller's own phone calls: {invite}"
     );
-    let moved = w
-        .wait_call(&call2.call_sid, "transferred", |c| {
-            matches!(c.status, CallStatus::Transferred | CallStatus::Completed)
-        })
-        .await;
-    println!("after the transfer: {:?}", moved.status);
+    match transferred {
+        Ok(_) => {
+            let moved = w
+                .wait_call(&call2.call_sid, "transferred", |c| {
+                    matches!(c.status, CallStatus::Transferred | CallStatus::Completed)
+                })
+                .await;
+            println!("after the transfer: {:?}", moved.status);
+        }
+        // livekit-sip 1.0 sometimes loses the phone's quick 202 (its SIP stack's race, see
+        // TRANSFER_UNCONFIRMED; seen here about once in 15 runs on a loaded machine, with
+        // the 202 on the wire). The gateway then says so rather than guess: the call stays
+        // the agent's, answered, and ending it completes it.
+        Err(e) => {
+            println!("LiveKit lost the phone's answer to the REFER: {e}");
+            let kept = w.alice.call(&call2.call_sid).await.unwrap().call;
+            assert_eq!(kept.status, CallStatus::Answered, "{kept:?}");
+            w.alice.end(&call2.call_sid).await.unwrap();
+            w.wait_call(&call2.call_sid, "completed", |c| c.status == CallStatus::Completed)
+                .await;
+        }
+    }
     agent.leave();
 }
 

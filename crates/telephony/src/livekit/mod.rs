@@ -97,6 +97,31 @@ pub struct LiveKit {
     clock: Arc<dyn Clock>,
 }
 
+/// How a transfer whose outcome LiveKit lost starts its message (see [`transfer_unconfirmed`]).
+pub const TRANSFER_UNCONFIRMED: &str = "LiveKit lost the phone's answer to the transfer";
+
+/// A transfer LiveKit reported as failed while the phone may be carrying it out.
+///
+/// livekit-sip 1.0's SIP stack (sipgo) arms a REFER's completion timer only after sending
+/// it. A phone that answers within that gap (a loopback phone, a loaded server) leaves
+/// the transaction ending at once, its 202 unread, and LiveKit says "transaction failed
+/// to complete (0 intermediate responses)": the phone may have accepted (then it calls the
+/// target, and LiveKit never hangs up its leg) or refused. Neither retrying (a second
+/// REFER, a second call to the target) nor hanging up (a refused caller dropped) is safe,
+/// so the call stays with the agent, who is told so and ends it once the caller is gone.
+fn transfer_unconfirmed(target: &str, e: &TwirpError) -> ProviderError {
+    let mut err = CallError::new(
+        CallErrorCode::Unknown,
+        format!(
+            "{TRANSFER_UNCONFIRMED}: the caller may be calling {target} already; the call stays here until you end it ({e})"
+        ),
+    );
+    if let TwirpError::Server { code, .. } = e {
+        err.provider_code = Some(code.clone());
+    }
+    ProviderError::Call(err)
+}
+
 fn call_failed(e: &TwirpError) -> ProviderError {
     let (code, sip) = match e {
         TwirpError::Server { sip_status, code, .. } => (code.as_str(), *sip_status),
@@ -467,11 +492,13 @@ impl TelephonyProvider for LiveKit {
             .await
         {
             Ok(()) => {}
-            // livekit-sip sometimes loses the phone's answer to its REFER (seen on a loaded
-            // machine: the phone called the target, LiveKit said "transaction failed to
-            // complete"). The phone leaving the room right after says the call went.
-            Err(TwirpError::Server { ref code, .. })
-                if (code == "canceled" || code == "deadline_exceeded") && self.leaves(&leg).await => {}
+            // LiveKit lost the phone's answer to its REFER (see `transfer_unconfirmed`). A
+            // phone that hangs up its leg right after says the call went.
+            Err(ref e @ TwirpError::Server { ref code, .. }) if code == "canceled" || code == "deadline_exceeded" => {
+                if !self.leaves(&leg).await {
+                    return Err(transfer_unconfirmed(&target, e));
+                }
+            }
             Err(e) => return Err(call_failed(&e)),
         }
         // The caller's phone now calls the target itself; the leg leaves the room.
