@@ -427,14 +427,17 @@ impl Sipp {
     fn spawn(scenario: &str, remote: Option<&str>, keys: &[(&str, &str)]) -> Self {
         // Ports free when chosen can be taken by another test's process before SIPp binds
         // them; SIPp then exits saying so, and a fresh set is chosen (a few times at most).
-        for _ in 0..4 {
+        let mut attempt = 1;
+        loop {
             match Self::try_spawn(scenario, remote, keys) {
                 Ok(me) => return me,
-                Err(why) if why.contains("Address already in use") => eprintln!("sipp: {why}; other ports"),
+                Err(why) if why.contains("Address already in use") && attempt < 5 => {
+                    eprintln!("sipp: {why}; other ports");
+                    attempt += 1;
+                }
                 Err(why) => panic!("{why}"),
             }
         }
-        Self::try_spawn(scenario, remote, keys).unwrap_or_else(|why| panic!("{why}"))
     }
 
     fn try_spawn(scenario: &str, remote: Option<&str>, keys: &[(&str, &str)]) -> Result<Self, String> {
