@@ -96,8 +96,15 @@ pub fn free_port() -> u16 {
 /// An X server on a free display, ready for clients: Xvfb writes the display number to
 /// `-displayfd` only once it accepts connections. Killed when the child is dropped.
 pub async fn xvfb() -> (Child, String) {
+    xvfb_with(&[]).await
+}
+
+/// [`xvfb`] with more of Xvfb's options (`-noreset`: keep the server's state when its last
+/// client leaves, as a desktop session's display does).
+pub async fn xvfb_with(options: &[&str]) -> (Child, String) {
     let mut child = Command::new("Xvfb")
         .args(["-displayfd", "1", "-screen", "0", "1440x900x24", "-nolisten", "tcp"])
+        .args(options)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .kill_on_drop(true)
