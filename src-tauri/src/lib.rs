@@ -119,12 +119,15 @@ fn lighten<R: Runtime>(window: &tauri::WebviewWindow<R>) {
 fn lighten<R: Runtime>(_window: &tauri::WebviewWindow<R>) {}
 
 /// WebKitGTK paints pages with Skia on the GPU by default (compositing stays on GL either
-/// way). This console is text and a few bars, which Skia paints on the CPU as fast (first
-/// paint unchanged in `bench desktop`), while the GPU painter's GL context and worker cost
-/// the web process ~26 MiB PSS under Mesa's software GL (191 -> 165 MiB, the same page
-/// idle), which is what machines without a GPU (virtual desktops, VMs) run. WebKit reads
-/// the variable when its web process starts, and that process inherits our environment; a
-/// value set by whoever launches us is kept (`=0` brings GPU painting back).
+/// way). This console is text and a few bars, which Skia paints on the CPU nearly as fast,
+/// while the GPU painter's GL context and worker cost the web process ~33 MiB PSS under
+/// Mesa's software GL, what machines without a GPU (virtual desktops, VMs) run: in `bench
+/// desktop`, idle 312.7 -> 279.5 MiB over all processes, web process 197.3 -> 164.1 MiB.
+/// The price is a few ms of the first paint (page loaded -> first paint 67 -> 78 ms,
+/// medians of 10 alternating starts; `bench desktop`'s start medians move more between
+/// runs than that). WebKit reads the variable when its web process starts, and that
+/// process inherits our environment; a value set by whoever launches us is kept (`=0`
+/// brings GPU painting back).
 #[cfg(target_os = "linux")]
 fn paint_on_cpu() {
     // GLib's setenv, like std's, must not race another thread reading the environment:
