@@ -444,7 +444,11 @@ async fn watch(
     emit: Arc<dyn Fn(UiEvent) + Send + Sync>,
     controls: Arc<Controls>,
 ) {
-    let mut meters = tokio::time::interval(Duration::from_millis(50));
+    // Ten meter readings a second. Every reading that moves a bar is a frame WebKit
+    // composites whole: under Mesa's software GL (VMs, virtual desktops) ~25-50 ms of CPU
+    // each at 1440x900, so 20 a second kept the web process above one core for the whole
+    // call and starved the call's own audio on two cores.
+    let mut meters = tokio::time::interval(Duration::from_millis(100));
     let mut retry = tokio::time::interval(Duration::from_secs(2));
     // Ticks missed while a restart request hung are not owed: no burst of restarts after it.
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
