@@ -427,7 +427,7 @@ impl Audio {
 /// restart that cannot connect has said so by then.
 const RESTART_GRACE: Duration = Duration::from_secs(4);
 
-/// Forward levels (20 Hz) and state to the UI; on a network drop of a direct peer,
+/// Forward levels (10 Hz) and state to the UI; on a network drop of a direct peer,
 /// renegotiate with an ICE restart every 2 s until the media is back or the call is gone;
 /// when a LiveKit server drops a room session for good, join again with a fresh token.
 ///

@@ -155,7 +155,7 @@ pub enum UiEvent {
         /// Why.
         reason: String,
     },
-    /// Microphone and speaker levels of the call's audio, about 20 times a second.
+    /// Microphone and speaker levels of the call's audio, about 10 times a second.
     AudioLevels(AudioLevels),
     /// The call's audio transport changed: connecting, connected, reconnecting, closed.
     AudioState {
