@@ -8,7 +8,9 @@
 //!   PSS (what the OS counts; RSS summed beside it; and each process's) idle after start,
 //!   after 50 and 100 simulated calls (the first half's growth includes what comes once, the
 //!   second half's is what calls cost) and again 30 s later (what stays once WebKit has
-//!   freed its garbage), next to Debian's linphone-desktop idle on the same display;
+//!   freed its garbage), then after 100 more calls read as long after (what calls cost
+//!   once WebKit has warmed up), each split by mapping (a library, a process's heap or
+//!   anonymous memory), next to Debian's linphone-desktop idle on the same display;
 //! - the .deb size, when `cargo xtask bundle` has produced one.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout, dead_code)]
@@ -80,6 +82,11 @@ struct Memory {
     rss: u64,
     /// Each process's name and PSS, to say which one grows.
     each: Vec<(String, u64)>,
+    /// PSS by mapping, to say where the memory is: a library's pages summed over the
+    /// processes (PSS already divides a shared page among them, so a page one more process
+    /// touches moves PSS between them without adding any), private memory named with its
+    /// process ("WebKitWebProces [anon]", "switchboard [heap]").
+    regions: std::collections::BTreeMap<String, u64>,
 }
 
 impl Memory {
@@ -106,10 +113,82 @@ impl Memory {
             let pss = field("Pss:");
             m.rss += field("Rss:");
             let name = std::fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
-            m.each.push((name.trim().to_owned(), pss));
+            let name = name.trim().to_owned();
+            for (label, kib) in pss_by_mapping(&std::fs::read_to_string(format!("/proc/{p}/smaps")).unwrap_or_default())
+            {
+                let key = if label.starts_with('[') {
+                    format!("{name} {label}")
+                } else {
+                    label
+                };
+                *m.regions.entry(key).or_default() += kib;
+            }
+            m.each.push((name, pss));
         }
         m
     }
+
+    /// The largest mappings, largest first, down to `min` KiB.
+    fn largest(&self, min: u64) -> Vec<(String, u64)> {
+        let mut big: Vec<(String, u64)> = self
+            .regions
+            .iter()
+            .filter(|(_, v)| **v >= min)
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        big.sort_by_key(|(_, v)| std::cmp::Reverse(*v));
+        big
+    }
+
+    /// The mappings whose PSS grew most from `before` to `self`, largest first, down to
+    /// `min` KiB: where the growth lives (a process's heap or anonymous memory, a library).
+    fn grown_since(&self, before: &Memory, min: u64) -> Vec<(String, i64)> {
+        let mut grown: Vec<(String, i64)> = self
+            .regions
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    *v as i64 - before.regions.get(k).copied().unwrap_or(0) as i64,
+                )
+            })
+            .filter(|(_, d)| d.unsigned_abs() >= min)
+            .collect();
+        grown.sort_by_key(|(_, d)| -d.abs());
+        grown
+    }
+}
+
+/// PSS in KiB summed by mapping name over one `/proc/PID/smaps`: a file's base name, the
+/// kernel's own names (`[heap]`, `[stack]`), or for unnamed anonymous memory `[anon jit]`
+/// when executable (JavaScriptCore's compiled code) and `[anon]` otherwise.
+fn pss_by_mapping(smaps: &str) -> std::collections::BTreeMap<String, u64> {
+    let mut by = std::collections::BTreeMap::new();
+    // The mapping being read: its label so far and its PSS; VmFlags, its last line, ends it.
+    let (mut label, mut pss) = (String::new(), 0u64);
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        let Some(first) = words.next() else { continue };
+        match first {
+            "Pss:" => pss = words.next().and_then(|v| v.parse().ok()).unwrap_or(0),
+            "VmFlags:" => {
+                if label == "[anon]" && words.any(|f| f == "ex") {
+                    label = "[anon jit]".to_owned();
+                }
+                *by.entry(std::mem::take(&mut label)).or_default() += pss;
+            }
+            f if f.ends_with(':') => {}
+            _ => {
+                // A mapping's header: address range, perms, offset, device, inode, [path].
+                label = match words.nth(4).unwrap_or("") {
+                    "" => "[anon]".to_owned(),
+                    p if p.starts_with('[') => p.to_owned(),
+                    p => p.rsplit('/').next().unwrap_or(p).to_owned(),
+                };
+            }
+        }
+    }
+    by
 }
 
 impl std::fmt::Display for Memory {
@@ -434,6 +513,12 @@ async fn run() {
     // process's in one run, gone 10 s on and flat to 55 s); read again to say what stays.
     tokio::time::sleep(RETAINED_AFTER).await;
     let kept = Memory::of_tree(a.pid());
+    // The same number of calls again, read as long after (5 s settle + 30 s, as above):
+    // what each call keeps once the first ones have warmed WebKit up (its first page
+    // updates after start allocate what later ones reuse), apart from that one-off.
+    calls(CALLS, 2 * CALLS).await;
+    tokio::time::sleep(RETAINED_AFTER + SETTLE).await;
+    let kept_again = Memory::of_tree(a.pid());
     a.stop().await;
     drop(gateway);
     let linphone = linphone_idle(&display, SETTLE).await;
@@ -456,6 +541,26 @@ async fn run() {
         RETAINED_AFTER.as_secs(),
         (kept.pss() as f64 - idle.pss() as f64) / 1024.0
     );
+    println!(
+        "  where it stays (PSS by mapping, idle -> {} s later, 0.3 MiB or more):",
+        RETAINED_AFTER.as_secs()
+    );
+    for (mapping, kib) in kept.grown_since(&idle, 300) {
+        println!("    {mapping}: {:+.1} MiB", kib as f64 / 1024.0);
+    }
+    let per_call = (kept_again.pss() as f64 - kept.pss() as f64) / CALLS as f64;
+    println!(
+        "  {CALLS} calls more, {} s later: {kept_again}: {:+.1} MiB PSS, {per_call:+.1} KiB a call",
+        (RETAINED_AFTER + SETTLE).as_secs(),
+        (kept_again.pss() as f64 - kept.pss() as f64) / 1024.0
+    );
+    for (mapping, kib) in kept_again.grown_since(&kept, 300) {
+        println!("    {mapping}: {:+.1} MiB", kib as f64 / 1024.0);
+    }
+    println!("  where idle memory is (PSS by mapping, 2 MiB or more):");
+    for (mapping, kib) in idle.largest(2048) {
+        println!("    {mapping}: {:.1} MiB", kib as f64 / 1024.0);
+    }
     match linphone {
         Some(l) => println!(
             "  anchor linphone-desktop idle, same display: {l}; Switchboard/linphone {:.2}x PSS",
