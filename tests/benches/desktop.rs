@@ -128,18 +128,6 @@ impl Memory {
         m
     }
 
-    /// The largest mappings, largest first, down to `min` KiB.
-    fn largest(&self, min: u64) -> Vec<(String, u64)> {
-        let mut big: Vec<(String, u64)> = self
-            .regions
-            .iter()
-            .filter(|(_, v)| **v >= min)
-            .map(|(k, v)| (k.clone(), *v))
-            .collect();
-        big.sort_by_key(|(_, v)| std::cmp::Reverse(*v));
-        big
-    }
-
     /// The mappings whose PSS grew most from `before` to `self`, largest first, down to
     /// `min` KiB: where the growth lives (a process's heap or anonymous memory, a library).
     fn grown_since(&self, before: &Memory, min: u64) -> Vec<(String, i64)> {
@@ -558,7 +546,8 @@ async fn run() {
         println!("    {mapping}: {:+.1} MiB", kib as f64 / 1024.0);
     }
     println!("  where idle memory is (PSS by mapping, 2 MiB or more):");
-    for (mapping, kib) in idle.largest(2048) {
+    // Grown from nothing: the largest mappings.
+    for (mapping, kib) in idle.grown_since(&Memory::default(), 2048) {
         println!("    {mapping}: {:.1} MiB", kib as f64 / 1024.0);
     }
     match linphone {
