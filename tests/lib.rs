@@ -285,7 +285,11 @@ impl Window {
         let shots = target_dir().join("e2e-screenshots");
         std::fs::create_dir_all(&shots).expect("screenshot directory");
         Self {
-            ui: Ui { c, shots },
+            ui: Ui {
+                c,
+                shots,
+                display: display.clone(),
+            },
             display,
             procs,
             logs,
@@ -299,6 +303,8 @@ impl Window {
 pub struct Ui {
     pub c: fantoccini::Client,
     shots: PathBuf,
+    /// The window's own X display, which [`Ui::shot`] reads.
+    display: String,
 }
 
 impl Ui {
@@ -440,7 +446,10 @@ impl Ui {
         assert_eq!(v.as_str(), Some(value), "{css} has no option {value}");
     }
 
-    /// Save a screenshot as `target/e2e-screenshots/<name>.png`.
+    /// Save a screenshot as `target/e2e-screenshots/<name>.png`: the window's display, as
+    /// X holds it, which is what the agent sees. (WebDriver's own screenshot asks WebKit
+    /// for a snapshot of the page, which never returns when WebKit paints without
+    /// compositing, as the app has it do.)
     pub async fn shot(&self, name: &str) {
         // WebKit paints asynchronously: wait for two animation frames so the picture shows
         // the DOM the test has just checked, not the frame before it.
@@ -451,8 +460,15 @@ impl Ui {
                 vec![],
             )
             .await;
-        let png = self.c.screenshot().await.expect("screenshot");
-        std::fs::write(self.shots.join(format!("{name}.png")), png).expect("write the screenshot");
+        let path = self.shots.join(format!("{name}.png"));
+        let status = Command::new("import")
+            .args(["-window", "root"])
+            .arg(&path)
+            .env("DISPLAY", &self.display)
+            .status()
+            .await
+            .expect("ImageMagick's import is installed (cargo xtask setup)");
+        assert!(status.success(), "screenshot {name}: import {status}");
     }
 }
 

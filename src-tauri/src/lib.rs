@@ -91,13 +91,7 @@ fn open_main_window<R: Runtime>(app: &tauri::App<R>, boot: &Boot) -> Result<(), 
 
 /// WebKitGTK is tuned for a browser by default: caches for back/forward navigation and for
 /// pages visited again. This window shows one page for a whole shift, so those caches have
-/// nothing to keep (in `bench desktop` they were worth ~3 MiB, within its noise). Turning
-/// compositing off saves ~90 MiB, but with it some pages stop delivering rendering updates
-/// under Xvfb (WebDriver clicks and `requestAnimationFrame` never return), whether it is
-/// switched at run time, set on `about:blank` before the app's page loads, or set for the
-/// whole process with `WEBKIT_DISABLE_COMPOSITING_MODE=1` before WebKit starts (that one
-/// measured 336 -> 243 MiB, and the no-keyring, audio-devices and LiveKit-call windows
-/// froze the same way).
+/// nothing to keep (in `bench desktop` they were worth ~3 MiB, within its noise).
 #[cfg(target_os = "linux")]
 fn lighten<R: Runtime>(window: &tauri::WebviewWindow<R>) {
     let result = window.with_webview(|webview| {
@@ -118,27 +112,38 @@ fn lighten<R: Runtime>(window: &tauri::WebviewWindow<R>) {
 #[cfg(not(target_os = "linux"))]
 fn lighten<R: Runtime>(_window: &tauri::WebviewWindow<R>) {}
 
-/// WebKitGTK paints pages with Skia on the GPU by default (compositing stays on GL either
-/// way). This console is text and a few bars, which Skia paints on the CPU nearly as fast,
-/// while the GPU painter's GL context and worker cost the web process ~33 MiB PSS under
-/// Mesa's software GL, what machines without a GPU (virtual desktops, VMs) run: in `bench
-/// desktop`, idle 312.7 -> 279.5 MiB over all processes, web process 197.3 -> 164.1 MiB.
-/// The price is a few ms of the first paint (page loaded -> first paint 67 -> 78 ms,
-/// medians of 10 alternating starts; `bench desktop`'s start medians move more between
-/// runs than that). WebKit reads the variable when its web process starts, and that
-/// process inherits our environment; a value set by whoever launches us is kept (`=0`
-/// brings GPU painting back).
+/// How WebKit draws, chosen before it starts. WebKit reads these variables in the app and
+/// in its web process, which inherits our environment; a value set by whoever launches us
+/// is kept, so `=0` brings WebKit's default back.
+///
+/// - `WEBKIT_DISABLE_COMPOSITING_MODE=1`: the page is painted straight into the window on
+///   the CPU instead of composited in GL layers. Under Mesa's software GL, what machines
+///   without a GPU (virtual desktops, VMs) run, the compositor's GL surfaces, textures and
+///   threads cost the web process ~58 MiB PSS (168 -> 110 MiB on the sign-in page), and
+///   every frame that moves a meter was composited whole in software. This console is
+///   text and a few bars: nothing in it needs GL layers. (An earlier look took this mode
+///   for frozen windows under Xvfb: it was WebDriver's screenshot, `get_snapshot`, that
+///   never returns in it; the window paints, and the tests now read the screen from X.)
+/// - `WEBKIT_SKIA_ENABLE_CPU_RENDERING=1`: when compositing is on after all (the launcher
+///   set the first to 0), Skia paints the layers on the CPU, which for this page is
+///   nearly as fast as its GPU painter, whose GL context and worker cost the web process
+///   ~33 MiB PSS under software GL.
 #[cfg(target_os = "linux")]
-fn paint_on_cpu() {
-    // GLib's setenv, like std's, must not race another thread reading the environment:
-    // `run` calls this before the process has started any thread.
-    if let Err(e) = webkit2gtk::glib::setenv("WEBKIT_SKIA_ENABLE_CPU_RENDERING", "1", false) {
-        tracing::warn!(error = %e, "could not choose CPU painting for WebKit");
+fn webkit_defaults() {
+    for (var, value) in [
+        ("WEBKIT_DISABLE_COMPOSITING_MODE", "1"),
+        ("WEBKIT_SKIA_ENABLE_CPU_RENDERING", "1"),
+    ] {
+        // GLib's setenv, like std's, must not race another thread reading the
+        // environment: `run` calls this before the process has started any thread.
+        if let Err(e) = webkit2gtk::glib::setenv(var, value, false) {
+            tracing::warn!(error = %e, var, "could not set a WebKit default");
+        }
     }
 }
 
 #[cfg(not(target_os = "linux"))]
-fn paint_on_cpu() {}
+fn webkit_defaults() {}
 
 /// The app, ready to run.
 pub fn builder<R: Runtime>() -> tauri::Builder<R> {
@@ -281,7 +286,7 @@ pub fn run() {
         None => log.init(),
     }
     // Before any thread starts (the environment is written) and after the log is set up.
-    paint_on_cpu();
+    webkit_defaults();
     builder::<tauri::Wry>()
         .run(tauri::generate_context!())
         .expect("the desktop app failed to start");
