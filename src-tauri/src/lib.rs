@@ -119,9 +119,8 @@ fn lighten<R: Runtime>(_window: &tauri::WebviewWindow<R>) {}
 /// - `WEBKIT_DISABLE_COMPOSITING_MODE=1`: the page is painted straight into the window on
 ///   the CPU instead of composited in GL layers. Under Mesa's software GL, what machines
 ///   without a GPU (virtual desktops, VMs) run, the compositor's GL surfaces, textures and
-///   threads cost the web process ~58 MiB PSS (168 -> 110 MiB on the sign-in page), and
-///   every frame that moves a meter was composited whole in software. This console is
-///   text and a few bars: nothing in it needs GL layers. (An earlier look took this mode
+///   threads cost the web process ~58 MiB PSS (168 -> 110 MiB on the sign-in page). This
+///   console is text and a few bars: nothing in it needs GL layers. (An earlier look took this mode
 ///   for frozen windows under Xvfb: it was WebDriver's screenshot, `get_snapshot`, that
 ///   never returns in it; the window paints, and the tests now read the screen from X.)
 /// - `WEBKIT_SKIA_ENABLE_CPU_RENDERING=1`: when compositing is on after all (the launcher
