@@ -173,10 +173,8 @@ pub fn app_binary() -> PathBuf {
 /// (tauri-driver + WebKitWebDriver). Everything it started stops when it is dropped.
 #[derive(Debug)]
 pub struct Window {
-    /// The WebDriver session on the app's page.
+    /// The WebDriver session on the app's page, and the X display the app runs on.
     pub ui: Ui,
-    /// The X display the app runs on (`:N`).
-    pub display: String,
     procs: Vec<Child>,
     logs: WindowLogs,
 }
@@ -247,7 +245,7 @@ impl Drop for Window {
         if std::thread::panicking() {
             // The app's log is what explains a failed wait on its window ("Gateway
             // offline" after 30 s says nothing about why); the files stay as well.
-            self.logs.print_tails(&self.display);
+            self.logs.print_tails(&self.ui.display);
         } else {
             self.logs.remove();
         }
@@ -285,12 +283,7 @@ impl Window {
         let shots = target_dir().join("e2e-screenshots");
         std::fs::create_dir_all(&shots).expect("screenshot directory");
         Self {
-            ui: Ui {
-                c,
-                shots,
-                display: display.clone(),
-            },
-            display,
+            ui: Ui { c, shots, display },
             procs,
             logs,
         }
@@ -303,8 +296,8 @@ impl Window {
 pub struct Ui {
     pub c: fantoccini::Client,
     shots: PathBuf,
-    /// The window's own X display, which [`Ui::shot`] reads.
-    display: String,
+    /// The window's own X display (`:N`), which [`Ui::shot`] reads.
+    pub display: String,
 }
 
 impl Ui {

@@ -51,7 +51,7 @@ async fn shift() {
         ],
     )
     .await;
-    let (ui, display) = (&window.ui, window.display.clone());
+    let (ui, display) = (&window.ui, window.ui.display.clone());
 
     // Sign in.
     ui.el("#signin-url").await;
