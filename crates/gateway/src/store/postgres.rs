@@ -31,7 +31,7 @@ use super::rows::{CALL_COLUMNS, CALL_UPDATE, bind_call};
 use super::sql::{Backend, Created, NewEvent, Receipt, pool_options};
 use super::{StoreError, StoreResult};
 
-/// The LISTEN/NOTIFY channel (migration 0011's `number_events` NOTIFYs it by name).
+/// The LISTEN/NOTIFY channel (`number_events`, migrations 0011 and 0012, NOTIFYs it by name).
 pub const CHANNEL: &str = "switchboard_events";
 
 /// One numbering run: every committed, unnumbered event gets its business's next number
@@ -39,7 +39,9 @@ pub const CHANNEL: &str = "switchboard_events";
 /// shares, and [`CHANNEL`] is NOTIFYed when any was; answers how many it numbered. A
 /// function of migration 0011, so that a run is one round trip; called outside a
 /// transaction, it holds the lock until its own commit, and its numbering statement takes
-/// its snapshot after the lock is granted, so it sees every run before it.
+/// its snapshot after the lock is granted, so it sees every run before it. (0012 rewrote
+/// the function as small statements: its one set-based statement cost more to start than
+/// to run on the few events a run usually finds.)
 const NUMBER: &str = "SELECT number_events()";
 
 /// Where [`bind_write`] binds its parameters after the record's columns (`$1..$n`, as in
