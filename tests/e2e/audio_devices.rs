@@ -20,7 +20,7 @@ use std::time::Duration;
 use pulse::Pulse;
 use switchboard_e2e::{Window, app_binary, free_port, meter_above};
 use switchboard_media::device::read_wav;
-use switchboard_media::tone::tone_blocks;
+use switchboard_media::tone::tone_timeline;
 
 const HEADSET: &str = "Switchboard test headset";
 
@@ -129,33 +129,36 @@ async fn headset_call() {
         read_wav(&file).ok().filter(|s| s.len() > 48_000)
     })
     .await;
-    let tones = tone_blocks(&heard, &[600, 440]);
-    println!("the caller heard 100 ms blocks: {tones:?}");
+    let timeline = tone_timeline(&heard, &[600, 440]);
+    let tones = timeline_text(&timeline);
+    println!("the caller heard, 100 ms a character (H 600 Hz, D 440 Hz, . neither): {tones}");
     // Where the audio stops and starts again (the device switch, the hang-up), the caller's
     // jitter buffer has Opus conceal the gap, and concealment wanders in pitch (a 440 Hz
-    // tone conceals as 400-500 Hz blocks): a lone 100 ms block of it can land on either
-    // test frequency. What the caller *heard* is the stretches of 300 ms or more; those
-    // must be the headset's, then the default's.
-    let stretches = steady_stretches(&tones, 3);
+    // tone has concealed as 400-500 Hz blocks, and as 600 Hz at a hang-up): a lone 100 ms
+    // block of it can land on either test frequency. What the caller *heard* is the
+    // stretches of 300 ms or more without a break; those must be the headset's, then the
+    // default's. (Counting blocks with the silence between them left out once joined lone
+    // concealed blocks into such a "stretch".)
+    let stretches = steady_stretches(&timeline, 3);
     println!("stretches of 300 ms or more: {stretches:?}");
     assert!(
         stretches.iter().any(|(t, _)| *t == 600),
-        "the caller never heard the headset: {tones:?}"
+        "the caller never heard the headset: {tones}"
     );
     assert!(
         stretches.iter().any(|(t, _)| *t == 440),
-        "the caller never heard the default microphone: {tones:?}"
+        "the caller never heard the default microphone: {tones}"
     );
     let order: Vec<u32> = stretches.iter().map(|(t, _)| *t).collect();
     assert!(
         order.windows(2).all(|w| !(w[0] == 440 && w[1] == 600)),
-        "the headset's tone came back after the fallback: {tones:?}"
+        "the headset's tone came back after the fallback: {tones}"
     );
     let heard_for = |tone: u32| -> usize { stretches.iter().filter(|(t, _)| *t == tone).map(|(_, n)| n).sum() };
-    assert!(heard_for(600) >= 5, "at least half a second of the headset: {tones:?}");
+    assert!(heard_for(600) >= 5, "at least half a second of the headset: {tones}");
     assert!(
         heard_for(440) >= 5,
-        "at least half a second of the default microphone: {tones:?}"
+        "at least half a second of the default microphone: {tones}"
     );
     drop(builtin);
     ui.c.clone().close().await.unwrap();
@@ -190,26 +193,44 @@ async fn mic_stays_live(ui: &switchboard_e2e::Ui, when: &str) {
     }
 }
 
-/// Runs of the same tone at least `min` blocks long, in order, as (tone, blocks); runs of one
-/// tone separated only by shorter runs of others are merged.
-fn steady_stretches(tones: &[u32], min: usize) -> Vec<(u32, usize)> {
+/// Unbroken runs of the same tone at least `min` blocks long, in order, as (tone, blocks);
+/// runs of one tone separated only by shorter runs of others or of neither are merged.
+fn steady_stretches(timeline: &[Option<u32>], min: usize) -> Vec<(u32, usize)> {
     let mut out: Vec<(u32, usize)> = Vec::new();
-    for run in tones.chunk_by(|a, b| a == b) {
+    for run in timeline.chunk_by(|a, b| a == b) {
+        let Some(tone) = run[0] else { continue };
         if run.len() < min {
             continue;
         }
         match out.last_mut() {
-            Some((t, n)) if *t == run[0] => *n += run.len(),
-            _ => out.push((run[0], run.len())),
+            Some((t, n)) if *t == tone => *n += run.len(),
+            _ => out.push((tone, run.len())),
         }
     }
     out
 }
 
+/// The timeline as one character a block: H the headset's tone, D the default's, . neither.
+fn timeline_text(timeline: &[Option<u32>]) -> String {
+    timeline
+        .iter()
+        .map(|b| match b {
+            Some(600) => 'H',
+            Some(440) => 'D',
+            _ => '.',
+        })
+        .collect()
+}
+
 #[test]
 fn stretches_ignore_lone_blocks_and_keep_order() {
-    let heard = [600, 600, 600, 600, 440, 600, 440, 440, 440, 600];
+    let (h, d) = (Some(600), Some(440));
+    let heard = [h, h, h, h, d, h, d, d, d, h];
     assert_eq!(steady_stretches(&heard, 3), vec![(600, 4), (440, 3)]);
-    let back = [600, 600, 600, 440, 440, 440, 600, 600, 600];
+    let back = [h, h, h, d, d, d, h, h, h];
     assert_eq!(steady_stretches(&back, 3), vec![(600, 3), (440, 3), (600, 3)]);
+    // Lone blocks with silence between them are not a stretch, however many there are.
+    let concealed = [h, h, h, d, d, d, h, None, h, None, None, h, d, d, d];
+    assert_eq!(steady_stretches(&concealed, 3), vec![(600, 3), (440, 6)]);
+    assert_eq!(timeline_text(&concealed), "HHHDDDH.H..HDDD");
 }

@@ -62,16 +62,24 @@ pub fn dominant_frequency(samples: &[f32]) -> Option<f32> {
 }
 
 /// Which of `tones` (Hz, within 15 Hz) each 100 ms block of `samples` holds, in order;
-/// blocks holding none of them (silence, noise, other sounds) are left out.
+/// blocks holding none of them (silence, noise, other sounds) are left out. Where the
+/// time between blocks matters (is a run of blocks one stretch of sound?), read
+/// [`tone_timeline`] instead.
+pub fn tone_blocks(samples: &[f32], tones: &[u32]) -> Vec<u32> {
+    tone_timeline(samples, tones).into_iter().flatten().collect()
+}
+
+/// Which of `tones` (Hz, within 15 Hz) each 100 ms block of `samples` holds, one entry a
+/// block: `None` where it holds none of them (silence, noise, other sounds).
 ///
 /// A block counts only when the tone found carries a fair part of its sound. Sound that
 /// starts a few milliseconds before a block's end lies under the window's tail, where the
 /// spectrum's peak is leakage and can fall on any frequency, a listed one included: such a
 /// block measures near 0 here, a block the tone fills about 1.
-pub fn tone_blocks(samples: &[f32], tones: &[u32]) -> Vec<u32> {
+pub fn tone_timeline(samples: &[f32], tones: &[u32]) -> Vec<Option<u32>> {
     samples
         .chunks_exact(SAMPLE_RATE as usize / 10)
-        .filter_map(|block| {
+        .map(|block| {
             let f = dominant_frequency(block)?;
             let tone = tones.iter().copied().find(|t| (f - *t as f32).abs() < 15.0)?;
             let share = tone_level(block, tone as f32) / (rms(block) * std::f32::consts::SQRT_2);
@@ -257,6 +265,11 @@ mod tests {
         v.extend(sine(1000.0, 0.5, 4800));
         v.extend(sine(440.0, 0.5, 4800));
         assert_eq!(tone_blocks(&v, &[600, 440]), [600, 600, 440]);
+        assert_eq!(
+            tone_timeline(&v, &[600, 440]),
+            [Some(600), Some(600), None, None, Some(440)],
+            "the silence and the 1 kHz block keep their places"
+        );
     }
 
     #[test]
