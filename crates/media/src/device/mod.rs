@@ -53,6 +53,9 @@ pub struct XrunCounters {
     /// first pull), so the engine can top the ring up just before the next one (see
     /// [`crate::speaker`]). Devices paced by a carrier's network leave it at 0.
     pub last_pull_us: AtomicU64,
+    /// When the device last handed over captured samples ([`device_clock_us`]; 0 before
+    /// the first): a stream that reported an error but keeps capturing still works.
+    pub last_capture_us: AtomicU64,
 }
 
 /// Microseconds since this process first asked: the clock of pull stamps.
@@ -92,6 +95,8 @@ pub(crate) struct PlaybackSide {
 
 /// A fresh capture ring: (device end, engine end).
 pub(crate) fn capture_ring(counters: &Arc<XrunCounters>) -> (CaptureSide, rtrb::Consumer<f32>) {
+    // Start the capture-stamp clock here, so its one-time set-up never runs in a callback.
+    device_clock_epoch();
     let (tx, rx) = rtrb::RingBuffer::new(RING_SAMPLES);
     (
         CaptureSide {
@@ -132,6 +137,9 @@ impl CaptureSide {
         if RING_SAMPLES - self.ring.slots() >= crate::FRAME_SAMPLES {
             self.counters.frame_captured.notify_one();
         }
+        self.counters
+            .last_capture_us
+            .store(device_clock_us().max(1), Ordering::Relaxed);
     }
 }
 

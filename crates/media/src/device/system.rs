@@ -4,6 +4,8 @@
 //! thread opens the chosen input and output (or the system defaults), and when one of them
 //! disappears mid-call it reopens the default with fresh rings, hands the new ring ends to
 //! the engine ([`AudioDevice::replacement`]) and says so with [`DeviceEvent::FellBack`].
+//! A stream that reports an error but goes on moving samples is left alone
+//! (`FAULT_GRACE`): reopening costs the call a quarter second of audio both ways.
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -13,7 +15,9 @@ use std::time::Duration;
 use cpal::traits::{DeviceTrait, HostTrait, StreamTrait};
 use serde::{Deserialize, Serialize};
 
-use super::{AudioDevice, DeviceEvent, Direction, EngineIo, XrunCounters, capture_ring, playback_ring};
+use super::{
+    AudioDevice, DeviceEvent, Direction, EngineIo, XrunCounters, capture_ring, device_clock_us, playback_ring,
+};
 use crate::{MediaError, SAMPLE_RATE};
 use std::sync::Arc;
 
@@ -120,6 +124,9 @@ enum Msg {
     /// A stream of generation `.1` stopped working: the device went away (`None`) or the
     /// sound system reported an error it does not recover from by itself.
     Broken(Direction, u64, Option<String>),
+    /// A stream of generation `.1` reported error `.2` at `.3` ([`device_clock_us`]). It
+    /// is broken only if it then stops moving samples (see [`FAULT_GRACE`]).
+    Faulted(Direction, u64, String, u64),
 }
 
 /// The system sound card(s); see the module docs.
@@ -168,20 +175,30 @@ fn error_callback(
     control: &mpsc::Sender<Msg>,
 ) -> impl FnMut(cpal::Error) + Send + 'static {
     let (tx, counters) = (control.clone(), counters.clone());
+    let mut last_fault: Option<std::time::Instant> = None;
     move |e: cpal::Error| {
         // Not the audio callback: sending (and its allocation) is fine here.
-        let reason = match e.kind() {
+        match e.kind() {
             // cpal restarts the stream itself after an xrun: count it, nothing to do.
             cpal::ErrorKind::Xrun => {
                 counters.device_xruns.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                return;
             }
-            cpal::ErrorKind::DeviceNotAvailable => None,
-            // Anything else (a sound server that died, a driver error) repeats on every
-            // poll: the device is as good as gone.
-            _ => Some(e.to_string()),
-        };
-        let _ = tx.send(Msg::Broken(direction, generation, reason));
+            cpal::ErrorKind::DeviceNotAvailable => {
+                let _ = tx.send(Msg::Broken(direction, generation, None));
+            }
+            // Anything else: a sound server that died repeats it on every poll, but
+            // PulseAudio's ALSA plugin also fails a single call right after a stream
+            // starts (seen on CI: `snd_pcm_avail_delay` I/O error within 20 ms), and
+            // cpal polls on. The device thread judges which it was. A dead stream's
+            // errors come in a tight loop: one report every 50 ms is plenty.
+            _ => {
+                let now = std::time::Instant::now();
+                if last_fault.is_none_or(|t| now.duration_since(t) >= Duration::from_millis(50)) {
+                    last_fault = Some(now);
+                    let _ = tx.send(Msg::Faulted(direction, generation, e.to_string(), device_clock_us()));
+                }
+            }
+        }
     }
 }
 
@@ -329,6 +346,8 @@ struct Open {
     /// Errors from streams of an older generation (already replaced) are ignored.
     generation: u64,
     opened: std::time::Instant,
+    /// The streams' stamps: whether they still move samples.
+    counters: Arc<XrunCounters>,
 }
 
 impl Open {
@@ -337,6 +356,15 @@ impl Open {
             Direction::Input => &self.input.0,
             Direction::Output => &self.output.0,
         }
+    }
+
+    /// Whether the `direction` stream has moved samples since `since_us`.
+    fn moved_since(&self, direction: Direction, since_us: u64) -> bool {
+        let stamp = match direction {
+            Direction::Input => &self.counters.last_capture_us,
+            Direction::Output => &self.counters.last_pull_us,
+        };
+        stamp.load(std::sync::atomic::Ordering::Relaxed) > since_us
     }
 }
 
@@ -356,6 +384,7 @@ fn open_both(
             output: (output, out_stream),
             generation,
             opened: std::time::Instant::now(),
+            counters: counters.clone(),
         },
         EngineIo {
             capture,
@@ -368,6 +397,56 @@ fn open_both(
 /// The shortest time between reopening devices after a failure.
 const REOPEN_BACKOFF: Duration = Duration::from_millis(250);
 
+/// How long a stream that reported an error has to show it still works (its callback ran
+/// again) before it counts as broken. Reopening costs both directions a quarter second of
+/// audio, so a stream that goes on is left alone: on CI a fallback speaker failed one call
+/// right after each start, and reopening it each time cut the agent's microphone for two
+/// seconds. Several device periods long, so a working stream has run in it.
+const FAULT_GRACE: Duration = Duration::from_millis(150);
+
+/// A stream that reported an error, waiting for [`FAULT_GRACE`] to pass.
+struct Suspect {
+    direction: Direction,
+    generation: u64,
+    reason: String,
+    since_us: u64,
+    until: std::time::Instant,
+}
+
+/// The next thing for the device thread to act on: a message, or a suspect stream of
+/// `generation` whose grace ran out without it moving samples (`moved(direction, since_us)`
+/// false), as [`Msg::Broken`]. `None`: time to stop.
+fn next_msg(
+    control: &mpsc::Receiver<Msg>,
+    suspects: &mut Vec<Suspect>,
+    generation: u64,
+    moved: impl Fn(Direction, u64) -> bool,
+) -> Option<Msg> {
+    loop {
+        let Some(until) = suspects.iter().map(|s| s.until).min() else {
+            return control.recv().ok();
+        };
+        match control.recv_timeout(until.saturating_duration_since(std::time::Instant::now())) {
+            Ok(msg) => return Some(msg),
+            Err(mpsc::RecvTimeoutError::Disconnected) => return None,
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        let now = std::time::Instant::now();
+        let (due, waiting): (Vec<Suspect>, Vec<Suspect>) = suspects.drain(..).partition(|s| s.until <= now);
+        *suspects = waiting;
+        for s in due {
+            if s.generation != generation {
+                continue;
+            }
+            if moved(s.direction, s.since_us) {
+                tracing::info!(direction = ?s.direction, reason = %s.reason, "audio device went on after an error");
+                continue;
+            }
+            return Some(Msg::Broken(s.direction, s.generation, Some(s.reason)));
+        }
+    }
+}
+
 /// The device thread: owns the streams, reopens them on loss or on a new choice.
 fn device_thread(
     mut open: Open,
@@ -376,10 +455,27 @@ fn device_thread(
     replacements: mpsc::Sender<EngineIo>,
     events: Option<tokio::sync::mpsc::UnboundedSender<DeviceEvent>>,
 ) {
-    while let Ok(msg) = control.recv() {
+    let mut suspects: Vec<Suspect> = Vec::new();
+    while let Some(msg) = next_msg(&control, &mut suspects, open.generation, |d, since| {
+        open.moved_since(d, since)
+    }) {
         let generation = open.generation + 1;
         let reopened = match msg {
             Msg::Stop => break,
+            Msg::Faulted(direction, g, reason, since_us) => {
+                let known = suspects.iter().any(|s| s.direction == direction && s.generation == g);
+                if g == open.generation && !known {
+                    tracing::debug!(?direction, %reason, "audio device reported an error; watching it");
+                    suspects.push(Suspect {
+                        direction,
+                        generation: g,
+                        reason,
+                        since_us,
+                        until: std::time::Instant::now() + FAULT_GRACE,
+                    });
+                }
+                continue;
+            }
             Msg::Broken(_, g, _) if g != open.generation => continue,
             Msg::Broken(direction, _, reason) => {
                 let (lost, kept) = (open.device(direction).clone(), open.device(direction.other()).clone());
@@ -571,5 +667,68 @@ impl AudioDevice for SystemAudio {
 impl Drop for SystemAudio {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn suspect(direction: Direction, generation: u64, since_us: u64) -> Suspect {
+        Suspect {
+            direction,
+            generation,
+            reason: "I/O error".into(),
+            since_us,
+            until: std::time::Instant::now() + FAULT_GRACE,
+        }
+    }
+
+    #[test]
+    fn a_stream_that_goes_on_after_an_error_is_left_alone() {
+        let (tx, rx) = mpsc::channel();
+        let mut suspects = vec![suspect(Direction::Output, 3, 1_000)];
+        // The output kept pulling after the error; then the user stops.
+        let later = std::thread::spawn(move || {
+            std::thread::sleep(FAULT_GRACE * 2);
+            tx.send(Msg::Stop).unwrap();
+        });
+        let msg = next_msg(&rx, &mut suspects, 3, |d, since| {
+            d == Direction::Output && since == 1_000
+        });
+        assert!(
+            matches!(msg, Some(Msg::Stop)),
+            "no reopen, the next message is the stop"
+        );
+        assert!(suspects.is_empty(), "the suspicion is dropped once judged");
+        later.join().unwrap();
+    }
+
+    #[test]
+    fn a_stream_that_stops_after_an_error_is_broken_once_its_grace_is_over() {
+        let (_tx, rx) = mpsc::channel();
+        let mut suspects = vec![suspect(Direction::Input, 3, 1_000)];
+        let start = std::time::Instant::now();
+        let msg = next_msg(&rx, &mut suspects, 3, |_, _| false);
+        assert!(start.elapsed() >= FAULT_GRACE, "judged only after the grace");
+        match msg {
+            Some(Msg::Broken(Direction::Input, 3, Some(reason))) => assert_eq!(reason, "I/O error"),
+            _ => panic!("expected the input to count as broken"),
+        }
+    }
+
+    #[test]
+    fn a_suspect_of_a_replaced_generation_is_forgotten() {
+        let (tx, rx) = mpsc::channel();
+        // Generation 2 was replaced by 3 while it was watched: its grace ends unjudged.
+        let mut suspects = vec![suspect(Direction::Input, 2, 1_000)];
+        let later = std::thread::spawn(move || {
+            std::thread::sleep(FAULT_GRACE * 2);
+            tx.send(Msg::Stop).unwrap();
+        });
+        let msg = next_msg(&rx, &mut suspects, 3, |_, _| false);
+        assert!(matches!(msg, Some(Msg::Stop)));
+        later.join().unwrap();
     }
 }
