@@ -685,15 +685,22 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_stream_that_goes_on_after_an_error_is_left_alone() {
+    /// A control channel whose only message, a stop, comes at twice the grace: a suspect
+    /// that should count as broken would be reported before it.
+    fn stop_after_the_grace() -> (mpsc::Receiver<Msg>, std::thread::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel();
-        let mut suspects = vec![suspect(Direction::Output, 3, 1_000)];
-        // The output kept pulling after the error; then the user stops.
         let later = std::thread::spawn(move || {
             std::thread::sleep(FAULT_GRACE * 2);
             tx.send(Msg::Stop).unwrap();
         });
+        (rx, later)
+    }
+
+    #[test]
+    fn a_stream_that_goes_on_after_an_error_is_left_alone() {
+        let (rx, later) = stop_after_the_grace();
+        let mut suspects = vec![suspect(Direction::Output, 3, 1_000)];
+        // The output kept pulling after the error; then the user stops.
         let msg = next_msg(&rx, &mut suspects, 3, |d, since| {
             d == Direction::Output && since == 1_000
         });
@@ -720,13 +727,9 @@ mod tests {
 
     #[test]
     fn a_suspect_of_a_replaced_generation_is_forgotten() {
-        let (tx, rx) = mpsc::channel();
+        let (rx, later) = stop_after_the_grace();
         // Generation 2 was replaced by 3 while it was watched: its grace ends unjudged.
         let mut suspects = vec![suspect(Direction::Input, 2, 1_000)];
-        let later = std::thread::spawn(move || {
-            std::thread::sleep(FAULT_GRACE * 2);
-            tx.send(Msg::Stop).unwrap();
-        });
         let msg = next_msg(&rx, &mut suspects, 3, |_, _| false);
         assert!(matches!(msg, Some(Msg::Stop)));
         later.join().unwrap();
