@@ -489,6 +489,7 @@ async fn engine_loop(inner: std::sync::Weak<Inner>) {
         {
             let Ok(mut p) = inner.pipeline.lock() else { return };
             if let Some(io) = replacement {
+                tracing::debug!("audio device rings replaced");
                 p.replace_io(io);
                 device = p.capture_signal();
                 pulls = p.pull_stamps();
