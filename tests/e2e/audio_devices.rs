@@ -194,7 +194,8 @@ async fn mic_stays_live(ui: &switchboard_e2e::Ui, when: &str) {
 }
 
 /// Unbroken runs of the same tone at least `min` blocks long, in order, as (tone, blocks);
-/// runs of one tone separated only by shorter runs of others or of neither are merged.
+/// runs of one tone with no such run of the other between them (only silence or shorter
+/// runs) are merged.
 fn steady_stretches(timeline: &[Option<u32>], min: usize) -> Vec<(u32, usize)> {
     let mut out: Vec<(u32, usize)> = Vec::new();
     for run in timeline.chunk_by(|a, b| a == b) {
