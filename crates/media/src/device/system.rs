@@ -415,7 +415,8 @@ struct Suspect {
 
 /// The next thing for the device thread to act on: a message, or a suspect stream of
 /// `generation` whose grace ran out without it moving samples (`moved(direction, since_us)`
-/// false), as [`Msg::Broken`]. `None`: time to stop.
+/// false), as [`Msg::Broken`]. [`Msg::Faulted`] stops here: it only starts a watch.
+/// `None`: time to stop.
 fn next_msg(
     control: &mpsc::Receiver<Msg>,
     suspects: &mut Vec<Suspect>,
@@ -423,10 +424,25 @@ fn next_msg(
     moved: impl Fn(Direction, u64) -> bool,
 ) -> Option<Msg> {
     loop {
-        let Some(until) = suspects.iter().map(|s| s.until).min() else {
-            return control.recv().ok();
+        let received = match suspects.iter().map(|s| s.until).min() {
+            None => control.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+            Some(until) => control.recv_timeout(until.saturating_duration_since(std::time::Instant::now())),
         };
-        match control.recv_timeout(until.saturating_duration_since(std::time::Instant::now())) {
+        match received {
+            Ok(Msg::Faulted(direction, g, reason, since_us)) => {
+                let known = suspects.iter().any(|s| s.direction == direction && s.generation == g);
+                if g == generation && !known {
+                    tracing::debug!(?direction, %reason, "audio device reported an error; watching it");
+                    suspects.push(Suspect {
+                        direction,
+                        generation: g,
+                        reason,
+                        since_us,
+                        until: std::time::Instant::now() + FAULT_GRACE,
+                    });
+                }
+                continue;
+            }
             Ok(msg) => return Some(msg),
             Err(mpsc::RecvTimeoutError::Disconnected) => return None,
             Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -462,20 +478,8 @@ fn device_thread(
         let generation = open.generation + 1;
         let reopened = match msg {
             Msg::Stop => break,
-            Msg::Faulted(direction, g, reason, since_us) => {
-                let known = suspects.iter().any(|s| s.direction == direction && s.generation == g);
-                if g == open.generation && !known {
-                    tracing::debug!(?direction, %reason, "audio device reported an error; watching it");
-                    suspects.push(Suspect {
-                        direction,
-                        generation: g,
-                        reason,
-                        since_us,
-                        until: std::time::Instant::now() + FAULT_GRACE,
-                    });
-                }
-                continue;
-            }
+            // Only a watch, started in `next_msg`; never returned from it.
+            Msg::Faulted(..) => continue,
             Msg::Broken(_, g, _) if g != open.generation => continue,
             Msg::Broken(direction, _, reason) => {
                 let (lost, kept) = (open.device(direction).clone(), open.device(direction.other()).clone());
@@ -723,6 +727,20 @@ mod tests {
             Some(Msg::Broken(Direction::Input, 3, Some(reason))) => assert_eq!(reason, "I/O error"),
             _ => panic!("expected the input to count as broken"),
         }
+    }
+
+    #[test]
+    fn an_error_report_starts_the_watch_and_a_silent_stream_is_then_broken() {
+        let (tx, rx) = mpsc::channel();
+        tx.send(Msg::Faulted(Direction::Output, 3, "I/O error".into(), 1_000))
+            .unwrap();
+        // A second report of the same stream adds no second watch.
+        tx.send(Msg::Faulted(Direction::Output, 3, "I/O error".into(), 2_000))
+            .unwrap();
+        let mut suspects = Vec::new();
+        let msg = next_msg(&rx, &mut suspects, 3, |_, _| false);
+        assert!(matches!(msg, Some(Msg::Broken(Direction::Output, 3, Some(_)))));
+        assert!(suspects.is_empty(), "one watch, judged once");
     }
 
     #[test]
