@@ -6,7 +6,9 @@
 //!    ends start 0, 5, 10 and 15 ms after the agent's (the phase of two unrelated clocks).
 //! 2. CPU per active call with 20 concurrent calls (40 sessions, both ends in this
 //!    process), from the process's user+system time over a fixed window; beside it, as
-//!    its anchor, the codec alone: one stream encoded and decoded on one thread.
+//!    its anchor, the codec alone: one stream encoded and decoded on one thread. Then the
+//!    voice processing module alone on one thread, with each of its parts taken away in
+//!    turn, so a reader sees what each part costs.
 //!
 //! Each is measured with WebRTC voice processing (AEC/NS/AGC) on the agent side and
 //! without it, so its cost is visible. Between them, the delay by stage: what each stage
@@ -29,7 +31,7 @@ use switchboard_media::device::{WavDevice, WavSource, read_wav};
 use switchboard_media::jitter::JitterStats;
 use switchboard_media::peer::{PeerConfig, PeerSession};
 use switchboard_media::pipeline::PipelineConfig;
-use switchboard_media::processing::{VoiceProcessor, WebrtcProcessor};
+use switchboard_media::processing::{VoiceProcessor, WebrtcProcessor, apm, shipped_config};
 use switchboard_media::room::RoomSession;
 use switchboard_media::session::{MediaSession, MediaState};
 use switchboard_media::tone::{self, marks};
@@ -323,6 +325,69 @@ fn codec_cpu_per_stream(loss: u8) -> f64 {
     .expect("codec thread")
 }
 
+/// Voice processing alone, as [`codec_cpu_per_stream`] measures the codec: one stream's
+/// capture (the agent's phrase with the far end's echo in it) and render (the far end)
+/// through the module block by block on one thread, with `config`; % of a core per stream
+/// played in real time.
+fn processing_cpu_per_stream(config: apm::Config) -> f64 {
+    std::thread::spawn(move || {
+        let mut apm = WebrtcProcessor::with_config(config).expect("webrtc-audio-processing");
+        let far = tone::caller_phrase(10.0);
+        let near: Vec<f32> = marks()
+            .iter()
+            .cycle()
+            .zip(&far)
+            .map(|(own, echo)| own + 0.3 * echo)
+            .collect();
+        let (mut frames, c0) = (0_u64, cpu_seconds_of("thread-self"));
+        while cpu_seconds_of("thread-self") - c0 < 2.0 {
+            for (heard, said) in far.chunks_exact(FRAME_SAMPLES).zip(near.chunks_exact(FRAME_SAMPLES)) {
+                apm.render(&mut heard.to_vec());
+                apm.capture(&mut said.to_vec());
+                frames += 1;
+            }
+        }
+        let audio = frames as f64 * FRAME_SAMPLES as f64 / f64::from(switchboard_media::SAMPLE_RATE);
+        (cpu_seconds_of("thread-self") - c0) / audio * 100.0
+    })
+    .join()
+    .expect("processing thread")
+}
+
+/// Where voice processing's CPU goes: the shipped settings, then each part taken away in
+/// turn, all measured in this run.
+fn processing_breakdown() {
+    let all = processing_cpu_per_stream(shipped_config());
+    println!("  voice processing alone, one stream offline (capture + render, one thread): {all:.2}% of a core");
+    /// A part of the module, and how to take it away.
+    type Part = (&'static str, fn(&mut apm::Config));
+    let parts: [Part; 5] = [
+        ("the echo canceller", |c| c.echo_cancellation = None),
+        ("its extended filter (the rest of it kept)", |c| {
+            if let Some(ec) = c.echo_cancellation.as_mut() {
+                ec.enable_extended_filter = false;
+            }
+        }),
+        ("gain control, with the library's analog AGC manager", |c| {
+            c.gain_control = None
+        }),
+        ("noise suppression", |c| c.noise_suppression = None),
+        ("everything but the band split and high-pass filter", |c| {
+            (c.echo_cancellation, c.gain_control, c.noise_suppression) = (None, None, None);
+        }),
+    ];
+    for (what, without) in parts {
+        let mut config = shipped_config();
+        without(&mut config);
+        let left = processing_cpu_per_stream(config);
+        println!(
+            "    without {what}: {left:.2}% ({:.2}x; that part {:.2}%)",
+            left / all.max(1e-9),
+            all - left
+        );
+    }
+}
+
 async fn cpu_per_call(processing: bool, calls: usize) -> f64 {
     let mut live = Vec::new();
     for _ in 0..calls {
@@ -495,6 +560,7 @@ fn main() {
                 "  the same stream with FEC on (10 % loss reported): {fec:.2}% of a core = {:.2}x without",
                 fec / codec.max(1e-9)
             );
+            processing_breakdown();
         }
         if !wanted("sfu") {
             return;

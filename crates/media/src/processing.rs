@@ -7,7 +7,7 @@
 //! The far end (what the speaker plays) goes through `render` so the canceller knows what
 //! echo to expect.
 
-use webrtc_audio_processing as apm;
+pub use webrtc_audio_processing as apm;
 
 use crate::{FRAME_SAMPLES, MediaError};
 
@@ -46,11 +46,46 @@ impl std::fmt::Debug for WebrtcProcessor {
 
 const BLOCK: usize = apm::NUM_SAMPLES_PER_FRAME as usize;
 
+/// The settings a headset or laptop softphone wants: strong echo suppression that does not
+/// need the device delay (delay-agnostic), moderate noise suppression, adaptive digital
+/// gain with a limiter.
+///
+/// What each part costs is printed by `cargo xtask bench media cpu`. One cost cannot be
+/// switched off from here: with gain control on, the library also runs its "experimental"
+/// analog AGC manager (the `webrtc-audio-processing` crate can only turn it on, and the
+/// library's default is on), which recommends a microphone volume that nothing applies.
+/// Gain control costs about a quarter of the module's time, and the manager's
+/// pitch-based voice detector and resampler lead a profile of that part.
+pub fn shipped_config() -> apm::Config {
+    apm::Config {
+        echo_cancellation: Some(apm::EchoCancellation {
+            suppression_level: apm::EchoCancellationSuppressionLevel::High,
+            enable_extended_filter: true,
+            enable_delay_agnostic: true,
+            stream_delay_ms: None,
+        }),
+        gain_control: Some(apm::GainControl {
+            mode: apm::GainControlMode::AdaptiveDigital,
+            target_level_dbfs: 6,
+            compression_gain_db: 9,
+            enable_limiter: true,
+        }),
+        noise_suppression: Some(apm::NoiseSuppression {
+            suppression_level: apm::NoiseSuppressionLevel::Moderate,
+        }),
+        enable_high_pass_filter: true,
+        ..Default::default()
+    }
+}
+
 impl WebrtcProcessor {
-    /// The settings a headset or laptop softphone wants: strong echo suppression that does
-    /// not need the device delay (delay-agnostic), moderate noise suppression, adaptive
-    /// digital gain with a limiter.
+    /// The module with [`shipped_config`].
     pub fn new() -> Result<Self, MediaError> {
+        Self::with_config(shipped_config())
+    }
+
+    /// The module with other settings (the benchmark's breakdown of its cost).
+    pub fn with_config(config: apm::Config) -> Result<Self, MediaError> {
         debug_assert_eq!(FRAME_SAMPLES % BLOCK, 0);
         let mut inner = apm::Processor::new(&apm::InitializationConfig {
             num_capture_channels: 1,
@@ -58,25 +93,7 @@ impl WebrtcProcessor {
             ..Default::default()
         })
         .map_err(|e| MediaError::Processing(e.to_string()))?;
-        inner.set_config(apm::Config {
-            echo_cancellation: Some(apm::EchoCancellation {
-                suppression_level: apm::EchoCancellationSuppressionLevel::High,
-                enable_extended_filter: true,
-                enable_delay_agnostic: true,
-                stream_delay_ms: None,
-            }),
-            gain_control: Some(apm::GainControl {
-                mode: apm::GainControlMode::AdaptiveDigital,
-                target_level_dbfs: 6,
-                compression_gain_db: 9,
-                enable_limiter: true,
-            }),
-            noise_suppression: Some(apm::NoiseSuppression {
-                suppression_level: apm::NoiseSuppressionLevel::Moderate,
-            }),
-            enable_high_pass_filter: true,
-            ..Default::default()
-        });
+        inner.set_config(config);
         Ok(Self { inner })
     }
 }
