@@ -595,7 +595,9 @@ mod tests {
             }
             if k >= 2 {
                 p.playout().unwrap();
-                (0..FRAME_SAMPLES).for_each(|_| drop(speaker.pop()));
+                (0..FRAME_SAMPLES).for_each(|_| {
+                    speaker.pop();
+                });
             }
         }
         let stats = p.jitter_stats();
