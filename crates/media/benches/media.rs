@@ -297,71 +297,84 @@ fn cpu_seconds() -> f64 {
     cpu_seconds_of("self")
 }
 
-/// The codec alone, as the anchor for CPU per call: one stream of the caller's phrase
-/// encoded and decoded frame by frame with the engine's encoder and decoder settings, on
-/// one thread and timed by that thread's own CPU time (so other threads' load is not
-/// counted); % of a core per stream played in real time. `loss`: the loss (percent) the
-/// encoder expects, which makes it send FEC when above zero.
-fn codec_cpu_per_stream(loss: u8) -> f64 {
+/// This thread's CPU time in seconds, to the nanosecond (`/proc/thread-self/schedstat`'s
+/// first field), where `/proc/.../stat` counts 10 ms ticks.
+fn thread_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap_or_default();
+    stat.split_whitespace()
+        .next()
+        .and_then(|ns| ns.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1e9
+}
+
+/// % of a core per stream played in real time that `pass` costs, on a thread of its own
+/// and timed by that thread's own CPU time (so other threads' load is not counted).
+/// `pass` works through some audio frame by frame and answers how many frames it did;
+/// it is repeated for at least `seconds` of CPU.
+fn cpu_per_stream(seconds: f64, mut pass: impl FnMut() -> u64 + Send + 'static) -> f64 {
     std::thread::spawn(move || {
-        let phrase = switchboard_media::tone::caller_phrase(10.0);
-        let mut enc = OpusEncoder::new().expect("encoder");
-        enc.expect_loss(loss).expect("expected loss");
-        let mut dec = OpusDecoder::new().expect("decoder");
-        let mut out = vec![0.0; FRAME_SAMPLES];
-        let (mut frames, c0) = (0_u64, cpu_seconds_of("thread-self"));
-        // At least 2 s of CPU, so the 10 ms clock ticks are under 1 % of the figure.
-        while cpu_seconds_of("thread-self") - c0 < 2.0 {
-            for frame in phrase.chunks_exact(FRAME_SAMPLES) {
-                let packet = enc.encode(frame).expect("encode");
-                dec.decode(packet, &mut out).expect("decode");
-                frames += 1;
-            }
+        let (mut frames, c0) = (0_u64, thread_cpu_seconds());
+        while thread_cpu_seconds() - c0 < seconds {
+            frames += pass();
         }
         let audio = frames as f64 * FRAME_SAMPLES as f64 / f64::from(switchboard_media::SAMPLE_RATE);
-        (cpu_seconds_of("thread-self") - c0) / audio * 100.0
+        (thread_cpu_seconds() - c0) / audio * 100.0
     })
     .join()
-    .expect("codec thread")
+    .expect("measuring thread")
+}
+
+/// The codec alone, as the anchor for CPU per call: one stream of the caller's phrase
+/// encoded and decoded frame by frame with the engine's encoder and decoder settings.
+/// `loss`: the loss (percent) the encoder expects, which makes it send FEC when above
+/// zero.
+fn codec_cpu_per_stream(loss: u8) -> f64 {
+    let phrase = switchboard_media::tone::caller_phrase(10.0);
+    let mut enc = OpusEncoder::new().expect("encoder");
+    enc.expect_loss(loss).expect("expected loss");
+    let mut dec = OpusDecoder::new().expect("decoder");
+    let mut out = vec![0.0; FRAME_SAMPLES];
+    cpu_per_stream(2.0, move || {
+        for frame in phrase.chunks_exact(FRAME_SAMPLES) {
+            let packet = enc.encode(frame).expect("encode");
+            dec.decode(packet, &mut out).expect("decode");
+        }
+        (phrase.len() / FRAME_SAMPLES) as u64
+    })
 }
 
 /// Voice processing alone, as [`codec_cpu_per_stream`] measures the codec: one stream's
-/// capture (the agent's phrase with the far end's echo in it) and render (the far end)
-/// through the module block by block on one thread, with `config`; % of a core per stream
-/// played in real time.
-fn processing_cpu_per_stream(config: apm::Config) -> f64 {
-    std::thread::spawn(move || {
-        let mut apm = WebrtcProcessor::with_config(config).expect("webrtc-audio-processing");
-        let far = tone::caller_phrase(10.0);
-        let near: Vec<f32> = marks()
-            .iter()
-            .cycle()
-            .zip(&far)
-            .map(|(own, echo)| own + 0.3 * echo)
-            .collect();
-        let (mut frames, c0) = (0_u64, cpu_seconds_of("thread-self"));
-        while cpu_seconds_of("thread-self") - c0 < 2.0 {
-            for (heard, said) in far.chunks_exact(FRAME_SAMPLES).zip(near.chunks_exact(FRAME_SAMPLES)) {
-                apm.render(&mut heard.to_vec());
-                apm.capture(&mut said.to_vec());
-                frames += 1;
-            }
+/// capture (the agent's marks with the far end's echo in them) and render (the far end)
+/// through the module with `config`, for `seconds` of CPU.
+fn processing_cpu_per_stream(config: apm::Config, seconds: f64) -> f64 {
+    let mut apm = WebrtcProcessor::with_config(config).expect("webrtc-audio-processing");
+    let far = tone::caller_phrase(10.0);
+    let near: Vec<f32> = marks()
+        .iter()
+        .cycle()
+        .zip(&far)
+        .map(|(own, echo)| own + 0.3 * echo)
+        .collect();
+    cpu_per_stream(seconds, move || {
+        for (heard, said) in far.chunks_exact(FRAME_SAMPLES).zip(near.chunks_exact(FRAME_SAMPLES)) {
+            apm.render(&mut heard.to_vec());
+            apm.capture(&mut said.to_vec());
         }
-        let audio = frames as f64 * FRAME_SAMPLES as f64 / f64::from(switchboard_media::SAMPLE_RATE);
-        (cpu_seconds_of("thread-self") - c0) / audio * 100.0
+        (far.len() / FRAME_SAMPLES) as u64
     })
-    .join()
-    .expect("processing thread")
 }
 
 /// Where voice processing's CPU goes: the shipped settings, then each part taken away in
-/// turn, all measured in this run.
+/// turn. The settings take turns in five rounds of half a second of CPU each and each
+/// figure is its median, so a change in the machine's speed during the run (seen here:
+/// one part's share moving sixfold between two runs measured one after the other) hits
+/// every setting alike.
 fn processing_breakdown() {
-    let all = processing_cpu_per_stream(shipped_config());
-    println!("  voice processing alone, one stream offline (capture + render, one thread): {all:.2}% of a core");
     /// A part of the module, and how to take it away.
     type Part = (&'static str, fn(&mut apm::Config));
-    let parts: [Part; 5] = [
+    let parts: [Part; 6] = [
+        ("", |_| {}),
         ("the echo canceller", |c| c.echo_cancellation = None),
         ("its extended filter (the rest of it kept)", |c| {
             if let Some(ec) = c.echo_cancellation.as_mut() {
@@ -376,10 +389,26 @@ fn processing_breakdown() {
             (c.echo_cancellation, c.gain_control, c.noise_suppression) = (None, None, None);
         }),
     ];
-    for (what, without) in parts {
-        let mut config = shipped_config();
-        without(&mut config);
-        let left = processing_cpu_per_stream(config);
+    let mut figures = vec![Vec::new(); parts.len()];
+    for _round in 0..5 {
+        for ((_, without), got) in parts.iter().zip(&mut figures) {
+            let mut config = shipped_config();
+            without(&mut config);
+            got.push(processing_cpu_per_stream(config, 0.5));
+        }
+    }
+    let medians: Vec<f64> = figures
+        .iter_mut()
+        .map(|f| {
+            f.sort_by(f64::total_cmp);
+            percentile(f, 0.5)
+        })
+        .collect();
+    let all = medians[0];
+    println!(
+        "  voice processing alone, one stream offline (capture + render, one thread, median of 5): {all:.2}% of a core"
+    );
+    for ((what, _), left) in parts.iter().zip(&medians).skip(1) {
         println!(
             "    without {what}: {left:.2}% ({:.2}x; that part {:.2}%)",
             left / all.max(1e-9),

@@ -54,7 +54,7 @@ const BLOCK: usize = apm::NUM_SAMPLES_PER_FRAME as usize;
 /// switched off from here: with gain control on, the library also runs its "experimental"
 /// analog AGC manager (the `webrtc-audio-processing` crate can only turn it on, and the
 /// library's default is on), which recommends a microphone volume that nothing applies.
-/// Gain control costs about a quarter of the module's time, and the manager's
+/// Gain control costs about 30 % of the module's time, and the manager's
 /// pitch-based voice detector and resampler lead a profile of that part.
 pub fn shipped_config() -> apm::Config {
     apm::Config {
