@@ -161,7 +161,12 @@ fn drop_stale_test_databases(url: &str) -> Result<()> {
 
 /// PostgreSQL for a test or benchmark run: `DATABASE_URL`, or a throwaway cluster.
 fn postgres() -> Result<pg::Cluster> {
-    let cluster = pg::Cluster::start()?;
+    postgres_with("")
+}
+
+/// [`postgres`], with server options added to a throwaway cluster's.
+fn postgres_with(extra_options: &str) -> Result<pg::Cluster> {
+    let cluster = pg::Cluster::start_with(extra_options)?;
     drop_stale_test_databases(&cluster.url)?;
     Ok(cluster)
 }
@@ -684,7 +689,9 @@ fn bench(what: &[&str]) -> Result<()> {
     match target {
         "gateway" => {
             setup()?;
-            let pg = postgres()?;
+            // pg_stat_statements (in Debian's server package) lets the ingest part say
+            // which statements PostgreSQL's time goes to.
+            let pg = postgres_with("-c shared_preload_libraries=pg_stat_statements")?;
             // One process per part: a part's gateways and whatever their calls left
             // running must not load the next part's measurements.
             let parts: Vec<&str> = match &what[1..] {

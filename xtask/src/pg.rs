@@ -81,8 +81,9 @@ fn as_server_user(bin: &Path, tool: &str) -> Command {
 }
 
 impl Cluster {
-    /// `DATABASE_URL` when it is set (it must answer), else a new throwaway cluster.
-    pub fn start() -> Result<Self> {
+    /// `DATABASE_URL` when it is set (it must answer, and is used as it is), else a new
+    /// throwaway cluster, with server `extra_options` (`-c name=value ...`) added to its own.
+    pub fn start_with(extra_options: &str) -> Result<Self> {
         if let Ok(url) = std::env::var("DATABASE_URL") {
             if !ready(&url) {
                 bail!("DATABASE_URL={url} does not answer; unset it to use a throwaway cluster");
@@ -115,7 +116,7 @@ impl Cluster {
         // Test databases are many and short-lived: durability buys nothing here.
         let options = format!(
             "-c listen_addresses=127.0.0.1 -c port={port} -c unix_socket_directories={} \
-             -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300",
+             -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=300 {extra_options}",
             sockets.display()
         );
         status(

@@ -5,7 +5,8 @@
 //!    PostgreSQL, the statistics autovacuum would have gathered), next to pgbench's
 //!    single-row commit rate on the same PostgreSQL in the same run (and SQLite's
 //!    single-row commit rate on the same disk); and the CPU each costs per event and per
-//!    commit.
+//!    commit, with the statements PostgreSQL's time goes to (pg_stat_statements, which
+//!    `cargo xtask bench gateway` preloads in its throwaway cluster).
 //! 2. Webhook -> WebSocket delivery latency (p50/p99) with 1,000 connected event-stream
 //!    clients.
 //! 3. `GET /v1/floor` latency with 1,000 agents and 10,000 calls today, against
@@ -149,6 +150,8 @@ struct Ingest {
     cpu: Cpu,
     /// A new call's first webhook, one at a time, with the live-call index and without.
     first_event: (Duration, Duration),
+    /// Where PostgreSQL's time went, statement by statement (PostgreSQL only).
+    statements: Vec<String>,
 }
 
 /// Events per second, and CPU per event: CALLS calls, each ringing -> answered ->
@@ -165,11 +168,13 @@ async fn ingest(kind: &str) -> Ingest {
     // by vendor id: a figure of the first minute, not of a working day.
     send_calls(&gw, "H", CALLS, story).await;
     analyze(&db).await;
+    statement_stats_reset(&db).await;
     let cpu = cpu_now();
     let started = Instant::now();
     send_calls(&gw, "B", CALLS, story).await;
     let rate = (CALLS * 3) as f64 / started.elapsed().as_secs_f64();
     let cpu = cpu_per(cpu, CALLS * 3);
+    let statements = statement_stats(&db, CALLS * 3).await;
     let with_index = first_events(&gw, "N").await;
     drop_live_index(&db).await;
     let without = first_events(&gw, "M").await;
@@ -179,7 +184,81 @@ async fn ingest(kind: &str) -> Ingest {
         rate,
         cpu,
         first_event: (with_index, without),
+        statements,
     }
+}
+
+/// Start counting statements afresh (PostgreSQL with pg_stat_statements loaded; else
+/// nothing, and [`statement_stats`] says why).
+async fn statement_stats_reset(db: &TestDb) {
+    use sqlx::Connection;
+    if let TestDb::Postgres { .. } = db {
+        let mut conn = sqlx::PgConnection::connect(db.url()).await.unwrap();
+        let ready = sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            .execute(&mut conn)
+            .await
+            .is_ok();
+        if ready {
+            // Fails when the library is not preloaded; statement_stats then says so.
+            let _ = sqlx::query("SELECT pg_stat_statements_reset()")
+                .execute(&mut conn)
+                .await;
+        }
+    }
+}
+
+/// The statements that took most of PostgreSQL's time since [`statement_stats_reset`],
+/// per event of `events`: how many times each ran and for how long (time inside the
+/// statement, lock waits included, planning not), one line each.
+async fn statement_stats(db: &TestDb, events: usize) -> Vec<String> {
+    use sqlx::Connection;
+    let TestDb::Postgres { .. } = db else { return Vec::new() };
+    let mut conn = sqlx::PgConnection::connect(db.url()).await.unwrap();
+    let rows: Result<Vec<(i64, f64, String)>, _> = sqlx::query_as(
+        "SELECT calls, total_exec_time, regexp_replace(query, '\\s+', ' ', 'g') FROM pg_stat_statements \
+         WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+         AND query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT 8",
+    )
+    .fetch_all(&mut conn)
+    .await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => return vec![format!("(no statement figures: {e})")],
+    };
+    let n = events as f64;
+    let total: f64 = rows.iter().map(|(_, ms, _)| ms).sum::<f64>() * 1e3 / n;
+    let mut lines = vec![format!(
+        "where PostgreSQL's time goes, per event (pg_stat_statements: time in the statement, waits included; top {} together {total:.0} us):",
+        rows.len()
+    )];
+    for (calls, ms, query) in rows {
+        lines.push(format!(
+            "{:>5.2} runs x {:>4.0} us = {:>4.0} us  {}",
+            calls as f64 / n,
+            ms * 1e3 / calls.max(1) as f64,
+            ms * 1e3 / n,
+            statement_label(&query)
+        ));
+    }
+    lines
+}
+
+/// A statement, short enough for a line: the webhook's own writes named by what they
+/// write (their texts all begin with the receipt), others by their first 70 characters.
+fn statement_label(query: &str) -> String {
+    if query.starts_with("WITH receipt AS") {
+        let what = if query.contains("INSERT INTO call_records") {
+            "new call"
+        } else {
+            "call update"
+        };
+        return format!("webhook write, one statement: receipt + {what} + event");
+    }
+    let mut label: String = query.chars().take(70).collect();
+    if query.chars().count() > 70 {
+        label.push_str("...");
+    }
+    label
 }
 
 /// Median time to acknowledge the first webhook of FIRST_EVENTS new calls, sent one after
@@ -582,7 +661,8 @@ fn main() {
         let sqlite = rt.block_on(ingest("sqlite"));
         let postgres = rt.block_on(ingest("postgres"));
         let (sqlite, sqlite_cpu, sqlite_first) = (sqlite.rate, sqlite.cpu, sqlite.first_event);
-        let (postgres, event, postgres_first) = (postgres.rate, postgres.cpu, postgres.first_event);
+        let (postgres, event, postgres_first, statements) =
+            (postgres.rate, postgres.cpu, postgres.first_event, postgres.statements);
         println!("pgbench single-row INSERT commits: {pg1:>8.0}/s with 1 client, {pg16:>8.0}/s with {CONCURRENCY}");
         println!(
             "  CPU per commit: PostgreSQL {:.0} us, pgbench {:.0} us",
@@ -612,6 +692,9 @@ fn main() {
             event.postgres / commit.postgres,
             event.bench
         );
+        for line in &statements {
+            println!("  {line}");
+        }
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
         for (kind, (with, without)) in [("SQLite", sqlite_first), ("PostgreSQL", postgres_first)] {
             println!(
