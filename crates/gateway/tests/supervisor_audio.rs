@@ -288,8 +288,8 @@ async fn supervisor_listens_whispers_barges_and_leaves() {
     // A switch that rebuilt his session or dropped his mix would cost 100 ms blocks at the
     // switch, or a run of them. One lone block away from both switches is a scheduling
     // hiccup of this 2-core machine with the binary's other audio tests running beside
-    // it (seen once in a full suite, never in 15 runs of this binary alone): printed,
-    // not failed.
+    // it (seen once in a full suite; none in 17 runs since, 8 of them of the whole
+    // binary): printed, not failed.
     let from = t_listen + Duration::from_secs(1);
     let gaps = sam_ear.quiet_blocks(CALLER, from, t3 - Duration::from_millis(500));
     let switches = [t1, t2].map(|t| t.duration_since(from).as_millis() as usize);
