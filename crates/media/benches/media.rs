@@ -4,11 +4,13 @@
 //!    DTLS-SRTP, Opus, jitter buffer, WAV devices paced in real time): timing marks (tone
 //!    bursts) are found in the far end's recording; p50 and p99 over four calls whose far
 //!    ends start 0, 5, 10 and 15 ms after the agent's (the phase of two unrelated clocks).
-//! 2. CPU per active call with 20 concurrent calls (40 sessions, both ends in this
-//!    process), from the process's user+system time over a fixed window; beside it, as
-//!    its anchor, the codec alone: one stream encoded and decoded on one thread. Then the
-//!    voice processing module alone on one thread, with each of its parts taken away in
-//!    turn, so a reader sees what each part costs.
+//! 2. CPU per active call with 20 concurrent calls: the agent ends in this process and the
+//!    far ends in a child process (this binary run with `far-ends`), each from its own
+//!    user+system time over the same window, so the agent's end (the desktop's cost of a
+//!    call) is seen apart. Beside it, as its anchor, the codec alone: one stream encoded and
+//!    decoded on one thread (one end's codec work), and the voice processing module alone
+//!    on one thread, with each of its parts taken away in turn, so a reader sees what each
+//!    part costs.
 //!
 //! Each is measured with WebRTC voice processing (AEC/NS/AGC) on the agent side and
 //! without it, so its cost is visible. Between them, the delay by stage: what each stage
@@ -51,21 +53,6 @@ fn far_end(record: Option<&std::path::Path>) -> (WavDevice, Clock) {
     (dev, clock)
 }
 
-async fn call(
-    processing: bool,
-    agent_mic: WavSource,
-    record: Option<&std::path::Path>,
-) -> (PeerSession, PeerSession, Clock, Clock) {
-    call_with(
-        agent_pipeline(processing),
-        far_pipeline(),
-        agent_mic,
-        record,
-        Duration::ZERO,
-    )
-    .await
-}
-
 /// The agent's pipeline as shipped, with or without voice processing.
 fn agent_pipeline(processing: bool) -> PipelineConfig {
     PipelineConfig {
@@ -82,8 +69,8 @@ fn far_pipeline() -> PipelineConfig {
     }
 }
 
-/// [`call`], with both pipelines given, the far end's device and engine started
-/// `far_after` later than the agent's.
+/// A call over loopback with both ends in this process, the far end's device and engine
+/// started `far_after` later than the agent's.
 async fn call_with(
     agent_pipeline: PipelineConfig,
     far_pipeline: PipelineConfig,
@@ -375,7 +362,7 @@ fn processing_cpu_per_stream(config: apm::Config, seconds: f64) -> f64 {
 /// figure is its median, so a change in the machine's speed during the run (seen here:
 /// one part's share moving sixfold between two runs measured one after the other) hits
 /// every setting alike.
-fn processing_breakdown() {
+fn processing_breakdown() -> f64 {
     /// A part of the module, and how to take it away.
     type Part = (&'static str, fn(&mut apm::Config));
     let parts: [Part; 6] = [
@@ -420,29 +407,110 @@ fn processing_breakdown() {
             all - left
         );
     }
+    all
 }
 
-async fn cpu_per_call(processing: bool, calls: usize) -> f64 {
+/// CPU per active call, % of a core: the agent ends in this process and the far ends in a
+/// child process ([`far_ends`]), each process's own user+system time over the same window,
+/// so the agent's end (what the desktop pays for a call) is seen apart from the caller's.
+struct CallCpu {
+    agent: f64,
+    far: f64,
+}
+
+impl CallCpu {
+    fn both(&self) -> f64 {
+        self.agent + self.far
+    }
+}
+
+async fn cpu_per_call(processing: bool, calls: usize) -> CallCpu {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut child = tokio::process::Command::new(std::env::current_exe().expect("this benchmark's path"))
+        .arg(FAR_ENDS)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("far ends' process");
+    let child_pid = child.id().expect("far ends' pid").to_string();
+    let mut to_far = child.stdin.take().expect("far ends' stdin");
+    let mut from_far = tokio::io::BufReader::new(child.stdout.take().expect("far ends' stdout")).lines();
     let mut live = Vec::new();
     for _ in 0..calls {
-        live.push(
-            call(
-                processing,
-                WavSource::Samples(Arc::new(switchboard_media::tone::caller_phrase(10.0))),
-                None,
-            )
-            .await,
-        );
+        let mic = WavSource::Samples(Arc::new(switchboard_media::tone::caller_phrase(10.0)));
+        let cfg = PeerConfig {
+            loopback_only: true,
+            pipeline: agent_pipeline(processing),
+            ..PeerConfig::default()
+        };
+        let agent = PeerSession::new(Box::new(WavDevice::new(mic, true)), cfg)
+            .await
+            .expect("agent session");
+        let offer = serde_json::to_string(&agent.offer(false).await.expect("offer")).expect("offer as JSON");
+        to_far
+            .write_all(format!("{offer}\n").as_bytes())
+            .await
+            .expect("offer to the far ends");
+        let line = from_far
+            .next_line()
+            .await
+            .expect("far ends' answer")
+            .expect("the far ends' process ended before answering");
+        let answer: String = serde_json::from_str(&line).expect("answer as JSON");
+        agent.accept_answer(&answer).await.expect("accept");
+        connected(&agent).await;
+        live.push(agent);
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (c0, t0) = (cpu_seconds(), Instant::now());
+    let (c0, f0, t0) = (cpu_seconds(), cpu_seconds_of(&child_pid), Instant::now());
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let (c1, t1) = (cpu_seconds(), Instant::now());
-    for (a, f, _, _) in live {
+    let (c1, f1, t1) = (cpu_seconds(), cpu_seconds_of(&child_pid), Instant::now());
+    // Closing its stdin ends the far ends' process once it has closed its sessions.
+    drop(to_far);
+    for a in live {
         a.close().await;
-        f.close().await;
     }
-    (c1 - c0) / (t1 - t0).as_secs_f64() / calls as f64 * 100.0
+    let status = child.wait().await.expect("far ends' exit");
+    assert!(status.success(), "the far ends' process failed: {status}");
+    let per = |d: f64| d / (t1 - t0).as_secs_f64() / calls as f64 * 100.0;
+    CallCpu {
+        agent: per(c1 - c0),
+        far: per(f1 - f0),
+    }
+}
+
+/// The argument that makes this binary the far ends of [`cpu_per_call`]'s calls.
+const FAR_ENDS: &str = "far-ends";
+
+/// The far ends of [`cpu_per_call`]'s calls, run as this binary with [`FAR_ENDS`]: an
+/// offer per line on stdin (a JSON string), its answer written back the same way, each
+/// far end the shipped far pipeline playing the caller's phrase; held until stdin closes.
+async fn far_ends() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut offers = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut stdout = tokio::io::stdout();
+    let mut held = Vec::new();
+    while let Some(line) = offers.next_line().await.expect("offers on stdin") {
+        let offer: String = serde_json::from_str(&line).expect("offer as JSON");
+        let (dev, _) = far_end(None);
+        let cfg = PeerConfig {
+            loopback_only: true,
+            pipeline: far_pipeline(),
+            ..PeerConfig::default()
+        };
+        let far = PeerSession::new(Box::new(dev), cfg).await.expect("far session");
+        let answer = serde_json::to_string(&far.answer(&offer).await.expect("answer")).expect("answer as JSON");
+        stdout
+            .write_all(format!("{answer}\n").as_bytes())
+            .await
+            .expect("answer to stdout");
+        stdout.flush().await.expect("answer flushed");
+        held.push(far);
+    }
+    for far in held {
+        far.close().await;
+    }
 }
 
 /// The processing module's part, apart from the network and devices: the marks through
@@ -549,6 +617,15 @@ fn wanted(part: &str) -> bool {
 }
 
 fn main() {
+    if std::env::args().nth(1).as_deref() == Some(FAR_ENDS) {
+        // Its stdout carries the answers: nothing else may be printed there.
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        return rt.block_on(far_ends());
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -578,23 +655,35 @@ fn main() {
         if wanted("cpu") {
             let bypass = cpu_per_call(false, 20).await;
             let apm = cpu_per_call(true, 20).await;
-            println!("CPU per active call, 20 concurrent calls (both ends in-process): bypass {bypass:.2}% of a core, with webrtc-audio-processing {apm:.2}% ({:.2}x)", apm / bypass.max(1e-9));
-            // A call here carries two streams, each encoded at one end and decoded at the other.
-            let codec = codec_cpu_per_stream(0);
             println!(
-                "  anchor, same run: Opus encode+decode of one 48 kHz mono stream (engine settings, one thread) {codec:.2}% of a core; a call's two streams {:.2}%; the call costs {:.2}x that with processing, {:.2}x bypassed",
-                2.0 * codec,
-                apm / (2.0 * codec).max(1e-9),
-                bypass / (2.0 * codec).max(1e-9)
+                "CPU per active call, 20 concurrent calls (agent ends in this process, far ends in another): the agent's end bypassed {:.2}% of a core, with webrtc-audio-processing {:.2}% ({:.2}x); the far end (no processing) {:.2}% and {:.2}%; both ends {:.2}% and {:.2}%",
+                bypass.agent,
+                apm.agent,
+                apm.agent / bypass.agent.max(1e-9),
+                bypass.far,
+                apm.far,
+                bypass.both(),
+                apm.both()
             );
+            let codec = codec_cpu_per_stream(0);
             // A clean loopback reports no loss, so these calls sent no FEC; on a lossy
             // network each stream also pays for it.
             let fec = codec_cpu_per_stream(10);
+            let module = processing_breakdown();
+            // Each end encodes one stream and decodes the other: one stream's encode+decode
+            // is an end's codec work; the agent's also runs the processing module.
+            println!(
+                "  anchor, same run: Opus encode+decode of one 48 kHz mono stream (engine settings, one thread) {codec:.2}% of a core, plus the processing module alone {module:.2}% = {:.2}%: the agent's end costs {:.2}x that with processing, {:.2}x the codec alone bypassed; both ends {:.2}x a call's two streams ({:.2}%)",
+                codec + module,
+                apm.agent / (codec + module).max(1e-9),
+                bypass.agent / codec.max(1e-9),
+                apm.both() / (2.0 * codec).max(1e-9),
+                2.0 * codec
+            );
             println!(
                 "  the same stream with FEC on (10 % loss reported): {fec:.2}% of a core = {:.2}x without",
                 fec / codec.max(1e-9)
             );
-            processing_breakdown();
         }
         if !wanted("sfu") {
             return;
@@ -616,7 +705,7 @@ fn main() {
             );
             println!("  through the SFU, {heard}");
         }
-        let direct_cpu = cpu_per_call(false, 10).await;
+        let direct_cpu = cpu_per_call(false, 10).await.both();
         let (ours, sfu) = room_cpu_per_call(&lk, 10).await;
         println!(
             "CPU per call, 10 concurrent LiveKit rooms (2 room sessions each in-process): ours {ours:.2}% of a core, the SFU's {sfu:.2}%; direct peer, 10 calls in the same run: {direct_cpu:.2}% ({:.2}x ours)",
