@@ -8,8 +8,8 @@
 //!   the system sound card through cpal ([`device::SystemAudio`]) and by WAV files
 //!   ([`device::WavDevice`]). Devices talk to the engine only through lock-free ring buffers.
 //! - [`pipeline`]: one call's audio path, without any network: capture frames go through
-//!   echo cancellation/noise suppression/gain ([`processing`]), mute, level metering
-//!   ([`level`]) and Opus ([`codec`]); received packets go through the adaptive
+//!   echo cancellation and noise suppression ([`processing`]), our gain ([`gain`]), mute,
+//!   level metering ([`level`]) and Opus ([`codec`]); received packets go through the adaptive
 //!   [`jitter`] buffer (with loss concealment, from the next packet's FEC when it has
 //!   some), Opus and the speaker. The FEC we send follows the loss the far end reports
 //!   ([`loss`]).
@@ -23,6 +23,7 @@
 pub mod codec;
 pub mod device;
 pub mod dtmf;
+pub mod gain;
 pub mod jitter;
 pub mod level;
 pub mod loss;

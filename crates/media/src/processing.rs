@@ -1,7 +1,8 @@
-//! Voice processing on the capture path: echo cancellation, noise suppression and automatic
-//! gain control by WebRTC's audio-processing module (PulseAudio's packaging, the
-//! `libwebrtc-audio-processing` library Debian ships), or a bypass for tests and for the
-//! benchmark that shows what the processing costs.
+//! Voice processing on the capture path: echo cancellation, noise suppression and the
+//! high-pass filter by WebRTC's audio-processing module (PulseAudio's packaging, the
+//! `libwebrtc-audio-processing` library Debian ships), then our own automatic gain
+//! ([`crate::gain`], in place of the module's: see there why); or a bypass for tests and
+//! for the benchmark that shows what the processing costs.
 //!
 //! The module works in 10 ms blocks; the engine's 20 ms frames are fed as two halves.
 //! The far end (what the speaker plays) goes through `render` so the canceller knows what
@@ -9,6 +10,7 @@
 
 pub use webrtc_audio_processing as apm;
 
+use crate::gain::DigitalGain;
 use crate::{FRAME_SAMPLES, MediaError};
 
 /// What processes the microphone.
@@ -33,9 +35,10 @@ impl VoiceProcessor for Bypass {
     }
 }
 
-/// WebRTC AEC + NS + AGC + high-pass filter.
+/// WebRTC AEC + NS + high-pass filter, then our gain.
 pub struct WebrtcProcessor {
     inner: apm::Processor,
+    gain: Option<DigitalGain>,
 }
 
 impl std::fmt::Debug for WebrtcProcessor {
@@ -46,16 +49,13 @@ impl std::fmt::Debug for WebrtcProcessor {
 
 const BLOCK: usize = apm::NUM_SAMPLES_PER_FRAME as usize;
 
-/// The settings a headset or laptop softphone wants: strong echo suppression that does not
-/// need the device delay (delay-agnostic), moderate noise suppression, adaptive digital
-/// gain with a limiter.
+/// The module's settings a headset or laptop softphone wants: strong echo suppression
+/// that does not need the device delay (delay-agnostic), moderate noise suppression, and
+/// no gain control: [`WebrtcProcessor::new`] adds ours after the module, because the
+/// module's would bring along its analog AGC manager, about 30 % of the module's time for
+/// a microphone volume nothing applies.
 ///
-/// What each part costs is printed by `cargo xtask bench media cpu`. One cost cannot be
-/// switched off from here: with gain control on, the library also runs its "experimental"
-/// analog AGC manager (the `webrtc-audio-processing` crate can only turn it on, and the
-/// library's default is on), which recommends a microphone volume that nothing applies.
-/// Gain control costs about 30 % of the module's time, and the manager's
-/// pitch-based voice detector and resampler lead a profile of that part.
+/// What each part costs is printed by `cargo xtask bench media cpu`.
 pub fn shipped_config() -> apm::Config {
     apm::Config {
         echo_cancellation: Some(apm::EchoCancellation {
@@ -64,28 +64,24 @@ pub fn shipped_config() -> apm::Config {
             enable_delay_agnostic: true,
             stream_delay_ms: None,
         }),
-        gain_control: Some(apm::GainControl {
-            mode: apm::GainControlMode::AdaptiveDigital,
-            target_level_dbfs: 6,
-            compression_gain_db: 9,
-            enable_limiter: true,
-        }),
         noise_suppression: Some(apm::NoiseSuppression {
             suppression_level: apm::NoiseSuppressionLevel::Moderate,
         }),
+        gain_control: None,
         enable_high_pass_filter: true,
         ..Default::default()
     }
 }
 
 impl WebrtcProcessor {
-    /// The module with [`shipped_config`].
+    /// The module with [`shipped_config`], then our gain.
     pub fn new() -> Result<Self, MediaError> {
-        Self::with_config(shipped_config())
+        Self::with_config(shipped_config(), true)
     }
 
-    /// The module with other settings (the benchmark's breakdown of its cost).
-    pub fn with_config(config: apm::Config) -> Result<Self, MediaError> {
+    /// The module with other settings, with or without our gain after it (the benchmark's
+    /// breakdown of their cost).
+    pub fn with_config(config: apm::Config, own_gain: bool) -> Result<Self, MediaError> {
         debug_assert_eq!(FRAME_SAMPLES % BLOCK, 0);
         let mut inner = apm::Processor::new(&apm::InitializationConfig {
             num_capture_channels: 1,
@@ -94,7 +90,10 @@ impl WebrtcProcessor {
         })
         .map_err(|e| MediaError::Processing(e.to_string()))?;
         inner.set_config(config);
-        Ok(Self { inner })
+        Ok(Self {
+            inner,
+            gain: own_gain.then(DigitalGain::new),
+        })
     }
 }
 
@@ -104,6 +103,9 @@ impl VoiceProcessor for WebrtcProcessor {
             if let Err(e) = self.inner.process_capture_frame(block) {
                 tracing::warn!(error = %e, "echo canceller rejected a capture block");
             }
+        }
+        if let Some(gain) = &mut self.gain {
+            gain.process(frame);
         }
     }
 
@@ -153,6 +155,29 @@ mod tests {
         }
         let (echo, left) = (rms(&echo_total), rms(&residual));
         assert!(left < echo * 0.3, "echo rms {echo}, after AEC {left}");
+    }
+
+    #[test]
+    fn a_quiet_talker_comes_out_of_the_shipped_processor_raised() {
+        // Our gain is part of the shipped processor: the same quiet talker (no far end)
+        // through the module alone and through the module with our gain.
+        let quiet: Vec<f32> = crate::tone::caller_phrase(8.0).iter().map(|s| s * 0.06).collect();
+        let through = |mut p: WebrtcProcessor| {
+            let mut out = Vec::new();
+            for chunk in quiet.chunks_exact(FRAME_SAMPLES) {
+                let mut frame = chunk.to_vec();
+                p.capture(&mut frame);
+                out.extend_from_slice(&frame);
+            }
+            rms(&out[out.len() - 3 * crate::SAMPLE_RATE as usize..])
+        };
+        let module_only = through(WebrtcProcessor::with_config(shipped_config(), false).expect("apm"));
+        let shipped = through(WebrtcProcessor::new().expect("apm"));
+        let added_db = 20.0 * (shipped / module_only).log10();
+        assert!(
+            added_db > 6.0 && added_db < crate::gain::MAX_GAIN_DB + 0.5,
+            "our gain added {added_db:.1} dB (rms {module_only} -> {shipped})"
+        );
     }
 
     #[test]

@@ -1,0 +1,289 @@
+//! Automatic gain for the microphone, applied after echo cancellation and noise
+//! suppression: a quiet talker is brought up toward a speech level, by at most
+//! [`MAX_GAIN_DB`], slowly enough not to pump, and the gain added never pushes a sample
+//! past [`CEILING`].
+//!
+//! Why not WebRTC's own gain control: built through the `webrtc-audio-processing` crate it
+//! always brings the library's "experimental" analog AGC manager along (the crate can only
+//! switch it on and the library's default is on). The manager costs about 30 % of the whole
+//! module's time (its pitch-based voice detector leads a profile of it), recommends a
+//! microphone volume that nothing here applies, and swaps the configured compression gain
+//! for its own. A headset softphone wants digital gain only, which is this: a few
+//! multiplications a sample. `cargo xtask bench media cpu` prints both costs.
+//!
+//! Pure arithmetic over 10 ms blocks: no allocation, no I/O. Start at [`DigitalGain::process`].
+
+use crate::SAMPLE_RATE;
+
+/// Block length the gain is decided over: 10 ms, as the processing module works.
+pub const BLOCK: usize = SAMPLE_RATE as usize / 100;
+
+/// Speech level the gain aims for: RMS of speech blocks, dB relative to full scale.
+pub const TARGET_DBFS: f32 = -18.0;
+
+/// The most gain added (dB). Louder talkers are left as they are: no attenuation.
+pub const MAX_GAIN_DB: f32 = 9.0;
+
+/// No sample is made louder than this (-1 dBFS), so Opus never sees added clipping.
+pub const CEILING: f32 = 0.891;
+
+/// A block is speech when it is this far above the noise floor (dB)...
+const SPEECH_ABOVE_NOISE_DB: f32 = 10.0;
+/// ...and above this absolute level (dBFS), so faint residue is never taken for a talker.
+const SPEECH_MIN_DBFS: f32 = -55.0;
+/// The noise floor follows a quieter block at once and rises by this much a block
+/// (5 dB/s), so a pause-free sentence does not lift it to the speech level.
+const NOISE_RISE_DB: f32 = 0.05;
+/// How much of a speech block's level enters the speech estimate (about 330 ms of speech).
+const SPEECH_SMOOTHING: f32 = 0.03;
+/// How fast the gain moves toward what the speech level asks for: up 5 dB/s, down 20 dB/s.
+const GAIN_UP_DB: f32 = 0.05;
+const GAIN_DOWN_DB: f32 = 0.2;
+/// After the ceiling held the gain down, it comes back at 50 dB/s (9 dB in under 200 ms).
+const RELEASE_DB: f32 = 0.5;
+/// The noise floor is never taken lower than this (dBFS): digital silence between words
+/// (a test source, a muted microphone) would otherwise leave it so low that the hiss of
+/// the next stretch counted as speech until the floor had climbed back.
+const NOISE_MIN_DBFS: f32 = -75.0;
+
+/// The gain stage's state; one per microphone.
+#[derive(Debug, Clone)]
+pub struct DigitalGain {
+    /// Noise floor estimate (dBFS).
+    noise_db: f32,
+    /// Speech level estimate (dBFS): starts at the target, so nothing is added before
+    /// speech has been heard.
+    speech_db: f32,
+    /// The gain the speech level asks for, moved at the rates above (dB).
+    gain_db: f32,
+    /// The gain applied at the end of the last block, after the ceiling (dB).
+    applied_db: f32,
+}
+
+impl Default for DigitalGain {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DigitalGain {
+    pub fn new() -> Self {
+        Self {
+            noise_db: 0.0,
+            speech_db: TARGET_DBFS,
+            gain_db: 0.0,
+            applied_db: 0.0,
+        }
+    }
+
+    /// The gain applied at the end of the last block (dB).
+    pub fn gain_db(&self) -> f32 {
+        self.applied_db
+    }
+
+    /// Apply the gain to `samples` in place, 10 ms at a time (a shorter tail is its own
+    /// block).
+    pub fn process(&mut self, samples: &mut [f32]) {
+        for block in samples.chunks_mut(BLOCK) {
+            self.block(block);
+        }
+    }
+
+    fn block(&mut self, block: &mut [f32]) {
+        let (mut sum, mut peak) = (0.0_f32, 0.0_f32);
+        for s in block.iter() {
+            sum += s * s;
+            peak = peak.max(s.abs());
+        }
+        // Silence (-inf) and NaN count as the lowest floor; an infinite block teaches nothing.
+        let level = db((sum / block.len().max(1) as f32).sqrt()).max(NOISE_MIN_DBFS);
+        if level.is_finite() {
+            self.noise_db = (self.noise_db + NOISE_RISE_DB).min(level);
+            if level > self.noise_db + SPEECH_ABOVE_NOISE_DB && level > SPEECH_MIN_DBFS {
+                self.speech_db += (level - self.speech_db) * SPEECH_SMOOTHING;
+            }
+        }
+        let wanted = (TARGET_DBFS - self.speech_db).clamp(0.0, MAX_GAIN_DB);
+        self.gain_db = if wanted > self.gain_db {
+            (self.gain_db + GAIN_UP_DB).min(wanted)
+        } else {
+            (self.gain_db - GAIN_DOWN_DB).max(wanted)
+        };
+        // The ceiling bounds only the gain we add: a block already past it stays as it was.
+        let room_db = if peak > 0.0 && peak.is_finite() {
+            db(CEILING / peak).max(0.0)
+        } else {
+            MAX_GAIN_DB
+        };
+        let allowed = self.gain_db.min(room_db);
+        let before = self.applied_db;
+        self.applied_db = allowed.min(before + RELEASE_DB);
+        apply(block, before, self.applied_db);
+    }
+}
+
+/// Multiply `block` by a gain going from `from_db` to `to_db`: a linear ramp when it rises
+/// (no step to hear), the lower gain throughout when it falls (no sample above what the
+/// ceiling allowed for this block).
+fn apply(block: &mut [f32], from_db: f32, to_db: f32) {
+    if from_db == 0.0 && to_db == 0.0 {
+        return;
+    }
+    let to = linear(to_db);
+    if to_db <= from_db {
+        block.iter_mut().for_each(|s| *s *= to);
+        return;
+    }
+    let from = linear(from_db);
+    let step = (to - from) / block.len() as f32;
+    for (i, s) in block.iter_mut().enumerate() {
+        *s *= from + step * (i + 1) as f32;
+    }
+}
+
+fn db(amplitude: f32) -> f32 {
+    if amplitude > 0.0 {
+        20.0 * amplitude.log10()
+    } else {
+        f32::NEG_INFINITY
+    }
+}
+
+fn linear(db: f32) -> f32 {
+    10.0_f32.powf(db / 20.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tone::{caller_phrase, rms, sine};
+
+    /// `phrase` scaled so its speech (tone) blocks have an RMS of `dbfs`.
+    fn phrase_at(dbfs: f32, seconds: f32) -> Vec<f32> {
+        // The phrase's tones peak at 0.3: RMS 0.3/sqrt(2).
+        let scale = linear(dbfs) / (0.3 / 2.0_f32.sqrt());
+        caller_phrase(seconds).iter().map(|s| s * scale).collect()
+    }
+
+    /// RMS (dBFS) of the blocks of `v` that carry sound, from `from` seconds on.
+    fn speech_dbfs(v: &[f32], from: f32) -> f32 {
+        let skip = (from * SAMPLE_RATE as f32) as usize;
+        let loud: Vec<f32> = v[skip..]
+            .chunks(BLOCK)
+            .filter(|b| rms(b) > 1e-4)
+            .flatten()
+            .copied()
+            .collect();
+        db(rms(&loud))
+    }
+
+    #[test]
+    fn a_quiet_talker_is_raised_by_at_most_the_maximum() {
+        let mut agc = DigitalGain::new();
+        let mut v = phrase_at(-33.0, 8.0);
+        agc.process(&mut v);
+        // 15 dB short of the target: the full 9 dB is added once it has settled.
+        assert!((agc.gain_db() - MAX_GAIN_DB).abs() < 0.01, "gain {}", agc.gain_db());
+        let out = speech_dbfs(&v, 5.0);
+        assert!((out - (-33.0 + MAX_GAIN_DB)).abs() < 0.5, "speech now at {out} dBFS");
+    }
+
+    #[test]
+    fn a_talker_a_little_quiet_is_brought_to_the_target() {
+        let mut agc = DigitalGain::new();
+        let mut v = phrase_at(-22.0, 10.0);
+        agc.process(&mut v);
+        let out = speech_dbfs(&v, 7.0);
+        assert!(
+            (out - TARGET_DBFS).abs() < 1.0,
+            "speech at {out} dBFS, target {TARGET_DBFS}"
+        );
+    }
+
+    #[test]
+    fn a_loud_talker_is_left_alone_sample_for_sample() {
+        let mut agc = DigitalGain::new();
+        let before = phrase_at(-12.0, 4.0);
+        let mut v = before.clone();
+        agc.process(&mut v);
+        assert_eq!(v, before);
+        assert_eq!(agc.gain_db(), 0.0);
+    }
+
+    #[test]
+    fn noise_alone_is_not_raised() {
+        // Steady hiss (a tone standing in for it: the level is what matters) is the floor,
+        // never speech, so no gain builds up however long it lasts.
+        let mut agc = DigitalGain::new();
+        let mut v = sine(3000.0, 0.01, SAMPLE_RATE as usize * 5);
+        agc.process(&mut v);
+        assert_eq!(agc.gain_db(), 0.0);
+    }
+
+    #[test]
+    fn silence_stays_silent_and_keeps_the_gain() {
+        let mut agc = DigitalGain::new();
+        let mut v = phrase_at(-33.0, 6.0);
+        agc.process(&mut v);
+        let settled = agc.gain_db();
+        let mut zeros = vec![0.0; SAMPLE_RATE as usize * 3];
+        agc.process(&mut zeros);
+        assert!(zeros.iter().all(|s| *s == 0.0));
+        assert_eq!(agc.gain_db(), settled, "a muted stretch must not change the gain");
+    }
+
+    #[test]
+    fn the_gain_never_pushes_a_sample_past_the_ceiling() {
+        // Settle at full gain on a quiet talker, then the talker shouts: every sample stays
+        // under the ceiling, and samples already past it are not made louder.
+        let mut agc = DigitalGain::new();
+        let mut quiet = phrase_at(-33.0, 6.0);
+        agc.process(&mut quiet);
+        assert!(agc.gain_db() > 8.0);
+        let shout = sine(440.0, 0.8, SAMPLE_RATE as usize);
+        let mut v = shout.clone();
+        agc.process(&mut v);
+        for (after, before) in v.iter().zip(&shout) {
+            assert!(
+                after.abs() <= CEILING.max(before.abs()) + 1e-6,
+                "{before} became {after}"
+            );
+        }
+        let over = sine(440.0, 0.99, BLOCK * 10);
+        let mut v = over.clone();
+        agc.process(&mut v);
+        for (after, before) in v.iter().zip(&over) {
+            assert!(after.abs() <= before.abs() + 1e-6, "{before} became {after}");
+        }
+    }
+
+    #[test]
+    fn the_gain_moves_in_small_steps() {
+        // From silence to a quiet talker: no block's gain jumps by more than the rise rate,
+        // so the listener hears no step.
+        let mut agc = DigitalGain::new();
+        let v = phrase_at(-33.0, 4.0);
+        let mut last = agc.gain_db();
+        for block in v.chunks(BLOCK) {
+            agc.process(&mut block.to_vec());
+            assert!(agc.gain_db() - last <= GAIN_UP_DB + 1e-6, "{last} -> {}", agc.gain_db());
+            last = agc.gain_db();
+        }
+    }
+
+    #[test]
+    fn bad_samples_do_not_poison_the_state() {
+        let mut agc = DigitalGain::new();
+        let mut v = vec![f32::NAN; BLOCK];
+        v.extend(vec![f32::INFINITY; BLOCK]);
+        agc.process(&mut v);
+        let mut quiet = phrase_at(-33.0, 6.0);
+        agc.process(&mut quiet);
+        assert!(
+            agc.gain_db().is_finite() && agc.gain_db() > 8.0,
+            "gain {}",
+            agc.gain_db()
+        );
+        assert!(quiet.iter().all(|s| s.is_finite()));
+    }
+}
