@@ -333,9 +333,10 @@ fn codec_cpu_per_stream(loss: u8) -> f64 {
 
 /// Voice processing alone, as [`codec_cpu_per_stream`] measures the codec: one stream's
 /// capture (the agent's marks with the far end's echo in them) and render (the far end)
-/// through the module with `config`, for `seconds` of CPU.
-fn processing_cpu_per_stream(config: apm::Config, seconds: f64) -> f64 {
-    let mut apm = WebrtcProcessor::with_config(config).expect("webrtc-audio-processing");
+/// through the module with `config` (and our gain after it when `own_gain`), for `seconds`
+/// of CPU.
+fn processing_cpu_per_stream(config: apm::Config, own_gain: bool, seconds: f64) -> f64 {
+    let mut apm = WebrtcProcessor::with_config(config, own_gain).expect("webrtc-audio-processing");
     let far = tone::caller_phrase(10.0);
     let near: Vec<f32> = marks()
         .iter()
@@ -357,36 +358,50 @@ fn processing_cpu_per_stream(config: apm::Config, seconds: f64) -> f64 {
     })
 }
 
+/// The module's gain control as shipped before ours replaced it ([`switchboard_media::gain`]):
+/// adaptive digital, -6 dBFS target, 9 dB compression, limiter; with it the library also
+/// runs its analog AGC manager.
+fn library_gain_control() -> apm::GainControl {
+    apm::GainControl {
+        mode: apm::GainControlMode::AdaptiveDigital,
+        target_level_dbfs: 6,
+        compression_gain_db: 9,
+        enable_limiter: true,
+    }
+}
+
 /// Where voice processing's CPU goes: the shipped settings, then each part taken away in
-/// turn. The settings take turns in five rounds of half a second of CPU each and each
-/// figure is its median, so a change in the machine's speed during the run (seen here:
-/// one part's share moving sixfold between two runs measured one after the other) hits
-/// every setting alike.
+/// turn, then the library's gain control in place of ours. The settings take turns in
+/// five rounds of half a second of CPU each and each figure is its median, so a change in
+/// the machine's speed during the run (seen here: one part's share moving sixfold between
+/// two runs measured one after the other) hits every setting alike. Answers the shipped
+/// settings' figure.
 fn processing_breakdown() -> f64 {
-    /// A part of the module, and how to take it away.
-    type Part = (&'static str, fn(&mut apm::Config));
-    let parts: [Part; 6] = [
-        ("", |_| {}),
-        ("the echo canceller", |c| c.echo_cancellation = None),
-        ("its extended filter (the rest of it kept)", |c| {
+    /// A part, and how to take it away: from the module's settings, or (`false`) our gain.
+    type Part = (&'static str, fn(&mut apm::Config, &mut bool));
+    let parts: [Part; 7] = [
+        ("", |_, _| {}),
+        ("the echo canceller", |c, _| c.echo_cancellation = None),
+        ("its extended filter (the rest of it kept)", |c, _| {
             if let Some(ec) = c.echo_cancellation.as_mut() {
                 ec.enable_extended_filter = false;
             }
         }),
-        ("gain control, with the library's analog AGC manager", |c| {
-            c.gain_control = None
+        ("our gain control", |_, own| *own = false),
+        ("noise suppression", |c, _| c.noise_suppression = None),
+        ("everything but the band split and high-pass filter", |c, own| {
+            (c.echo_cancellation, c.noise_suppression, *own) = (None, None, false);
         }),
-        ("noise suppression", |c| c.noise_suppression = None),
-        ("everything but the band split and high-pass filter", |c| {
-            (c.echo_cancellation, c.gain_control, c.noise_suppression) = (None, None, None);
+        ("the library's gain control in place of ours", |c, own| {
+            (c.gain_control, *own) = (Some(library_gain_control()), false)
         }),
     ];
     let mut figures = vec![Vec::new(); parts.len()];
     for _round in 0..5 {
-        for ((_, without), got) in parts.iter().zip(&mut figures) {
-            let mut config = shipped_config();
-            without(&mut config);
-            got.push(processing_cpu_per_stream(config, 0.5));
+        for ((_, change), got) in parts.iter().zip(&mut figures) {
+            let (mut config, mut own_gain) = (shipped_config(), true);
+            change(&mut config, &mut own_gain);
+            got.push(processing_cpu_per_stream(config, own_gain, 0.5));
         }
     }
     let medians: Vec<f64> = figures
@@ -400,13 +415,18 @@ fn processing_breakdown() -> f64 {
     println!(
         "  voice processing alone, one stream offline (capture + render, one thread, median of 5): {all:.2}% of a core"
     );
-    for ((what, _), left) in parts.iter().zip(&medians).skip(1) {
+    let (library, without) = medians[1..].split_last().expect("parts");
+    for ((what, _), left) in parts[1..].iter().zip(without) {
         println!(
             "    without {what}: {left:.2}% ({:.2}x; that part {:.2}%)",
             left / all.max(1e-9),
             all - left
         );
     }
+    println!(
+        "    with the library's gain control (and its analog AGC manager) in place of ours, as shipped before: {library:.2}% ({:.2}x)",
+        library / all.max(1e-9)
+    );
     all
 }
 
