@@ -11,6 +11,10 @@
 //! for its own. A headset softphone wants digital gain only, which is this: a few
 //! multiplications a sample. `cargo xtask bench media cpu` prints both costs.
 //!
+//! The speech level is learnt only from the agent talking alone: while the caller talks
+//! (and for [`ECHO_HOLD_BLOCKS`] after), what the microphone hears may be the echo the
+//! canceller left, and raising the gain on it would make the caller hear themselves.
+//!
 //! Pure arithmetic over 10 ms blocks: no allocation, no I/O. Start at [`DigitalGain::process`].
 
 use crate::SAMPLE_RATE;
@@ -31,9 +35,13 @@ pub const CEILING: f32 = 0.891;
 const SPEECH_ABOVE_NOISE_DB: f32 = 10.0;
 /// ...and above this absolute level (dBFS), so faint residue is never taken for a talker.
 const SPEECH_MIN_DBFS: f32 = -55.0;
-/// The noise floor follows a quieter block at once and rises by this much a block
-/// (5 dB/s), so a pause-free sentence does not lift it to the speech level.
-const NOISE_RISE_DB: f32 = 0.05;
+/// The microphone's noise floor follows a quieter block at once and rises by this much a
+/// block (5 dB/s), so a pause-free sentence does not lift it to the speech level.
+const NEAR_NOISE_RISE_DB: f32 = 0.05;
+/// The caller's floor rises four times as fast: it starts at the bottom (the caller is
+/// taken to be talking until their line's floor is known), and a steady hiss on the line
+/// must stop counting as talk within seconds.
+const FAR_NOISE_RISE_DB: f32 = 0.2;
 /// How much of a speech block's level enters the speech estimate (about 330 ms of speech).
 const SPEECH_SMOOTHING: f32 = 0.03;
 /// How fast the gain moves toward what the speech level asks for: up 5 dB/s, down 20 dB/s.
@@ -41,21 +49,76 @@ const GAIN_UP_DB: f32 = 0.05;
 const GAIN_DOWN_DB: f32 = 0.2;
 /// After the ceiling held the gain down, it comes back at 50 dB/s (9 dB in under 200 ms).
 const RELEASE_DB: f32 = 0.5;
+/// Blocks after the caller last talked during which the microphone may still carry their
+/// echo (device latency, a Bluetooth headset's included, plus the room's tail): 400 ms.
+pub const ECHO_HOLD_BLOCKS: u32 = 40;
 /// The noise floor is never taken lower than this (dBFS): digital silence between words
 /// (a test source, a muted microphone) would otherwise leave it so low that the hiss of
 /// the next stretch counted as speech until the floor had climbed back.
 const NOISE_MIN_DBFS: f32 = -75.0;
 
+/// Tells talk from a steady background in one direction of the call: a noise floor that
+/// follows a quieter block at once and rises slowly, and a block well above it is talk.
+/// Each side starts where a mistake costs nothing: the microphone's floor at the top
+/// (nothing is learnt before a quieter block has shown the floor), the caller's at the
+/// bottom (the gate stays shut until the line's floor is known).
+#[derive(Debug, Clone)]
+struct Talk {
+    /// Noise floor estimate (dBFS).
+    noise_db: f32,
+    /// How much it rises a block.
+    rise_db: f32,
+}
+
+impl Talk {
+    fn near() -> Self {
+        Self {
+            noise_db: 0.0,
+            rise_db: NEAR_NOISE_RISE_DB,
+        }
+    }
+
+    fn far() -> Self {
+        Self {
+            noise_db: NOISE_MIN_DBFS,
+            rise_db: FAR_NOISE_RISE_DB,
+        }
+    }
+
+    /// Learn from a block of `level` dBFS (finite, at least [`NOISE_MIN_DBFS`]); answers
+    /// whether it is talk.
+    fn is_talk(&mut self, level: f32) -> bool {
+        self.noise_db = (self.noise_db + self.rise_db).min(level);
+        level > self.noise_db + SPEECH_ABOVE_NOISE_DB && level > SPEECH_MIN_DBFS
+    }
+}
+
+/// A block's RMS level in dBFS, silence and NaN taken as [`NOISE_MIN_DBFS`]; `None` for a
+/// block that overflows (nothing to learn from it), with the block's peak.
+fn level_and_peak(block: &[f32]) -> (Option<f32>, f32) {
+    let (mut sum, mut peak) = (0.0_f32, 0.0_f32);
+    for s in block {
+        sum += s * s;
+        peak = peak.max(s.abs());
+    }
+    let level = db((sum / block.len().max(1) as f32).sqrt()).max(NOISE_MIN_DBFS);
+    (level.is_finite().then_some(level), peak)
+}
+
 /// The gain stage's state; one per microphone.
 #[derive(Debug, Clone)]
 pub struct DigitalGain {
-    /// Noise floor estimate (dBFS).
-    noise_db: f32,
+    /// The microphone's talk, after the processing module.
+    near: Talk,
+    /// The caller's talk, as the speaker is about to play it.
+    far: Talk,
+    /// Blocks since the caller last talked (saturating).
+    since_far_talk: u32,
     /// Speech level estimate (dBFS): starts at the target, so nothing is added before
     /// speech has been heard.
     speech_db: f32,
     /// The gain the speech level asks for, moved at the rates above (dB).
-    gain_db: f32,
+    aim_db: f32,
     /// The gain applied at the end of the last block, after the ceiling (dB).
     applied_db: f32,
 }
@@ -69,9 +132,11 @@ impl Default for DigitalGain {
 impl DigitalGain {
     pub fn new() -> Self {
         Self {
-            noise_db: 0.0,
+            near: Talk::near(),
+            far: Talk::far(),
+            since_far_talk: u32::MAX,
             speech_db: TARGET_DBFS,
-            gain_db: 0.0,
+            aim_db: 0.0,
             applied_db: 0.0,
         }
     }
@@ -79,6 +144,22 @@ impl DigitalGain {
     /// The gain applied at the end of the last block (dB).
     pub fn gain_db(&self) -> f32 {
         self.applied_db
+    }
+
+    /// What the speaker is about to play: while it carries talk, the microphone's level
+    /// teaches nothing.
+    pub fn far_end(&mut self, samples: &[f32]) {
+        for block in samples.chunks(BLOCK) {
+            let talking = match level_and_peak(block).0 {
+                Some(level) => self.far.is_talk(level),
+                None => true,
+            };
+            self.since_far_talk = if talking {
+                0
+            } else {
+                self.since_far_talk.saturating_add(1)
+            };
+        }
     }
 
     /// Apply the gain to `samples` in place, 10 ms at a time (a shorter tail is its own
@@ -90,24 +171,18 @@ impl DigitalGain {
     }
 
     fn block(&mut self, block: &mut [f32]) {
-        let (mut sum, mut peak) = (0.0_f32, 0.0_f32);
-        for s in block.iter() {
-            sum += s * s;
-            peak = peak.max(s.abs());
-        }
-        // Silence (-inf) and NaN count as the lowest floor; an infinite block teaches nothing.
-        let level = db((sum / block.len().max(1) as f32).sqrt()).max(NOISE_MIN_DBFS);
-        if level.is_finite() {
-            self.noise_db = (self.noise_db + NOISE_RISE_DB).min(level);
-            if level > self.noise_db + SPEECH_ABOVE_NOISE_DB && level > SPEECH_MIN_DBFS {
+        let (level, peak) = level_and_peak(block);
+        if let Some(level) = level {
+            let talk = self.near.is_talk(level);
+            if talk && self.since_far_talk > ECHO_HOLD_BLOCKS {
                 self.speech_db += (level - self.speech_db) * SPEECH_SMOOTHING;
             }
         }
         let wanted = (TARGET_DBFS - self.speech_db).clamp(0.0, MAX_GAIN_DB);
-        self.gain_db = if wanted > self.gain_db {
-            (self.gain_db + GAIN_UP_DB).min(wanted)
+        self.aim_db = if wanted > self.aim_db {
+            (self.aim_db + GAIN_UP_DB).min(wanted)
         } else {
-            (self.gain_db - GAIN_DOWN_DB).max(wanted)
+            (self.aim_db - GAIN_DOWN_DB).max(wanted)
         };
         // The ceiling bounds only the gain we add: a block already past it stays as it was.
         let room_db = if peak > 0.0 && peak.is_finite() {
@@ -115,7 +190,7 @@ impl DigitalGain {
         } else {
             MAX_GAIN_DB
         };
-        let allowed = self.gain_db.min(room_db);
+        let allowed = self.aim_db.min(room_db);
         let before = self.applied_db;
         self.applied_db = allowed.min(before + RELEASE_DB);
         apply(block, before, self.applied_db);
@@ -269,6 +344,37 @@ mod tests {
             assert!(agc.gain_db() - last <= GAIN_UP_DB + 1e-6, "{last} -> {}", agc.gain_db());
             last = agc.gain_db();
         }
+    }
+
+    /// `near` through a gain stage while the speaker plays `far` frame by frame, as the
+    /// engine does; the gain reached.
+    fn with_far_end(near: &[f32], far: &[f32]) -> f32 {
+        let mut agc = DigitalGain::new();
+        for (mic, speaker) in near.chunks(BLOCK).zip(far.chunks(BLOCK)) {
+            agc.far_end(speaker);
+            agc.process(&mut mic.to_vec());
+        }
+        agc.gain_db()
+    }
+
+    #[test]
+    fn the_callers_echo_does_not_raise_the_gain() {
+        // The caller talks; the microphone hears only their echo, 30 dB down and 100 ms
+        // late: a quiet "talker" the gain must not learn from.
+        let far = phrase_at(-12.0, 8.0);
+        let mut echo = vec![0.0; SAMPLE_RATE as usize / 10];
+        echo.extend(far.iter().map(|s| s * linear(-30.0)));
+        assert_eq!(with_far_end(&echo, &far), 0.0);
+        // The same microphone signal with a silent speaker is a quiet talker, and raised.
+        assert!(with_far_end(&echo, &vec![0.0; far.len()]) > 8.0);
+    }
+
+    #[test]
+    fn a_noisy_line_is_not_taken_for_the_caller_talking() {
+        // A steady hiss from the carrier is the far end's floor, not talk: the agent's
+        // quiet voice is still raised.
+        let hiss = sine(3000.0, 0.05, SAMPLE_RATE as usize * 8);
+        assert!(with_far_end(&phrase_at(-33.0, 8.0), &hiss) > 8.0);
     }
 
     #[test]

@@ -115,6 +115,9 @@ impl VoiceProcessor for WebrtcProcessor {
                 tracing::warn!(error = %e, "echo canceller rejected a render block");
             }
         }
+        if let Some(gain) = &mut self.gain {
+            gain.far_end(frame);
+        }
     }
 
     fn name(&self) -> &'static str {
