@@ -299,7 +299,8 @@ async fn call() {
     );
     // ... and neither party heard the supervisor's 1.5 kHz tone. The caller's speech has
     // some 1.5 kHz in it (about 0.03 here); a tone as loud as the agent's, which the same
-    // measure finds at the caller's phone (about 0.25), would be well above 0.1.
+    // measure finds at the caller's phone (0.18-0.19: the microphone gain's -18 dBFS target,
+    // the noise suppressor having taken the steady tone below it), would be well above 0.1.
     let loudest_at = |samples: &[f32], hz: f32| {
         samples
             .chunks_exact(4_800)

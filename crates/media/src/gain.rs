@@ -11,9 +11,11 @@
 //! for its own. A headset softphone wants digital gain only, which is this: a few
 //! multiplications a sample. `cargo xtask bench media cpu` prints both costs.
 //!
-//! The speech level is learnt only from the agent talking alone: while the caller talks
-//! (and for [`ECHO_HOLD_BLOCKS`] after), what the microphone hears may be the echo the
-//! canceller left, and raising the gain on it would make the caller hear themselves.
+//! The speech level is never learnt from what may be the caller's echo: while the caller
+//! talks, a microphone block counts only when it is within [`ECHO_MARGIN_DB`] of the
+//! caller's recent level (the echo a converged canceller leaves is far lower), since
+//! raising the gain on an echo would make the caller hear themselves. Talking over the
+//! caller still counts, so an agent on a busy line is not left at no gain.
 //!
 //! Pure arithmetic over 10 ms blocks: no allocation, no I/O. Start at [`DigitalGain::process`].
 
@@ -35,13 +37,9 @@ pub const CEILING: f32 = 0.891;
 const SPEECH_ABOVE_NOISE_DB: f32 = 10.0;
 /// ...and above this absolute level (dBFS), so faint residue is never taken for a talker.
 const SPEECH_MIN_DBFS: f32 = -55.0;
-/// The microphone's noise floor follows a quieter block at once and rises by this much a
-/// block (5 dB/s), so a pause-free sentence does not lift it to the speech level.
-const NEAR_NOISE_RISE_DB: f32 = 0.05;
-/// The caller's floor rises four times as fast: it starts at the bottom (the caller is
-/// taken to be talking until their line's floor is known), and a steady hiss on the line
-/// must stop counting as talk within seconds.
-const FAR_NOISE_RISE_DB: f32 = 0.2;
+/// The noise floor follows a quieter block at once and rises by this much a block
+/// (5 dB/s), so a pause-free sentence does not lift it to the speech level.
+const NOISE_RISE_DB: f32 = 0.05;
 /// How much of a speech block's level enters the speech estimate (about 330 ms of speech).
 const SPEECH_SMOOTHING: f32 = 0.03;
 /// How fast the gain moves toward what the speech level asks for: up 5 dB/s, down 20 dB/s.
@@ -49,46 +47,39 @@ const GAIN_UP_DB: f32 = 0.05;
 const GAIN_DOWN_DB: f32 = 0.2;
 /// After the ceiling held the gain down, it comes back at 50 dB/s (9 dB in under 200 ms).
 const RELEASE_DB: f32 = 0.5;
-/// Blocks after the caller last talked during which the microphone may still carry their
-/// echo (device latency, a Bluetooth headset's included, plus the room's tail): 400 ms.
-pub const ECHO_HOLD_BLOCKS: u32 = 40;
+/// A microphone block teaches the speech level only when louder than the caller's recent
+/// level less this (dB). Echo reaches the microphone at least the acoustic coupling's loss
+/// below the caller (6-10 dB for a laptop's speakers, far more for a headset) and the
+/// canceller takes 20 dB or more off once converged; an echo within 15 dB of the caller
+/// comes only from an unconverged canceller, and then costs at most [`MAX_GAIN_DB`].
+pub const ECHO_MARGIN_DB: f32 = 15.0;
+/// The caller's recent level follows a louder block at once and falls by this much a
+/// block (40 dB in 400 ms), so it covers the echo's way back through the device (a
+/// Bluetooth headset's latency included) and the room's tail.
+const FAR_DECAY_DB: f32 = 1.0;
 /// The noise floor is never taken lower than this (dBFS): digital silence between words
 /// (a test source, a muted microphone) would otherwise leave it so low that the hiss of
 /// the next stretch counted as speech until the floor had climbed back.
 const NOISE_MIN_DBFS: f32 = -75.0;
 
-/// Tells talk from a steady background in one direction of the call: a noise floor that
-/// follows a quieter block at once and rises slowly, and a block well above it is talk.
-/// Each side starts where a mistake costs nothing: the microphone's floor at the top
-/// (nothing is learnt before a quieter block has shown the floor), the caller's at the
-/// bottom (the gate stays shut until the line's floor is known).
+/// Tells talk from a steady background on the microphone: a noise floor that follows a
+/// quieter block at once and rises slowly, and a block well above it is talk. The floor
+/// starts at the top, so nothing counts as talk before a quieter block has shown it.
 #[derive(Debug, Clone)]
 struct Talk {
     /// Noise floor estimate (dBFS).
     noise_db: f32,
-    /// How much it rises a block.
-    rise_db: f32,
 }
 
 impl Talk {
-    fn near() -> Self {
-        Self {
-            noise_db: 0.0,
-            rise_db: NEAR_NOISE_RISE_DB,
-        }
-    }
-
-    fn far() -> Self {
-        Self {
-            noise_db: NOISE_MIN_DBFS,
-            rise_db: FAR_NOISE_RISE_DB,
-        }
+    fn new() -> Self {
+        Self { noise_db: 0.0 }
     }
 
     /// Learn from a block of `level` dBFS (finite, at least [`NOISE_MIN_DBFS`]); answers
     /// whether it is talk.
     fn is_talk(&mut self, level: f32) -> bool {
-        self.noise_db = (self.noise_db + self.rise_db).min(level);
+        self.noise_db = (self.noise_db + NOISE_RISE_DB).min(level);
         level > self.noise_db + SPEECH_ABOVE_NOISE_DB && level > SPEECH_MIN_DBFS
     }
 }
@@ -110,10 +101,8 @@ fn level_and_peak(block: &[f32]) -> (Option<f32>, f32) {
 pub struct DigitalGain {
     /// The microphone's talk, after the processing module.
     near: Talk,
-    /// The caller's talk, as the speaker is about to play it.
-    far: Talk,
-    /// Blocks since the caller last talked (saturating).
-    since_far_talk: u32,
+    /// The caller's recent level as the speaker is about to play it (dBFS).
+    far_recent_db: f32,
     /// Speech level estimate (dBFS): starts at the target, so nothing is added before
     /// speech has been heard.
     speech_db: f32,
@@ -132,9 +121,8 @@ impl Default for DigitalGain {
 impl DigitalGain {
     pub fn new() -> Self {
         Self {
-            near: Talk::near(),
-            far: Talk::far(),
-            since_far_talk: u32::MAX,
+            near: Talk::new(),
+            far_recent_db: NOISE_MIN_DBFS,
             speech_db: TARGET_DBFS,
             aim_db: 0.0,
             applied_db: 0.0,
@@ -146,19 +134,13 @@ impl DigitalGain {
         self.applied_db
     }
 
-    /// What the speaker is about to play: while it carries talk, the microphone's level
-    /// teaches nothing.
+    /// What the speaker is about to play: the microphone's blocks are judged against it
+    /// (see [`ECHO_MARGIN_DB`]).
     pub fn far_end(&mut self, samples: &[f32]) {
         for block in samples.chunks(BLOCK) {
-            let talking = match level_and_peak(block).0 {
-                Some(level) => self.far.is_talk(level),
-                None => true,
-            };
-            self.since_far_talk = if talking {
-                0
-            } else {
-                self.since_far_talk.saturating_add(1)
-            };
+            // An overflowing block counts as the loudest there is.
+            let level = level_and_peak(block).0.unwrap_or(0.0);
+            self.far_recent_db = level.max(self.far_recent_db - FAR_DECAY_DB);
         }
     }
 
@@ -174,7 +156,7 @@ impl DigitalGain {
         let (level, peak) = level_and_peak(block);
         if let Some(level) = level {
             let talk = self.near.is_talk(level);
-            if talk && self.since_far_talk > ECHO_HOLD_BLOCKS {
+            if talk && level > self.far_recent_db - ECHO_MARGIN_DB {
                 self.speech_db += (level - self.speech_db) * SPEECH_SMOOTHING;
             }
         }
@@ -370,9 +352,18 @@ mod tests {
     }
 
     #[test]
-    fn a_noisy_line_is_not_taken_for_the_caller_talking() {
-        // A steady hiss from the carrier is the far end's floor, not talk: the agent's
-        // quiet voice is still raised.
+    fn an_agent_talking_over_the_caller_is_still_raised() {
+        // Double talk all along: the agent at -30 dBFS, the caller never pausing at -20.
+        // The agent is far above any echo of the caller, so their level is learnt.
+        let caller = sine(300.0, linear(-20.0) * 2.0_f32.sqrt(), SAMPLE_RATE as usize * 8);
+        let gain = with_far_end(&phrase_at(-30.0, 8.0), &caller);
+        assert!((gain - 9.0).abs() < 0.5, "gain {gain}");
+    }
+
+    #[test]
+    fn a_noisy_line_does_not_stop_the_gain() {
+        // A steady hiss from the carrier at -29 dBFS: the agent's quiet voice is still
+        // raised.
         let hiss = sine(3000.0, 0.05, SAMPLE_RATE as usize * 8);
         assert!(with_far_end(&phrase_at(-33.0, 8.0), &hiss) > 8.0);
     }
