@@ -70,6 +70,15 @@ fn far_pipeline() -> PipelineConfig {
     }
 }
 
+/// A direct peer's settings with `pipeline`, its candidates on loopback only.
+fn on_loopback(pipeline: PipelineConfig) -> PeerConfig {
+    PeerConfig {
+        loopback_only: true,
+        pipeline,
+        ..PeerConfig::default()
+    }
+}
+
 /// A call over loopback with both ends in this process, the far end's device and engine
 /// started `far_after` later than the agent's.
 async fn call_with(
@@ -82,16 +91,7 @@ async fn call_with(
     let agent_dev = WavDevice::new(agent_mic, true);
     let agent_clock = agent_dev.clock();
     let (far_dev, far_clock) = far_end(record);
-    let agent_cfg = PeerConfig {
-        loopback_only: true,
-        pipeline: agent_pipeline,
-        ..PeerConfig::default()
-    };
-    let far_cfg = PeerConfig {
-        loopback_only: true,
-        pipeline: far_pipeline,
-        ..PeerConfig::default()
-    };
+    let (agent_cfg, far_cfg) = (on_loopback(agent_pipeline), on_loopback(far_pipeline));
     let agent = PeerSession::new(Box::new(agent_dev), agent_cfg)
         .await
         .expect("agent session");
@@ -220,6 +220,11 @@ fn mean(v: &[f64]) -> f64 {
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    percentile(&v, 0.5)
 }
 
 async fn delay(processing: bool) -> (Vec<f64>, Heard) {
@@ -405,13 +410,7 @@ fn processing_breakdown() -> f64 {
             got.push(processing_cpu_per_stream(config, own_gain, 0.5));
         }
     }
-    let medians: Vec<f64> = figures
-        .iter_mut()
-        .map(|f| {
-            f.sort_by(f64::total_cmp);
-            percentile(f, 0.5)
-        })
-        .collect();
+    let medians: Vec<f64> = figures.into_iter().map(median).collect();
     let all = medians[0];
     println!(
         "  voice processing alone, one stream offline (capture + render, one thread, median of 5): {all:.2}% of a core"
@@ -460,14 +459,12 @@ async fn cpu_per_call(processing: bool, calls: usize) -> CallCpu {
     let mut live = Vec::new();
     for _ in 0..calls {
         let mic = WavSource::Samples(Arc::new(switchboard_media::tone::caller_phrase(10.0)));
-        let cfg = PeerConfig {
-            loopback_only: true,
-            pipeline: agent_pipeline(processing),
-            ..PeerConfig::default()
-        };
-        let agent = PeerSession::new(Box::new(WavDevice::new(mic, true)), cfg)
-            .await
-            .expect("agent session");
+        let agent = PeerSession::new(
+            Box::new(WavDevice::new(mic, true)),
+            on_loopback(agent_pipeline(processing)),
+        )
+        .await
+        .expect("agent session");
         let offer = serde_json::to_string(&agent.offer(false).await.expect("offer")).expect("offer as JSON");
         to_far
             .write_all(format!("{offer}\n").as_bytes())
@@ -510,14 +507,9 @@ async fn cpu_per_call_in_turns(calls: usize) -> (CallCpu, CallCpu) {
             got.push(cpu_per_call(processing, calls).await);
         }
     }
-    let median = |v: &[CallCpu], of: fn(&CallCpu) -> f64| {
-        let mut x: Vec<f64> = v.iter().map(of).collect();
-        x.sort_by(f64::total_cmp);
-        percentile(&x, 0.5)
-    };
     let [bypass, apm] = runs.map(|v| CallCpu {
-        agent: median(&v, |c| c.agent),
-        far: median(&v, |c| c.far),
+        agent: median(v.iter().map(|c| c.agent).collect()),
+        far: median(v.iter().map(|c| c.far).collect()),
     });
     (bypass, apm)
 }
@@ -536,12 +528,9 @@ async fn far_ends() {
     while let Some(line) = offers.next_line().await.expect("offers on stdin") {
         let offer: String = serde_json::from_str(&line).expect("offer as JSON");
         let (dev, _) = far_end(None);
-        let cfg = PeerConfig {
-            loopback_only: true,
-            pipeline: far_pipeline(),
-            ..PeerConfig::default()
-        };
-        let far = PeerSession::new(Box::new(dev), cfg).await.expect("far session");
+        let far = PeerSession::new(Box::new(dev), on_loopback(far_pipeline()))
+            .await
+            .expect("far session");
         let answer = serde_json::to_string(&far.answer(&offer).await.expect("answer")).expect("answer as JSON");
         stdout
             .write_all(format!("{answer}\n").as_bytes())
@@ -659,20 +648,15 @@ fn wanted(part: &str) -> bool {
 }
 
 fn main() {
-    if std::env::args().nth(1).as_deref() == Some(FAR_ENDS) {
-        // Its stdout carries the answers: nothing else may be printed there.
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        return rt.block_on(far_ends());
-    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
+    if std::env::args().nth(1).as_deref() == Some(FAR_ENDS) {
+        // Its stdout carries the answers: nothing else may be printed there.
+        return rt.block_on(far_ends());
+    }
     rt.block_on(async {
         println!("bench media: 2 cores, loopback, WAV devices paced in real time");
         for processing in [false, true].into_iter().filter(|_| wanted("delay")) {

@@ -20,6 +20,7 @@
 //! Pure arithmetic over 10 ms blocks: no allocation, no I/O. Start at [`DigitalGain::process`].
 
 use crate::SAMPLE_RATE;
+use crate::level::dbfs as db;
 
 /// Block length the gain is decided over: 10 ms, as the processing module works.
 pub const BLOCK: usize = SAMPLE_RATE as usize / 100;
@@ -195,14 +196,6 @@ fn apply(block: &mut [f32], from_db: f32, to_db: f32) {
     let step = (to - from) / block.len() as f32;
     for (i, s) in block.iter_mut().enumerate() {
         *s *= from + step * (i + 1) as f32;
-    }
-}
-
-fn db(amplitude: f32) -> f32 {
-    if amplitude > 0.0 {
-        20.0 * amplitude.log10()
-    } else {
-        f32::NEG_INFINITY
     }
 }
 
