@@ -16,6 +16,8 @@
 //! - [`session`]: the [`session::MediaSession`] boundary the desktop drives (mute, hold,
 //!   DTMF, levels, close), and [`peer::PeerSession`], its WebRTC implementation (webrtc-rs,
 //!   ICE + DTLS-SRTP, ICE restart after a network drop).
+//! - [`threads`]: where a call's tasks run: a media thread of the process's own, one
+//!   single-thread runtime per core, calls spread over them.
 //! - [`dtmf`]: RFC 4733 telephone-events, sent and received beside the Opus stream.
 //! - [`narrowband`] and [`device::BridgeDevice`]: a carrier's 8 kHz stream in place of a
 //!   sound card, for the gateway's media bridges.
@@ -34,7 +36,9 @@ pub mod processing;
 pub mod room;
 pub mod session;
 pub mod speaker;
+pub mod threads;
 pub mod tone;
+mod track;
 
 /// The engine's one sample rate; Opus and WebRTC's audio processing both run at it.
 pub const SAMPLE_RATE: u32 = 48_000;

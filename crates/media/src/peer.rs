@@ -7,14 +7,18 @@
 //! When the transport drops, the session reports [`MediaState::Reconnecting`] and
 //! [`MediaEvent::RestartNeeded`]; the offering side then sends `offer(true)` through its
 //! signalling again and applies the answer. The call carries on; nothing is re-created.
+//!
+//! A session's tasks, webrtc-rs' included, run on one media thread ([`crate::threads`]):
+//! each method that can make webrtc-rs start something does its work there.
 
-use std::any::Any;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU16, AtomicU32, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use tokio::runtime::Handle;
 use tokio::sync::broadcast;
 use webrtc::api::APIBuilder;
 use webrtc::api::interceptor_registry::register_default_interceptors;
@@ -29,7 +33,7 @@ use webrtc::peer_connection::offer_answer_options::RTCOfferOptions;
 use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 use webrtc::rtp_transceiver::rtp_codec::{RTCRtpCodecCapability, RTCRtpCodecParameters, RTPCodecType};
-use webrtc::track::track_local::{TrackLocal, TrackLocalContext, TrackLocalWriter};
+use webrtc::track::track_local::TrackLocal;
 use webrtc::track::track_remote::TrackRemote;
 
 use crate::device::{AudioDevice, DeviceEvent};
@@ -38,7 +42,8 @@ use crate::level::Levels;
 use crate::pipeline::{Controls, Pipeline, PipelineConfig};
 use crate::session::{MediaEvent, MediaSession, MediaState};
 use crate::speaker::SpeakerClock;
-use crate::{FRAME_SAMPLES, MediaError};
+use crate::track::AudioTrack;
+use crate::{FRAME_SAMPLES, MediaError, threads};
 
 /// Payload types we offer (the ones Chrome uses, so SDP stays familiar in logs).
 const OPUS_PT: u8 = 111;
@@ -55,6 +60,20 @@ pub struct PeerConfig {
     pub disconnected_after: Duration,
     /// Still dropped after this long: ICE gives up until a restart.
     pub failed_after: Duration,
+    /// Run the call on a media thread of its own (see [`crate::threads`]); false keeps it
+    /// on the caller's runtime, as before those threads, for `bench media` to compare.
+    pub own_thread: bool,
+}
+
+impl PeerConfig {
+    /// The runtime a call set up with this configuration runs on.
+    pub(crate) fn runtime(&self) -> Handle {
+        if self.own_thread {
+            threads::for_a_call()
+        } else {
+            Handle::current()
+        }
+    }
 }
 
 impl Default for PeerConfig {
@@ -66,118 +85,8 @@ impl Default for PeerConfig {
             // Failed ICE never comes back by itself; the offering side restarts it, so fail
             // early rather than leave the agent in silence.
             failed_after: Duration::from_secs(4),
+            own_thread: true,
         }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Binding {
-    ssrc: u32,
-    writer: Arc<dyn TrackLocalWriter + Send + Sync>,
-    opus_pt: u8,
-    dtmf_pt: Option<u8>,
-}
-
-/// Our outgoing audio track: unlike webrtc-rs' static tracks it writes Opus and
-/// telephone-event packets with their own payload types on one SSRC and one sequence.
-#[derive(Debug)]
-struct AudioTrack {
-    binding: Mutex<Option<Binding>>,
-    seq: AtomicU16,
-    /// RTP timestamp of the next audio frame (48 kHz units).
-    timestamp: AtomicU32,
-}
-
-impl AudioTrack {
-    fn new() -> Self {
-        Self {
-            binding: Mutex::new(None),
-            seq: AtomicU16::new(rand_u16()),
-            timestamp: AtomicU32::new(u32::from(rand_u16()) << 8),
-        }
-    }
-
-    fn binding(&self) -> Option<Binding> {
-        self.binding.lock().ok().and_then(|b| b.clone())
-    }
-
-    async fn write(&self, b: &Binding, pt: u8, marker: bool, timestamp: u32, payload: Bytes) {
-        let header = webrtc::rtp::header::Header {
-            version: 2,
-            marker,
-            payload_type: pt,
-            sequence_number: self.seq.fetch_add(1, Ordering::Relaxed),
-            timestamp,
-            ssrc: b.ssrc,
-            ..Default::default()
-        };
-        let packet = webrtc::rtp::packet::Packet { header, payload };
-        if let Err(e) = b.writer.write_rtp(&packet).await {
-            tracing::trace!(error = %e, "RTP write failed (transport not ready)");
-        }
-    }
-}
-
-fn rand_u16() -> u16 {
-    // Random initial sequence/timestamp (RFC 3550 §5.1); no crypto needed.
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    (nanos ^ (nanos >> 16)) as u16
-}
-
-#[async_trait]
-impl TrackLocal for AudioTrack {
-    async fn bind(&self, t: &TrackLocalContext) -> webrtc::error::Result<RTCRtpCodecParameters> {
-        let codecs = t.codec_parameters();
-        let opus = codecs
-            .iter()
-            .find(|c| c.capability.mime_type.eq_ignore_ascii_case(MIME_TYPE_OPUS))
-            .cloned()
-            .ok_or(webrtc::Error::ErrUnsupportedCodec)?;
-        let dtmf_pt = codecs
-            .iter()
-            .find(|c| {
-                c.capability.mime_type.eq_ignore_ascii_case(MIME_TYPE_TELEPHONE_EVENT)
-                    && c.capability.clock_rate == 48_000
-            })
-            .map(|c| c.payload_type);
-        if let Ok(mut b) = self.binding.lock() {
-            *b = Some(Binding {
-                ssrc: t.ssrc(),
-                writer: t.write_stream(),
-                opus_pt: opus.payload_type,
-                dtmf_pt,
-            });
-        }
-        Ok(opus)
-    }
-
-    async fn unbind(&self, _t: &TrackLocalContext) -> webrtc::error::Result<()> {
-        if let Ok(mut b) = self.binding.lock() {
-            *b = None;
-        }
-        Ok(())
-    }
-
-    fn id(&self) -> &str {
-        "audio"
-    }
-
-    fn rid(&self) -> Option<&str> {
-        None
-    }
-
-    fn stream_id(&self) -> &str {
-        "switchboard"
-    }
-
-    fn kind(&self) -> RTPCodecType {
-        RTPCodecType::Audio
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 
@@ -201,6 +110,8 @@ fn state_from(c: u8) -> MediaState {
 
 struct Inner {
     pc: Arc<RTCPeerConnection>,
+    /// Where the call runs (its media thread, as shipped): its tasks and webrtc-rs' run there.
+    rt: Handle,
     /// Builds further peer connections with the same codecs and network settings.
     api: webrtc::api::API,
     /// Connections that only bring remote audio in (a LiveKit room's subscriber).
@@ -223,6 +134,53 @@ impl Inner {
         if self.state.swap(state_code(s), Ordering::AcqRel) != state_code(s) {
             let _ = self.events.send(MediaEvent::State { state: s });
         }
+    }
+
+    /// The connections closed, the tasks stopped, the device released.
+    async fn shut_down(&self) {
+        if let Err(e) = self.pc.close().await {
+            tracing::debug!(error = %e, "closing peer connection");
+        }
+        for pc in self.take_receivers() {
+            let _ = pc.close().await;
+        }
+        self.set_state(MediaState::Closed);
+        self.stop_tasks_and_device();
+    }
+
+    fn take_receivers(&self) -> Vec<Arc<RTCPeerConnection>> {
+        self.receivers
+            .lock()
+            .map(|mut r| r.drain(..).collect())
+            .unwrap_or_default()
+    }
+
+    fn stop_tasks_and_device(&self) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.drain(..).for_each(|t| t.abort());
+        }
+        if let Ok(mut d) = self.device.lock() {
+            d.stop();
+        }
+    }
+}
+
+/// A session dropped without [`MediaSession::close`] still lets its call go: its media
+/// thread outlives whoever created it, and webrtc-rs' own tasks would otherwise keep the
+/// connection (and its socket) alive for the life of the process.
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.stop_tasks_and_device();
+        let mut connections = self.take_receivers();
+        connections.push(self.pc.clone());
+        self.rt.spawn(async move {
+            for pc in connections {
+                let _ = pc.close().await;
+            }
+        });
     }
 }
 
@@ -273,39 +231,94 @@ fn media_engine() -> Result<MediaEngine, MediaError> {
     Ok(m)
 }
 
-impl PeerSession {
-    /// Start the device and set up the peer connection (no signalling yet).
-    pub async fn new(mut device: Box<dyn AudioDevice>, config: PeerConfig) -> Result<Self, MediaError> {
-        let mut m = media_engine()?;
-        let registry = register_default_interceptors(Registry::new(), &mut m)?;
-        let mut s = SettingEngine::default();
-        s.set_ice_timeouts(
-            Some(config.disconnected_after),
-            Some(config.failed_after),
-            Some(Duration::from_millis(500)),
-        );
-        s.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
-        s.set_network_types(vec![NetworkType::Udp4]);
-        if config.loopback_only {
-            s.set_include_loopback_candidate(true);
-            s.set_ip_filter(Box::new(|ip| ip.is_loopback()));
-        }
-        let api = APIBuilder::new()
-            .with_media_engine(m)
-            .with_interceptor_registry(registry)
-            .with_setting_engine(s)
-            .build();
-        let pc = Arc::new(api.new_peer_connection(RTCConfiguration::default()).await?);
-        let track = Arc::new(AudioTrack::new());
-        let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal + Send + Sync>).await?;
+/// A call's device started and its audio path built: done by whoever asks for a call, on
+/// their own thread, since opening a sound card can block for a while and the media
+/// thread carries other calls' audio.
+pub(crate) struct Opened {
+    device: Box<dyn AudioDevice>,
+    pipeline: Pipeline,
+}
 
+impl Opened {
+    pub(crate) fn start(mut device: Box<dyn AudioDevice>, config: &PeerConfig) -> Result<Self, MediaError> {
         let io = device.start()?;
-        let pipeline = Pipeline::new(io, config.pipeline)?;
+        match Pipeline::new(io, config.pipeline) {
+            Ok(pipeline) => Ok(Self { device, pipeline }),
+            Err(e) => {
+                device.stop();
+                Err(e)
+            }
+        }
+    }
+
+    /// Release the device of a call that will not happen.
+    pub(crate) fn stop(mut self) {
+        self.device.stop();
+    }
+}
+
+/// A peer connection with our codecs, interceptors and network settings, and our audio
+/// track on it.
+struct Connection {
+    /// What built it; builds further ones alike.
+    api: webrtc::api::API,
+    pc: Arc<RTCPeerConnection>,
+    track: Arc<AudioTrack>,
+    sender: Arc<webrtc::rtp_transceiver::rtp_sender::RTCRtpSender>,
+}
+
+async fn connection(config: &PeerConfig) -> Result<Connection, MediaError> {
+    let mut m = media_engine()?;
+    let registry = register_default_interceptors(Registry::new(), &mut m)?;
+    let mut s = SettingEngine::default();
+    s.set_ice_timeouts(
+        Some(config.disconnected_after),
+        Some(config.failed_after),
+        Some(Duration::from_millis(500)),
+    );
+    s.set_ice_multicast_dns_mode(MulticastDnsMode::Disabled);
+    s.set_network_types(vec![NetworkType::Udp4]);
+    if config.loopback_only {
+        s.set_include_loopback_candidate(true);
+        s.set_ip_filter(Box::new(|ip| ip.is_loopback()));
+    }
+    let api = APIBuilder::new()
+        .with_media_engine(m)
+        .with_interceptor_registry(registry)
+        .with_setting_engine(s)
+        .build();
+    let pc = Arc::new(api.new_peer_connection(RTCConfiguration::default()).await?);
+    let track = Arc::new(AudioTrack::new());
+    let sender = pc.add_track(track.clone() as Arc<dyn TrackLocal + Send + Sync>).await?;
+
+    Ok(Connection { api, pc, track, sender })
+}
+
+impl PeerSession {
+    /// Start the device and set up the peer connection (no signalling yet). The call's
+    /// tasks run on a media thread of their own (see [`crate::threads`]).
+    pub async fn new(device: Box<dyn AudioDevice>, config: PeerConfig) -> Result<Self, MediaError> {
+        let opened = Opened::start(device, &config)?;
+        let rt = config.runtime();
+        threads::run_on(&rt.clone(), Self::set_up(rt, opened, config)).await?
+    }
+
+    /// The rest of [`PeerSession::new`], run on `rt`, the call's media thread.
+    pub(crate) async fn set_up(rt: Handle, opened: Opened, config: PeerConfig) -> Result<Self, MediaError> {
+        let Connection { api, pc, track, sender } = match connection(&config).await {
+            Ok(c) => c,
+            Err(e) => {
+                opened.stop();
+                return Err(e);
+            }
+        };
+        let Opened { device, pipeline } = opened;
         let controls = pipeline.controls();
         let (events, _) = broadcast::channel(64);
         let inner = Arc::new(Inner {
             pc: pc.clone(),
             api,
+            rt,
             receivers: Mutex::new(Vec::new()),
             track,
             pipeline: Arc::new(Mutex::new(pipeline)),
@@ -335,6 +348,15 @@ impl PeerSession {
         Ok(Self { inner })
     }
 
+    /// Run `work` with this session on its media thread (see [`crate::threads::run_on`]).
+    async fn on_its_thread<T, F>(&self, work: impl FnOnce(Self) -> F) -> Result<T, MediaError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, MediaError>> + Send + 'static,
+    {
+        threads::run_on(&self.inner.rt, work(self.clone())).await?
+    }
+
     async fn gathered_local(&self) -> Result<String, MediaError> {
         self.inner
             .pc
@@ -347,6 +369,11 @@ impl PeerSession {
     /// Create an offer (with `ice_restart`, new ICE credentials for recovery) and return its
     /// SDP once all candidates are in it.
     pub async fn offer(&self, ice_restart: bool) -> Result<String, MediaError> {
+        self.on_its_thread(move |s| async move { s.offer_here(ice_restart).await })
+            .await
+    }
+
+    async fn offer_here(&self, ice_restart: bool) -> Result<String, MediaError> {
         let pc = &self.inner.pc;
         let offer = pc
             .create_offer(Some(RTCOfferOptions {
@@ -362,15 +389,19 @@ impl PeerSession {
 
     /// Apply the answer to our offer.
     pub async fn accept_answer(&self, sdp: &str) -> Result<(), MediaError> {
-        self.inner
-            .pc
-            .set_remote_description(RTCSessionDescription::answer(sdp.to_owned())?)
-            .await?;
-        Ok(())
+        let answer = RTCSessionDescription::answer(sdp.to_owned())?;
+        self.on_its_thread(move |s| async move { Ok(s.inner.pc.set_remote_description(answer).await?) })
+            .await
     }
 
     /// Answer a remote offer (first one or an ICE restart); returns our complete SDP.
     pub async fn answer(&self, offer_sdp: &str) -> Result<String, MediaError> {
+        let offer_sdp = offer_sdp.to_owned();
+        self.on_its_thread(move |s| async move { s.answer_here(&offer_sdp).await })
+            .await
+    }
+
+    async fn answer_here(&self, offer_sdp: &str) -> Result<String, MediaError> {
         let pc = &self.inner.pc;
         pc.set_remote_description(RTCSessionDescription::offer(offer_sdp.to_owned())?)
             .await?;
@@ -395,6 +426,11 @@ impl PeerSession {
     /// With `drives_state` the session's state follows this connection (a listen-only
     /// session never connects its sending one).
     pub async fn receiving_connection(&self, drives_state: bool) -> Result<Arc<RTCPeerConnection>, MediaError> {
+        self.on_its_thread(move |s| async move { s.receiving_connection_here(drives_state).await })
+            .await
+    }
+
+    async fn receiving_connection_here(&self, drives_state: bool) -> Result<Arc<RTCPeerConnection>, MediaError> {
         let pc = Arc::new(self.inner.api.new_peer_connection(RTCConfiguration::default()).await?);
         play_remote_tracks(&pc, Arc::downgrade(&self.inner));
         if drives_state {
@@ -651,24 +687,14 @@ impl MediaSession for PeerSession {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return;
         }
-        if let Err(e) = self.inner.pc.close().await {
-            tracing::debug!(error = %e, "closing peer connection");
-        }
-        let receivers: Vec<_> = self
-            .inner
-            .receivers
-            .lock()
-            .map(|mut r| r.drain(..).collect())
-            .unwrap_or_default();
-        for pc in receivers {
-            let _ = pc.close().await;
-        }
-        self.inner.set_state(MediaState::Closed);
-        if let Ok(mut tasks) = self.inner.tasks.lock() {
-            tasks.drain(..).for_each(|t| t.abort());
-        }
-        if let Ok(mut d) = self.inner.device.lock() {
-            d.stop();
+        let closed = self
+            .on_its_thread(|s| async move {
+                s.inner.shut_down().await;
+                Ok(())
+            })
+            .await;
+        if let Err(e) = closed {
+            tracing::warn!(error = %e, "closing the call's audio");
         }
     }
 }

@@ -47,16 +47,16 @@ use webrtc::peer_connection::RTCPeerConnection;
 use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 
-use crate::MediaError;
 use crate::device::AudioDevice;
 use crate::level::Levels;
-use crate::peer::{PeerConfig, PeerSession};
+use crate::peer::{Opened, PeerConfig, PeerSession};
 use crate::session::{MediaEvent, MediaSession, MediaState};
+use crate::{MediaError, threads};
 
 /// The signalling protocol version we speak (what the server may send us).
 const PROTOCOL: u32 = 9;
 /// Our microphone track's id: the `cid` of the `AddTrackRequest`, and the track id in
-/// the publisher's SDP (see `peer::AudioTrack`).
+/// the publisher's SDP (see `track::AudioTrack`).
 const TRACK_CID: &str = "audio";
 
 /// A call's audio in a LiveKit room; see the module docs.
@@ -72,6 +72,17 @@ pub struct RoomSession {
     resumes: Arc<std::sync::atomic::AtomicU32>,
     /// Our participant identity in the room.
     pub identity: String,
+}
+
+/// A session dropped without [`MediaSession::close`]: its pinger stops, so the signal task
+/// sees the queue close and ends, and with it the call (see `PeerSession`'s drop). Its media
+/// thread outlives whoever joined, so nothing else would stop them.
+impl Drop for RoomSession {
+    fn drop(&mut self) {
+        for t in &self.tasks[1..] {
+            t.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for RoomSession {
@@ -112,24 +123,29 @@ impl RoomSession {
         device: Box<dyn AudioDevice>,
         config: PeerConfig,
     ) -> Result<Self, MediaError> {
-        let (ws, _) = tokio_tungstenite::connect_async(rtc_url(url, token))
-            .await
-            .map_err(signal_err)?;
-        let (sink, mut stream) = ws.split();
-        let join = loop {
-            let frame = stream
-                .next()
-                .await
-                .ok_or_else(|| signal_err("closed before joining"))?
-                .map_err(signal_err)?;
-            if let Message::Binary(b) = frame {
-                match proto::SignalResponse::decode(b.as_ref()).map_err(signal_err)?.message {
-                    Some(proto::signal_response::Message::Join(j)) => break j,
-                    Some(proto::signal_response::Message::Leave(l)) => {
-                        return Err(signal_err(format!("refused (reason {})", l.reason)));
-                    }
-                    _ => {}
-                }
+        // The device opens here (it can block); the rest, the signal connection included,
+        // runs on the call's media thread with its audio (see `crate::threads`).
+        let opened = Opened::start(device, &config)?;
+        let rt = config.runtime();
+        let (url, token) = (url.to_owned(), token.to_owned());
+        threads::run_on(&rt.clone(), async move {
+            Self::join_here(&url, &token, opened, config, rt).await
+        })
+        .await?
+    }
+
+    async fn join_here(
+        url: &str,
+        token: &str,
+        opened: Opened,
+        config: PeerConfig,
+        rt: tokio::runtime::Handle,
+    ) -> Result<Self, MediaError> {
+        let (sink, stream, join) = match signal_connection(url, token).await {
+            Ok(c) => c,
+            Err(e) => {
+                opened.stop();
+                return Err(e);
             }
         };
         let identity = join
@@ -144,7 +160,7 @@ impl RoomSession {
             .as_ref()
             .and_then(|p| p.permission.as_ref())
             .is_none_or(|p| p.can_publish);
-        let peer = PeerSession::new(device, config).await?;
+        let peer = PeerSession::set_up(rt, opened, config).await?;
         let subscriber = peer.receiving_connection(!publishes).await?;
 
         // Everything we send goes through the signal task, in order (see `signal_task`).
@@ -267,6 +283,30 @@ impl RoomSession {
     /// The audio session underneath (controls, stats).
     pub fn peer(&self) -> &PeerSession {
         &self.peer
+    }
+}
+
+/// The signal WebSocket to `url` for `token`, and the server's `join` once it came.
+async fn signal_connection(url: &str, token: &str) -> Result<(Sink, Stream, proto::JoinResponse), MediaError> {
+    let (ws, _) = tokio_tungstenite::connect_async(rtc_url(url, token))
+        .await
+        .map_err(signal_err)?;
+    let (sink, mut stream) = ws.split();
+    loop {
+        let frame = stream
+            .next()
+            .await
+            .ok_or_else(|| signal_err("closed before joining"))?
+            .map_err(signal_err)?;
+        if let Message::Binary(b) = frame {
+            match proto::SignalResponse::decode(b.as_ref()).map_err(signal_err)?.message {
+                Some(proto::signal_response::Message::Join(j)) => return Ok((sink, stream, j)),
+                Some(proto::signal_response::Message::Leave(l)) => {
+                    return Err(signal_err(format!("refused (reason {})", l.reason)));
+                }
+                _ => {}
+            }
+        }
     }
 }
 

@@ -197,3 +197,37 @@ async fn hold_and_mute_silence_the_microphone_and_a_source_can_replace_it() {
     let muted = rms(window(t_mute));
     assert!(muted < 0.01, "muted microphone still audible: rms {muted}");
 }
+
+/// Calls run on media threads that outlive whoever made them (see `threads`): a session
+/// dropped without `close` must still end its call, or its connection would keep
+/// answering the far end's connectivity checks, in silence, for the life of the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_dropped_without_closing_ends_its_call() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (a_rec, b_rec) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
+    let (a, _) = session(WavSource::Samples(Arc::new(sine(1000.0, 0.5, RATE))), &a_rec).await;
+    let (b, _) = session(WavSource::Silence, &b_rec).await;
+    let answer = b.answer(&a.offer(false).await.expect("offer")).await.expect("answer");
+    a.accept_answer(&answer).await.expect("accept");
+    wait_connected(&a).await;
+    wait_connected(&b).await;
+
+    let mut events = b.subscribe();
+    drop(a);
+    // The far end's connection notices within its disconnect time (2 s) at the latest.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while b.state() == MediaState::Connected {
+        tokio::select! {
+            _ = events.recv() => {}
+            _ = tokio::time::sleep_until(deadline) => {
+                panic!("the far end still counts the call as connected 10 s after ours was dropped")
+            }
+        }
+    }
+    assert!(
+        matches!(b.state(), MediaState::Reconnecting | MediaState::Closed),
+        "far end: {:?}",
+        b.state()
+    );
+    b.close().await;
+}
