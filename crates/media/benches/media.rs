@@ -7,11 +7,13 @@
 //! 2. CPU per active call with 20 concurrent calls: the agent ends in this process and the
 //!    far ends in a child process (this binary run with `far-ends`), each from its own
 //!    user+system time over the same window, so the agent's end (the desktop's cost of a
-//!    call) is seen apart; bypassed and with processing taking turns, three rounds each,
-//!    medians. Beside it, as its anchor, the codec alone: one stream encoded and
-//!    decoded on one thread (one end's codec work), and the voice processing module alone
-//!    on one thread, with each of its parts taken away in turn, so a reader sees what each
-//!    part costs.
+//!    call) is seen apart; bypassed, with processing, and with processing but the calls on
+//!    the caller's runtime instead of media threads (`PeerConfig::own_thread`), taking
+//!    turns, three rounds each, medians. Beside it, as its anchor, the codec alone: one
+//!    stream encoded and decoded on one thread (one end's codec work), and the voice
+//!    processing module alone on one thread, with each of its parts taken away in turn, so
+//!    a reader sees what each part costs, and twenty modules taking frames in turn (as
+//!    twenty calls' do, competing for the caches).
 //!
 //! Each is measured with WebRTC voice processing (AEC/NS/AGC) on the agent side and
 //! without it, so its cost is visible. Between them, the delay by stage: what each stage
@@ -342,7 +344,15 @@ fn codec_cpu_per_stream(loss: u8) -> f64 {
 /// through the module with `config` (and our gain after it when `own_gain`), for `seconds`
 /// of CPU.
 fn processing_cpu_per_stream(config: apm::Config, own_gain: bool, seconds: f64) -> f64 {
-    let mut apm = WebrtcProcessor::with_config(config, own_gain).expect("webrtc-audio-processing");
+    processing_cpu_per_stream_of(1, config, own_gain, seconds)
+}
+
+/// [`processing_cpu_per_stream`] with `instances` modules taking frames in turn, as a
+/// process with that many calls has them (each its own state, competing for the caches).
+fn processing_cpu_per_stream_of(instances: usize, config: apm::Config, own_gain: bool, seconds: f64) -> f64 {
+    let mut apms: Vec<WebrtcProcessor> = (0..instances)
+        .map(|_| WebrtcProcessor::with_config(config.clone(), own_gain).expect("webrtc-audio-processing"))
+        .collect();
     let far = tone::caller_phrase(10.0);
     let near: Vec<f32> = marks()
         .iter()
@@ -355,12 +365,14 @@ fn processing_cpu_per_stream(config: apm::Config, own_gain: bool, seconds: f64) 
     let (mut render, mut capture) = (vec![0.0; FRAME_SAMPLES], vec![0.0; FRAME_SAMPLES]);
     cpu_per_stream(seconds, move || {
         for (heard, said) in far.chunks_exact(FRAME_SAMPLES).zip(near.chunks_exact(FRAME_SAMPLES)) {
-            render.copy_from_slice(heard);
-            apm.render(&mut render);
-            capture.copy_from_slice(said);
-            apm.capture(&mut capture);
+            for apm in &mut apms {
+                render.copy_from_slice(heard);
+                apm.render(&mut render);
+                capture.copy_from_slice(said);
+                apm.capture(&mut capture);
+            }
         }
-        (far.len() / FRAME_SAMPLES) as u64
+        (instances * far.len() / FRAME_SAMPLES) as u64
     })
 }
 
@@ -444,7 +456,7 @@ impl CallCpu {
     }
 }
 
-async fn cpu_per_call(processing: bool, calls: usize) -> CallCpu {
+async fn cpu_per_call(processing: bool, own_thread: bool, calls: usize) -> CallCpu {
     use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
     let mut child = tokio::process::Command::new(std::env::current_exe().expect("this benchmark's path"))
         .arg(FAR_ENDS)
@@ -461,7 +473,10 @@ async fn cpu_per_call(processing: bool, calls: usize) -> CallCpu {
         let mic = WavSource::Samples(Arc::new(switchboard_media::tone::caller_phrase(10.0)));
         let agent = PeerSession::new(
             Box::new(WavDevice::new(mic, true)),
-            on_loopback(agent_pipeline(processing)),
+            PeerConfig {
+                own_thread,
+                ..on_loopback(agent_pipeline(processing))
+            },
         )
         .await
         .expect("agent session");
@@ -498,20 +513,21 @@ async fn cpu_per_call(processing: bool, calls: usize) -> CallCpu {
     }
 }
 
-/// [`cpu_per_call`] bypassed and with processing, taking turns over three rounds so a
-/// change in the machine's speed meanwhile hits both alike; each end's median.
-async fn cpu_per_call_in_turns(calls: usize) -> (CallCpu, CallCpu) {
-    let mut runs: [Vec<CallCpu>; 2] = [Vec::new(), Vec::new()];
+/// [`cpu_per_call`] as shipped, bypassed and with processing, and with processing on the
+/// caller's runtime rather than media threads (as before those): taking turns over three
+/// rounds so a change in the machine's speed meanwhile hits all alike; each end's median.
+async fn cpu_per_call_in_turns(calls: usize) -> [CallCpu; 3] {
+    const VARIANTS: [(bool, bool); 3] = [(false, true), (true, true), (true, false)];
+    let mut runs: [Vec<CallCpu>; 3] = Default::default();
     for _round in 0..3 {
-        for (processing, got) in [false, true].into_iter().zip(&mut runs) {
-            got.push(cpu_per_call(processing, calls).await);
+        for ((processing, own_thread), got) in VARIANTS.into_iter().zip(&mut runs) {
+            got.push(cpu_per_call(processing, own_thread, calls).await);
         }
     }
-    let [bypass, apm] = runs.map(|v| CallCpu {
+    runs.map(|v| CallCpu {
         agent: median(v.iter().map(|c| c.agent).collect()),
         far: median(v.iter().map(|c| c.far).collect()),
-    });
-    (bypass, apm)
+    })
 }
 
 /// The argument that makes this binary the far ends of [`cpu_per_call`]'s calls.
@@ -679,7 +695,7 @@ fn main() {
             stages().await;
         }
         if wanted("cpu") {
-            let (bypass, apm) = cpu_per_call_in_turns(20).await;
+            let [bypass, apm, shared] = cpu_per_call_in_turns(20).await;
             println!(
                 "CPU per active call, 20 concurrent calls (agent ends in this process, far ends in another; median of 3 turns each): the agent's end bypassed {:.2}% of a core, with webrtc-audio-processing {:.2}% ({:.2}x); the far end (no processing) {:.2}% and {:.2}%; both ends {:.2}% and {:.2}%",
                 bypass.agent,
@@ -689,6 +705,11 @@ fn main() {
                 apm.far,
                 bypass.both(),
                 apm.both()
+            );
+            println!(
+                "  the agent's end with processing, its calls on the caller's runtime (2 workers) rather than media threads: {:.2}%; media threads cost {:.2}x that",
+                shared.agent,
+                apm.agent / shared.agent.max(1e-9)
             );
             let codec = codec_cpu_per_stream(0);
             // A clean loopback reports no loss, so these calls sent no FEC; on a lossy
@@ -704,6 +725,11 @@ fn main() {
                 bypass.agent / codec.max(1e-9),
                 apm.both() / (2.0 * codec).max(1e-9),
                 2.0 * codec
+            );
+            let module_of_20 = processing_cpu_per_stream_of(20, shipped_config(), true, 2.0);
+            println!(
+                "  the processing module alone, 20 of them taking frames in turn as 20 calls have them: {module_of_20:.2}% per stream = {:.2}x one alone",
+                module_of_20 / module.max(1e-9)
             );
             println!(
                 "  the same stream with FEC on (10 % loss reported): {fec:.2}% of a core = {:.2}x without",
@@ -730,7 +756,7 @@ fn main() {
             );
             println!("  through the SFU, {heard}");
         }
-        let direct_cpu = cpu_per_call(false, 10).await.both();
+        let direct_cpu = cpu_per_call(false, true, 10).await.both();
         let (ours, sfu) = room_cpu_per_call(&lk, 10).await;
         println!(
             "CPU per call, 10 concurrent LiveKit rooms (2 room sessions each in-process): ours {ours:.2}% of a core, the SFU's {sfu:.2}%; direct peer, 10 calls in the same run: {direct_cpu:.2}% ({:.2}x ours)",
