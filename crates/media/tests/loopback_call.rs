@@ -47,6 +47,18 @@ async fn wait_connected(s: &PeerSession) {
     }
 }
 
+/// A plays `a_mic` and B stays silent, each recording what it hears into `dir`; the call
+/// between them connected.
+async fn silent_b_hears(a_mic: Vec<f32>, dir: &Path) -> (PeerSession, PeerSession, Clock) {
+    let (a, _) = session(WavSource::Samples(Arc::new(a_mic)), &dir.join("a.wav")).await;
+    let (b, b_clock) = session(WavSource::Silence, &dir.join("b.wav")).await;
+    let answer = b.answer(&a.offer(false).await.expect("offer")).await.expect("answer");
+    a.accept_answer(&answer).await.expect("accept");
+    wait_connected(&a).await;
+    wait_connected(&b).await;
+    (a, b, b_clock)
+}
+
 fn started(c: &Clock) -> Instant {
     c.lock().expect("clock").expect("device started")
 }
@@ -157,13 +169,7 @@ async fn tones_cross_both_ways_with_measured_delay() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hold_and_mute_silence_the_microphone_and_a_source_can_replace_it() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (a_rec, b_rec) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
-    let (a, _) = session(WavSource::Samples(Arc::new(sine(1000.0, 0.5, RATE))), &a_rec).await;
-    let (b, b_clock) = session(WavSource::Silence, &b_rec).await;
-    let answer = b.answer(&a.offer(false).await.expect("offer")).await.expect("answer");
-    a.accept_answer(&answer).await.expect("accept");
-    wait_connected(&a).await;
-    wait_connected(&b).await;
+    let (a, b, b_clock) = silent_b_hears(sine(1000.0, 0.5, RATE), dir.path()).await;
 
     // Each phase lasts 2 s; the checks skip the first 0.5 s of each for network and
     // jitter-buffer delay.
@@ -182,7 +188,7 @@ async fn hold_and_mute_silence_the_microphone_and_a_source_can_replace_it() {
     a.close().await;
     b.close().await;
 
-    let heard = read_wav(&b_rec).expect("wav");
+    let heard = read_wav(&dir.path().join("b.wav")).expect("wav");
     let at = |t: Instant| ((t - started(&b_clock)).as_secs_f64() * RATE as f64) as usize;
     let window = |t: Instant| &heard[at(t) + RATE / 2..at(t) + RATE * 3 / 2];
     let f = dominant_frequency(window(t_hold - Duration::from_millis(1500))).expect("microphone tone");
@@ -204,13 +210,7 @@ async fn hold_and_mute_silence_the_microphone_and_a_source_can_replace_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_dropped_without_closing_ends_its_call() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let (a_rec, b_rec) = (dir.path().join("a.wav"), dir.path().join("b.wav"));
-    let (a, _) = session(WavSource::Samples(Arc::new(sine(1000.0, 0.5, RATE))), &a_rec).await;
-    let (b, _) = session(WavSource::Silence, &b_rec).await;
-    let answer = b.answer(&a.offer(false).await.expect("offer")).await.expect("answer");
-    a.accept_answer(&answer).await.expect("accept");
-    wait_connected(&a).await;
-    wait_connected(&b).await;
+    let (a, b, _) = silent_b_hears(sine(1000.0, 0.5, RATE), dir.path()).await;
 
     let mut events = b.subscribe();
     drop(a);
