@@ -5,11 +5,11 @@
 //! (the socket's reader, SRTP, the track reader, the engine, webrtc-rs' statistics) that
 //! wake one another about 400 times a second. On a work-stealing runtime each hand-off
 //! between workers is a futex wake and a context switch, which `bench media cpu` measured
-//! at a tenth of a call's cost; on one thread a hand-off is a queue push. It also keeps a
-//! call's audio clear of whatever else the host runtime is busy with (a history sync, a
-//! burst of webhooks). Calls are spread over the threads in turn, so a gateway hosting many
-//! simulated callers still uses every core; a desktop's single call uses one thread and
-//! the others sleep.
+//! at about 8 % of a call's cost (median of six runs); on one thread a hand-off is a queue
+//! push. It also keeps a call's audio clear of whatever else the host runtime is busy with
+//! (a history sync, a burst of webhooks). Calls are spread over the threads in turn, so a
+//! gateway hosting many simulated callers still uses every core; a desktop's single call
+//! uses one thread and the others sleep.
 //!
 //! Work that blocks (opening a sound card) stays with the caller; only non-blocking work
 //! and the call's own tasks come here.
