@@ -138,21 +138,18 @@ impl Inner {
 
     /// The connections closed, the tasks stopped, the device released.
     async fn shut_down(&self) {
-        if let Err(e) = self.pc.close().await {
-            tracing::debug!(error = %e, "closing peer connection");
-        }
-        for pc in self.take_receivers() {
-            let _ = pc.close().await;
-        }
+        close_all(self.take_connections()).await;
         self.set_state(MediaState::Closed);
         self.stop_tasks_and_device();
     }
 
-    fn take_receivers(&self) -> Vec<Arc<RTCPeerConnection>> {
-        self.receivers
-            .lock()
-            .map(|mut r| r.drain(..).collect())
-            .unwrap_or_default()
+    /// The sending connection, and the receiving ones taken out of the session.
+    fn take_connections(&self) -> Vec<Arc<RTCPeerConnection>> {
+        let mut all = vec![self.pc.clone()];
+        if let Ok(mut r) = self.receivers.lock() {
+            all.append(&mut r);
+        }
+        all
     }
 
     fn stop_tasks_and_device(&self) {
@@ -161,6 +158,14 @@ impl Inner {
         }
         if let Ok(mut d) = self.device.lock() {
             d.stop();
+        }
+    }
+}
+
+async fn close_all(connections: Vec<Arc<RTCPeerConnection>>) {
+    for pc in connections {
+        if let Err(e) = pc.close().await {
+            tracing::debug!(error = %e, "closing peer connection");
         }
     }
 }
@@ -174,13 +179,7 @@ impl Drop for Inner {
             return;
         }
         self.stop_tasks_and_device();
-        let mut connections = self.take_receivers();
-        connections.push(self.pc.clone());
-        self.rt.spawn(async move {
-            for pc in connections {
-                let _ = pc.close().await;
-            }
-        });
+        self.rt.spawn(close_all(self.take_connections()));
     }
 }
 
@@ -251,9 +250,10 @@ impl Opened {
         }
     }
 
-    /// Release the device of a call that will not happen.
-    pub(crate) fn stop(mut self) {
+    /// Release the device of a call that will not happen because of `e`; returns `e`.
+    pub(crate) fn give_up(mut self, e: MediaError) -> MediaError {
         self.device.stop();
+        e
     }
 }
 
@@ -307,10 +307,7 @@ impl PeerSession {
     pub(crate) async fn set_up(rt: Handle, opened: Opened, config: PeerConfig) -> Result<Self, MediaError> {
         let Connection { api, pc, track, sender } = match connection(&config).await {
             Ok(c) => c,
-            Err(e) => {
-                opened.stop();
-                return Err(e);
-            }
+            Err(e) => return Err(opened.give_up(e)),
         };
         let Opened { device, pipeline } = opened;
         let controls = pipeline.controls();

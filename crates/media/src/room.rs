@@ -79,9 +79,7 @@ pub struct RoomSession {
 /// thread outlives whoever joined, so nothing else would stop them.
 impl Drop for RoomSession {
     fn drop(&mut self) {
-        for t in &self.tasks[1..] {
-            t.abort();
-        }
+        self.stop_pinger();
     }
 }
 
@@ -143,10 +141,7 @@ impl RoomSession {
     ) -> Result<Self, MediaError> {
         let (sink, stream, join) = match signal_connection(url, token).await {
             Ok(c) => c,
-            Err(e) => {
-                opened.stop();
-                return Err(e);
-            }
+            Err(e) => return Err(opened.give_up(e)),
         };
         let identity = join
             .participant
@@ -278,6 +273,14 @@ impl RoomSession {
     /// Does this session publish (false: listen-only, its token may not publish)?
     pub fn publishes(&self) -> bool {
         self.data.is_some()
+    }
+
+    /// Stop the pinger (`tasks[1]`); the signal task (`tasks[0]`) ends by itself once the
+    /// queue closes or after sending a leave.
+    fn stop_pinger(&self) {
+        for t in &self.tasks[1..] {
+            t.abort();
+        }
     }
 
     /// The audio session underneath (controls, stats).
@@ -622,9 +625,7 @@ impl MediaSession for RoomSession {
                 ..Default::default()
             }));
         self.peer.close().await;
-        // The writer sends the leave and closes the socket; the others stop now.
-        for t in &self.tasks[1..] {
-            t.abort();
-        }
+        // The writer sends the leave and closes the socket; the pinger stops now.
+        self.stop_pinger();
     }
 }
