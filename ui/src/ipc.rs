@@ -275,15 +275,34 @@ fn startup_mark_at(label: &'static str, at: f64) {
 
 /// Report WebKit's own first contentful paint as the "paint" milestone: when the first
 /// frame's pixels were painted, which an effect (run after Yew yields to the browser) only
-/// bounds from above. Call before the first render.
-pub fn report_first_paint() {
+/// bounds from above. With `queue_too` (the page's HTML carried the cached queue) it is
+/// the "queue" milestone as well. Call before the first render.
+pub fn report_first_paint(queue_too: bool) {
     use web_sys::{PerformanceEntry, PerformanceObserver, PerformanceObserverEntryList, PerformanceObserverInit};
-    let seen = Closure::<dyn FnMut(PerformanceObserverEntryList, PerformanceObserver)>::new(
-        |list: PerformanceObserverEntryList, observer: PerformanceObserver| {
-            let origin = web_sys::window().and_then(|w| w.performance()).map(|p| p.time_origin());
-            let entry = list.get_entries_by_name("first-contentful-paint").get(0);
-            if let (Some(origin), Ok(entry)) = (origin, entry.dyn_into::<PerformanceEntry>()) {
+    let report = move |entry: JsValue| -> bool {
+        let origin = web_sys::window().and_then(|w| w.performance()).map(|p| p.time_origin());
+        match (origin, entry.dyn_into::<PerformanceEntry>()) {
+            (Some(origin), Ok(entry)) => {
                 startup_mark_at("paint", origin + entry.start_time());
+                if queue_too {
+                    startup_mark_at("queue", origin + entry.start_time());
+                }
+                true
+            }
+            _ => false,
+        }
+    };
+    // A prerendered page is usually painted before the module runs, and an observer given
+    // entry types sees only what comes after it.
+    let name = "first-contentful-paint";
+    if let Some(p) = web_sys::window().and_then(|w| w.performance()) {
+        if report(p.get_entries_by_name(name).get(0)) {
+            return;
+        }
+    }
+    let seen = Closure::<dyn FnMut(PerformanceObserverEntryList, PerformanceObserver)>::new(
+        move |list: PerformanceObserverEntryList, observer: PerformanceObserver| {
+            if report(list.get_entries_by_name(name).get(0)) {
                 observer.disconnect();
             }
         },

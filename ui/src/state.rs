@@ -4,7 +4,9 @@
 use std::rc::Rc;
 
 use switchboard_core::api::CallDetail;
-use switchboard_core::desktop::{Boot, CallSummary, ConnectionState, ConsoleState, Session, UiEvent, requeue, settle_queue};
+use switchboard_core::desktop::{
+    Boot, CallSummary, ConnectionState, ConsoleState, Session, UiEvent, requeue, settle_queue,
+};
 use switchboard_core::{Agent, CallRecord, CallStatus, Direction, PhoneNumber, TranscriptTurn};
 use yew::Reducible;
 
@@ -125,7 +127,8 @@ impl Model {
     pub fn consulted(&self, c: &CallRecord, picked_up: bool) -> bool {
         let me = self.me().map(|a| a.id);
         c.consult.as_ref().is_some_and(|k| {
-            k.target_agent().is_some() && k.target_agent() == me
+            k.target_agent().is_some()
+                && k.target_agent() == me
                 && (k.state != switchboard_core::ConsultState::Ringing) == picked_up
         })
     }
@@ -171,7 +174,8 @@ impl Reducible for Model {
                     if m.consulted(&call, false) {
                         m.consult_offers.push(call.clone());
                     }
-                    if m.monitoring.as_ref().is_some_and(|(sid, _)| *sid == call.call_sid) && call.status.is_terminal() {
+                    if m.monitoring.as_ref().is_some_and(|(sid, _)| *sid == call.call_sid) && call.status.is_terminal()
+                    {
                         m.monitoring = None;
                     }
                     let consulting = m.consulted(&call, true);
@@ -320,10 +324,65 @@ pub fn clock(ms: i64) -> String {
     }
 }
 
+/// A local time's day of the month, month (0-11), hour and minute.
+struct Local {
+    day: u32,
+    month: u32,
+    hour: u32,
+    minute: u32,
+}
+
+/// In the page, the browser's time zone.
+#[cfg(target_arch = "wasm32")]
+fn local(ms: i64) -> Local {
+    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
+    Local {
+        day: d.get_date(),
+        month: d.get_month(),
+        hour: d.get_hours(),
+        minute: d.get_minutes(),
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+thread_local! {
+    static UTC_OFFSET_MS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+/// The shell's prerender: the offset the shell read from the system, as the page would.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn set_utc_offset(ms: i64) {
+    UTC_OFFSET_MS.with(|o| o.set(ms));
+}
+
+/// Natively (the shell's prerender), from the offset it set.
+#[cfg(not(target_arch = "wasm32"))]
+fn local(ms: i64) -> Local {
+    const DAY_MS: i64 = 86_400_000;
+    let t = ms + UTC_OFFSET_MS.with(std::cell::Cell::get);
+    let (days, in_day) = (t.div_euclid(DAY_MS), t.rem_euclid(DAY_MS) / 60_000);
+    // Days since 1970-01-01 to a civil date, counting in 400-year eras that start on
+    // 1 March (so the leap day is each year's last).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 2 } else { mp - 10 };
+    Local {
+        day: day as u32,
+        month: month as u32,
+        hour: (in_day / 60) as u32,
+        minute: (in_day % 60) as u32,
+    }
+}
+
 /// "14:05" local time from epoch milliseconds.
 pub fn time_of_day(ms: i64) -> String {
-    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
-    format!("{:02}:{:02}", d.get_hours(), d.get_minutes())
+    let d = local(ms);
+    format!("{:02}:{:02}", d.hour, d.minute)
 }
 
 /// "21 Nov 14:05".
@@ -331,13 +390,13 @@ pub fn date_time(ms: i64) -> String {
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
+    let d = local(ms);
     format!(
         "{} {} {:02}:{:02}",
-        d.get_date(),
-        MONTHS[d.get_month() as usize % 12],
-        d.get_hours(),
-        d.get_minutes()
+        d.day,
+        MONTHS[d.month as usize % 12],
+        d.hour,
+        d.minute
     )
 }
 

@@ -16,7 +16,11 @@ use crate::state::{Msg, clock, pretty_number};
 
 const MODES: [(MonitorMode, &str, &str); 3] = [
     (MonitorMode::Listen, "Listen", "Hear the call; nobody hears you"),
-    (MonitorMode::Whisper, "Whisper", "Coach the agent; the caller does not hear you"),
+    (
+        MonitorMode::Whisper,
+        "Whisper",
+        "Coach the agent; the caller does not hear you",
+    ),
     (MonitorMode::Barge, "Barge", "Join the conversation: everyone hears you"),
 ];
 
@@ -51,7 +55,13 @@ pub fn Board() -> Html {
         return html! { <section class="panel board" id="board"><div class="empty">{"Loading the floor…"}</div></section> };
     };
     let tick = since(&floor, now);
-    let names = |id| floor.agents.iter().find(|a| Some(a.id) == id).map(|a| a.display_name.clone());
+    let names = |id| {
+        floor
+            .agents
+            .iter()
+            .find(|a| Some(a.id) == id)
+            .map(|a| a.display_name.clone())
+    };
     html! {
         <div class="board" id="board">
             <section class="queues">
@@ -114,7 +124,9 @@ fn fetch(ctx: super::Ctx, busy: Rc<(Cell<bool>, Cell<bool>)>) {
 }
 
 fn queue_card(q: &QueueFigures, tick: i64) -> Html {
-    let level = q.service_level_pct.map_or_else(|| "–".to_owned(), |p| format!("{p:.0}%"));
+    let level = q
+        .service_level_pct
+        .map_or_else(|| "–".to_owned(), |p| format!("{p:.0}%"));
     let longest = q.longest_wait_secs.map(|w| w + tick);
     let over = q.below_target || longest.is_some_and(|w| w > q.target_secs);
     html! {
@@ -182,7 +194,9 @@ fn LiveCall(p: &LiveCallProps) -> Html {
         let (ctx, sid) = (ctx.clone(), sid.clone());
         Callback::from(move |_| {
             let ctx2 = ctx.clone();
-            run(&ctx, ipc::act("stop_monitor", sid.clone()), move |_| ctx2.dispatch(Msg::Monitoring(None)));
+            run(&ctx, ipc::act("stop_monitor", sid.clone()), move |_| {
+                ctx2.dispatch(Msg::Monitoring(None))
+            });
         })
     };
     // One monitored call at a time: leave it before picking another.
@@ -211,5 +225,12 @@ fn LiveCall(p: &LiveCallProps) -> Html {
 
 /// A short, stable handle for element ids.
 fn sid_tail(sid: &CallSid) -> String {
-    sid.to_string().chars().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect()
+    sid.to_string()
+        .chars()
+        .rev()
+        .take(8)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect()
 }

@@ -44,7 +44,11 @@ pub fn ConsultBar(p: &CallProps) -> Html {
         let who = target_name(&k.to, &ctx.agents);
         // The consulted agent sees the consult from the other side.
         if k.target_agent().is_some() && k.target_agent() == me {
-            let by = ctx.agents.iter().find(|a| a.id == k.by).map_or("A colleague".into(), |a| a.display_name.clone());
+            let by = ctx
+                .agents
+                .iter()
+                .find(|a| a.id == k.by)
+                .map_or("A colleague".into(), |a| a.display_name.clone());
             return html! {
                 <div class="consult-bar" id="consult-bar" data-state={format!("{:?}", k.state).to_lowercase()}>
                     <span>{ match k.state {
@@ -159,10 +163,15 @@ pub fn ConsultOffers() -> Html {
 /// where the business announces it (the gateway leaves out what the agent may not see).
 #[function_component]
 pub fn SupervisorIndicator(p: &CallProps) -> Html {
-    let Some(m) = p.call.monitors.first() else { return html! {} };
+    let Some(m) = p.call.monitors.first() else {
+        return html! {};
+    };
     let (text, class) = match m.mode {
         MonitorMode::Listen => (format!("{} is listening", m.name), "listen"),
-        MonitorMode::Whisper => (format!("{} is coaching you (the caller cannot hear)", m.name), "whisper"),
+        MonitorMode::Whisper => (
+            format!("{} is coaching you (the caller cannot hear)", m.name),
+            "whisper",
+        ),
         MonitorMode::Barge => (format!("{} joined the call", m.name), "barge"),
     };
     html! {
