@@ -8,6 +8,7 @@
 //! The builder is generic over the Tauri runtime so it can be driven by `tauri::test`.
 
 pub mod commands;
+mod prerender;
 pub mod probe;
 mod tray;
 
@@ -64,8 +65,10 @@ fn watch<R: Runtime>(app: &tauri::AppHandle<R>, console: &Console) {
 }
 
 /// The window `tauri.conf.json` describes (with `create: false`), opened by us so the page
-/// can carry the first frame's data: `window.__SWITCHBOARD_BOOT__` is set before any of the
-/// UI's code runs (see `ui/src/ipc.rs`, `boot`).
+/// can carry the first frame: its HTML in the page's body ([`prerender`]), shown from the
+/// first paint, and its data in `window.__SWITCHBOARD_BOOT__`, set before any of the UI's
+/// code runs (see `ui/src/ipc.rs`, `boot`), from which the UI's own first render makes the
+/// same frame.
 fn open_main_window<R: Runtime>(app: &tauri::App<R>, boot: &Boot) -> Result<(), Box<dyn std::error::Error>> {
     let config = app
         .config()
@@ -77,8 +80,24 @@ fn open_main_window<R: Runtime>(app: &tauri::App<R>, boot: &Boot) -> Result<(), 
         .ok_or("tauri.conf.json describes no \"main\" window")?;
     // JSON is a JavaScript expression: no escaping beyond serde_json's is needed.
     let script = format!("window.__SWITCHBOARD_BOOT__ = {};", serde_json::to_string(boot)?);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let frame = prerender::first_frame(boot, now_ms, prerender::utc_offset_ms());
+    if frame.is_none() {
+        tracing::warn!("the first frame could not be prerendered: the page starts empty");
+    }
+    probe::mark("prerender");
     let window = tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?
         .initialization_script(script)
+        .on_web_resource_request(move |request, response| {
+            let page = matches!(request.uri().path(), "/" | "/index.html");
+            if let (true, Some(frame)) = (page, &frame) {
+                if let Some(body) = prerender::into_page(response.body(), frame) {
+                    *response.body_mut() = body.into();
+                }
+            }
+        })
         .on_page_load(|_, payload| {
             if payload.event() == tauri::webview::PageLoadEvent::Finished {
                 probe::mark("page");
