@@ -282,11 +282,16 @@ impl Window {
         };
         let shots = target_dir().join("e2e-screenshots");
         std::fs::create_dir_all(&shots).expect("screenshot directory");
-        Self {
+        let window = Self {
             ui: Ui { c, shots, display },
             procs,
             logs,
-        }
+        };
+        // The page shows the shell's prerendered first frame, inert, until the UI module's
+        // own render replaces it: tests act on the module's, as an agent can.
+        window.ui.until_count("body > :not(#prerendered):not(script)", 1).await;
+        window.ui.gone("#prerendered").await;
+        window
     }
 }
 

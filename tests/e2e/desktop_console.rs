@@ -3,7 +3,8 @@
 //! sign in; a simulated call arrives; answer, hold, resume, end, wrap up; lead and live
 //! transcript; a second call transferred; an outbound call from a chosen number; the
 //! gateway stops (offline banner, history still readable) and comes back (online, caught
-//! up). Screenshots of every screen go to target/e2e-screenshots/.
+//! up); started again without the gateway, the app's first paint is its cached console.
+//! Screenshots of every screen go to target/e2e-screenshots/.
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -219,5 +220,61 @@ async fn shift() {
     }
     ui.shot("12-tel-link").await;
     drop(gateway);
+    ui.c.clone().close().await.unwrap();
+    drop(window);
+
+    // Started again with the gateway gone, the console shows the cache from the page's first
+    // paint: the page the shell serves carries the first frame, rendered from the cache
+    // before the window opened (the agent signed in, the queue as cached), and the UI
+    // module's own frame, which replaced it, shows the same callers.
+    let again = Window::open(
+        &app,
+        &[
+            ("SWITCHBOARD_DESKTOP_DATA_DIR", app_data.path().as_os_str()),
+            ("SWITCHBOARD_AUDIO_WAV_IN", mic.as_os_str()),
+            ("SWITCHBOARD_AUDIO_WAV_OUT", speaker.as_os_str()),
+        ],
+    )
+    .await;
+    let ui = &again.ui;
+    ui.el("#offline-banner").await;
+    let page =
+        ui.c.execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             fetch('/index.html').then(r => r.text()).then(done, e => done('fetch failed: ' + e));",
+            vec![],
+        )
+        .await
+        .expect("run the script");
+    let page = page.as_str().unwrap_or_default().to_owned();
+    let first = page
+        .split(r#"<div id="prerendered""#)
+        .nth(1)
+        .unwrap_or_else(|| panic!("the served page carries no prerendered frame: {page}"));
+    assert!(
+        first.contains(r#"id="offline-banner""#) && first.contains(r#"id="queue""#),
+        "{first}"
+    );
+    let sids_in = |html: &str| -> Vec<String> {
+        html.split(r#"data-sid=""#)
+            .skip(1)
+            .filter_map(|rest| rest.split('"').next().map(str::to_owned))
+            .collect()
+    };
+    let prerendered = sids_in(first);
+    let mut shown = vec![];
+    for e in
+        ui.c.find_all(fantoccini::Locator::Css("#queue .queue-item"))
+            .await
+            .unwrap()
+    {
+        shown.push(e.attr("data-sid").await.unwrap().unwrap_or_default());
+    }
+    assert_eq!(prerendered, shown, "the first paint's queue is the module's");
+    println!(
+        "restarted offline: the first paint carried the cached queue ({} callers)",
+        shown.len()
+    );
+    ui.shot("13-restart-from-cache").await;
     ui.c.clone().close().await.unwrap();
 }
