@@ -1,9 +1,11 @@
 //! `cargo xtask bench desktop`: figures, not assertions. The release app under Xvfb
 //! against the demo gateway:
 //!
-//! - cold start to the queue visible from the cache (the app spawned -> queue rendered),
-//!   next to the time to the first UI frame in the same runs, on a display new to GTK at
-//!   every start and on one in use as a desktop session's is;
+//! - cold start to the queue visible from the cache (the app spawned -> the first paint of
+//!   the page that carries it, prerendered by the shell), next to the UI module's own first
+//!   render in the same runs, on a display new to GTK at every start and on one in use as a
+//!   desktop session's is; with `SWITCHBOARD_BASELINE_BINARY` (another build of the app)
+//!   the two builds take turns and the ratio of their medians is printed;
 //! - memory of all the app's processes (the app, WebKit's web and network processes) as
 //!   PSS (what the OS counts; RSS summed beside it; and each process's) idle after start,
 //!   after 50 and 100 simulated calls (the first half's growth includes what comes once, the
@@ -35,17 +37,19 @@ const SETTLE: Duration = Duration::from_secs(5);
 const RETAINED_AFTER: Duration = Duration::from_secs(30);
 /// The start-up milestones printed as stages, in order (the probe's label, what it means);
 /// the UI's first effect ("ui") and the queue's ("queue") are printed apart.
-const STAGES: [(&str, &str); 8] = [
+const STAGES: [(&str, &str); 9] = [
     ("setup", "Tauri set up"),
     ("console", "cache and session open"),
     ("boot", "first frame read"),
+    ("prerender", "first frame prerendered"),
     ("window", "window made"),
     // Tray, deep links: the rest of the set-up, on the thread that serves the page's requests.
     ("ready", "set-up done"),
     ("page", "page loaded"),
     ("wasm", "UI module running"),
-    // WebKit's first contentful paint: the first frame's pixels, queue included. The UI's
-    // first effect ("first UI frame" below) runs after Yew yields to the browser, so after it.
+    // WebKit's first contentful paint: the first frame's pixels, queue included, from the
+    // page's prerendered HTML. The UI's first effect ("first UI frame" below) is the module's
+    // own render of the same frame, which replaces it.
     ("paint", "first paint"),
 ];
 
@@ -319,49 +323,77 @@ impl App {
     }
 }
 
-/// One display's start-up runs: each milestone's times, in run order.
+/// One display's start-up runs of one build: each milestone's times, in run order.
 struct Starts {
     ui: Vec<u64>,
     queue: Vec<u64>,
+    /// A stage's times; empty for a stage the build does not report (an older baseline).
     stages: Vec<Vec<u64>>,
 }
 
 impl Starts {
-    /// `RUNS` starts from the cache, one after the other.
-    async fn run(app: &Path, display: &str, data: &Path) -> Self {
-        let mut s = Self {
-            ui: vec![],
-            queue: vec![],
-            stages: vec![vec![]; STAGES.len()],
-        };
+    /// `RUNS` starts from the cache of each of `apps`, taking turns, so a baseline build
+    /// and this one see the same machine.
+    async fn run(apps: &[&Path], display: &str, data: &Path) -> Vec<Self> {
+        let mut all: Vec<Self> = apps
+            .iter()
+            .map(|_| Self {
+                ui: vec![],
+                queue: vec![],
+                stages: vec![vec![]; STAGES.len()],
+            })
+            .collect();
         for _ in 0..RUNS {
-            let mut a = App::start(app, display, data, None).await;
-            for ((label, _), at) in STAGES.iter().zip(s.stages.iter_mut()) {
-                at.push(a.until(label).await);
+            for (app, s) in apps.iter().zip(all.iter_mut()) {
+                let mut a = App::start(app, display, data, None).await;
+                s.ui.push(a.until("ui").await);
+                s.queue.push(a.until("queue").await);
+                // The page's last milestone; the shell's all come before the page loads.
+                a.until("paint").await;
+                for ((label, _), at) in STAGES.iter().zip(s.stages.iter_mut()) {
+                    at.extend(a.seen.get(*label));
+                }
+                a.stop().await;
             }
-            s.ui.push(a.until("ui").await);
-            s.queue.push(a.until("queue").await);
-            a.stop().await;
         }
-        s
+        all
+    }
+
+    /// The median queue-visible time.
+    fn queue_median(&mut self) -> u64 {
+        median(&mut self.queue)
     }
 
     fn print(&mut self, display: &str) {
         let (ui_med, queue_med) = (median(&mut self.ui), median(&mut self.queue));
         println!(
             "cold start from the cache, {display}: queue visible after {queue_med} ms (median; min {} max {}); \
-             first UI frame {ui_med} ms; the cache adds {} ms = {:.2}x the bare UI start",
+             first UI frame {ui_med} ms (the module's own render) = {:.2}x the queue's",
             self.queue.iter().min().unwrap(),
             self.queue.iter().max().unwrap(),
-            queue_med.saturating_sub(ui_med),
-            queue_med as f64 / ui_med.max(1) as f64
+            ui_med as f64 / queue_med.max(1) as f64
         );
         let at: Vec<String> = STAGES
             .iter()
             .zip(self.stages.iter_mut())
+            .filter(|(_, v)| !v.is_empty())
             .map(|((_, what), v)| format!("{what} {}", median(v)))
             .collect();
         println!("  where it goes (medians): {}, first UI frame {ui_med}", at.join(", "));
+    }
+}
+
+/// Each display's starts, this build's then the baseline's (`SWITCHBOARD_BASELINE_BINARY`,
+/// another build of the app, when given), with the ratio of their queue-visible medians.
+fn print_starts(display: &str, mut starts: Vec<Starts>) {
+    starts[0].print(display);
+    if let Some(base) = starts.get_mut(1) {
+        base.print(&format!("{display}, baseline build"));
+        let (ours, theirs) = (starts[0].queue_median(), starts[1].queue_median());
+        println!(
+            "  queue visible: this build {ours} ms vs baseline {theirs} ms = {:.2}x (turns taken, same run)",
+            ours as f64 / theirs.max(1) as f64
+        );
     }
 }
 
@@ -433,16 +465,19 @@ async fn run() {
     // leaves, and GDK then loads GL to choose its visuals. On a desktop session's display an
     // earlier GTK client has left that choice on the root window, so starts are measured on
     // a display that stays up as well, after one start there to leave it.
-    let mut fresh = Starts::run(&app, &display, data.path()).await;
+    // A baseline build (the last commit's app, say) to take turns with.
+    let baseline = std::env::var_os("SWITCHBOARD_BASELINE_BINARY").map(PathBuf::from);
+    let apps: Vec<&Path> = std::iter::once(app.as_path()).chain(baseline.as_deref()).collect();
+    let fresh = Starts::run(&apps, &display, data.path()).await;
     let (_session_xvfb, session) = switchboard_e2e::xvfb_with(&["-noreset"]).await;
     let mut warm_up = App::start(&app, &session, data.path(), None).await;
     warm_up.until("queue").await;
     warm_up.stop().await;
-    let mut in_use = Starts::run(&app, &session, data.path()).await;
+    let in_use = Starts::run(&apps, &session, data.path()).await;
     println!("switchboard desktop benchmarks (release app, Xvfb, {RUNS} runs; ms since the app was spawned)");
     println!("first start with sign-in and snapshot: queue visible after {signed_in_ms} ms");
-    fresh.print("display new to GTK each start (Xvfb reset)");
-    in_use.print("display in use, as in a desktop session (Xvfb -noreset)");
+    print_starts("display new to GTK each start (Xvfb reset)", fresh);
+    print_starts("display in use, as in a desktop session (Xvfb -noreset)", in_use);
     if !wanted("memory") {
         return;
     }
