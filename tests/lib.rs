@@ -287,10 +287,10 @@ impl Window {
             procs,
             logs,
         };
-        // The page shows the shell's prerendered first frame, inert, until the UI module's
-        // own render replaces it: tests act on the module's, as an agent can.
-        window.ui.until_count("body > :not(#prerendered):not(script)", 1).await;
-        window.ui.gone("#prerendered").await;
+        // The page shows the shell's prerendered first frame, inert, until the UI module
+        // has taken it over: tests act once the module has, as an agent can.
+        window.ui.until_count("body > :not(script):not([inert])", 1).await;
+        window.ui.gone("body > [inert]").await;
         window
     }
 }

@@ -2,8 +2,9 @@
 //! after the page has loaded, and its first render takes a while more; the shell renders
 //! that same first frame (the UI's components, built natively with Yew's server renderer)
 //! from the cache it has just read, and serves it inside `index.html`. The cached queue is
-//! then in WebKit's first paint. The module's own first render replaces it (see
-//! `switchboard_ui::start`), so there is one UI, not two to keep alike.
+//! then in WebKit's first paint. The module's first render takes those elements over
+//! (Yew's hydration: see `switchboard_ui::start`), so there is one UI, not two to keep
+//! alike, and WebKit lays the console out and paints it once.
 
 use switchboard_core::desktop::Boot;
 

@@ -226,7 +226,7 @@ async fn shift() {
     // Started again with the gateway gone, the console shows the cache from the page's first
     // paint: the page the shell serves carries the first frame, rendered from the cache
     // before the window opened (the agent signed in, the queue as cached), and the UI
-    // module's own frame, which replaced it, shows the same callers.
+    // module, which took it over, shows the same callers.
     let again = Window::open(
         &app,
         &[

@@ -7,7 +7,8 @@
 //! Built for wasm32, it runs in the page ([`start`], from `main.rs`). The shell also
 //! builds it natively to render the same first frame to HTML before the page loads
 //! ([`prerender`], feature `ssr`): the cached queue is then in the page's first paint,
-//! while the module is still being fetched and compiled.
+//! while the module is still being fetched and compiled, and the module takes those
+//! elements over (Yew's hydration) instead of making them again.
 
 mod components;
 mod ipc;
@@ -37,8 +38,8 @@ fn now_ms() -> i64 {
     js_sys::Date::now() as i64
 }
 
-/// The id of the element holding the shell's prerendered first frame. It is shown until
-/// the module's own first render replaces it.
+/// The id of the element holding the shell's prerendered first frame, which the module
+/// takes over (hydrates) as its root.
 pub const PRERENDERED: &str = "prerendered";
 
 /// What the first frame is made of: the shell's cache read and the time. The page gets it
@@ -156,13 +157,12 @@ pub fn App(first: &First) -> Html {
     let me: Rc<Cell<Option<AgentId>>> = use_memo((), |_| Cell::new(None));
 
     use_effect_with((), |_| {
-        // The module's frame is on the page: the prerendered one goes, in the same task,
-        // so no frame shows both or neither.
+        // A prerendered frame is the module's now, handlers and all: it takes input.
         if let Some(e) = web_sys::window()
             .and_then(|w| w.document())
             .and_then(|d| d.get_element_by_id(PRERENDERED))
         {
-            e.remove();
+            let _ = e.remove_attribute("inert");
         }
         ipc::startup_mark("ui");
     });
@@ -306,33 +306,39 @@ pub fn start() {
     // Start-up milestone: the module is fetched, compiled and running; the first render
     // is next.
     ipc::startup_mark("wasm");
-    // The shell's prerender showed the cached queue in the page's own HTML.
-    let queue_prerendered = web_sys::window()
+    let prerendered = web_sys::window()
         .and_then(|w| w.document())
-        .and_then(|d| d.query_selector(&format!("#{PRERENDERED} .queue-item")).ok().flatten())
-        .is_some();
+        .and_then(|d| d.get_element_by_id(PRERENDERED));
+    // The shell's prerender showed the cached queue in the page's own HTML.
+    let queue_prerendered = prerendered
+        .as_ref()
+        .is_some_and(|e| e.query_selector(".queue-item").ok().flatten().is_some());
     ipc::report_first_paint(queue_prerendered);
     let first = First {
         boot: ipc::boot(),
         now: now_ms(),
         queue_prerendered,
     };
-    yew::Renderer::<App>::with_props(first).render();
+    match prerendered {
+        // The shell's frame was made from this same cache read, so it has the elements
+        // this first render would make (only the timers' text differs, and is set): the
+        // module takes them over instead of building them again, and WebKit lays out and
+        // paints the console once, not twice.
+        Some(root) => drop(yew::Renderer::<App>::with_root_and_props(root, first).hydrate()),
+        None => drop(yew::Renderer::<App>::with_props(first).render()),
+    }
 }
 
-/// The first frame `first` gives, as HTML, wrapped in the element [`start`] replaces.
+/// The first frame `first` gives, as HTML, wrapped in the element [`start`] takes over.
 /// `utc_offset_ms` is the local time zone's offset, for the times of day it shows (the
 /// page reads its own from the browser).
 #[cfg(feature = "ssr")]
 pub async fn prerender(first: First, utc_offset_ms: i64) -> String {
     state::set_utc_offset(utc_offset_ms);
-    let inner = yew::LocalServerRenderer::<App>::with_props(first)
-        .hydratable(false)
-        .render()
-        .await;
-    // `display: contents`: the wrapper takes no box, so the frame lays out as the
-    // module's, which renders straight into the body. `inert`: its buttons have no handlers
-    // yet, and what one typed into its fields would go with it, so it takes no clicks,
-    // focus or typing until the module's frame replaces it.
+    // Hydratable: with the markers that let the module take the elements over.
+    let inner = yew::LocalServerRenderer::<App>::with_props(first).render().await;
+    // `display: contents`: the wrapper, which stays as the module's root, takes no box, so
+    // the frame lays out as if it were the body's. `inert`: its buttons have no handlers
+    // until the module has taken it over, so it takes no clicks, focus or typing before.
     format!(r#"<div id="{PRERENDERED}" inert style="display:contents">{inner}</div>"#)
 }
