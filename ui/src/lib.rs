@@ -319,13 +319,19 @@ pub fn start() {
         now: now_ms(),
         queue_prerendered,
     };
-    match prerendered {
+    match (prerendered, first.boot.is_some()) {
         // The shell's frame was made from this same cache read, so it has the elements
         // this first render would make (only the timers' text differs, and is set): the
         // module takes them over instead of building them again, and WebKit lays out and
         // paints the console once, not twice.
-        Some(root) => drop(yew::Renderer::<App>::with_root_and_props(root, first).hydrate()),
-        None => drop(yew::Renderer::<App>::with_props(first).render()),
+        (Some(root), true) => drop(yew::Renderer::<App>::with_root_and_props(root, first).hydrate()),
+        // Without that read the first render differs (hydration would fail on it): the
+        // frame goes and the module makes its own.
+        (Some(root), false) => {
+            root.remove();
+            drop(yew::Renderer::<App>::with_props(first).render());
+        }
+        (None, _) => drop(yew::Renderer::<App>::with_props(first).render()),
     }
 }
 
