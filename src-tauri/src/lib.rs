@@ -67,8 +67,8 @@ fn watch<R: Runtime>(app: &tauri::AppHandle<R>, console: &Console) {
 /// The window `tauri.conf.json` describes (with `create: false`), opened by us so the page
 /// can carry the first frame: its HTML in the page's body ([`prerender`]), shown from the
 /// first paint, and its data in `window.__SWITCHBOARD_BOOT__`, set before any of the UI's
-/// code runs (see `ui/src/ipc.rs`, `boot`), from which the UI's own first render makes the
-/// same frame.
+/// code runs (see `ui/src/ipc.rs`, `boot`), from which the UI's first render takes that
+/// frame over.
 fn open_main_window<R: Runtime>(app: &tauri::App<R>, boot: &Boot) -> Result<(), Box<dyn std::error::Error>> {
     let config = app
         .config()
