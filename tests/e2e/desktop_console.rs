@@ -43,15 +43,13 @@ async fn shift() {
     let app_data = tempfile::tempdir().unwrap();
     let (mic, speaker) = (app_data.path().join("mic.wav"), app_data.path().join("speaker.wav"));
     switchboard_media::device::write_wav(&mic, &switchboard_media::tone::sine(700.0, 0.3, 48_000 * 30)).unwrap();
-    let window = Window::open(
-        &app,
-        &[
-            ("SWITCHBOARD_DESKTOP_DATA_DIR", app_data.path().as_os_str()),
-            ("SWITCHBOARD_AUDIO_WAV_IN", mic.as_os_str()),
-            ("SWITCHBOARD_AUDIO_WAV_OUT", speaker.as_os_str()),
-        ],
-    )
-    .await;
+    // The app's environment, the same when it is started again at the end.
+    let env = [
+        ("SWITCHBOARD_DESKTOP_DATA_DIR", app_data.path().as_os_str()),
+        ("SWITCHBOARD_AUDIO_WAV_IN", mic.as_os_str()),
+        ("SWITCHBOARD_AUDIO_WAV_OUT", speaker.as_os_str()),
+    ];
+    let window = Window::open(&app, &env).await;
     let (ui, display) = (&window.ui, window.ui.display.clone());
 
     // Sign in.
@@ -227,15 +225,7 @@ async fn shift() {
     // paint: the page the shell serves carries the first frame, rendered from the cache
     // before the window opened (the agent signed in, the queue as cached), and the UI
     // module, which took it over, shows the same callers.
-    let again = Window::open(
-        &app,
-        &[
-            ("SWITCHBOARD_DESKTOP_DATA_DIR", app_data.path().as_os_str()),
-            ("SWITCHBOARD_AUDIO_WAV_IN", mic.as_os_str()),
-            ("SWITCHBOARD_AUDIO_WAV_OUT", speaker.as_os_str()),
-        ],
-    )
-    .await;
+    let again = Window::open(&app, &env).await;
     let ui = &again.ui;
     ui.el("#offline-banner").await;
     let page =
