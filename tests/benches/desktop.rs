@@ -5,7 +5,8 @@
 //!   the page that carries it, prerendered by the shell), next to the UI module's own first
 //!   render in the same runs, on a display new to GTK at every start and on one in use as a
 //!   desktop session's is; with `SWITCHBOARD_BASELINE_BINARY` (another build of the app)
-//!   the two builds take turns and the ratio of their medians is printed;
+//!   the two builds take turns and the ratio of their medians is printed (and idle memory
+//!   is read in turns too);
 //! - memory of all the app's processes (the app, WebKit's web and network processes) as
 //!   PSS (what the OS counts; RSS summed beside it; and each process's) idle after start,
 //!   after 50 and 100 simulated calls (the first half's growth includes what comes once, the
@@ -397,6 +398,31 @@ fn print_starts(display: &str, mut starts: Vec<Starts>) {
     }
 }
 
+/// How many idle readings each build gets when a baseline build is given.
+const IDLE_TURNS: usize = 3;
+
+/// Idle memory of `app` and of `baseline`, started in turns on the same cache: the median
+/// reading by PSS of [`IDLE_TURNS`] each.
+async fn idle_turns(app: &Path, baseline: &Path, display: &str, data: &Path) -> (Memory, Memory) {
+    let (mut ours, mut theirs) = (vec![], vec![]);
+    for _ in 0..IDLE_TURNS {
+        for (bin, readings) in [(app, &mut ours), (baseline, &mut theirs)] {
+            let mut a = App::start(bin, display, data, None).await;
+            // The gateway is gone by now and the cache's queue may be empty: the first
+            // paint is what both builds report either way.
+            a.until("paint").await;
+            tokio::time::sleep(SETTLE).await;
+            readings.push(Memory::of_tree(a.pid()));
+            a.stop().await;
+        }
+    }
+    let middle = |mut v: Vec<Memory>| {
+        v.sort_by_key(Memory::pss);
+        v.swap_remove(v.len() / 2)
+    };
+    (middle(ours), middle(theirs))
+}
+
 /// Which parts to run: `cargo xtask bench desktop [start] [memory]`, both by default. The
 /// start-up runs come first either way (they fill the cache); `start` alone skips the
 /// calls and the anchor.
@@ -545,6 +571,10 @@ async fn run() {
     a.stop().await;
     drop(gateway);
     let linphone = linphone_idle(&display, SETTLE).await;
+    let against_baseline = match baseline.as_deref() {
+        Some(b) => Some(idle_turns(&app, b, &display, data.path()).await),
+        None => None,
+    };
 
     println!("memory, all app processes (the app, WebKit's web and network processes):");
     println!("  idle after start:     {idle}");
@@ -591,6 +621,15 @@ async fn run() {
             idle.pss() as f64 / l.pss().max(1) as f64
         ),
         None => println!("  anchor linphone-desktop: not installed (cargo xtask bench desktop installs it)"),
+    }
+    if let Some((ours, theirs)) = against_baseline {
+        println!("  idle, {IDLE_TURNS} starts each taking turns with the baseline build (median readings):");
+        println!("    this build: {ours}");
+        println!("    baseline:   {theirs}");
+        println!(
+            "    this build / baseline: {:.2}x PSS",
+            ours.pss() as f64 / theirs.pss().max(1) as f64
+        );
     }
     let bundle = target_dir().join("release").join("bundle").join("deb");
     match std::fs::read_dir(&bundle)
