@@ -91,6 +91,7 @@ mod tests {
                     online: false,
                     last_sync_at: Some(AT),
                     detail: None,
+                    changes: 0,
                 },
                 ..Default::default()
             },

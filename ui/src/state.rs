@@ -110,7 +110,10 @@ impl Model {
     fn set_state(&mut self, s: ConsoleState) {
         self.loaded = true;
         self.session = s.session;
-        self.connection = s.connection;
+        // A state read before the last connection event may arrive after it.
+        if s.connection.newer_than(&self.connection) {
+            self.connection = s.connection;
+        }
         self.outbox_pending = s.outbox_pending;
         self.outbox_failed = s.outbox_failed;
     }
@@ -159,7 +162,11 @@ impl Reducible for Model {
         match msg {
             Msg::State(s) => m.set_state(s),
             Msg::Event(ev) => match ev {
-                UiEvent::Connection(c) => m.connection = c,
+                UiEvent::Connection(c) => {
+                    if c.newer_than(&m.connection) {
+                        m.connection = c;
+                    }
+                }
                 UiEvent::CallChanged(summary) => {
                     requeue(&mut m.queue, &summary);
                     merge_call(&mut m.history, &summary);

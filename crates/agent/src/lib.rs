@@ -140,6 +140,9 @@ impl Inner {
             if online {
                 c.last_sync_at = Some(cache::now_ms());
             }
+            if changed {
+                c.changes += 1;
+            }
             changed.then(|| c.clone())
         };
         if let Some(c) = changed {

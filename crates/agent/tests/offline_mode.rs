@@ -19,12 +19,19 @@ async fn offline_serves_history_and_refuses_answer_clearly() {
     })
     .await;
     let online_detail = c.call_detail(&sid).await.unwrap();
+    // A state read while online, which the UI might receive only after the drop's event.
+    let read_before = c.state().await.unwrap().connection;
+    assert!(read_before.online);
 
     world.down().await;
     let ev = wait_for(&mut ui, "offline", |e| matches!(e, UiEvent::Connection(s) if !s.online)).await;
     let UiEvent::Connection(state) = ev else { unreachable!() };
     assert!(state.last_sync_at.is_some(), "the banner can say when we last synced");
     assert!(!c.state().await.unwrap().connection.online);
+    assert!(
+        !read_before.newer_than(&state) && state.newer_than(&read_before),
+        "the earlier read must not undo the event: {read_before:?} vs {state:?}"
+    );
 
     let history = c.history("", 50).await.unwrap();
     assert_eq!(history.len(), 1);

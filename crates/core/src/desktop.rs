@@ -17,6 +17,19 @@ pub struct ConnectionState {
     pub last_sync_at: Option<i64>,
     /// Why we are offline, for people.
     pub detail: Option<String>,
+    /// How many times the connection has changed since the backend started. The UI hears
+    /// a change as an event and reads the whole state by request, and the two travel
+    /// separately: a state read before a change may arrive after its event. The higher
+    /// count is the newer ([`ConnectionState::newer_than`]).
+    #[serde(default)]
+    pub changes: u64,
+}
+
+impl ConnectionState {
+    /// Whether this reading should replace `current`: it was taken at or after it.
+    pub fn newer_than(&self, current: &Self) -> bool {
+        self.changes >= current.changes
+    }
 }
 
 /// Who is signed in where.
@@ -276,6 +289,29 @@ mod tests {
 
     fn order(queue: &[CallSummary]) -> Vec<i64> {
         queue.iter().map(|s| s.call.created_at).collect()
+    }
+
+    #[test]
+    fn a_connection_reading_is_newer_only_when_taken_at_or_after_another() {
+        let online = ConnectionState {
+            online: true,
+            changes: 1,
+            ..Default::default()
+        };
+        let dropped = ConnectionState {
+            changes: 2,
+            ..Default::default()
+        };
+        assert!(dropped.newer_than(&online));
+        assert!(
+            !online.newer_than(&dropped),
+            "a read from before the drop does not undo it"
+        );
+        assert!(online.clone().newer_than(&online), "the same reading again applies");
+        // What an older backend (no count) sent reads as the first.
+        let old: ConnectionState =
+            serde_json::from_str(r#"{"online":true,"last_sync_at":null,"detail":null}"#).unwrap();
+        assert_eq!(old.changes, 0);
     }
 
     #[test]
