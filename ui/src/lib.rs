@@ -323,7 +323,9 @@ pub fn start() {
         // The shell's frame was made from this same cache read, so it has the elements
         // this first render would make (only the timers' text differs, and is set): the
         // module takes them over instead of building them again, and WebKit lays out and
-        // paints the console once, not twice.
+        // paints the console once, not twice. Yew panics on an element that does not
+        // match, so a first frame must depend on `First` alone: an element chosen by the
+        // clock or by anything only the browser knows would stop the UI from starting.
         (Some(root), true) => drop(yew::Renderer::<App>::with_root_and_props(root, first).hydrate()),
         // Without that read the first render differs (hydration would fail on it): the
         // frame goes and the module makes its own.
