@@ -309,8 +309,8 @@ mod tests {
         );
         assert!(online.clone().newer_than(&online), "the same reading again applies");
         // What an older backend (no count) sent reads as the first.
-        let old: ConnectionState =
-            serde_json::from_str(r#"{"online":true,"last_sync_at":null,"detail":null}"#).unwrap();
+        let old: ConnectionState = serde_json::from_str(r#"{"online":true,"last_sync_at":null,"detail":null}"#)
+            .expect("a payload from before the count reads");
         assert_eq!(old.changes, 0);
     }
 
