@@ -80,10 +80,7 @@ fn open_main_window<R: Runtime>(app: &tauri::App<R>, boot: &Boot) -> Result<(), 
         .ok_or("tauri.conf.json describes no \"main\" window")?;
     // JSON is a JavaScript expression: no escaping beyond serde_json's is needed.
     let script = format!("window.__SWITCHBOARD_BOOT__ = {};", serde_json::to_string(boot)?);
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64);
-    let frame = prerender::first_frame(boot, now_ms, prerender::utc_offset_ms());
+    let frame = prerender::first_frame(boot, probe::unix_ms() as i64, prerender::utc_offset_ms());
     if frame.is_none() {
         tracing::warn!("the first frame could not be prerendered: the page starts empty");
     }

@@ -31,7 +31,8 @@ fn origin(value: Option<&str>, now: f64) -> f64 {
         .unwrap_or(now)
 }
 
-fn unix_ms() -> f64 {
+/// Now, as wall-clock milliseconds since the Unix epoch (also the prerender's clock).
+pub(crate) fn unix_ms() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64() * 1e3)

@@ -360,11 +360,6 @@ impl Starts {
         all
     }
 
-    /// The median queue-visible time.
-    fn queue_median(&mut self) -> u64 {
-        median(&mut self.queue)
-    }
-
     fn print(&mut self, display: &str) {
         let (ui_med, queue_med) = (median(&mut self.ui), median(&mut self.queue));
         println!(
@@ -390,7 +385,7 @@ fn print_starts(display: &str, mut starts: Vec<Starts>) {
     starts[0].print(display);
     if let Some(base) = starts.get_mut(1) {
         base.print(&format!("{display}, baseline build"));
-        let (ours, theirs) = (starts[0].queue_median(), starts[1].queue_median());
+        let (ours, theirs) = (median(&mut starts[0].queue), median(&mut starts[1].queue));
         println!(
             "  queue visible: this build {ours} ms vs baseline {theirs} ms = {:.2}x (turns taken, same run)",
             ours as f64 / theirs.max(1) as f64
