@@ -217,6 +217,10 @@ async fn shift() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     ui.shot("12-tel-link").await;
+    // A caller waits as the app closes (callers ring for 90 s), so the restart below has a
+    // cached queue to show.
+    ui.until_count("#queue .queue-item", 1).await;
+    let waiting_at_close = queue_sids(ui).await;
     drop(gateway);
     ui.c.clone().close().await.unwrap();
     drop(window);
@@ -252,19 +256,29 @@ async fn shift() {
             .collect()
     };
     let prerendered = sids_in(first);
-    let mut shown = vec![];
-    for e in
-        ui.c.find_all(fantoccini::Locator::Css("#queue .queue-item"))
-            .await
-            .unwrap()
-    {
-        shown.push(e.attr("data-sid").await.unwrap().unwrap_or_default());
-    }
+    let shown = queue_sids(ui).await;
     assert_eq!(prerendered, shown, "the first paint's queue is the module's");
+    assert!(
+        waiting_at_close.iter().all(|sid| shown.contains(sid)),
+        "the cached queue {shown:?} holds the callers waiting when the app closed, {waiting_at_close:?}"
+    );
     println!(
         "restarted offline: the first paint carried the cached queue ({} callers)",
         shown.len()
     );
     ui.shot("13-restart-from-cache").await;
     ui.c.clone().close().await.unwrap();
+}
+
+/// The `call_sid`s of the callers the console's queue shows, in its order.
+async fn queue_sids(ui: &switchboard_e2e::Ui) -> Vec<String> {
+    let mut sids = vec![];
+    for e in
+        ui.c.find_all(fantoccini::Locator::Css("#queue .queue-item"))
+            .await
+            .unwrap()
+    {
+        sids.push(e.attr("data-sid").await.unwrap().unwrap_or_default());
+    }
+    sids
 }
