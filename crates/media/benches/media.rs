@@ -41,6 +41,10 @@ use switchboard_media::room::RoomSession;
 use switchboard_media::session::{MediaSession, MediaState};
 use switchboard_media::tone::{self, marks};
 
+// Not beside this file: cargo would take a file there for a benchmark of its own.
+#[path = "media/threads.rs"]
+mod threads;
+
 type Clock = Arc<std::sync::Mutex<Option<Instant>>>;
 
 /// The far end's device: a caller's phrase, recorded to `record` when given.
@@ -448,6 +452,9 @@ fn processing_breakdown() -> f64 {
 struct CallCpu {
     agent: f64,
     far: f64,
+    /// The agent's end by kind of thread: % of a core, and the media threads' sleeps a
+    /// second, per call.
+    split: threads::Split,
 }
 
 impl CallCpu {
@@ -496,9 +503,19 @@ async fn cpu_per_call(processing: bool, own_thread: bool, calls: usize) -> CallC
         live.push(agent);
     }
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (c0, f0, t0) = (cpu_seconds(), cpu_seconds_of(&child_pid), Instant::now());
+    let (c0, f0, s0, t0) = (
+        cpu_seconds(),
+        cpu_seconds_of(&child_pid),
+        threads::Snapshot::take(),
+        Instant::now(),
+    );
     tokio::time::sleep(Duration::from_secs(6)).await;
-    let (c1, f1, t1) = (cpu_seconds(), cpu_seconds_of(&child_pid), Instant::now());
+    let (c1, f1, s1, t1) = (
+        cpu_seconds(),
+        cpu_seconds_of(&child_pid),
+        threads::Snapshot::take(),
+        Instant::now(),
+    );
     // Closing its stdin ends the far ends' process once it has closed its sessions.
     drop(to_far);
     for a in live {
@@ -507,9 +524,16 @@ async fn cpu_per_call(processing: bool, own_thread: bool, calls: usize) -> CallC
     let status = child.wait().await.expect("far ends' exit");
     assert!(status.success(), "the far ends' process failed: {status}");
     let per = |d: f64| d / (t1 - t0).as_secs_f64() / calls as f64 * 100.0;
+    let split = s1.since(&s0).scaled((t1 - t0).as_secs_f64() * calls as f64);
     CallCpu {
         agent: per(c1 - c0),
         far: per(f1 - f0),
+        split: threads::Split {
+            media: split.media * 100.0,
+            devices: split.devices * 100.0,
+            other: split.other * 100.0,
+            media_sleeps: split.media_sleeps,
+        },
     }
 }
 
@@ -524,9 +548,18 @@ async fn cpu_per_call_in_turns(calls: usize) -> [CallCpu; 3] {
             got.push(cpu_per_call(processing, own_thread, calls).await);
         }
     }
-    runs.map(|v| CallCpu {
-        agent: median(v.iter().map(|c| c.agent).collect()),
-        far: median(v.iter().map(|c| c.far).collect()),
+    runs.map(|v| {
+        let of = |f: fn(&CallCpu) -> f64| median(v.iter().map(f).collect());
+        CallCpu {
+            agent: of(|c| c.agent),
+            far: of(|c| c.far),
+            split: threads::Split {
+                media: of(|c| c.split.media),
+                devices: of(|c| c.split.devices),
+                other: of(|c| c.split.other),
+                media_sleeps: of(|c| c.split.media_sleeps),
+            },
+        }
     })
 }
 
@@ -706,6 +739,12 @@ fn main() {
                 bypass.both(),
                 apm.both()
             );
+            for (what, c) in [("bypassed", &bypass), ("with processing", &apm)] {
+                println!(
+                    "  the agent's end {what}, by thread: media threads {:.2}% (asleep and woken {:.0} times a second a call), WAV device threads (the benchmark's sound card) {:.2}%, the rest {:.2}%",
+                    c.split.media, c.split.media_sleeps, c.split.devices, c.split.other
+                );
+            }
             println!(
                 "  the agent's end with processing, its calls on the caller's runtime (2 workers) rather than media threads: {:.2}%; media threads cost {:.2}x that",
                 shared.agent,
