@@ -162,3 +162,10 @@ pub async fn set_audio_device(c: State<'_, Console>, input: bool, name: Option<S
 pub fn startup_mark(label: String, at: f64) {
     crate::probe::mark_at(&label, at);
 }
+
+/// The UI's code panicked, `attempt` times in a row, and its page reloads or gives up (see
+/// `ui/src/recover.rs`): said in the log, where whoever supports the agent will look.
+#[tauri::command(rename_all = "snake_case")]
+pub fn ui_panicked(message: String, attempt: u32) {
+    tracing::error!("the console's UI stopped on an error ({attempt} in a row): {message}");
+}

@@ -12,6 +12,7 @@
 
 mod components;
 mod ipc;
+mod recover;
 mod state;
 
 use std::cell::Cell;
@@ -303,6 +304,7 @@ pub fn App(first: &First) -> Html {
 
 /// Run the console in the page (wasm32's `main`).
 pub fn start() {
+    recover::install();
     // Start-up milestone: the module is fetched, compiled and running; the first render
     // is next.
     ipc::startup_mark("wasm");
@@ -319,7 +321,9 @@ pub fn start() {
         now: now_ms(),
         queue_prerendered,
     };
-    match (prerendered, first.boot.is_some()) {
+    // A page reloaded after a panic renders its own frame: the panic may have been this
+    // frame's not matching (see `recover`).
+    match (prerendered, first.boot.is_some() && recover::recovering() == 0) {
         // The shell's frame was made from this same cache read, so it has the elements
         // this first render would make (only the timers' text differs, and is set): the
         // module takes them over instead of building them again, and WebKit lays out and
@@ -327,8 +331,8 @@ pub fn start() {
         // match, so a first frame must depend on `First` alone: an element chosen by the
         // clock or by anything only the browser knows would stop the UI from starting.
         (Some(root), true) => drop(yew::Renderer::<App>::with_root_and_props(root, first).hydrate()),
-        // Without that read the first render differs (hydration would fail on it): the
-        // frame goes and the module makes its own.
+        // Without that read the first render differs (hydration would fail on it), and
+        // after a panic the frame is not trusted: it goes and the module makes its own.
         (Some(root), false) => {
             root.remove();
             drop(yew::Renderer::<App>::with_props(first).render());
