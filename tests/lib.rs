@@ -253,6 +253,11 @@ impl Drop for Window {
 }
 
 impl Window {
+    /// What the app has logged so far.
+    pub fn app_log(&self) -> String {
+        std::fs::read_to_string(&self.logs.app).unwrap_or_default()
+    }
+
     /// Start Xvfb, tauri-driver and the app with `env` added to its environment.
     pub async fn open(app: &Path, env: &[(&str, &std::ffi::OsStr)]) -> Self {
         let (x, display) = xvfb().await;

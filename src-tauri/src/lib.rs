@@ -84,6 +84,8 @@ fn open_main_window<R: Runtime>(app: &tauri::App<R>, boot: &Boot) -> Result<(), 
     if frame.is_none() {
         tracing::warn!("the first frame could not be prerendered: the page starts empty");
     }
+    #[cfg(debug_assertions)]
+    let frame = mismatched_for_tests(frame);
     probe::mark("prerender");
     let window = tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?
         .initialization_script(script)
@@ -103,6 +105,17 @@ fn open_main_window<R: Runtime>(app: &tauri::App<R>, boot: &Boot) -> Result<(), 
         .build()?;
     lighten(&window);
     Ok(())
+}
+
+/// Debug builds only: with `SWITCHBOARD_TEST_FRAME_MISMATCH` set, the prerendered frame
+/// starts with an element the UI does not make, so the UI cannot take the frame over and
+/// panics. A window test sees it recover (`ui/src/recover.rs`).
+#[cfg(debug_assertions)]
+fn mismatched_for_tests(frame: Option<String>) -> Option<String> {
+    if std::env::var_os("SWITCHBOARD_TEST_FRAME_MISMATCH").is_none() {
+        return frame;
+    }
+    frame.map(|f| f.replacen('>', r#"><p class="not-from-the-ui"></p>"#, 1))
 }
 
 /// WebKitGTK is tuned for a browser by default: caches for back/forward navigation and for
@@ -277,6 +290,7 @@ pub fn builder<R: Runtime>() -> tauri::Builder<R> {
             commands::audio_devices,
             commands::set_audio_device,
             commands::startup_mark,
+            commands::ui_panicked,
         ])
 }
 

@@ -268,6 +268,32 @@ async fn shift() {
     );
     ui.shot("13-restart-from-cache").await;
     ui.c.clone().close().await.unwrap();
+    drop(again);
+
+    // Once more, with a first frame the UI cannot take over (a knob of debug builds puts an
+    // element the UI does not make at its head): the UI panics, says so in the app's log and
+    // reloads, and the reloaded page makes its own frame. The agent has the console back,
+    // with the same cached queue, after one reload.
+    let mismatch = [("SWITCHBOARD_TEST_FRAME_MISMATCH", std::ffi::OsStr::new("1"))];
+    let third = Window::open(&app, &[&env[..], &mismatch[..]].concat()).await;
+    let ui = &third.ui;
+    ui.el("#offline-banner").await;
+    assert_eq!(
+        ui.count(".not-from-the-ui").await,
+        0,
+        "the frame the UI could not take over is gone"
+    );
+    assert_eq!(queue_sids(ui).await, shown, "the reloaded page shows the cached queue");
+    let log = third.app_log();
+    let reports: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("the console's UI stopped on an error"))
+        .collect();
+    assert_eq!(reports.len(), 1, "one panic reported, then a working page: {log}");
+    assert!(reports[0].contains("(1 in a row)"), "{}", reports[0]);
+    println!("recovered from a frame it could not take over: {}", reports[0]);
+    ui.shot("14-recovered-from-a-panic").await;
+    ui.c.clone().close().await.unwrap();
 }
 
 /// The `call_sid`s of the callers the console's queue shows, in its order.
