@@ -324,12 +324,38 @@ impl App {
     }
 }
 
+/// CPU time (ms) each process of `pid`'s tree has used so far, by process name: every
+/// thread's `schedstat` (to the nanosecond; `stat` counts 10 ms ticks).
+fn cpu_ms_by_process(pid: u32) -> Vec<(String, u64)> {
+    let mut by_name: Vec<(String, u64)> = vec![];
+    for p in process_tree(pid) {
+        let Ok(name) = std::fs::read_to_string(format!("/proc/{p}/comm")) else {
+            continue;
+        };
+        let ns: u64 = std::fs::read_dir(format!("/proc/{p}/task"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+            .filter_map(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
+            .sum();
+        let name = name.trim().to_owned();
+        match by_name.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, ms)) => *ms += ns / 1_000_000,
+            None => by_name.push((name, ns / 1_000_000)),
+        }
+    }
+    by_name
+}
+
 /// One display's start-up runs of one build: each milestone's times, in run order.
 struct Starts {
     ui: Vec<u64>,
     queue: Vec<u64>,
     /// A stage's times; empty for a stage the build does not report (an older baseline).
     stages: Vec<Vec<u64>>,
+    /// CPU time (ms) each process had used when the UI's first frame came, by name.
+    cpu: Vec<(String, Vec<u64>)>,
 }
 
 impl Starts {
@@ -342,12 +368,19 @@ impl Starts {
                 ui: vec![],
                 queue: vec![],
                 stages: vec![vec![]; STAGES.len()],
+                cpu: vec![],
             })
             .collect();
         for _ in 0..RUNS {
             for (app, s) in apps.iter().zip(all.iter_mut()) {
                 let mut a = App::start(app, display, data, None).await;
                 s.ui.push(a.until("ui").await);
+                for (name, ms) in cpu_ms_by_process(a.pid()) {
+                    match s.cpu.iter_mut().find(|(n, _)| *n == name) {
+                        Some((_, v)) => v.push(ms),
+                        None => s.cpu.push((name, vec![ms])),
+                    }
+                }
                 s.queue.push(a.until("queue").await);
                 // The page's last milestone; the shell's all come before the page loads.
                 a.until("paint").await;
@@ -376,6 +409,16 @@ impl Starts {
             .map(|((_, what), v)| format!("{what} {}", median(v)))
             .collect();
         println!("  where it goes (medians): {}, first UI frame {ui_med}", at.join(", "));
+        // Two cores: a start whose processes together use most of 2 x its time waits for
+        // the CPU, not for anything else.
+        let cpu: Vec<(String, u64)> = self.cpu.iter_mut().map(|(n, v)| (n.clone(), median(v))).collect();
+        let total: u64 = cpu.iter().map(|(_, ms)| ms).sum();
+        let each: Vec<String> = cpu.iter().map(|(n, ms)| format!("{n} {ms}")).collect();
+        println!(
+            "  CPU used by the first UI frame (medians, ms): {}; together {total} ms in {ui_med} ms, {:.2} of this machine's 2 cores",
+            each.join(", "),
+            total as f64 / ui_med.max(1) as f64
+        );
     }
 }
 
