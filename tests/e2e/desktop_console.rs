@@ -63,12 +63,31 @@ async fn shift() {
     // A simulated caller appears in the queue, with a ticking wait time.
     ui.until_count("#queue .queue-item", 1).await;
     ui.shot("02-queue").await;
+    let answered = queue_sids(ui).await.remove(0);
     ui.choose("#status-select", "available").await;
     ui.click("#btn-answer").await;
     ui.until_text("#call-status", "Connected", |t| t == "Connected").await;
     let lead = ui.until_text("#lead-name", "a lead name", |t| !t.is_empty()).await;
     println!("answered a call from {lead}");
-    ui.until_count("#transcript .turn", 1).await;
+    // The simulator speaks a turn every 2.5 s. A full-suite run once saw none in 30 s (the
+    // test alone never did): if it happens again, say whether the gateway stored any, to
+    // tell a silent simulator from a console that did not show them.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while ui.count("#transcript .turn").await < 1 {
+        if tokio::time::Instant::now() > deadline {
+            let store = switchboard_gateway::store::connect(&db).await.unwrap();
+            let business = store.business_by_name("Demo Co").await.unwrap().unwrap();
+            let sid = answered.parse().unwrap();
+            let call = store.call(business, &sid).await.unwrap();
+            let turns = store.transcript(business, &sid).await.unwrap();
+            panic!(
+                "no transcript turn shown in 30 s for {answered}; the gateway has the call as {:?} and {} turns: {turns:?}",
+                call.map(|c| c.status),
+                turns.len()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // Call audio: connected, the microphone meter shows the tone, the speaker meter the
     // simulated caller.
     ui.until_text("#audio-state", "Audio connected", |t| t == "Audio connected")
