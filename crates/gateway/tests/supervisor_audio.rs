@@ -88,6 +88,21 @@ impl Heard {
 }
 
 impl Heard {
+    /// The 100 ms blocks of [`Heard::level`]'s stretch where `hz` is at `above` or more:
+    /// where each starts (ms after that stretch's start, a second after `from`) and the
+    /// tone's level in it. Said when a tone is heard that should not be, to tell a switch
+    /// that came late (blocks at the start) from a leak (blocks throughout).
+    fn loud_blocks(&self, hz: f32, from: Instant, to: Instant, above: f32) -> Vec<(usize, f32)> {
+        let at = |t: Instant| ((t.saturating_duration_since(self.start).as_secs_f64()) * RATE as f64) as usize;
+        let (a, b) = (at(from + Duration::from_secs(1)), at(to - Duration::from_millis(500)));
+        self.samples[a.min(self.samples.len())..b.min(self.samples.len())]
+            .chunks_exact(RATE / 10)
+            .enumerate()
+            .map(|(i, block)| (i * 100, tone_level(block, hz)))
+            .filter(|(_, level)| *level >= above)
+            .collect()
+    }
+
     /// The 100 ms blocks between `from` and `to` that lack `hz`: where each starts (ms
     /// after `from`) and the tone's level in it.
     fn quiet_blocks(&self, hz: f32, from: Instant, to: Instant) -> Vec<(usize, f32)> {
@@ -128,8 +143,9 @@ fn expect(who: &str, heard: &Heard, s: &Stretch<'_>, hz: f32, audible: bool) {
     } else {
         assert!(
             level < NOT_HEARD,
-            "{}: {who} should not hear {hz} Hz (level {level:.4})",
-            s.name
+            "{}: {who} should not hear {hz} Hz (level {level:.4}; 100 ms blocks at 0.01 or more, ms into the stretch: {:?})",
+            s.name,
+            heard.loud_blocks(hz, s.from, s.to, 0.01)
         );
     }
 }
