@@ -452,8 +452,7 @@ fn processing_breakdown() -> f64 {
 struct CallCpu {
     agent: f64,
     far: f64,
-    /// The agent's end by kind of thread: % of a core, and the media threads' sleeps a
-    /// second, per call.
+    /// The agent's end by kind of thread.
     split: threads::Split,
 }
 
@@ -524,16 +523,10 @@ async fn cpu_per_call(processing: bool, own_thread: bool, calls: usize) -> CallC
     let status = child.wait().await.expect("far ends' exit");
     assert!(status.success(), "the far ends' process failed: {status}");
     let per = |d: f64| d / (t1 - t0).as_secs_f64() / calls as f64 * 100.0;
-    let split = s1.since(&s0).scaled((t1 - t0).as_secs_f64() * calls as f64);
     CallCpu {
         agent: per(c1 - c0),
         far: per(f1 - f0),
-        split: threads::Split {
-            media: split.media * 100.0,
-            devices: split.devices * 100.0,
-            other: split.other * 100.0,
-            media_sleeps: split.media_sleeps,
-        },
+        split: s1.per_call_since(&s0, (t1 - t0).as_secs_f64(), calls),
     }
 }
 

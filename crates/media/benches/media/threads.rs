@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 /// The kinds of thread the agent's end runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Kind {
+enum Kind {
     /// `media-<n>`: a call's tasks (see `switchboard_media::threads`).
     Media,
     /// `wav-device`: one per call, pacing its WAV microphone and speaker in real time.
@@ -80,16 +80,19 @@ impl Snapshot {
         Self(threads)
     }
 
-    /// What each kind of thread did since `before`, over the threads alive at both.
-    pub fn since(&self, before: &Snapshot) -> Split {
+    /// What each kind of thread did since `before` (taken `secs` earlier, with `calls`
+    /// calls live), per call: over the threads alive at both.
+    pub fn per_call_since(&self, before: &Snapshot, secs: f64, calls: usize) -> Split {
+        let by = secs * calls as f64;
         let mut split = Split::default();
         for (tid, now) in &self.0 {
             let Some(then) = before.0.get(tid) else { continue };
-            let cpu = now.cpu_ns.saturating_sub(then.cpu_ns) as f64 / 1e9;
+            // Seconds of CPU per second, as a percentage of a core.
+            let cpu = now.cpu_ns.saturating_sub(then.cpu_ns) as f64 / 1e9 / by * 100.0;
             match now.kind {
                 Kind::Media => {
                     split.media += cpu;
-                    split.media_sleeps += now.sleeps.saturating_sub(then.sleeps) as f64;
+                    split.media_sleeps += now.sleeps.saturating_sub(then.sleeps) as f64 / by;
                 }
                 Kind::Device => split.devices += cpu,
                 Kind::Other => split.other += cpu,
@@ -99,23 +102,11 @@ impl Snapshot {
     }
 }
 
-/// CPU seconds by kind of thread over a stretch, and the media threads' sleeps.
+/// Per call, by kind of thread: % of a core, and the media threads' sleeps a second.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Split {
     pub media: f64,
     pub devices: f64,
     pub other: f64,
     pub media_sleeps: f64,
-}
-
-impl Split {
-    /// Each figure divided by `by` (to make it per second and per call).
-    pub fn scaled(self, by: f64) -> Self {
-        Self {
-            media: self.media / by,
-            devices: self.devices / by,
-            other: self.other / by,
-            media_sleeps: self.media_sleeps / by,
-        }
-    }
 }
