@@ -21,6 +21,7 @@
 #[path = "../../crates/gateway/tests/support/mod.rs"]
 mod gw;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use std::process::Stdio;
@@ -326,8 +327,8 @@ impl App {
 
 /// CPU time (ms) each process of `pid`'s tree has used so far, by process name: every
 /// thread's `schedstat` (to the nanosecond; `stat` counts 10 ms ticks).
-fn cpu_ms_by_process(pid: u32) -> Vec<(String, u64)> {
-    let mut by_name: Vec<(String, u64)> = vec![];
+fn cpu_ms_by_process(pid: u32) -> BTreeMap<String, u64> {
+    let mut by_name = BTreeMap::new();
     for p in process_tree(pid) {
         let Ok(name) = std::fs::read_to_string(format!("/proc/{p}/comm")) else {
             continue;
@@ -339,11 +340,7 @@ fn cpu_ms_by_process(pid: u32) -> Vec<(String, u64)> {
             .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
             .filter_map(|s| s.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()))
             .sum();
-        let name = name.trim().to_owned();
-        match by_name.iter_mut().find(|(n, _)| *n == name) {
-            Some((_, ms)) => *ms += ns / 1_000_000,
-            None => by_name.push((name, ns / 1_000_000)),
-        }
+        *by_name.entry(name.trim().to_owned()).or_insert(0) += ns / 1_000_000;
     }
     by_name
 }
@@ -355,7 +352,7 @@ struct Starts {
     /// A stage's times; empty for a stage the build does not report (an older baseline).
     stages: Vec<Vec<u64>>,
     /// CPU time (ms) each process had used when the UI's first frame came, by name.
-    cpu: Vec<(String, Vec<u64>)>,
+    cpu: BTreeMap<String, Vec<u64>>,
 }
 
 impl Starts {
@@ -368,7 +365,7 @@ impl Starts {
                 ui: vec![],
                 queue: vec![],
                 stages: vec![vec![]; STAGES.len()],
-                cpu: vec![],
+                cpu: BTreeMap::new(),
             })
             .collect();
         for _ in 0..RUNS {
@@ -376,10 +373,7 @@ impl Starts {
                 let mut a = App::start(app, display, data, None).await;
                 s.ui.push(a.until("ui").await);
                 for (name, ms) in cpu_ms_by_process(a.pid()) {
-                    match s.cpu.iter_mut().find(|(n, _)| *n == name) {
-                        Some((_, v)) => v.push(ms),
-                        None => s.cpu.push((name, vec![ms])),
-                    }
+                    s.cpu.entry(name).or_default().push(ms);
                 }
                 s.queue.push(a.until("queue").await);
                 // The page's last milestone; the shell's all come before the page loads.
