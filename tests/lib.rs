@@ -383,14 +383,23 @@ impl Ui {
     }
 
     pub async fn until_count(&self, css: &str, at_least: usize) {
+        assert!(
+            self.count_reaches(css, at_least).await,
+            "timed out waiting for {at_least} of {css}"
+        );
+    }
+
+    /// Whether `at_least` elements match `css` within 30 s: [`Ui::until_count`] for a
+    /// caller that has more to say when they do not.
+    pub async fn count_reaches(&self, css: &str, at_least: usize) -> bool {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while self.count(css).await < at_least {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {at_least} of {css}"
-            );
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+        true
     }
 
     pub async fn gone(&self, css: &str) {
