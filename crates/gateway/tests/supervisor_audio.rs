@@ -71,51 +71,55 @@ struct Heard {
 }
 
 impl Heard {
-    /// The level of `hz` between `from` and `to`, leaving a second after `from` for the
-    /// change to reach this party and half a second before `to`. Block by block
-    /// ([`tone_presence`]), so a playout stretch mid-way does not cancel the tone.
-    fn level(&self, hz: f32, from: Instant, to: Instant) -> f32 {
-        let at = |t: Instant| ((t.saturating_duration_since(self.start).as_secs_f64()) * RATE as f64) as usize;
-        let (a, b) = (at(from + Duration::from_secs(1)), at(to - Duration::from_millis(500)));
-        let b = b.min(self.samples.len());
+    /// The sample at `t`.
+    fn at(&self, t: Instant) -> usize {
+        (t.saturating_duration_since(self.start).as_secs_f64() * RATE as f64) as usize
+    }
+
+    /// The samples [`Heard::level`] measures between `from` and `to`: leaving a second
+    /// after `from` for the change to reach this party and half a second before `to`.
+    fn settled(&self, from: Instant, to: Instant) -> &[f32] {
+        let a = self.at(from + Duration::from_secs(1));
+        let b = self.at(to - Duration::from_millis(500)).min(self.samples.len());
         assert!(
             a + RATE / 2 <= b,
             "the recording covers the stretch ({a}..{b} of {})",
             self.samples.len()
         );
-        tone_presence(&self.samples[a..b], hz)
+        &self.samples[a..b]
     }
-}
 
-impl Heard {
-    /// The 100 ms blocks of [`Heard::level`]'s stretch where `hz` is at `above` or more:
-    /// where each starts (ms after that stretch's start, a second after `from`) and the
-    /// tone's level in it. Said when a tone is heard that should not be, to tell a switch
-    /// that came late (blocks at the start) from a leak (blocks throughout).
+    /// The level of `hz` in the settled part of `from`..`to` ([`Heard::settled`]). Block by
+    /// block ([`tone_presence`]), so a playout stretch mid-way does not cancel the tone.
+    fn level(&self, hz: f32, from: Instant, to: Instant) -> f32 {
+        tone_presence(self.settled(from, to), hz)
+    }
+
+    /// The blocks of [`Heard::level`]'s samples where `hz` is at `above` or more. Said when
+    /// a tone is heard that should not be, to tell a switch that came late (blocks at the
+    /// start) from a leak (blocks throughout).
     fn loud_blocks(&self, hz: f32, from: Instant, to: Instant, above: f32) -> Vec<(usize, f32)> {
-        let at = |t: Instant| ((t.saturating_duration_since(self.start).as_secs_f64()) * RATE as f64) as usize;
-        let (a, b) = (at(from + Duration::from_secs(1)), at(to - Duration::from_millis(500)));
-        self.samples[a.min(self.samples.len())..b.min(self.samples.len())]
-            .chunks_exact(RATE / 10)
-            .enumerate()
-            .map(|(i, block)| (i * 100, tone_level(block, hz)))
+        blocks(self.settled(from, to), hz)
             .filter(|(_, level)| *level >= above)
             .collect()
     }
 
-    /// The 100 ms blocks between `from` and `to` that lack `hz`: where each starts (ms
-    /// after `from`) and the tone's level in it.
+    /// The 100 ms blocks between `from` and `to` that lack `hz`.
     fn quiet_blocks(&self, hz: f32, from: Instant, to: Instant) -> Vec<(usize, f32)> {
-        let at = |t: Instant| ((t.saturating_duration_since(self.start).as_secs_f64()) * RATE as f64) as usize;
-        let (a, b) = (at(from), at(to).min(self.samples.len()));
+        let (a, b) = (self.at(from), self.at(to).min(self.samples.len()));
         assert!(a + RATE <= b, "the recording covers the stretch");
-        self.samples[a..b]
-            .chunks_exact(RATE / 10)
-            .enumerate()
-            .map(|(i, block)| (i * 100, tone_level(block, hz)))
+        blocks(&self.samples[a..b], hz)
             .filter(|(_, level)| *level < HEARD)
             .collect()
     }
+}
+
+/// `samples` in 100 ms blocks: where each starts (ms into `samples`) and `hz`'s level in it.
+fn blocks(samples: &[f32], hz: f32) -> impl Iterator<Item = (usize, f32)> + '_ {
+    samples
+        .chunks_exact(RATE / 10)
+        .enumerate()
+        .map(move |(i, block)| (i * 100, tone_level(block, hz)))
 }
 
 /// One stretch of the call and what each listener must (and must not) hear in it.
