@@ -17,11 +17,21 @@ const TAPS: usize = 96;
 /// The filter's cutoff (-6 dB), Hz.
 const CUTOFF_HZ: f64 = 7_600.0;
 
-fn kernel() -> Vec<f32> {
-    let rate = f64::from(crate::SAMPLE_RATE);
-    let fc = CUTOFF_HZ / rate;
-    let mid = (TAPS - 1) as f64 / 2.0;
-    let mut taps: Vec<f64> = (0..TAPS)
+/// The window a [`low_pass`] kernel is shaped by.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Window {
+    /// Side lobes at about -31 dB, a narrow transition.
+    Hann,
+    /// Side lobes at about -58 dB (stop band below -70 dB), a transition half again wider.
+    Blackman,
+}
+
+/// A windowed-sinc low-pass at 48 kHz: `taps` long, -6 dB at `cutoff_hz`, unity gain at
+/// 0 Hz. Shared with [`crate::narrowband`].
+pub(crate) fn low_pass(taps: usize, cutoff_hz: f64, window: Window) -> Vec<f32> {
+    let fc = cutoff_hz / f64::from(crate::SAMPLE_RATE);
+    let mid = (taps - 1) as f64 / 2.0;
+    let mut h: Vec<f64> = (0..taps)
         .map(|n| {
             let x = n as f64 - mid;
             let sinc = if x == 0.0 {
@@ -29,14 +39,17 @@ fn kernel() -> Vec<f32> {
             } else {
                 (2.0 * PI * fc * x).sin() / (PI * x)
             };
-            let w = 2.0 * PI * n as f64 / (TAPS - 1) as f64;
-            sinc * (0.42 - 0.5 * w.cos() + 0.08 * (2.0 * w).cos())
+            let w = 2.0 * PI * n as f64 / (taps - 1) as f64;
+            let shape = match window {
+                Window::Hann => 0.5 - 0.5 * w.cos(),
+                Window::Blackman => 0.42 - 0.5 * w.cos() + 0.08 * (2.0 * w).cos(),
+            };
+            sinc * shape
         })
         .collect();
-    // Unity gain at 0 Hz.
-    let sum: f64 = taps.iter().sum();
-    taps.iter_mut().for_each(|t| *t /= sum);
-    taps.into_iter().map(|t| t as f32).collect()
+    let sum: f64 = h.iter().sum();
+    h.iter_mut().for_each(|t| *t /= sum);
+    h.into_iter().map(|t| t as f32).collect()
 }
 
 /// A streaming 3:1 decimator; keeps the input's last samples between calls.
@@ -56,7 +69,7 @@ impl Default for Decimator {
 
 impl Decimator {
     pub fn new() -> Self {
-        let mut taps = kernel();
+        let mut taps = low_pass(TAPS, CUTOFF_HZ, Window::Blackman);
         taps.reverse();
         Self {
             taps,
