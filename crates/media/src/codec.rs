@@ -59,7 +59,7 @@ impl OpusEncoder {
 
     /// The same encoder taking frames at `hz` (8, 12, 16, 24 or 48 kHz). The engine sends at
     /// [`crate::SEND_RATE`]: wideband SILK codes 16 kHz, so fed at 16 kHz it skips its
-    /// own resampler. What goes out is the same Opus either way (RTP's clock stays 48 kHz).
+    /// own resampler. Either way the packets are wideband Opus on RTP's 48 kHz clock.
     pub fn at_rate(hz: u32) -> Result<Self, MediaError> {
         let mut inner = Encoder::new(hz, Channels::Mono, Application::Voip).map_err(codec_err)?;
         inner.set_bitrate(Bitrate::Bits(32_000)).map_err(codec_err)?;
