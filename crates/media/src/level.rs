@@ -54,8 +54,6 @@ pub struct LevelMeter {
     sum_squares: f64,
     peak: f32,
     count: usize,
-    /// Samples in a window at the meter's rate.
-    window: usize,
 }
 
 impl Default for LevelMeter {
@@ -65,18 +63,12 @@ impl Default for LevelMeter {
 }
 
 impl LevelMeter {
-    /// An empty meter for audio at [`SAMPLE_RATE`].
+    /// An empty meter.
     pub fn new() -> Self {
-        Self::at_rate(SAMPLE_RATE)
-    }
-
-    /// An empty meter for audio at `hz` (what is sent goes at [`crate::SEND_RATE`]).
-    pub fn at_rate(hz: u32) -> Self {
         Self {
             sum_squares: 0.0,
             peak: 0.0,
             count: 0,
-            window: (hz / 20) as usize,
         }
     }
 
@@ -87,13 +79,13 @@ impl LevelMeter {
             self.sum_squares += f64::from(s) * f64::from(s);
             self.peak = self.peak.max(s.abs());
             self.count += 1;
-            if self.count == self.window {
+            if self.count == WINDOW_SAMPLES {
                 let rms = (self.sum_squares / self.count as f64).sqrt() as f32;
                 done = Some(Level {
                     rms_dbfs: dbfs(rms),
                     peak_dbfs: dbfs(self.peak),
                 });
-                (self.sum_squares, self.peak, self.count) = (0.0, 0.0, 0);
+                *self = Self::new();
             }
         }
         done
