@@ -169,6 +169,8 @@ async fn headset_call() {
 async fn mic_stays_live(ui: &switchboard_e2e::Ui, when: &str) {
     let mut loud_since = None;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    // The last readings, to say on failure whether the meter was low, stale or broken up.
+    let mut seen: std::collections::VecDeque<String> = std::collections::VecDeque::new();
     loop {
         let v = ui
             .el("#meter-mic")
@@ -178,6 +180,10 @@ async fn mic_stays_live(ui: &switchboard_e2e::Ui, when: &str) {
             .unwrap()
             .unwrap_or_default();
         let now = tokio::time::Instant::now();
+        if seen.len() == 60 {
+            seen.pop_front();
+        }
+        seen.push_back(v.clone());
         if meter_above(&v, -40.0) {
             if now - *loud_since.get_or_insert(now) >= Duration::from_secs(1) {
                 return;
@@ -187,7 +193,8 @@ async fn mic_stays_live(ui: &switchboard_e2e::Ui, when: &str) {
         }
         assert!(
             now < deadline,
-            "the microphone meter was not live for a second {when} (last {v:?})"
+            "the microphone meter was not live for a second {when} (last {v:?}; the last 3 s, every 50 ms: {})",
+            Vec::from(seen).join(" ")
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
