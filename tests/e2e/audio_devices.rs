@@ -15,6 +15,7 @@ mod gw;
 #[path = "../../crates/media/tests/support/pulse.rs"]
 mod pulse;
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use pulse::Pulse;
@@ -164,13 +165,16 @@ async fn headset_call() {
     ui.c.clone().close().await.unwrap();
 }
 
+/// How many of the meter's last readings a failed [`mic_stays_live`] prints.
+const READINGS_KEPT: usize = 60;
+
 /// Waits until the microphone meter (silent when no audio arrives for 250 ms) has stayed
 /// above -40 dBFS for a second without a break; fails after 20 s.
 async fn mic_stays_live(ui: &switchboard_e2e::Ui, when: &str) {
     let mut loud_since = None;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     // The last readings, to say on failure whether the meter was low, stale or broken up.
-    let mut seen: std::collections::VecDeque<String> = std::collections::VecDeque::new();
+    let mut seen: VecDeque<String> = VecDeque::with_capacity(READINGS_KEPT);
     loop {
         let v = ui
             .el("#meter-mic")
@@ -180,7 +184,7 @@ async fn mic_stays_live(ui: &switchboard_e2e::Ui, when: &str) {
             .unwrap()
             .unwrap_or_default();
         let now = tokio::time::Instant::now();
-        if seen.len() == 60 {
+        if seen.len() == READINGS_KEPT {
             seen.pop_front();
         }
         seen.push_back(v.clone());
@@ -193,7 +197,7 @@ async fn mic_stays_live(ui: &switchboard_e2e::Ui, when: &str) {
         }
         assert!(
             now < deadline,
-            "the microphone meter was not live for a second {when} (last {v:?}; the last 3 s, every 50 ms: {})",
+            "the microphone meter was not live for a second {when} (last {v:?}; its last {READINGS_KEPT} readings, 50 ms and a WebDriver read apart: {})",
             Vec::from(seen).join(" ")
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
