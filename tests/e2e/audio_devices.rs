@@ -6,7 +6,8 @@
 //!
 //! The devices are two PulseAudio daemons the test starts, each with a sine-tone
 //! microphone and a null speaker, reached through ALSA's pulse plugin from an `.asoundrc`
-//! in the app's own HOME: "Switchboard test headset" (600 Hz) and the default (440 Hz).
+//! in the app's own HOME: "Switchboard test headset" ([`HEADSET_HZ`]) and the default
+//! ([`DEFAULT_HZ`]).
 
 #![allow(clippy::unwrap_used, clippy::print_stdout)]
 
@@ -24,6 +25,18 @@ use switchboard_media::device::read_wav;
 use switchboard_media::tone::tone_timeline;
 
 const HEADSET: &str = "Switchboard test headset";
+
+/// The headset's microphone tone.
+const HEADSET_HZ: u32 = 600;
+/// The default device's microphone tone: not a note of the simulated caller's phrase
+/// (330, 440 and 550 Hz), which the app plays to its speaker and so to the echo canceller.
+/// A microphone tone at a far-end note's very frequency keeps a fixed phase to it, which is
+/// what echo looks like, so the canceller takes it out during that note. At 440 Hz the
+/// meter kept dipping below -40 dBFS after the fallback (12 dips in 120 readings, about as
+/// often as the caller plays 440 Hz: once every 1.2 s), and whether a one-second window
+/// fitted between two dips decided [`mic_stays_live`]. That tested double talk on an input
+/// no canceller can tell from echo, not the fallback.
+const DEFAULT_HZ: u32 = 1000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_talks_on_the_chosen_headset_and_keeps_talking_when_it_goes() {
@@ -45,8 +58,8 @@ async fn headset_call() {
 
     // The app's HOME holds its ALSA configuration: the headset and the default device.
     let home = tempfile::tempdir().unwrap();
-    let mut headset = Pulse::start(home.path(), "headset", 600);
-    let builtin = Pulse::start(home.path(), "builtin", 440);
+    let mut headset = Pulse::start(home.path(), "headset", HEADSET_HZ);
+    let builtin = Pulse::start(home.path(), "builtin", DEFAULT_HZ);
     let asoundrc = headset.alsa_pcm("sb_headset", HEADSET) + &builtin.alsa_pcm("!default", "Built-in audio");
     std::fs::write(home.path().join(".asoundrc"), asoundrc).unwrap();
     let app_data = tempfile::tempdir().unwrap();
@@ -123,19 +136,20 @@ async fn headset_call() {
     ui.click("#btn-end").await;
     ui.until_text("#call-status", "Completed", |t| t == "Completed").await;
 
-    // The caller heard the headset (600 Hz), then the default device (440 Hz), in order.
+    // The caller heard the headset, then the default device, in order.
     let recordings = dir.path().join("recordings");
     let heard = gw::eventually(15, "the caller's finished recording", || async {
         let file = std::fs::read_dir(&recordings).ok()?.flatten().next()?.path();
         read_wav(&file).ok().filter(|s| s.len() > 48_000)
     })
     .await;
-    let timeline = tone_timeline(&heard, &[600, 440]);
+    let timeline = tone_timeline(&heard, &[HEADSET_HZ, DEFAULT_HZ]);
     let tones = timeline_text(&timeline);
-    println!("the caller heard, 100 ms a character (H 600 Hz, D 440 Hz, . neither): {tones}");
+    println!("the caller heard, 100 ms a character (H {HEADSET_HZ} Hz, D {DEFAULT_HZ} Hz, . neither): {tones}");
     // Where the audio stops and starts again (the device switch, the hang-up), the caller's
     // jitter buffer has Opus conceal the gap, and concealment wanders in pitch (a 440 Hz
-    // tone has concealed as 400-500 Hz blocks, and as 600 Hz at a hang-up): a lone 100 ms
+    // tone, this test's default before, has concealed as 400-500 Hz blocks, and as 600 Hz at
+    // a hang-up): a lone 100 ms
     // block of it can land on either test frequency. What the caller *heard* is the
     // stretches of 300 ms or more without a break; those must be the headset's, then the
     // default's. (Counting blocks with the silence between them left out once joined lone
@@ -143,22 +157,25 @@ async fn headset_call() {
     let stretches = steady_stretches(&timeline, 3);
     println!("stretches of 300 ms or more: {stretches:?}");
     assert!(
-        stretches.iter().any(|(t, _)| *t == 600),
+        stretches.iter().any(|(t, _)| *t == HEADSET_HZ),
         "the caller never heard the headset: {tones}"
     );
     assert!(
-        stretches.iter().any(|(t, _)| *t == 440),
+        stretches.iter().any(|(t, _)| *t == DEFAULT_HZ),
         "the caller never heard the default microphone: {tones}"
     );
     let order: Vec<u32> = stretches.iter().map(|(t, _)| *t).collect();
     assert!(
-        order.windows(2).all(|w| !(w[0] == 440 && w[1] == 600)),
+        order.windows(2).all(|w| !(w[0] == DEFAULT_HZ && w[1] == HEADSET_HZ)),
         "the headset's tone came back after the fallback: {tones}"
     );
     let heard_for = |tone: u32| -> usize { stretches.iter().filter(|(t, _)| *t == tone).map(|(_, n)| n).sum() };
-    assert!(heard_for(600) >= 5, "at least half a second of the headset: {tones}");
     assert!(
-        heard_for(440) >= 5,
+        heard_for(HEADSET_HZ) >= 5,
+        "at least half a second of the headset: {tones}"
+    );
+    assert!(
+        heard_for(DEFAULT_HZ) >= 5,
         "at least half a second of the default microphone: {tones}"
     );
     drop(builtin);
@@ -227,8 +244,8 @@ fn timeline_text(timeline: &[Option<u32>]) -> String {
     timeline
         .iter()
         .map(|b| match b {
-            Some(600) => 'H',
-            Some(440) => 'D',
+            Some(HEADSET_HZ) => 'H',
+            Some(DEFAULT_HZ) => 'D',
             _ => '.',
         })
         .collect()
@@ -236,13 +253,14 @@ fn timeline_text(timeline: &[Option<u32>]) -> String {
 
 #[test]
 fn stretches_ignore_lone_blocks_and_keep_order() {
-    let (h, d) = (Some(600), Some(440));
+    let (hz, dz) = (HEADSET_HZ, DEFAULT_HZ);
+    let (h, d) = (Some(hz), Some(dz));
     let heard = [h, h, h, h, d, h, d, d, d, h];
-    assert_eq!(steady_stretches(&heard, 3), vec![(600, 4), (440, 3)]);
+    assert_eq!(steady_stretches(&heard, 3), vec![(hz, 4), (dz, 3)]);
     let back = [h, h, h, d, d, d, h, h, h];
-    assert_eq!(steady_stretches(&back, 3), vec![(600, 3), (440, 3), (600, 3)]);
+    assert_eq!(steady_stretches(&back, 3), vec![(hz, 3), (dz, 3), (hz, 3)]);
     // Lone blocks with silence between them are not a stretch, however many there are.
     let concealed = [h, h, h, d, d, d, h, None, h, None, None, h, d, d, d];
-    assert_eq!(steady_stretches(&concealed, 3), vec![(600, 3), (440, 6)]);
+    assert_eq!(steady_stretches(&concealed, 3), vec![(hz, 3), (dz, 6)]);
     assert_eq!(timeline_text(&concealed), "HHHDDDH.H..HDDD");
 }
