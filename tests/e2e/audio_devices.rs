@@ -152,10 +152,10 @@ async fn headset_call() {
     // Where the audio stops and starts again (the device switch, the hang-up), the caller's
     // jitter buffer has Opus conceal the gap, and concealment wanders in pitch (a 440 Hz
     // tone, this test's default before, has concealed as 400-500 Hz blocks, and as 600 Hz
-    // at a hang-up): a lone 100 ms block of it can land on either test frequency. What the caller *heard* is the
-    // stretches of 300 ms or more without a break; those must be the headset's, then the
-    // default's. (Counting blocks with the silence between them left out once joined lone
-    // concealed blocks into such a "stretch".)
+    // at a hang-up): a lone 100 ms block of it can land on either test frequency. What the
+    // caller *heard* is the stretches of 300 ms or more without a break; those must be the
+    // headset's, then the default's. (Counting blocks with the silence between them left
+    // out once joined lone concealed blocks into such a "stretch".)
     let stretches = steady_stretches(&timeline, 3);
     println!("stretches of 300 ms or more: {stretches:?}");
     assert!(
