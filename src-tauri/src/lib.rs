@@ -87,9 +87,9 @@ fn open_main_window<R: Runtime>(app: &tauri::App<R>, boot: &Boot) -> Result<(), 
     #[cfg(debug_assertions)]
     let frame = mismatched_for_tests(frame);
     probe::mark("prerender");
-    // Whether the window has been shown by `SHOW_AFTER_LOAD`'s rule (page loaded, or too late).
-    let loaded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let late_loaded = loaded.clone();
+    // Whether `SHOW_AFTER_LOAD`'s rule has shown the window (page loaded, or too late).
+    let shown = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let shown_late = shown.clone();
     let window = tauri::WebviewWindowBuilder::from_config(app.handle(), &config)?
         .initialization_script(script)
         .on_web_resource_request(move |request, response| {
@@ -106,7 +106,7 @@ fn open_main_window<R: Runtime>(app: &tauri::App<R>, boot: &Boot) -> Result<(), 
             if payload.event() == tauri::webview::PageLoadEvent::Finished {
                 probe::mark("page");
                 // Once: a reload (after a UI panic) must not bring back a window the agent hid.
-                if !loaded.swap(true, std::sync::atomic::Ordering::AcqRel) {
+                if !shown.swap(true, std::sync::atomic::Ordering::AcqRel) {
                     show(&window);
                 }
             }
@@ -118,7 +118,7 @@ fn open_main_window<R: Runtime>(app: &tauri::App<R>, boot: &Boot) -> Result<(), 
         let late = window.clone();
         tauri::async_runtime::spawn(async move {
             tokio::time::sleep(SHOW_AT_THE_LATEST).await;
-            if !late_loaded.swap(true, std::sync::atomic::Ordering::AcqRel) {
+            if !shown_late.swap(true, std::sync::atomic::Ordering::AcqRel) {
                 tracing::warn!("the page has not loaded after {SHOW_AT_THE_LATEST:?}: showing the window anyway");
                 show(&late);
             }
