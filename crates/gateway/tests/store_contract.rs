@@ -66,6 +66,7 @@ contract!(
     routing_reads_number_lead_and_queues_together,
     redelivered_event_is_a_duplicate,
     concurrent_first_events_make_one_call,
+    concurrent_events_of_one_call_are_each_applied_once,
     correlation_follows_the_documented_order,
     an_id_another_call_holds_is_a_conflict_not_a_retry,
     unknown_call_is_refused_with_an_audit_event,
@@ -258,6 +259,86 @@ async fn concurrent_first_events_make_one_call(store: Arc<dyn Store>) {
         .filter(|e| e.kind == StreamEventKind::CallCreated)
         .count();
     assert_eq!(creations, 1);
+}
+
+/// A live call's events arriving at once (a carrier's status callbacks and a voice
+/// platform's, from several of their servers). Each is applied exactly once, and none is
+/// lost to another's write: the call is read and written in one transaction that holds
+/// it (`FOR UPDATE` on PostgreSQL, where the writers have connections of their own), so
+/// no write is merged from a call another writer has changed since. The ids come from
+/// different events, so the call ends with all of them.
+async fn concurrent_events_of_one_call_are_each_applied_once(store: Arc<dyn Store>) {
+    let s = seed(&*store, 1).await;
+    let p = provider_row(&*store, "sim-1").await;
+    let first = store
+        .ingest_call_event(&p, &inbound("VC", "conc-0", 1_000, CallStatus::Ringing, "+14155550100"))
+        .await
+        .unwrap();
+    let events_before = store.events_since(s.business, 0, 100).await.unwrap().len();
+    let mut batch: Vec<NormalizedCallEvent> = (0..6)
+        .map(|i| {
+            inbound(
+                "VC",
+                &format!("conc-a{i}"),
+                2_000 + i,
+                CallStatus::Answered,
+                "+14155550100",
+            )
+        })
+        .collect();
+    let mut platform = inbound("VC", "conc-p", 2_500, CallStatus::Answered, "+14155550100");
+    platform.voice_platform = Some(VoicePlatform::LiveKit);
+    platform.voice_platform_call_id = Some("SCL_conc".into());
+    let mut conversation = inbound("VC", "conc-c", 2_600, CallStatus::Answered, "+14155550100");
+    conversation.conversation_id = Some("conv-conc".into());
+    let mut ended = inbound("VC", "conc-e", 9_000, CallStatus::Completed, "+14155550100");
+    ended.duration_secs = Some(42);
+    batch.extend([platform, conversation, ended]);
+
+    let deliver = |events: Vec<NormalizedCallEvent>| {
+        let tasks: Vec<_> = events
+            .into_iter()
+            .map(|ev| {
+                let (store, p) = (store.clone(), p.clone());
+                tokio::spawn(async move { store.ingest_call_event(&p, &ev).await })
+            })
+            .collect();
+        async move {
+            let mut outcomes = vec![];
+            for t in tasks {
+                let got = t.await.unwrap().expect("every event is applied, none refused");
+                outcomes.push((got.call_sid, got.outcome));
+            }
+            outcomes
+        }
+    };
+    let outcomes = deliver(batch.clone()).await;
+    assert!(
+        outcomes
+            .iter()
+            .all(|(sid, o)| *sid == first.call_sid && *o != IngestOutcome::Duplicate),
+        "{outcomes:?}"
+    );
+    let updated = outcomes.iter().filter(|(_, o)| *o == IngestOutcome::Updated).count();
+    let events = store.events_since(s.business, 0, 100).await.unwrap();
+    assert_eq!(
+        events.len() - events_before,
+        updated,
+        "one stream event per change: {outcomes:?}"
+    );
+    let rec = store.call(s.business, &first.call_sid).await.unwrap().unwrap();
+    assert_eq!(rec.status, CallStatus::Completed);
+    assert_eq!(rec.voice_platform_call_id.as_deref(), Some("SCL_conc"));
+    assert_eq!(rec.conversation_id.as_deref(), Some("conv-conc"));
+
+    // All of them again, at once: every copy is a duplicate and nothing changes.
+    let again = deliver(batch).await;
+    assert!(again.iter().all(|(_, o)| *o == IngestOutcome::Duplicate), "{again:?}");
+    assert_eq!(
+        store.events_since(s.business, 0, 100).await.unwrap().len(),
+        events.len()
+    );
+    assert_eq!(store.call(s.business, &first.call_sid).await.unwrap().unwrap(), rec);
 }
 
 async fn correlation_follows_the_documented_order(store: Arc<dyn Store>) {
