@@ -106,9 +106,7 @@ fn open_main_window<R: Runtime>(app: &tauri::App<R>, boot: &Boot) -> Result<(), 
             if payload.event() == tauri::webview::PageLoadEvent::Finished {
                 probe::mark("page");
                 // Once: a reload (after a UI panic) must not bring back a window the agent hid.
-                if !shown.swap(true, std::sync::atomic::Ordering::AcqRel) {
-                    show(&window);
-                }
+                show_once(&shown, &window);
             }
         })
         .build()?;
@@ -118,9 +116,8 @@ fn open_main_window<R: Runtime>(app: &tauri::App<R>, boot: &Boot) -> Result<(), 
         let late = window.clone();
         tauri::async_runtime::spawn(async move {
             tokio::time::sleep(SHOW_AT_THE_LATEST).await;
-            if !shown_late.swap(true, std::sync::atomic::Ordering::AcqRel) {
-                tracing::warn!("the page has not loaded after {SHOW_AT_THE_LATEST:?}: showing the window anyway");
-                show(&late);
+            if show_once(&shown_late, &late) {
+                tracing::warn!("the page had not loaded after {SHOW_AT_THE_LATEST:?}: window shown anyway");
             }
         });
     }
@@ -137,10 +134,15 @@ const SHOW_AFTER_LOAD: bool = cfg!(target_os = "linux");
 /// When the window is shown even if its page has not loaded.
 const SHOW_AT_THE_LATEST: std::time::Duration = std::time::Duration::from_secs(3);
 
-fn show<R: Runtime>(window: &tauri::WebviewWindow<R>) {
+/// Show `window` unless `shown` says it was shown already; answers whether this call did.
+fn show_once<R: Runtime>(shown: &std::sync::atomic::AtomicBool, window: &tauri::WebviewWindow<R>) -> bool {
+    if shown.swap(true, std::sync::atomic::Ordering::AcqRel) {
+        return false;
+    }
     if let Err(e) = window.show() {
         tracing::warn!(error = %e, "could not show the window");
     }
+    true
 }
 
 /// Debug builds only: with `SWITCHBOARD_TEST_FRAME_MISMATCH` set, the prerendered frame

@@ -291,8 +291,7 @@ async fn concurrent_events_of_one_call_are_each_applied_once(store: Arc<dyn Stor
     platform.voice_platform_call_id = Some("SCL_conc".into());
     let mut conversation = inbound("VC", "conc-c", 2_600, CallStatus::Answered, "+14155550100");
     conversation.conversation_id = Some("conv-conc".into());
-    let mut ended = inbound("VC", "conc-e", 9_000, CallStatus::Completed, "+14155550100");
-    ended.duration_secs = Some(42);
+    let ended = inbound("VC", "conc-e", 9_000, CallStatus::Completed, "+14155550100");
     batch.extend([platform, conversation, ended]);
 
     let deliver = |events: Vec<NormalizedCallEvent>| {
