@@ -140,6 +140,16 @@ async fn call() {
         read_wav(&speaker).ok().filter(|s| s.len() > 48_000 * 5)
     })
     .await;
+    // The app's own figures for the call's received audio (jitter buffer, speaker):
+    // what a speech check below the bar is read against.
+    let figures = gw::eventually(10, "the app's figures for the call's audio", || async {
+        let log = window.app_log();
+        log.lines()
+            .find(|l| l.contains("the call's audio ended"))
+            .map(str::to_owned)
+    })
+    .await;
+    println!("{figures}");
     let corr = gw::speech_followed(&played, &turn);
     println!("speech envelope correlation at the app's speaker: {corr:.2}");
     assert!(

@@ -88,7 +88,24 @@ impl Joined {
     /// Close the session; the watcher reports "closed" to the UI and ends by itself.
     async fn close(self) {
         self.controls.leaving.store(true, std::sync::atomic::Ordering::SeqCst);
-        current(&self.session).close().await;
+        let session = current(&self.session);
+        // What the caller's audio went through: the line that explains "they broke up".
+        let s = session.stats();
+        tracing::info!(
+            call_sid = %self.sid,
+            received = s.jitter.received,
+            played = s.jitter.played,
+            concealed = s.jitter.concealed,
+            rebuilt = s.jitter.rebuilt,
+            late = s.jitter.late,
+            shrunk = s.jitter.shrunk,
+            stretched = s.jitter.stretched,
+            discarded = s.jitter.discarded,
+            playback_underruns = s.playback_underruns,
+            capture_overruns = s.capture_overruns,
+            "the call's audio ended"
+        );
+        session.close().await;
         let mut task = self.task;
         if tokio::time::timeout(Duration::from_secs(2), &mut task).await.is_err() {
             task.abort();

@@ -40,7 +40,7 @@ use crate::device::{AudioDevice, DeviceEvent};
 use crate::dtmf::{self, DtmfReceiver};
 use crate::level::Levels;
 use crate::pipeline::{Controls, Pipeline, PipelineConfig};
-use crate::session::{MediaEvent, MediaSession, MediaState};
+use crate::session::{AudioStats, MediaEvent, MediaSession, MediaState};
 use crate::speaker::SpeakerClock;
 use crate::track::AudioTrack;
 use crate::{FRAME_SAMPLES, MediaError, threads};
@@ -674,6 +674,15 @@ impl MediaSession for PeerSession {
 
     fn state(&self) -> MediaState {
         state_from(self.inner.state.load(Ordering::Acquire))
+    }
+
+    fn stats(&self) -> AudioStats {
+        let (jitter, (capture_overruns, playback_underruns)) = PeerSession::stats(self);
+        AudioStats {
+            jitter,
+            capture_overruns,
+            playback_underruns,
+        }
     }
 
     fn subscribe(&self) -> broadcast::Receiver<MediaEvent> {

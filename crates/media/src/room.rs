@@ -50,7 +50,7 @@ use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 use crate::device::AudioDevice;
 use crate::level::Levels;
 use crate::peer::{Opened, PeerConfig, PeerSession};
-use crate::session::{MediaEvent, MediaSession, MediaState};
+use crate::session::{AudioStats, MediaEvent, MediaSession, MediaState};
 use crate::{MediaError, threads};
 
 /// The signalling protocol version we speak (what the server may send us).
@@ -611,6 +611,10 @@ impl MediaSession for RoomSession {
 
     fn state(&self) -> MediaState {
         self.peer.state()
+    }
+
+    fn stats(&self) -> AudioStats {
+        MediaSession::stats(&self.peer)
     }
 
     fn subscribe(&self) -> broadcast::Receiver<MediaEvent> {

@@ -36,6 +36,17 @@ pub enum MediaEvent {
     Device { event: DeviceEvent },
 }
 
+/// A call's received audio in figures: what explains a caller who broke up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AudioStats {
+    /// The jitter buffer's counters (frames received, played, concealed, ...).
+    pub jitter: crate::jitter::JitterStats,
+    /// Captured samples dropped because the engine did not keep up.
+    pub capture_overruns: u64,
+    /// Samples the speaker played as silence because the engine had nothing ready.
+    pub playback_underruns: u64,
+}
+
 /// One call's audio; see the module docs.
 #[async_trait]
 pub trait MediaSession: Send + Sync {
@@ -49,6 +60,9 @@ pub trait MediaSession: Send + Sync {
     fn levels(&self) -> Levels;
     /// Current transport state.
     fn state(&self) -> MediaState;
+    /// What the call's received audio went through so far: the jitter buffer's counters
+    /// and the device's drop-outs, logged when the call's audio ends.
+    fn stats(&self) -> AudioStats;
     /// Subscribe to events.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<MediaEvent>;
     /// Hang up the media: close the transport and release the device.
