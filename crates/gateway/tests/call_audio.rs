@@ -188,3 +188,56 @@ async fn agent_and_simulated_caller_hear_each_other_through_the_gateway() {
         "agent still hears audio on hold: the longest silence is {silent:?}, the hold lasted {confirmed:?}"
     );
 }
+
+/// The speech check itself (`speech_followed`), on an espeak-ng sentence played as a
+/// talker repeats it: a copy scores high, and so does one whose timeline slips by
+/// `SLIP_FRAMES` between its seconds as a jitter buffer's may (40 ms of silence inserted
+/// after the first second, 40 ms dropped after the second); a tone, noise and the sentence
+/// played backwards score low.
+#[test]
+fn the_speech_check_follows_speech_through_slips_and_rejects_what_is_not_speech() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sentence = read_wav(&speech_wav(
+        &dir.path().join("speech.wav"),
+        "Hello, I am calling about my order. It has not arrived yet, and I would like to know where it is.",
+    ))
+    .expect("espeak-ng's sentence");
+    let turn = with_pause(&sentence, 1);
+    let lead = vec![0.0f32; RATE / 2];
+    let on = switchboard_media::tone::onset(&turn, 0.01).expect("the sentence makes a sound");
+    let slip = SLIP_FRAMES * 960;
+
+    let copy = [&lead[..], &turn, &turn].concat();
+    let slipped = [
+        &lead[..],
+        &turn[..on + RATE],
+        &vec![0.0; slip],
+        &turn[on + RATE..on + 2 * RATE],
+        &turn[on + 2 * RATE + slip..],
+        &turn,
+    ]
+    .concat();
+    let tone = switchboard_media::tone::sine(1_000.0, 0.3, RATE * 8);
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let noise: Vec<f32> = (0..RATE * 8)
+        .map(|_| {
+            // xorshift64: reproducible white noise without a dependency.
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 40) as f32 / (1u64 << 24) as f32 * 0.2 - 0.1
+        })
+        .collect();
+    let backwards: Vec<f32> = [&turn[..], &turn].concat().into_iter().rev().collect();
+
+    let score = |what: &str, played: &[f32]| {
+        let r = speech_followed(played, &turn);
+        println!("{what}: r = {r:.2}");
+        r
+    };
+    assert!(score("a copy", &copy) >= 0.9);
+    assert!(score("a copy that slips", &slipped) >= 0.9);
+    assert!(score("a 1 kHz tone", &tone) < 0.3);
+    assert!(score("white noise", &noise) < 0.3);
+    assert!(score("the sentence backwards", &backwards) < 0.6);
+}

@@ -450,16 +450,47 @@ pub fn envelope(s: &[f32]) -> Vec<f32> {
 }
 
 /// How well the first 3 s a speaker played after it first made a sound (`played`, 48 kHz)
-/// follow `looped`, what the talker plays over and over, its pauses included: the best
-/// correlation of their loudness contours. Speech gives about 0.9; a tone, noise or
-/// silence far less. The pause matters: the call joins the talker anywhere in the loop, and
-/// against the sentence alone a perfect copy whose 3 s hold the pause scores as low as
-/// 0.41 (worked out with espeak-ng's sentence).
+/// follow `looped`, what the talker plays over and over, its pauses included: the mean
+/// correlation of their loudness contours, second by second. Speech gives about 0.9; a
+/// tone, noise or the sentence played backwards far less (see `call_audio.rs`). The pause
+/// matters: the call joins the talker anywhere in the loop, and against the sentence alone
+/// a perfect copy whose 3 s hold the pause scores as low as 0.41 (espeak-ng's sentence).
+///
+/// Each second is aligned on its own: the first anywhere in the loop, each next one within
+/// [`SLIP_FRAMES`] of where the one before it left off. Every jitter buffer on the way (the
+/// SIP bridge's, the app's) may add or drop a frame to follow the network, which shifts the
+/// rest of the contour; one alignment for all three seconds scored a LiveKit call whose
+/// audio slipped 40 ms in its second second at 0.71, the same recording read per second at
+/// 0.89.
 pub fn speech_followed(played: &[f32], looped: &[f32]) -> f32 {
     let start = switchboard_media::tone::onset(played, 0.01).expect("the speaker played something");
     let probe = envelope(&played[start..(start + 48_000 * 3).min(played.len())]);
-    best_correlation(&envelope(looped), &probe)
+    let reference = envelope(looped);
+    let mut seconds = probe.chunks(FRAMES_PER_SECOND).filter(|s| s.len() == FRAMES_PER_SECOND);
+    let Some(first) = seconds.next() else {
+        return -1.0;
+    };
+    let (mut lag, first) = best_lag(&reference, first, 0..reference.len());
+    let mut sum = first;
+    let mut n = 1.0;
+    for second in seconds {
+        let expected = lag + FRAMES_PER_SECOND + reference.len();
+        let (l, r) = best_lag(
+            &reference,
+            second,
+            (expected - SLIP_FRAMES..=expected + SLIP_FRAMES).map(|l| l % reference.len()),
+        );
+        (lag, sum, n) = (l, sum + r, n + 1.0);
+    }
+    sum / n
 }
+
+/// Envelope frames (20 ms) in a second.
+const FRAMES_PER_SECOND: usize = 50;
+
+/// How far one second of a speaker's contour may slip against the one before it: two
+/// frames, what a jitter buffer or two on the way may add or drop.
+pub const SLIP_FRAMES: usize = 2;
 
 /// `sentence` followed by `pause_s` seconds of silence (48 kHz): one turn of a talker who
 /// repeats it.
@@ -471,19 +502,27 @@ pub fn with_pause(sentence: &[f32], pause_s: usize) -> Vec<f32> {
 
 /// Best normalised correlation of `probe` against `reference` (looped) over all lags.
 pub fn best_correlation(reference: &[f32], probe: &[f32]) -> f32 {
-    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
-    let (pm, rm) = (mean(probe), mean(reference));
-    let mut best = -1.0f32;
-    for lag in 0..reference.len() {
+    best_lag(reference, probe, 0..reference.len()).1
+}
+
+/// Of `lags`, the one where `probe` correlates best with `reference` (looped), and that
+/// correlation (-1 when nothing varies).
+fn best_lag(reference: &[f32], probe: &[f32], lags: impl Iterator<Item = usize>) -> (usize, f32) {
+    let n = probe.len() as f32;
+    let pm = probe.iter().sum::<f32>() / n;
+    let mut best = (0, -1.0f32);
+    for lag in lags {
+        let at = |i: usize| reference[(lag + i) % reference.len()];
+        let rm = (0..probe.len()).map(at).sum::<f32>() / n;
         let (mut num, mut dp, mut dr) = (0.0, 0.0, 0.0);
         for (i, &p) in probe.iter().enumerate() {
-            let r = reference[(lag + i) % reference.len()];
+            let r = at(i);
             num += (p - pm) * (r - rm);
             dp += (p - pm) * (p - pm);
             dr += (r - rm) * (r - rm);
         }
-        if dp > 0.0 && dr > 0.0 {
-            best = best.max(num / (dp.sqrt() * dr.sqrt()));
+        if dp > 0.0 && dr > 0.0 && num / (dp.sqrt() * dr.sqrt()) > best.1 {
+            best = (lag, num / (dp.sqrt() * dr.sqrt()));
         }
     }
     best
