@@ -150,6 +150,17 @@ async fn call() {
     })
     .await;
     println!("{figures}");
+    // The figures are the call's: it played at least the eight seconds of conversation
+    // above, 50 frames a second.
+    let played_frames: u64 = figures
+        .split_whitespace()
+        .find_map(|f| f.strip_prefix("played="))
+        .and_then(|n| n.parse().ok())
+        .expect("the figures say how many frames were played");
+    assert!(
+        played_frames >= 400,
+        "the app played {played_frames} frames of the caller"
+    );
     let corr = gw::speech_followed(&played, &turn);
     println!("speech envelope correlation at the app's speaker: {corr:.2}");
     assert!(
