@@ -609,10 +609,23 @@ fn play_remote_tracks(pc: &RTCPeerConnection, weak: std::sync::Weak<Inner>) {
 async fn receive_loop(inner: std::sync::Weak<Inner>, remote: Arc<TrackRemote>) {
     let mut dtmf = DtmfReceiver::default();
     loop {
-        let Ok((packet, _)) = remote.read_rtp().await else {
-            return;
-        };
+        let packet = remote.read_rtp().await;
         let Some(inner) = inner.upgrade() else { return };
+        let packet = match packet {
+            Ok((packet, _)) => packet,
+            Err(e) => {
+                // Closing the session ends every reader. One that ends before: the far
+                // end left, or its audio is lost until the track is offered again.
+                if !inner.closed.load(Ordering::Acquire) {
+                    tracing::info!(
+                        ssrc = remote.ssrc(),
+                        error = %e,
+                        "a remote track ended before the call's audio did"
+                    );
+                }
+                return;
+            }
+        };
         let pt = packet.header.payload_type;
         let binding = inner.track.binding();
         let dtmf_pt = binding.as_ref().and_then(|b| b.dtmf_pt).unwrap_or(DTMF_PT);
