@@ -170,8 +170,8 @@ async fn room_delay(lk: &switchboard_e2e::livekit::LiveKitStack) -> (Vec<f64>, H
     let (agent, far, agent_clock, far_clock) =
         room_call(lk, "bench-delay", WavSource::Samples(Arc::new(marks())), Some(&rec)).await;
     tokio::time::sleep(Duration::from_secs(20)).await;
-    let (jitter, (_, gaps)) = far.peer().stats();
-    let heard = Heard(jitter, gaps, far.peer().playout_target());
+    let stats = far.peer().stats();
+    let heard = Heard(stats.jitter, stats.playback_underruns, far.peer().playout_target());
     agent.close().await;
     far.close().await;
     let t_agent = agent_clock.lock().expect("c").expect("started");
@@ -254,9 +254,9 @@ async fn delay_with(agent: PipelineConfig, far: PipelineConfig) -> (Vec<f64>, He
         let mic = WavSource::Samples(Arc::new(marks()));
         let (a, f, agent_clock, far_clock) = call_with(agent, far, mic, Some(&rec), Duration::from_millis(phase)).await;
         tokio::time::sleep(Duration::from_secs(10)).await;
-        let (jitter, (_, gaps)) = f.stats();
-        heard.0 += jitter;
-        heard.1 += gaps;
+        let stats = f.stats();
+        heard.0 += stats.jitter;
+        heard.1 += stats.playback_underruns;
         heard.2 = heard.2.max(f.playout_target());
         a.close().await;
         f.close().await;

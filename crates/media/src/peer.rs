@@ -448,14 +448,6 @@ impl PeerSession {
     pub fn playout_target(&self) -> usize {
         self.inner.pipeline.lock().map_or(0, |p| p.playout_target())
     }
-
-    /// Jitter buffer counters and device drop-outs, for tests and benchmarks.
-    pub fn stats(&self) -> (crate::jitter::JitterStats, (u64, u64)) {
-        match self.inner.pipeline.lock() {
-            Ok(p) => (p.jitter_stats(), p.xruns()),
-            Err(_) => Default::default(),
-        }
-    }
 }
 
 /// The call's audio engine. A frame the device signals as captured is encoded and sent at
@@ -690,11 +682,16 @@ impl MediaSession for PeerSession {
     }
 
     fn stats(&self) -> AudioStats {
-        let (jitter, (capture_overruns, playback_underruns)) = PeerSession::stats(self);
-        AudioStats {
-            jitter,
-            capture_overruns,
-            playback_underruns,
+        match self.inner.pipeline.lock() {
+            Ok(p) => {
+                let (capture_overruns, playback_underruns) = p.xruns();
+                AudioStats {
+                    jitter: p.jitter_stats(),
+                    capture_overruns,
+                    playback_underruns,
+                }
+            }
+            Err(_) => AudioStats::default(),
         }
     }
 

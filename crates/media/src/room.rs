@@ -614,7 +614,7 @@ impl MediaSession for RoomSession {
     }
 
     fn stats(&self) -> AudioStats {
-        MediaSession::stats(&self.peer)
+        self.peer.stats()
     }
 
     fn subscribe(&self) -> broadcast::Receiver<MediaEvent> {

@@ -127,9 +127,9 @@ async fn lossy_call() {
     })
     .await;
     // A clean network: audio flows and nothing is lost, so no FEC is sent.
-    until(10, "b hears a", || (b.stats().0.played > 100).then_some(())).await;
+    until(10, "b hears a", || (b.stats().jitter.played > 100).then_some(())).await;
     assert_eq!(a.controls().expected_loss(), 0);
-    assert_eq!(b.stats().0.concealed, 0, "{:?}", b.stats().0);
+    assert_eq!(b.stats().jitter.concealed, 0, "{:?}", b.stats().jitter);
 
     lossy(true);
     // Reception reports come about once a second; each end learns of the loss from the other.
@@ -144,7 +144,7 @@ async fn lossy_call() {
     assert!((1..=30).contains(&expected), "a expects {expected} % loss");
     // Lost frames whose next packet came in time are rebuilt from its FEC.
     let stats = until(20, "b rebuilding 20 frames from FEC", || {
-        Some(b.stats().0).filter(|s| s.rebuilt >= 20)
+        Some(b.stats().jitter).filter(|s| s.rebuilt >= 20)
     })
     .await;
     println!("with 10 % of datagrams dropped: a expects {expected} % loss; b's counters {stats:?}");
