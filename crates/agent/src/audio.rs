@@ -6,14 +6,15 @@
 //! changes to the UI. A PBX call (`MediaJoin::External`) is on the agent's own phone: the
 //! console only says which.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use switchboard_client::Client;
 use switchboard_core::desktop::{AudioLevel, AudioLevels, DesktopError, UiEvent};
 use switchboard_core::{CallSid, MediaJoin};
-use switchboard_media::device::{AudioDevice, DeviceChoice, SystemAudio, WavDevice};
+use switchboard_media::MediaError;
+use switchboard_media::device::{AudioDevice, DeviceChoice, SystemAudio, WavDevice, WavSource, read_wav};
 use switchboard_media::peer::{PeerConfig, PeerSession, forward_device_events};
 use switchboard_media::room::RoomSession;
 use switchboard_media::session::{MediaEvent, MediaSession, MediaState};
@@ -117,6 +118,18 @@ impl Joined {
 pub(crate) struct Audio {
     setup: std::sync::Mutex<AudioSetup>,
     joined: Mutex<Option<Joined>>,
+    /// The microphone file of [`AudioSetup::Wav`], decoded.
+    mic: std::sync::Mutex<Option<MicFile>>,
+}
+
+/// A microphone file's samples, kept from one call to the next. Decoding is slow for an
+/// async worker to do at every answer (a 150 s recording took 1.3 s of CPU in a debug
+/// build, on the task that was joining the call) and made a new 29 MB buffer per call.
+/// The file is read again when its size or modification time changed.
+struct MicFile {
+    path: PathBuf,
+    stamp: (u64, Option<SystemTime>),
+    samples: Arc<Vec<f32>>,
 }
 
 impl std::fmt::Debug for Audio {
@@ -141,7 +154,37 @@ impl Audio {
         Self {
             setup: std::sync::Mutex::new(setup),
             joined: Mutex::new(None),
+            mic: std::sync::Mutex::new(None),
         }
+    }
+
+    /// The samples of the microphone file at `path` (48 kHz mono), decoded off the async
+    /// workers the first time and whenever the file changed since.
+    async fn mic_samples(&self, path: &Path) -> Result<Arc<Vec<f32>>, MediaError> {
+        let unreadable = |message: String| MediaError::Wav {
+            path: path.display().to_string(),
+            message,
+        };
+        let meta = tokio::fs::metadata(path).await.map_err(|e| unreadable(e.to_string()))?;
+        let stamp = (meta.len(), meta.modified().ok());
+        if let Ok(kept) = self.mic.lock() {
+            if let Some(kept) = kept.as_ref().filter(|k| k.path == path && k.stamp == stamp) {
+                return Ok(kept.samples.clone());
+            }
+        }
+        let owned = path.to_path_buf();
+        let samples = tokio::task::spawn_blocking(move || read_wav(&owned))
+            .await
+            .map_err(|e| unreadable(e.to_string()))??;
+        let samples = Arc::new(samples);
+        if let Ok(mut kept) = self.mic.lock() {
+            *kept = Some(MicFile {
+                path: path.to_path_buf(),
+                stamp,
+                samples: samples.clone(),
+            });
+        }
+        Ok(samples)
     }
 
     pub(crate) fn set_setup(&self, setup: AudioSetup) {
@@ -200,7 +243,7 @@ impl Audio {
         })
     }
 
-    fn device(
+    async fn device(
         &self,
         emit: &Arc<dyn Fn(UiEvent) + Send + Sync>,
     ) -> (
@@ -209,14 +252,14 @@ impl Audio {
     ) {
         match self.setup() {
             AudioSetup::Wav { mic, speaker } => {
-                let dev = match WavDevice::from_file(&mic) {
-                    Ok(d) => d,
+                let source = match self.mic_samples(&mic).await {
+                    Ok(samples) => WavSource::Samples(samples),
                     Err(e) => {
                         emit(UiEvent::AudioProblem { message: e.to_string() });
-                        WavDevice::new(switchboard_media::device::WavSource::Silence, false)
+                        WavSource::Silence
                     }
                 };
-                (Box::new(dev.recording_to(&speaker)), None)
+                (Box::new(WavDevice::new(source, false).recording_to(&speaker)), None)
             }
             AudioSetup::System { choice_file } => {
                 let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -264,7 +307,7 @@ impl Audio {
         emit: Arc<dyn Fn(UiEvent) + Send + Sync>,
     ) -> Result<(), DesktopError> {
         self.leave_any().await;
-        let (device, device_events) = self.device(&emit);
+        let (device, device_events) = self.device(&emit).await;
         let session = PeerSession::new(device, PeerConfig::default())
             .await
             .map_err(|e| media_err("Call audio", e))?;
@@ -307,7 +350,7 @@ impl Audio {
         emit: Arc<dyn Fn(UiEvent) + Send + Sync>,
     ) -> Result<(), DesktopError> {
         self.leave_any().await;
-        let (device, device_events) = self.device(&emit);
+        let (device, device_events) = self.device(&emit).await;
         // A server on this machine is reached over loopback, which WebRTC leaves out of
         // its candidates unless asked.
         let config = PeerConfig {
@@ -326,11 +369,14 @@ impl Audio {
         // A replacement session's device: the same setup, without the device-change
         // reports (the first session's device keeps those).
         let setup = self.setup();
+        let mic = match &setup {
+            AudioSetup::Wav { mic, .. } => self.mic_samples(mic).await.ok(),
+            AudioSetup::System { .. } => None,
+        };
         let device = Arc::new(move || -> Box<dyn AudioDevice> {
             match &setup {
-                AudioSetup::Wav { mic, speaker } => Box::new(
-                    WavDevice::from_file(mic)
-                        .unwrap_or_else(|_| WavDevice::new(switchboard_media::device::WavSource::Silence, false))
+                AudioSetup::Wav { speaker, .. } => Box::new(
+                    WavDevice::new(mic.clone().map_or(WavSource::Silence, WavSource::Samples), false)
                         .recording_to(&speaker.with_extension("rejoined.wav")),
                 ),
                 AudioSetup::System { choice_file } => Box::new(SystemAudio::new(DeviceChoice::load(choice_file), None)),
@@ -617,7 +663,39 @@ fn describe(event: &switchboard_media::device::DeviceEvent) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::on_this_machine;
+    use super::{Audio, AudioSetup, on_this_machine};
+    use std::sync::Arc;
+    use switchboard_media::device::write_wav;
+
+    #[tokio::test]
+    async fn the_microphone_file_is_decoded_once_and_again_when_it_changes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mic = dir.path().join("mic.wav");
+        let audio = Audio::new(AudioSetup::Wav {
+            mic: mic.clone(),
+            speaker: dir.path().join("speaker.wav"),
+        });
+        let missing = audio.mic_samples(&mic).await.expect_err("no file yet");
+        assert!(missing.to_string().contains("mic.wav"), "{missing}");
+
+        write_wav(&mic, &vec![0.25; 4_800]).expect("write");
+        let first = audio.mic_samples(&mic).await.expect("decoded");
+        assert_eq!(first.len(), 4_800);
+        assert!((first[0] - 0.25).abs() < 1e-3, "{}", first[0]);
+        let again = audio.mic_samples(&mic).await.expect("kept");
+        assert!(Arc::ptr_eq(&first, &again), "the same file was decoded twice");
+
+        // Another recording in its place (another length, so the change shows even on a
+        // file system whose clock is too coarse to tell the two writes apart).
+        write_wav(&mic, &vec![-0.5; 9_600]).expect("rewrite");
+        let changed = audio.mic_samples(&mic).await.expect("decoded again");
+        assert_eq!(changed.len(), 9_600);
+        assert!((changed[0] + 0.5).abs() < 1e-3, "{}", changed[0]);
+
+        std::fs::write(&mic, b"RIFF nonsense").expect("break");
+        let broken = audio.mic_samples(&mic).await.expect_err("not a WAV");
+        assert!(broken.to_string().contains("mic.wav"), "{broken}");
+    }
 
     #[test]
     fn a_server_on_this_machine_is_one_on_loopback() {
