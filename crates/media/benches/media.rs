@@ -325,21 +325,29 @@ fn cpu_per_stream(seconds: f64, mut pass: impl FnMut() -> u64 + Send + 'static) 
 }
 
 /// The codec alone, as the anchor for CPU per call: one stream of the caller's phrase
-/// encoded and decoded frame by frame with the engine's encoder and decoder settings.
-/// `loss`: the loss (percent) the encoder expects, which makes it send FEC when above
-/// zero.
-fn codec_cpu_per_stream(loss: u8) -> f64 {
+/// encoded and decoded frame by frame with the engine's encoder and decoder settings,
+/// the encoder fed at `send_rate` (the engine's [`switchboard_media::SEND_RATE`], or the
+/// devices' 48 kHz as the anchor has it) and the decoder giving 48 kHz. `loss`:
+/// the loss (percent) the encoder expects, which makes it send FEC when above zero.
+fn codec_cpu_per_stream(loss: u8, send_rate: u32) -> f64 {
     let phrase = switchboard_media::tone::caller_phrase(10.0);
-    let mut enc = OpusEncoder::new().expect("encoder");
+    let phrase = if send_rate == switchboard_media::SAMPLE_RATE {
+        phrase
+    } else {
+        assert_eq!(send_rate, switchboard_media::SEND_RATE, "48 kHz or the send rate");
+        switchboard_media::resample::decimate_loop(&phrase)
+    };
+    let frame = (send_rate / 1000 * switchboard_media::FRAME_MS) as usize;
+    let mut enc = OpusEncoder::at_rate(send_rate).expect("encoder");
     enc.expect_loss(loss).expect("expected loss");
     let mut dec = OpusDecoder::new().expect("decoder");
     let mut out = vec![0.0; FRAME_SAMPLES];
     cpu_per_stream(2.0, move || {
-        for frame in phrase.chunks_exact(FRAME_SAMPLES) {
-            let packet = enc.encode(frame).expect("encode");
+        for f in phrase.chunks_exact(frame) {
+            let packet = enc.encode(f).expect("encode");
             dec.decode(packet, &mut out).expect("decode");
         }
-        (phrase.len() / FRAME_SAMPLES) as u64
+        (phrase.len() / frame) as u64
     })
 }
 
@@ -347,48 +355,85 @@ fn codec_cpu_per_stream(loss: u8) -> f64 {
 /// capture (the agent's marks with the far end's echo in them) and render (the far end)
 /// through the module with `config` (and our gain after it when `own_gain`), for `seconds`
 /// of CPU.
-fn processing_cpu_per_stream(config: apm::Config, own_gain: bool, seconds: f64) -> f64 {
+fn processing_cpu_per_stream(config: apm::Settings, own_gain: bool, seconds: f64) -> f64 {
     processing_cpu_per_stream_of(1, config, own_gain, seconds)
 }
 
 /// [`processing_cpu_per_stream`] with `instances` modules taking frames in turn, as a
 /// process with that many calls has them (each its own state, competing for the caches).
-fn processing_cpu_per_stream_of(instances: usize, config: apm::Config, own_gain: bool, seconds: f64) -> f64 {
+fn processing_cpu_per_stream_of(instances: usize, config: apm::Settings, own_gain: bool, seconds: f64) -> f64 {
     let mut apms: Vec<WebrtcProcessor> = (0..instances)
-        .map(|_| WebrtcProcessor::with_config(config.clone(), own_gain).expect("webrtc-audio-processing"))
+        .map(|_| WebrtcProcessor::with_config(config, own_gain).expect("webrtc-audio-processing"))
         .collect();
-    let far = tone::caller_phrase(10.0);
-    let near: Vec<f32> = marks()
-        .iter()
-        .cycle()
-        .zip(&far)
-        .map(|(own, echo)| own + 0.3 * echo)
-        .collect();
-    // The module works in place: one buffer per path, refilled each frame, so the figure
-    // holds no allocation of ours.
-    let (mut render, mut capture) = (vec![0.0; FRAME_SAMPLES], vec![0.0; FRAME_SAMPLES]);
+    let (far, near) = far_and_near();
+    // One buffer for what is sent, reused each frame, so the figure holds no allocation of
+    // ours.
+    let mut sent = vec![0.0; switchboard_media::SEND_FRAME];
     cpu_per_stream(seconds, move || {
         for (heard, said) in far.chunks_exact(FRAME_SAMPLES).zip(near.chunks_exact(FRAME_SAMPLES)) {
             for apm in &mut apms {
-                render.copy_from_slice(heard);
-                apm.render(&mut render);
-                capture.copy_from_slice(said);
-                apm.capture(&mut capture);
+                apm.render(heard);
+                apm.capture(said, &mut sent);
             }
         }
         (instances * far.len() / FRAME_SAMPLES) as u64
     })
 }
 
+/// What the processing benchmarks feed a module: the far end (the caller's phrase, 10 s)
+/// and the microphone (the agent's marks with that phrase's echo in them).
+fn far_and_near() -> (Vec<f32>, Vec<f32>) {
+    let far = tone::caller_phrase(10.0);
+    let near = marks()
+        .iter()
+        .cycle()
+        .zip(&far)
+        .map(|(own, echo)| own + 0.3 * echo)
+        .collect();
+    (far, near)
+}
+
+/// The module with the shipped settings, its processed microphone given at 48 kHz (as the
+/// engine had it before it sent at 16 kHz: the module then works in three bands) and at
+/// 16 kHz, taking turns in five rounds of half a second of CPU; medians, % of a core.
+fn module_by_output_rate() -> (f64, f64) {
+    let (far, near) = far_and_near();
+    let far = Arc::new(far);
+    let near = Arc::new(near);
+    let measure = |output_rate: u32| {
+        let mut module = apm::Apm::new(apm::Settings {
+            output_rate,
+            ..shipped_config()
+        })
+        .expect("webrtc-audio-processing");
+        let (far, near) = (far.clone(), near.clone());
+        let block = switchboard_media::SAMPLE_RATE as usize / 100;
+        let mut out = vec![0.0; output_rate as usize / 100];
+        cpu_per_stream(0.5, move || {
+            for (heard, said) in far.chunks_exact(block).zip(near.chunks_exact(block)) {
+                module.render(heard).expect("render");
+                module.capture(said, &mut out).expect("capture");
+            }
+            // In 20 ms frames, as cpu_per_stream counts.
+            (far.len() / FRAME_SAMPLES) as u64
+        })
+    };
+    let (mut wide, mut sent) = (Vec::new(), Vec::new());
+    for _round in 0..5 {
+        wide.push(measure(switchboard_media::SAMPLE_RATE));
+        sent.push(measure(switchboard_media::SEND_RATE));
+    }
+    (median(wide), median(sent))
+}
+
 /// The module's gain control as shipped before ours replaced it ([`switchboard_media::gain`]):
 /// adaptive digital, -6 dBFS target, 9 dB compression, limiter; with it the library also
 /// runs its analog AGC manager.
-fn library_gain_control() -> apm::GainControl {
-    apm::GainControl {
-        mode: apm::GainControlMode::AdaptiveDigital,
+fn library_gain_control() -> apm::LibraryGain {
+    apm::LibraryGain {
         target_level_dbfs: 6,
         compression_gain_db: 9,
-        enable_limiter: true,
+        limiter: true,
     }
 }
 
@@ -400,22 +445,25 @@ fn library_gain_control() -> apm::GainControl {
 /// settings' figure.
 fn processing_breakdown() -> f64 {
     /// A part, and how to take it away: from the module's settings, or (`false`) our gain.
-    type Part = (&'static str, fn(&mut apm::Config, &mut bool));
+    type Part = (&'static str, fn(&mut apm::Settings, &mut bool));
     let parts: [Part; 7] = [
         ("", |_, _| {}),
-        ("the echo canceller", |c, _| c.echo_cancellation = None),
+        ("the echo canceller", |c, _| c.echo = None),
         ("its extended filter (the rest of it kept)", |c, _| {
-            if let Some(ec) = c.echo_cancellation.as_mut() {
-                ec.enable_extended_filter = false;
+            if let Some(ec) = c.echo.as_mut() {
+                ec.extended_filter = false;
             }
         }),
         ("our gain control", |_, own| *own = false),
-        ("noise suppression", |c, _| c.noise_suppression = None),
-        ("everything but the band split and high-pass filter", |c, own| {
-            (c.echo_cancellation, c.noise_suppression, *own) = (None, None, false);
-        }),
+        ("noise suppression", |c, _| c.noise = None),
+        (
+            "everything but the resampling to 16 kHz and the high-pass filter",
+            |c, own| {
+                (c.echo, c.noise, *own) = (None, None, false);
+            },
+        ),
         ("the library's gain control in place of ours", |c, own| {
-            (c.gain_control, *own) = (Some(library_gain_control()), false)
+            (c.gain, *own) = (Some(library_gain_control()), false)
         }),
     ];
     let mut figures = vec![Vec::new(); parts.len()];
@@ -430,6 +478,11 @@ fn processing_breakdown() -> f64 {
     let all = medians[0];
     println!(
         "  voice processing alone, one stream offline (capture + render, one thread, median of 5): {all:.2}% of a core"
+    );
+    let (wide, sent) = module_by_output_rate();
+    println!(
+        "    the module alone (no gain of ours) giving the microphone at 16 kHz, as shipped: {sent:.2}%; at 48 kHz, as before (three-band split): {wide:.2}%; 16 kHz costs {:.2}x",
+        sent / wide.max(1e-9)
     );
     let (library, without) = medians[1..].split_last().expect("parts");
     for ((what, _), left) in parts[1..].iter().zip(without) {
@@ -597,11 +650,13 @@ fn processing_shift(far_talking: bool) -> Vec<f64> {
     let mut out = Vec::new();
     for (frame, heard) in sent.chunks(FRAME_SAMPLES).zip(far.chunks(FRAME_SAMPLES)) {
         if far_talking {
-            apm.render(&mut heard.to_vec());
+            apm.render(heard);
         }
-        let mut f = frame.to_vec();
-        apm.capture(&mut f);
-        out.extend(f);
+        let mut f = vec![0.0; switchboard_media::SEND_FRAME];
+        apm.capture(frame, &mut f);
+        // Back at the marks' rate, each sample held for three: the onsets are found in 5 ms
+        // blocks, far coarser than the 42 us this holds a sample for.
+        out.extend(f.iter().flat_map(|&s| [s; 3]));
     }
     tone::mark_delays(&out, 0.0)
 }
@@ -743,20 +798,25 @@ fn main() {
                 shared.agent,
                 apm.agent / shared.agent.max(1e-9)
             );
-            let codec = codec_cpu_per_stream(0);
+            let codec = codec_cpu_per_stream(0, switchboard_media::SEND_RATE);
+            let codec_48k = codec_cpu_per_stream(0, switchboard_media::SAMPLE_RATE);
             // A clean loopback reports no loss, so these calls sent no FEC; on a lossy
             // network each stream also pays for it.
-            let fec = codec_cpu_per_stream(10);
+            let fec = codec_cpu_per_stream(10, switchboard_media::SEND_RATE);
             let module = processing_breakdown();
             // Each end encodes one stream and decodes the other: one stream's encode+decode
             // is an end's codec work; the agent's also runs the processing module.
             println!(
-                "  anchor, same run: Opus encode+decode of one 48 kHz mono stream (engine settings, one thread) {codec:.2}% of a core, plus the processing module alone {module:.2}% = {:.2}%: the agent's end costs {:.2}x that with processing, {:.2}x the codec alone bypassed; both ends {:.2}x a call's two streams ({:.2}%)",
+                "  anchor, same run: Opus encode (fed at 16 kHz) + decode (to 48 kHz) of one mono stream (engine settings, one thread) {codec:.2}% of a core, plus the processing module alone {module:.2}% = {:.2}%: the agent's end costs {:.2}x that with processing, {:.2}x the codec alone bypassed; both ends {:.2}x a call's two streams ({:.2}%)",
                 codec + module,
                 apm.agent / (codec + module).max(1e-9),
                 bypass.agent / codec.max(1e-9),
                 apm.both() / (2.0 * codec).max(1e-9),
                 2.0 * codec
+            );
+            println!(
+                "  the issue's anchor, Opus encode+decode of one 48 kHz mono stream (the encoder fed at 48 kHz, as the engine did before it sent at 16 kHz): {codec_48k:.2}% = {:.2}x the engine's",
+                codec_48k / codec.max(1e-9)
             );
             let module_of_20 = processing_cpu_per_stream_of(20, shipped_config(), true, 2.0);
             println!(

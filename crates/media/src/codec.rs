@@ -40,6 +40,8 @@ fn complexity() -> i32 {
 pub struct OpusEncoder {
     inner: Encoder,
     out: Vec<u8>,
+    /// Samples in a frame at the rate it takes.
+    frame: usize,
 }
 
 impl std::fmt::Debug for OpusEncoder {
@@ -49,10 +51,17 @@ impl std::fmt::Debug for OpusEncoder {
 }
 
 impl OpusEncoder {
-    /// A wideband voice encoder at 32 kbit/s, expecting no loss until told otherwise
-    /// ([`OpusEncoder::expect_loss`]).
+    /// A wideband voice encoder at 32 kbit/s taking [`SAMPLE_RATE`], expecting no loss
+    /// until told otherwise ([`OpusEncoder::expect_loss`]).
     pub fn new() -> Result<Self, MediaError> {
-        let mut inner = Encoder::new(SAMPLE_RATE, Channels::Mono, Application::Voip).map_err(codec_err)?;
+        Self::at_rate(SAMPLE_RATE)
+    }
+
+    /// The same encoder taking frames at `hz` (8, 12, 16, 24 or 48 kHz). The engine sends at
+    /// [`crate::SEND_RATE`]: wideband SILK codes 16 kHz, so fed at 16 kHz it skips its
+    /// own resampler. Either way the packets are wideband Opus on RTP's 48 kHz clock.
+    pub fn at_rate(hz: u32) -> Result<Self, MediaError> {
+        let mut inner = Encoder::new(hz, Channels::Mono, Application::Voip).map_err(codec_err)?;
         inner.set_bitrate(Bitrate::Bits(32_000)).map_err(codec_err)?;
         // Wideband (8 kHz of audio) is all a call carries: a carrier's leg is G.711 at
         // 4 kHz, HD voice 7 kHz. Above it libopus adds a CELT layer (hybrid mode) whose work
@@ -69,6 +78,7 @@ impl OpusEncoder {
         Ok(Self {
             inner,
             out: vec![0; MAX_PACKET],
+            frame: (hz / 1000 * crate::FRAME_MS) as usize,
         })
     }
 
@@ -80,9 +90,10 @@ impl OpusEncoder {
             .map_err(codec_err)
     }
 
-    /// Encode one frame of [`FRAME_SAMPLES`] samples; returns the packet.
+    /// Encode one 20 ms frame at the encoder's rate ([`FRAME_SAMPLES`] at
+    /// [`SAMPLE_RATE`]); returns the packet.
     pub fn encode(&mut self, frame: &[f32]) -> Result<&[u8], MediaError> {
-        debug_assert_eq!(frame.len(), FRAME_SAMPLES);
+        debug_assert_eq!(frame.len(), self.frame);
         let n = self.inner.encode_float(frame, &mut self.out).map_err(codec_err)?;
         Ok(&self.out[..n])
     }

@@ -3,9 +3,9 @@
 //! [`MAX_GAIN_DB`], slowly enough not to pump, and the gain added never pushes a sample
 //! past [`CEILING`].
 //!
-//! Why not WebRTC's own gain control: built through the `webrtc-audio-processing` crate it
-//! always brings the library's "experimental" analog AGC manager along (the crate can only
-//! switch it on and the library's default is on). The manager costs about 30 % of the whole
+//! Why not WebRTC's own gain control: as the library's default configuration has it (and
+//! the crate the engine used before `switchboard-apm` could only switch it on), it brings
+//! the library's "experimental" analog AGC manager along. The manager costs about 30 % of the whole
 //! module's time (its pitch-based voice detector leads a profile of it), recommends a
 //! microphone volume that nothing here applies, and swaps the configured compression gain
 //! for its own. A headset softphone wants digital gain only, which is this: a few
@@ -22,7 +22,8 @@
 use crate::SAMPLE_RATE;
 use crate::level::dbfs as db;
 
-/// Block length the gain is decided over: 10 ms, as the processing module works.
+/// Block length the gain is decided over at [`SAMPLE_RATE`]: 10 ms, as the processing
+/// module works. Other rates: [`DigitalGain::for_rates`].
 pub const BLOCK: usize = SAMPLE_RATE as usize / 100;
 
 /// Speech level the gain aims for: RMS of speech blocks, dB relative to full scale.
@@ -111,6 +112,9 @@ pub struct DigitalGain {
     aim_db: f32,
     /// The gain applied at the end of the last block, after the ceiling (dB).
     applied_db: f32,
+    /// 10 ms at the microphone's rate and at the speaker's.
+    near_block: usize,
+    far_block: usize,
 }
 
 impl Default for DigitalGain {
@@ -120,8 +124,17 @@ impl Default for DigitalGain {
 }
 
 impl DigitalGain {
+    /// Microphone and speaker both at [`SAMPLE_RATE`].
     pub fn new() -> Self {
+        Self::for_rates(SAMPLE_RATE, SAMPLE_RATE)
+    }
+
+    /// The microphone's blocks at `near_hz`, the speaker's at `far_hz` (the engine sends
+    /// at 16 kHz and plays at 48 kHz).
+    pub fn for_rates(near_hz: u32, far_hz: u32) -> Self {
         Self {
+            near_block: near_hz as usize / 100,
+            far_block: far_hz as usize / 100,
             near: Talk::new(),
             far_recent_db: NOISE_MIN_DBFS,
             speech_db: TARGET_DBFS,
@@ -138,7 +151,7 @@ impl DigitalGain {
     /// What the speaker is about to play: the microphone's blocks are judged against it
     /// (see [`ECHO_MARGIN_DB`]).
     pub fn far_end(&mut self, samples: &[f32]) {
-        for block in samples.chunks(BLOCK) {
+        for block in samples.chunks(self.far_block) {
             // An overflowing block counts as the loudest there is.
             let level = level_and_peak(block).0.unwrap_or(0.0);
             self.far_recent_db = level.max(self.far_recent_db - FAR_DECAY_DB);
@@ -148,7 +161,7 @@ impl DigitalGain {
     /// Apply the gain to `samples` in place, 10 ms at a time (a shorter tail is its own
     /// block).
     pub fn process(&mut self, samples: &mut [f32]) {
-        for block in samples.chunks_mut(BLOCK) {
+        for block in samples.chunks_mut(self.near_block) {
             self.block(block);
         }
     }

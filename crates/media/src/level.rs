@@ -54,6 +54,8 @@ pub struct LevelMeter {
     sum_squares: f64,
     peak: f32,
     count: usize,
+    /// Samples in a window at the meter's rate.
+    window: usize,
 }
 
 impl Default for LevelMeter {
@@ -63,12 +65,18 @@ impl Default for LevelMeter {
 }
 
 impl LevelMeter {
-    /// An empty meter.
+    /// An empty meter for audio at [`SAMPLE_RATE`].
     pub fn new() -> Self {
+        Self::at_rate(SAMPLE_RATE)
+    }
+
+    /// An empty meter for audio at `hz` (what is sent goes at [`crate::SEND_RATE`]).
+    pub fn at_rate(hz: u32) -> Self {
         Self {
             sum_squares: 0.0,
             peak: 0.0,
             count: 0,
+            window: (hz / 20) as usize,
         }
     }
 
@@ -79,13 +87,13 @@ impl LevelMeter {
             self.sum_squares += f64::from(s) * f64::from(s);
             self.peak = self.peak.max(s.abs());
             self.count += 1;
-            if self.count == WINDOW_SAMPLES {
+            if self.count == self.window {
                 let rms = (self.sum_squares / self.count as f64).sqrt() as f32;
                 done = Some(Level {
                     rms_dbfs: dbfs(rms),
                     peak_dbfs: dbfs(self.peak),
                 });
-                *self = Self::new();
+                (self.sum_squares, self.peak, self.count) = (0.0, 0.0, 0);
             }
         }
         done

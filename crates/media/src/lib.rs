@@ -1,8 +1,9 @@
 //! switchboard-media: the call audio engine of the Switchboard desktop, and of the
 //! simulator's caller peer.
 //!
-//! Audio moves as 48 kHz mono `f32` samples in 20 ms frames ([`FRAME_SAMPLES`]). Where to
-//! start reading:
+//! Audio moves as 48 kHz mono `f32` samples in 20 ms frames ([`FRAME_SAMPLES`]), except
+//! what is sent, which leaves voice processing at 16 kHz ([`SEND_RATE`]). Where to start
+//! reading:
 //!
 //! - [`device`]: where samples come from and go to. [`device::AudioDevice`] is implemented by
 //!   the system sound card through cpal ([`device::SystemAudio`]) and by WAV files
@@ -33,6 +34,7 @@ pub mod narrowband;
 pub mod peer;
 pub mod pipeline;
 pub mod processing;
+pub mod resample;
 pub mod room;
 pub mod session;
 pub mod speaker;
@@ -40,12 +42,18 @@ pub mod threads;
 pub mod tone;
 mod track;
 
-/// The engine's one sample rate; Opus and WebRTC's audio processing both run at it.
+/// The devices' rate, and everything on the way in: decoding, mixing and playout.
 pub const SAMPLE_RATE: u32 = 48_000;
+/// The rate of what is sent, from voice processing's output to the encoder: a call
+/// carries wideband audio (up to 8 kHz) and no more, so the microphone is processed and
+/// encoded at 16 kHz (see [`processing`] and [`resample`]).
+pub const SEND_RATE: u32 = 16_000;
 /// Duration of one frame, the unit of encoding, packetisation and playout.
 pub const FRAME_MS: u32 = 20;
-/// Samples in one 20 ms mono frame.
+/// Samples in one 20 ms mono frame at [`SAMPLE_RATE`].
 pub const FRAME_SAMPLES: usize = (SAMPLE_RATE / 1000 * FRAME_MS) as usize;
+/// Samples in one 20 ms mono frame at [`SEND_RATE`].
+pub const SEND_FRAME: usize = (SEND_RATE / 1000 * FRAME_MS) as usize;
 
 /// What can go wrong in the media engine, as the desktop and the simulator see it.
 #[derive(Debug, thiserror::Error)]

@@ -6,7 +6,6 @@
 //! the band.
 
 use std::collections::VecDeque;
-use std::f64::consts::PI;
 
 /// 48 kHz / 8 kHz.
 pub const FACTOR: usize = 6;
@@ -16,23 +15,7 @@ const TAPS: usize = 16 * FACTOR;
 const CUTOFF_HZ: f64 = 3_600.0;
 
 fn lowpass() -> Vec<f32> {
-    let fc = CUTOFF_HZ / 48_000.0;
-    let mid = (TAPS - 1) as f64 / 2.0;
-    let mut h: Vec<f64> = (0..TAPS)
-        .map(|i| {
-            let t = i as f64 - mid;
-            let sinc = if t == 0.0 {
-                2.0 * fc
-            } else {
-                (2.0 * PI * fc * t).sin() / (PI * t)
-            };
-            let hann = 0.5 - 0.5 * (2.0 * PI * i as f64 / (TAPS - 1) as f64).cos();
-            sinc * hann
-        })
-        .collect();
-    let gain: f64 = h.iter().sum();
-    h.iter_mut().for_each(|x| *x /= gain);
-    h.into_iter().map(|x| x as f32).collect()
+    crate::resample::low_pass(TAPS, CUTOFF_HZ, crate::resample::Window::Hann)
 }
 
 /// 8 kHz in, 48 kHz out.

@@ -1,8 +1,8 @@
 //! One call's audio path between a device and the network, without the network.
 //!
 //! ```text
-//! device capture ring -> 20 ms frame -> voice processing (AEC/NS/AGC) -> mute / hold
-//!   -> input meter -> Opus encode -> packet out
+//! device capture ring -> 20 ms frame (48 kHz) -> voice processing (AEC/NS/AGC), out at
+//!   16 kHz -> mute / hold -> input meter -> Opus encode -> packet out
 //! packet in -> per sender: jitter buffer -> Opus decode / FEC / PLC -> mix
 //!   -> voice processing (far end) -> output meter -> device playback ring
 //! ```
@@ -27,7 +27,7 @@ use crate::device::{EngineIo, RING_SAMPLES};
 use crate::jitter::{JitterBuffer, JitterConfig, JitterStats, Playout};
 use crate::level::{LevelMeter, Levels, SharedLevel};
 use crate::processing::{Bypass, VoiceProcessor, WebrtcProcessor};
-use crate::{FRAME_SAMPLES, MediaError};
+use crate::{FRAME_SAMPLES, MediaError, SEND_FRAME, SEND_RATE};
 
 /// How a pipeline is built.
 #[derive(Debug, Clone, Copy)]
@@ -119,10 +119,13 @@ impl Controls {
         self.expected_loss.load(Ordering::Relaxed)
     }
 
-    /// Send these samples instead of the microphone (looped), or the microphone again.
+    /// Send these samples (at [`crate::SAMPLE_RATE`]) instead of the microphone, looped, or
+    /// the microphone again. They are taken to the send rate here, once, on the caller's
+    /// thread.
     pub fn replace_source(&self, samples: Option<Arc<Vec<f32>>>) {
+        let at_send_rate = samples.map(|s| Arc::new(crate::resample::decimate_loop(&s)));
         if let Ok(mut r) = self.replacement.lock() {
-            *r = samples.map(|s| (s, 0));
+            *r = at_send_rate.map(|s| (s, 0));
         }
     }
 
@@ -154,8 +157,11 @@ pub struct Pipeline {
     processor: Box<dyn VoiceProcessor>,
     controls: Arc<Controls>,
     config: PipelineConfig,
+    /// The microphone's frame being filled, at the devices' rate.
     frame: Vec<f32>,
     filled: usize,
+    /// The frame to send, at the send rate.
+    sent: Vec<f32>,
     out: Vec<f32>,
     decoded: Vec<f32>,
     in_meter: LevelMeter,
@@ -221,11 +227,11 @@ impl Pipeline {
         let processor: Box<dyn VoiceProcessor> = if config.voice_processing {
             Box::new(WebrtcProcessor::new()?)
         } else {
-            Box::new(Bypass)
+            Box::new(Bypass::default())
         };
         Ok(Self {
             io,
-            encoder: OpusEncoder::new()?,
+            encoder: OpusEncoder::at_rate(SEND_RATE)?,
             encoding_for_loss: 0,
             remotes: Vec::new(),
             retired: JitterStats::default(),
@@ -233,10 +239,11 @@ impl Pipeline {
             controls: Arc::new(Controls::default()),
             config,
             frame: vec![0.0; FRAME_SAMPLES],
+            sent: vec![0.0; SEND_FRAME],
             filled: 0,
             out: vec![0.0; FRAME_SAMPLES],
             decoded: vec![0.0; FRAME_SAMPLES],
-            in_meter: LevelMeter::new(),
+            in_meter: LevelMeter::at_rate(SEND_RATE),
             out_meter: LevelMeter::new(),
             epoch: Instant::now(),
             fill: PlayoutFill::new(&config),
@@ -304,12 +311,12 @@ impl Pipeline {
                 }
             }
             self.filled = 0;
-            self.processor.capture(&mut self.frame);
-            loop_into(&self.controls.replacement, &mut self.frame);
+            self.processor.capture(&self.frame, &mut self.sent);
+            loop_into(&self.controls.replacement, &mut self.sent);
             if self.controls.muted() || self.controls.held() {
-                self.frame.iter_mut().for_each(|s| *s = 0.0);
+                self.sent.iter_mut().for_each(|s| *s = 0.0);
             }
-            if let Some(level) = self.in_meter.feed(&self.frame) {
+            if let Some(level) = self.in_meter.feed(&self.sent) {
                 self.controls.input_level.store(level);
             }
             let loss = self.controls.expected_loss();
@@ -317,7 +324,7 @@ impl Pipeline {
                 self.encoder.expect_loss(loss)?;
                 self.encoding_for_loss = loss;
             }
-            send(self.encoder.encode(&self.frame)?);
+            send(self.encoder.encode(&self.sent)?);
         }
     }
 
@@ -409,7 +416,7 @@ impl Pipeline {
                 self.out.iter_mut().for_each(|s| *s = s.clamp(-1.0, 1.0));
             }
             loop_into(&self.controls.playout_replacement, &mut self.out);
-            self.processor.render(&mut self.out);
+            self.processor.render(&self.out);
             if let Some(level) = self.out_meter.feed(&self.out) {
                 self.controls.output_level.store(level);
             }
@@ -562,8 +569,11 @@ mod tests {
         let mut capture = |sender: &mut Pipeline, frames: usize| {
             let mut out = Vec::new();
             for k in 0..frames {
+                // Pitch and level move from frame to frame as a voice's do: libopus codes
+                // FEC only for frames its voice activity detector finds active, and a steady
+                // tone stops counting after about 0.3 s (then only every fifth frame had FEC).
                 mic.push(
-                    sine(440.0, 0.3, FRAME_SAMPLES)
+                    sine(440.0 + 110.0 * (k % 3) as f32, 0.3, FRAME_SAMPLES)
                         .into_iter()
                         .map(|s| s * (1.0 + (k % 5) as f32 / 10.0)),
                 );
