@@ -364,6 +364,102 @@ mod tests {
         );
     }
 
+    /// The amplitude of `hz` in `v` (sampled at `rate`): one Hann-windowed DFT bin.
+    fn amplitude(v: &[f32], hz: f32, rate: u32) -> f32 {
+        let n = v.len() as f32;
+        let (mut c, mut s, mut w_sum) = (0.0_f32, 0.0_f32, 0.0_f32);
+        for (i, x) in v.iter().enumerate() {
+            let w = 0.5 - 0.5 * (std::f32::consts::TAU * i as f32 / n).cos();
+            let phase = std::f32::consts::TAU * hz * i as f32 / rate as f32;
+            (c, s, w_sum) = (c + w * x * phase.cos(), s + w * x * phase.sin(), w_sum + w);
+        }
+        2.0 * (c * c + s * s).sqrt() / w_sum
+    }
+
+    /// Double talk at one output rate: the far end plays notes (330, 440, 550 Hz, 0.3 s
+    /// each and 0.1 s apart, like the simulated caller); the microphone hears them
+    /// `echo_gain` times as loud 10 ms later and, from 4 s on, the agent's 1 kHz tone as
+    /// well. Answers, as medians over the notes from 6 s on, how much of the agent's tone
+    /// came out and how much of the echo (each relative to what the microphone heard).
+    fn double_talk(output_rate: u32, echo_gain: f32) -> (f32, f32) {
+        const NOTE: usize = 48 * 300;
+        const CYCLE: usize = 48 * 400;
+        const SECONDS: usize = 14;
+        const NEAR_HZ: f32 = 1000.0;
+        const NEAR: f32 = 0.1;
+        let note_hz = |i: usize| [330.0_f32, 440.0, 550.0][(i / CYCLE) % 3];
+        let far = |i: usize| -> f32 {
+            if i % CYCLE < NOTE {
+                0.3 * (std::f32::consts::TAU * note_hz(i) * i as f32 / 48_000.0).sin()
+            } else {
+                0.0
+            }
+        };
+        let near = |i: usize| -> f32 {
+            if i >= 4 * 48_000 {
+                NEAR * (std::f32::consts::TAU * NEAR_HZ * i as f32 / 48_000.0).sin()
+            } else {
+                0.0
+            }
+        };
+        let mut apm = Apm::new(settings(output_rate)).expect("apm");
+        let mut out = Vec::new();
+        let mut block = vec![0.0; Apm::block(output_rate)];
+        for b in 0..SECONDS * 100 {
+            let samples = b * 480..(b + 1) * 480;
+            let render: Vec<f32> = samples.clone().map(far).collect();
+            apm.render(&render).expect("render");
+            let mic: Vec<f32> = samples
+                .map(|i| i.checked_sub(480).map_or(0.0, |j| echo_gain * far(j)) + near(i))
+                .collect();
+            apm.capture(&mic, &mut block).expect("capture");
+            out.extend_from_slice(&block);
+        }
+        // Each note less its first and last 50 ms (its echo starts 10 ms late).
+        let step = 48_000 / output_rate as usize;
+        let (mut kept, mut echo) = (Vec::new(), Vec::new());
+        for start in (6 * 48_000 / CYCLE..SECONDS * 48_000 / CYCLE).map(|c| c * CYCLE) {
+            let window = &out[(start + 48 * 50) / step..(start + NOTE - 48 * 50) / step];
+            kept.push(amplitude(window, NEAR_HZ, output_rate) / NEAR);
+            if echo_gain > 0.0 {
+                echo.push(amplitude(window, note_hz(start), output_rate) / (0.3 * echo_gain));
+            }
+        }
+        let median = |mut v: Vec<f32>| {
+            v.sort_by(f32::total_cmp);
+            v.get(v.len() / 2).copied().unwrap_or(0.0)
+        };
+        (median(kept), median(echo))
+    }
+
+    #[test]
+    #[allow(clippy::print_stdout)] // the figures, for a reader of the test's output
+    fn double_talk_keeps_as_much_of_the_agent_at_16_khz_as_at_48() {
+        // Working at 16 kHz (one band, after one resampling) must not suppress the agent's
+        // voice under the far end's more than working at 48 kHz (three bands) does, nor
+        // leave more echo; with an echo path and without one (a headset).
+        for echo_gain in [0.5, 0.0] {
+            let (kept_48, echo_48) = double_talk(48_000, echo_gain);
+            let (kept_16, echo_16) = double_talk(16_000, echo_gain);
+            println!(
+                "echo path {echo_gain}: the agent kept {kept_48:.3} at 48 kHz, {kept_16:.3} at 16 kHz; \
+                 echo left {echo_48:.4} and {echo_16:.4}"
+            );
+            assert!(
+                kept_16 >= 0.8 * kept_48,
+                "echo path {echo_gain}: 16 kHz kept {kept_16} of the agent, 48 kHz {kept_48}"
+            );
+            assert!(
+                kept_48 > 0.05,
+                "echo path {echo_gain}: the agent is all but gone at 48 kHz ({kept_48}); the comparison means nothing"
+            );
+            assert!(
+                echo_16 <= 0.05 && echo_48 <= 0.05,
+                "echo path {echo_gain}: echo left {echo_16} at 16 kHz, {echo_48} at 48 kHz"
+            );
+        }
+    }
+
     #[test]
     fn wrong_lengths_and_rates_are_refused_with_what_was_expected() {
         assert!(
