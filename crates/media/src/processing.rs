@@ -53,11 +53,21 @@ pub struct WebrtcProcessor {
 const BLOCK: usize = SAMPLE_RATE as usize / 100;
 const SEND_BLOCK: usize = SEND_RATE as usize / 100;
 
-/// The module's settings a headset or laptop softphone wants: strong echo suppression
+/// The module's settings a headset or laptop softphone wants: moderate echo suppression
 /// that does not need the device delay (delay-agnostic), moderate noise suppression, and
 /// no gain control: [`WebrtcProcessor::new`] adds ours after the module, because the
 /// module's would bring along its analog AGC manager, about 30 % of the module's time for
 /// a microphone volume nothing applies.
+///
+/// Moderate, not high, echo suppression: high takes the agent's voice down further while
+/// the caller talks too (`tests/double_talk.rs`: under the caller's phrase the agent's
+/// speech kept 0.56x of its level without the phrase at high, 0.61-0.63x at moderate; and
+/// 0.83x against 0.88-0.90x of its active frames). Moderate is also what calls had before
+/// the module came through our shim: `webrtc-audio-processing` 0.5 casts its five
+/// suppression levels (lowest .. high, 0 .. 4) into the module's three (low, moderate,
+/// high, 0 .. 2), so the "high" it was given was refused and the module kept its default,
+/// moderate (its "low" was the module's high). The shim maps each level by name and fails
+/// on any setting the module refuses.
 ///
 /// The microphone goes in at the devices' rate and comes out at the send rate, so the
 /// module works at 16 kHz: at 48 kHz out it would split each block into three bands and
@@ -67,7 +77,7 @@ const SEND_BLOCK: usize = SEND_RATE as usize / 100;
 pub fn shipped_config() -> apm::Settings {
     apm::Settings {
         echo: Some(apm::Echo {
-            suppression: apm::Suppression::High,
+            suppression: apm::Suppression::Moderate,
             extended_filter: true,
             delay_agnostic: true,
         }),
