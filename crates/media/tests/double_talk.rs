@@ -11,6 +11,10 @@
 
 #![allow(clippy::print_stdout)] // figures are reported beside the bars they must clear
 
+#[path = "support/connected.rs"]
+mod connected;
+use connected::wait_connected;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +22,7 @@ use std::time::Duration;
 use switchboard_media::SAMPLE_RATE;
 use switchboard_media::device::{WavDevice, WavSource, read_wav};
 use switchboard_media::peer::{PeerConfig, PeerSession};
-use switchboard_media::session::{MediaSession, MediaState};
+use switchboard_media::session::MediaSession;
 use switchboard_media::tone::{caller_phrase, rms};
 
 /// How long each call's audio runs.
@@ -28,17 +32,6 @@ const TALK: Duration = Duration::from_secs(12);
 const SETTLING_FRAMES: usize = 100;
 /// A frame this loud (RMS, -40 dBFS) carries speech.
 const ACTIVE_RMS: f32 = 0.01;
-
-async fn wait_connected(s: &PeerSession) {
-    let mut rx = s.subscribe();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while s.state() != MediaState::Connected {
-        tokio::select! {
-            _ = rx.recv() => {}
-            _ = tokio::time::sleep_until(deadline) => panic!("not connected within 15 s: {:?}", s.state()),
-        }
-    }
-}
 
 /// What the caller heard while the agent looped `agent` and the caller played `caller`.
 async fn caller_heard(agent: &Arc<Vec<f32>>, caller: WavSource, dir: &Path, name: &str) -> Vec<f32> {

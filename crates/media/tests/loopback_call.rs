@@ -4,6 +4,10 @@
 
 #![allow(clippy::print_stdout)] // figures are reported, not asserted
 
+#[path = "support/connected.rs"]
+mod connected;
+use connected::wait_connected;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,17 +38,6 @@ async fn session(mic: WavSource, record: &Path) -> (PeerSession, Clock) {
     };
     let s = PeerSession::new(Box::new(dev), config).await.expect("session");
     (s, clock)
-}
-
-async fn wait_connected(s: &PeerSession) {
-    let mut rx = s.subscribe();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while s.state() != MediaState::Connected {
-        tokio::select! {
-            _ = rx.recv() => {}
-            _ = tokio::time::sleep_until(deadline) => panic!("not connected within 15 s: {:?}", s.state()),
-        }
-    }
 }
 
 /// A plays `a_mic` and B stays silent, each recording what it hears into `dir`; the call
