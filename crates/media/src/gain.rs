@@ -5,11 +5,11 @@
 //!
 //! Why not WebRTC's own gain control: as the library's default configuration has it (and
 //! the crate the engine used before `switchboard-apm` could only switch it on), it brings
-//! the library's "experimental" analog AGC manager along. The manager costs about 30 % of the whole
-//! module's time (its pitch-based voice detector leads a profile of it), recommends a
-//! microphone volume that nothing here applies, and swaps the configured compression gain
-//! for its own. A headset softphone wants digital gain only, which is this: a few
-//! multiplications a sample. `cargo xtask bench media cpu` prints both costs.
+//! the library's "experimental" analog AGC manager along. The manager costs about 30 % of
+//! the whole module's time (its pitch-based voice detector leads a profile of it),
+//! recommends a microphone volume that nothing here applies, and swaps the configured
+//! compression gain for its own. A headset softphone wants digital gain only, which is
+//! this: a few multiplications a sample. `cargo xtask bench media cpu` prints both costs.
 //!
 //! The speech level is never learnt from what may be the caller's echo: while the caller
 //! talks, a microphone block counts only when it is within [`ECHO_MARGIN_DB`] of the

@@ -147,11 +147,6 @@ fn to_i16(s: f32) -> i16 {
 }
 
 impl WavDevice {
-    /// Play `input` (a WAV file, any rate) as the microphone, once then silence.
-    pub fn from_file(input: &Path) -> Result<Self, MediaError> {
-        Ok(Self::new(WavSource::Samples(Arc::new(read_wav(input)?)), false))
-    }
-
     /// Play samples (48 kHz mono) as the microphone; `looped` repeats them forever.
     pub fn new(source: WavSource, looped: bool) -> Self {
         Self {
@@ -317,7 +312,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("not.wav");
         std::fs::write(&path, b"RIFF nonsense").expect("write");
-        let err = WavDevice::from_file(&path).expect_err("not a WAV");
+        let err = read_wav(&path).expect_err("not a WAV");
         assert!(err.to_string().contains("not.wav"), "{err}");
     }
 }
