@@ -148,8 +148,10 @@ pub fn cargo_command() -> std::process::Command {
     cmd
 }
 
-/// The debug desktop app, built now with the very command `cargo xtask test` prebuilds it
-/// with (so this finds it fresh); the UI it embeds must have been built.
+/// The debug desktop app, built now as `cargo xtask test` prebuilds it (so this finds it
+/// fresh): with `--workspace`, so its dependencies have the features `cargo test
+/// --workspace` gives them and are built once for both. The UI it embeds must have been
+/// built.
 pub fn app_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let bin = exe
@@ -158,7 +160,7 @@ pub fn app_binary() -> PathBuf {
         .expect("target/<profile>/deps")
         .join("switchboard");
     let status = cargo_command()
-        .args(["build", "-p", "switchboard-desktop", "--bin", "switchboard"])
+        .args(["build", "--workspace", "--bin", "switchboard"])
         .status()
         .expect("cargo runs");
     assert!(status.success(), "building the desktop app failed");

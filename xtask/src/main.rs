@@ -381,15 +381,29 @@ fn setup() -> Result<()> {
     Ok(())
 }
 
+/// The gateway and the desktop app, built with `--workspace`: with the features the whole
+/// workspace enables, as `cargo test --workspace` builds their dependencies, so the test run
+/// reuses every one of them. With `-p` each package's dependencies got features of their
+/// own, and a cold `cargo xtask test` compiled 1,486 units (crates, build scripts, test
+/// binaries) where 1,032 do, per cargo's unit graph. The tests' own calls (`tests/lib.rs`'s
+/// `app_binary`, the gateway tests' `gateway_bin`) build the same way.
+const WORKSPACE_BINS: &[&str] = &[
+    "build",
+    "--workspace",
+    "--bin",
+    "switchboard-gateway",
+    "--bin",
+    "switchboard",
+];
+
 fn test(extra: &[&str]) -> Result<()> {
     use std::io::{BufRead, BufReader};
     setup()?;
     // The desktop app embeds the UI, and the end-to-end test drives it.
     build_ui()?;
-    // The binaries the tests launch, built here with the very commands the tests use, so
-    // those calls find them fresh instead of compiling inside a running test.
-    status(cargo().args(["build", "-p", "switchboard-gateway", "--bin", "switchboard-gateway"]))?;
-    status(cargo().args(["build", "-p", "switchboard-desktop", "--bin", "switchboard"]))?;
+    // The binaries the tests launch, built here as the tests build them, so those calls
+    // find them fresh instead of compiling inside a running test.
+    status(cargo().args(WORKSPACE_BINS))?;
     let pg = postgres()?;
     let session = KeyringSession::new()?;
     let mut child = session
@@ -642,7 +656,7 @@ fn build_ui() -> Result<PathBuf> {
 
 fn run(extra: &[&str]) -> Result<()> {
     build_ui()?;
-    status(cargo().args(["build", "-p", "switchboard-gateway", "-p", "switchboard-desktop"]))?;
+    status(cargo().args(WORKSPACE_BINS))?;
     let bin = target_root().join("debug");
     let bind = extra
         .windows(2)

@@ -308,7 +308,8 @@ pub fn gateway_bin() -> PathBuf {
             // path below is the binary just built, never an older one.
             let release = profile_dir.file_name().is_some_and(|n| n == "release");
             let mut cmd = switchboard_e2e::cargo_command();
-            cmd.args(["build", "-p", "switchboard-gateway", "--bin", "switchboard-gateway"]);
+            // `--workspace`: the test build's features, so no dependency is compiled again.
+            cmd.args(["build", "--workspace", "--bin", "switchboard-gateway"]);
             if release {
                 cmd.arg("--release");
             }
