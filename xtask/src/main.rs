@@ -398,13 +398,15 @@ const WORKSPACE_BINS: &[&str] = &[
 
 fn test(extra: &[&str]) -> Result<()> {
     use std::io::{BufRead, BufReader};
-    setup()?;
+    let started = Instant::now();
+    timed("set-up", setup)?;
     // The desktop app embeds the UI, and the end-to-end test drives it.
-    build_ui()?;
+    timed("the UI", build_ui)?;
     // The binaries the tests launch, built here as the tests build them, so those calls
     // find them fresh instead of compiling inside a running test.
-    status(cargo().args(WORKSPACE_BINS))?;
+    timed("the gateway and the app", || status(cargo().args(WORKSPACE_BINS)))?;
     let pg = postgres()?;
+    let tests = Instant::now();
     let session = KeyringSession::new()?;
     let mut child = session
         .command(&["test", "--workspace", "--no-fail-fast"], extra)
@@ -438,6 +440,7 @@ fn test(extra: &[&str]) -> Result<()> {
         }
     }
     let result = child.wait()?;
+    println!("xtask: the test build and run: {} s", tests.elapsed().as_secs());
     drop(session);
     drop(pg);
     println!("\nsummary: {passed} passed, {failed} failed, {ignored} skipped");
@@ -450,11 +453,23 @@ fn test(extra: &[&str]) -> Result<()> {
     // A full run also builds every fuzz target and runs each briefly; long campaigns are
     // `cargo xtask fuzz TARGET -- -runs=N` by hand.
     if extra.is_empty() {
-        for target in FUZZ_TARGETS {
-            fuzz(&[target, "--", "-runs=20000"])?;
-        }
+        timed("the fuzz targets", || {
+            FUZZ_TARGETS
+                .iter()
+                .try_for_each(|target| fuzz(&[target, "--", "-runs=20000"]))
+        })?;
     }
+    println!("xtask: cargo xtask test: {} s in all", started.elapsed().as_secs());
     Ok(())
+}
+
+/// Run one step of `cargo xtask test` and print how long it took, so that a run's log
+/// (CI's first of all, on a machine with empty caches) shows where its time went.
+fn timed<T>(what: &str, step: impl FnOnce() -> Result<T>) -> Result<T> {
+    let started = Instant::now();
+    let result = step();
+    println!("xtask: {what}: {} s", started.elapsed().as_secs());
+    result
 }
 
 /// The cargo-fuzz targets in fuzz/.
