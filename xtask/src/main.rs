@@ -27,7 +27,7 @@ fn main() -> Result<()> {
         Some("bench") => bench(&rest),
         Some("ui") => build_ui().map(|_| ()),
         Some("bundle") => bundle(),
-        Some("fuzz") => fuzz(&rest, FuzzBuild::Campaign),
+        Some("fuzz") => fuzz(&rest),
         _ => {
             eprintln!(
                 "usage: cargo xtask <setup | run [--bind ADDR] | test [cargo test args] | ui | bundle | bench <gateway [ingest|floor|ws] | desktop | media [delay|stages|cpu|sfu]> | fuzz [TARGET] [-- libFuzzer args]>"
@@ -456,7 +456,7 @@ fn test(extra: &[&str]) -> Result<()> {
         timed("the fuzz targets", || {
             FUZZ_TARGETS
                 .iter()
-                .try_for_each(|target| fuzz(&[target, "--", "-runs=20000"], FuzzBuild::Brief))
+                .try_for_each(|target| fuzz(&[target, "--", "-runs=20000"]))
         })?;
     }
     println!("xtask: cargo xtask test: {} s in all", started.elapsed().as_secs());
@@ -479,7 +479,7 @@ const FUZZ_TARGETS: &[&str] = &["twilio_webhook", "livekit_webhook", "ami_framin
 /// none is named) with cargo-fuzz and run it. cargo-fuzz needs nightly flags
 /// (`-Zsanitizer`); RUSTC_BOOTSTRAP lets the stable toolchain accept them. The fuzz build
 /// has its own target dir: its sanitizer flags would otherwise invalidate the main one.
-fn fuzz(args: &[&str], build: FuzzBuild) -> Result<()> {
+fn fuzz(args: &[&str]) -> Result<()> {
     cargo_tools()?;
     let (named, libfuzzer) = match args.iter().position(|a| *a == "--") {
         Some(i) => (&args[..i], &args[i + 1..]),
@@ -500,9 +500,7 @@ fn fuzz(args: &[&str], build: FuzzBuild) -> Result<()> {
         }
         let mut cmd = cargo();
         cmd.current_dir(root().join("fuzz"))
-            .args(["fuzz", "run", "--fuzz-dir", "."])
-            .args(build.options())
-            .args([target, "--"])
+            .args(["fuzz", "run", "--fuzz-dir", ".", target, "--"])
             .args(["-print_final_stats=1"])
             .args(libfuzzer)
             .env("RUSTC_BOOTSTRAP", "1")
@@ -511,28 +509,6 @@ fn fuzz(args: &[&str], build: FuzzBuild) -> Result<()> {
             .with_context(|| format!("fuzz target {target} failed (a crash is saved under fuzz/artifacts/)"))?;
     }
     Ok(())
-}
-
-/// How a fuzz target is built.
-#[derive(Clone, Copy)]
-enum FuzzBuild {
-    /// For a long campaign: cargo-fuzz's default, one codegen unit per crate, so that
-    /// LLVM inlines across the code its coverage passes instrument and each run is fast.
-    Campaign,
-    /// For `cargo xtask test`'s short runs, where the build is the cost: 16 codegen units
-    /// let a crate compile on every core. With one, the last crates of the chain
-    /// (livekit-protocol, the media crate, the telephony crate) compiled one after the
-    /// other on one core, and the cold fuzz build took ~10 minutes here.
-    Brief,
-}
-
-impl FuzzBuild {
-    fn options(self) -> &'static [&'static str] {
-        match self {
-            Self::Campaign => &[],
-            Self::Brief => &["--codegen-units", "16"],
-        }
-    }
 }
 
 /// A D-Bus session of its own with an unlocked gnome-keyring, for cargo runs that use the
