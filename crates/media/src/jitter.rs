@@ -7,7 +7,9 @@
 //!
 //! The target depth follows the measured interarrival jitter (RFC 3550 §6.4.1 estimator)
 //! and grows by one frame whenever a packet arrives after its playout slot. When the buffer
-//! is two frames short of target, a synthesised frame is inserted (`Stretch`) to add delay;
+//! is two frames short of target, a synthesised frame is inserted (`Stretch`) to add delay,
+//! while packets keep arriving to fill it: a sender that stops has its last packets played
+//! and then concealed for at most `max_conceal` frames, like any other gap;
 //! when it sits above target at every pop for a second one frame is dropped, so delay falls
 //! back after a burst or once a late packet's extra frame is given back.
 //!
@@ -106,6 +108,8 @@ pub struct JitterBuffer {
     floor: u64,
     playing: bool,
     empty_pops: usize,
+    /// Pops since the last packet arrived.
+    idle_pops: usize,
     over_target_pops: usize,
     target: usize,
     /// Extra frames added because packets came late.
@@ -128,6 +132,7 @@ impl JitterBuffer {
             floor: 0,
             playing: false,
             empty_pops: 0,
+            idle_pops: 0,
             over_target_pops: 0,
             target: config.min_frames,
             late_bonus: 0,
@@ -179,6 +184,7 @@ impl JitterBuffer {
     /// A packet arrived at `arrival_ms` (any monotonic clock) with RTP `seq` and `timestamp`.
     pub fn push(&mut self, seq: u16, timestamp: u32, arrival_ms: f64, payload: Bytes) {
         self.stats.received += 1;
+        self.idle_pops = 0;
         let ext = self.unwrap_seq(seq);
         self.update_jitter(arrival_ms, timestamp);
         if ext < self.floor || self.next.is_some_and(|n| ext < n) {
@@ -240,6 +246,7 @@ impl JitterBuffer {
 
     /// Take what to play for the next 20 ms.
     pub fn pop(&mut self) -> Playout {
+        self.idle_pops = self.idle_pops.saturating_add(1);
         if !self.playing {
             let depth = match (self.packets.first_key_value(), self.packets.last_key_value()) {
                 (Some((&first, _)), Some((&last, _))) => (last - first + 1) as usize,
@@ -256,11 +263,16 @@ impl JitterBuffer {
             return Playout::Silence;
         };
         // Too shallow for the jitter we measure (by two frames or more), or short of the
-        // look-ahead at all: add a frame of delay.
+        // look-ahead at all: add a frame of delay. Only while packets come in to deepen it:
+        // once the sender has been quiet as long as a gap is concealed, stretching would
+        // repeat its last sound for as long as it stays quiet (under jitter the target is
+        // deeper than the one or two packets a stopped sender leaves behind), so what is
+        // here plays out instead.
         if let Some((&last, _)) = self.packets.last_key_value() {
             let span = (last + 1).saturating_sub(next) as usize;
             let slack = usize::from(self.lookahead == 0);
-            if span + slack < self.target && self.packets.contains_key(&next) {
+            let arriving = self.idle_pops <= self.config.max_conceal;
+            if span + slack < self.target && arriving && self.packets.contains_key(&next) {
                 self.stats.stretched += 1;
                 return Playout::Stretch;
             }
@@ -464,6 +476,46 @@ mod tests {
             jb.push(s, ts(s), f64::from(s) * 20.0, bytes(s));
         }
         assert!(matches!(jb.pop(), Playout::Packet { seq: 500, .. }));
+    }
+
+    #[test]
+    fn a_sender_that_stops_on_a_jittery_network_falls_silent() {
+        // Seen in a full test run on a loaded machine: a consulted agent's leg was hung up
+        // while the network was jittery, and the agent went on hearing a concealed echo of
+        // the other agent's voice for seconds, because the buffer stretched its last packet
+        // waiting for packets that would never come.
+        let cfg = JitterConfig::default();
+        let mut jb = JitterBuffer::new(cfg);
+        let mut played = 0;
+        for s in 0..200u16 {
+            let wobble = if s % 2 == 0 { 15.0 } else { -15.0 };
+            jb.push(s, ts(s), f64::from(s) * 20.0 + wobble, bytes(s));
+            played += usize::from(matches!(jb.pop(), Playout::Packet { .. }));
+        }
+        // Deeper than the look-ahead-less stretch rule's two frames: once one or two
+        // packets are left, each pop would stretch.
+        let (target, waiting) = (jb.target_frames(), jb.len());
+        assert!(target >= 3, "target {target}");
+        // The sender stops. What is here plays, the gap after it is concealed as any gap,
+        // then playout stops: no more synthesised frames, however long it stays quiet.
+        let after: Vec<Playout> = (0..500).map(|_| jb.pop()).collect();
+        let synthesised = after
+            .iter()
+            .filter(|p| matches!(p, Playout::Conceal | Playout::Stretch))
+            .count();
+        let heard = after.iter().filter(|p| matches!(p, Playout::Packet { .. })).count();
+        assert_eq!(played + heard, 200, "every packet played once");
+        assert!(
+            synthesised <= 2 * cfg.max_conceal,
+            "{synthesised} frames synthesised after the sender stopped: {:?}",
+            &after[..20]
+        );
+        assert!(after[2 * cfg.max_conceal + waiting..].iter().all(|p| *p == Playout::Silence));
+        // The sender comes back: it is played again.
+        for s in 900..905u16 {
+            jb.push(s, ts(s), f64::from(s) * 20.0, bytes(s));
+        }
+        assert!((0..5).any(|_| matches!(jb.pop(), Playout::Packet { .. })));
     }
 
     #[test]
