@@ -42,8 +42,12 @@ pub fn Queue() -> Html {
                         });
                     })
                 };
+                // Keyed by call: when a caller ahead hangs up or a new one is queued, each
+                // row's element stays with its call instead of being rewritten in place to
+                // show another, so an element found for a call (by a test, by assistive
+                // technology) still answers that call when clicked.
                 html! {
-                    <li class={classes!("queue-item", for_me.then_some("for-me"))} data-sid={sid.to_string()}>
+                    <li key={sid.to_string()} class={classes!("queue-item", for_me.then_some("for-me"))} data-sid={sid.to_string()}>
                         <div class="who">
                             <div class="name">{ q.lead_name.clone().unwrap_or_else(|| "Unknown caller".into()) }</div>
                             <div class="sub">{ pretty_number(&q.call.from) }{" → "}{ pretty_number(&q.call.to) }</div>
