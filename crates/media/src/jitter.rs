@@ -510,7 +510,11 @@ mod tests {
             "{synthesised} frames synthesised after the sender stopped: {:?}",
             &after[..20]
         );
-        assert!(after[2 * cfg.max_conceal + waiting..].iter().all(|p| *p == Playout::Silence));
+        assert!(
+            after[2 * cfg.max_conceal + waiting..]
+                .iter()
+                .all(|p| *p == Playout::Silence)
+        );
         // The sender comes back: it is played again.
         for s in 900..905u16 {
             jb.push(s, ts(s), f64::from(s) * 20.0, bytes(s));
