@@ -8,8 +8,8 @@
 //! The target depth follows the measured interarrival jitter (RFC 3550 §6.4.1 estimator)
 //! and grows by one frame whenever a packet arrives after its playout slot. When the buffer
 //! is two frames short of target, a synthesised frame is inserted (`Stretch`) to add delay,
-//! while packets keep arriving to fill it: a sender that stops has its last packets played
-//! and then concealed for at most `max_conceal` frames, like any other gap;
+//! while packets keep arriving to fill it: once a sender has been quiet for `max_conceal`
+//! pops, what it left plays out and the gap after it is concealed like any other;
 //! when it sits above target at every pop for a second one frame is dropped, so delay falls
 //! back after a burst or once a late packet's extra frame is given back.
 //!

@@ -44,8 +44,7 @@ pub fn Queue() -> Html {
                 };
                 // Keyed by call: when a caller ahead hangs up or a new one is queued, each
                 // row's element stays with its call instead of being rewritten in place to
-                // show another, so an element found for a call (by a test, by assistive
-                // technology) still answers that call when clicked.
+                // show another, so an element found for a call still answers that call.
                 html! {
                     <li key={sid.to_string()} class={classes!("queue-item", for_me.then_some("for-me"))} data-sid={sid.to_string()}>
                         <div class="who">
