@@ -200,8 +200,10 @@ impl WindowLogs {
             app: dir.join(format!("app-{name}.log")),
             driver: dir.join(format!("driver-{name}.log")),
         };
-        // The app appends (a restart keeps the run before it); start this window afresh.
+        // The app appends (a restart keeps the run before it); start this window afresh,
+        // without the page an earlier failure on this display left (`Ui::fail`).
         let _ = std::fs::remove_file(&logs.app);
+        let _ = std::fs::remove_file(dir.join(format!("page-{name}.html")));
         logs
     }
 
@@ -314,12 +316,16 @@ pub struct Ui {
 
 impl Ui {
     pub async fn el(&self, css: &str) -> fantoccini::elements::Element {
-        self.c
+        let found = self
+            .c
             .wait()
             .at_most(Duration::from_secs(20))
             .for_element(fantoccini::Locator::Css(css))
-            .await
-            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .await;
+        match found {
+            Ok(e) => e,
+            Err(e) => self.fail(format!("{css}: {e}")).await,
+        }
     }
 
     /// Click once the element is enabled.
@@ -331,7 +337,9 @@ impl Ui {
                 e.click().await.unwrap_or_else(|err| panic!("click {css}: {err}"));
                 return;
             }
-            assert!(tokio::time::Instant::now() < deadline, "{css} stayed disabled");
+            if tokio::time::Instant::now() >= deadline {
+                self.fail(format!("{css} stayed disabled")).await;
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -367,11 +375,13 @@ impl Ui {
                     last = Some(v);
                 }
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {css}{} to be {what} (last {last:?})",
-                attr.map(|a| format!("[{a}]")).unwrap_or_default()
-            );
+            if tokio::time::Instant::now() >= deadline {
+                self.fail(format!(
+                    "timed out waiting for {css}{} to be {what} (last {last:?})",
+                    attr.map(|a| format!("[{a}]")).unwrap_or_default()
+                ))
+                .await;
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -385,10 +395,9 @@ impl Ui {
     }
 
     pub async fn until_count(&self, css: &str, at_least: usize) {
-        assert!(
-            self.count_reaches(css, at_least).await,
-            "timed out waiting for {at_least} of {css}"
-        );
+        if !self.count_reaches(css, at_least).await {
+            self.fail(format!("timed out waiting for {at_least} of {css}")).await;
+        }
     }
 
     /// Whether `at_least` elements match `css` within 30 s: [`Ui::until_count`] for a
@@ -407,10 +416,9 @@ impl Ui {
     pub async fn gone(&self, css: &str) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while self.count(css).await > 0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "timed out waiting for {css} to go away"
-            );
+            if tokio::time::Instant::now() >= deadline {
+                self.fail(format!("timed out waiting for {css} to go away")).await;
+            }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -483,6 +491,39 @@ impl Ui {
             .await
             .expect("ImageMagick's import is installed (cargo xtask setup)");
         assert!(status.success(), "screenshot {name}: import {status}");
+    }
+
+    /// Fail the test with `why`, keeping what explains a failed wait beside the app's log:
+    /// the page as WebKit holds it (`e2e-logs/page-N.html`) and the display as X shows it
+    /// (`e2e-screenshots/failed-N.png`). A wait that timed out says what it wanted, not
+    /// what the agent saw instead. Each capture is bounded, as the page may be the thing
+    /// that hangs, and one that fails is named rather than hiding the test's own failure.
+    async fn fail(&self, why: String) -> ! {
+        const CAPTURE: Duration = Duration::from_secs(5);
+        let name = self.display.replace(':', "");
+        let page = target_dir().join("e2e-logs").join(format!("page-{name}.html"));
+        let page = match tokio::time::timeout(CAPTURE, self.c.source()).await {
+            Ok(Ok(html)) => match std::fs::write(&page, html) {
+                Ok(()) => page.display().to_string(),
+                Err(e) => format!("not saved ({e})"),
+            },
+            Ok(Err(e)) => format!("not read ({e})"),
+            Err(_) => "not read (WebDriver did not answer in 5 s)".to_owned(),
+        };
+        let shot = self.shots.join(format!("failed-{name}.png"));
+        let import = Command::new("import")
+            .args(["-window", "root"])
+            .arg(&shot)
+            .env("DISPLAY", &self.display)
+            .kill_on_drop(true)
+            .status();
+        let shot = match tokio::time::timeout(CAPTURE, import).await {
+            Ok(Ok(s)) if s.success() => shot.display().to_string(),
+            Ok(Ok(s)) => format!("not taken (import {s})"),
+            Ok(Err(e)) => format!("not taken ({e})"),
+            Err(_) => "not taken (import did not finish in 5 s)".to_owned(),
+        };
+        panic!("{why}\n  the page then: {page}\n  the display then: {shot}");
     }
 }
 
