@@ -73,18 +73,24 @@ async fn five_second_cut_does_not_end_the_call_and_audio_resumes() {
     );
     // The caller's voice plays again: the speaker meter rises.
     let until = tokio::time::Instant::now() + Duration::from_secs(5);
-    let mut loudest = -100.0f32;
+    let (mut loudest, mut readings) = (-100.0f32, 0);
     while let Ok(Ok(ev)) = tokio::time::timeout_at(until, ui2.recv()).await {
         match ev {
-            UiEvent::AudioLevels(l) => loudest = loudest.max(l.output.rms_dbfs),
+            UiEvent::AudioLevels(l) => {
+                loudest = loudest.max(l.output.rms_dbfs);
+                readings += 1;
+            }
             UiEvent::AudioState { state, .. } if state == "renegotiated" => restarts += 1,
             _ => {}
         }
     }
     assert_eq!(restarts, 1, "ICE restarts accepted after the link came back");
+    // How many readings came tells a silent speaker (about 50 at -100 dBFS) from audio
+    // that stopped running (none): the one failure seen so far (stop 51, 1 in 9 runs)
+    // read -100 dBFS and did not say which.
     assert!(
         loudest > -40.0,
-        "no caller audio after the cut: speaker at {loudest} dBFS"
+        "no caller audio after the cut: speaker at {loudest} dBFS at most, over {readings} meter readings in 5 s"
     );
     eprintln!(
         "audio recovered {:.1} s after the cut began",
