@@ -86,8 +86,8 @@ async fn five_second_cut_does_not_end_the_call_and_audio_resumes() {
     }
     assert_eq!(restarts, 1, "ICE restarts accepted after the link came back");
     // How many readings came tells a silent speaker (about 50 at -100 dBFS) from audio
-    // that stopped running (none): the one failure seen so far (stop 51, 1 in 9 runs)
-    // read -100 dBFS and did not say which.
+    // that stopped running (none): the one failure seen so far (stop 51) read -100 dBFS
+    // and did not say which.
     assert!(
         loudest > -40.0,
         "no caller audio after the cut: speaker at {loudest} dBFS at most, over {readings} meter readings in 5 s"
