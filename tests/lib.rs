@@ -483,14 +483,19 @@ impl Ui {
             )
             .await;
         let path = self.shots.join(format!("{name}.png"));
-        let status = Command::new("import")
-            .args(["-window", "root"])
-            .arg(&path)
-            .env("DISPLAY", &self.display)
+        let status = self
+            .capture_screen(&path)
             .status()
             .await
             .expect("ImageMagick's import is installed (cargo xtask setup)");
         assert!(status.success(), "screenshot {name}: import {status}");
+    }
+
+    /// ImageMagick's `import` saving this window's whole X display to `path`.
+    fn capture_screen(&self, path: &Path) -> Command {
+        let mut import = Command::new("import");
+        import.args(["-window", "root"]).arg(path).env("DISPLAY", &self.display);
+        import
     }
 
     /// Fail the test with `why`, keeping what explains a failed wait beside the app's log:
@@ -511,12 +516,7 @@ impl Ui {
             Err(_) => "not read (WebDriver did not answer in 5 s)".to_owned(),
         };
         let shot = self.shots.join(format!("failed-{name}.png"));
-        let import = Command::new("import")
-            .args(["-window", "root"])
-            .arg(&shot)
-            .env("DISPLAY", &self.display)
-            .kill_on_drop(true)
-            .status();
+        let import = self.capture_screen(&shot).kill_on_drop(true).status();
         let shot = match tokio::time::timeout(CAPTURE, import).await {
             Ok(Ok(s)) if s.success() => shot.display().to_string(),
             Ok(Ok(s)) => format!("not taken (import {s})"),
