@@ -208,7 +208,7 @@ fn lighten<R: Runtime>(_window: &tauri::WebviewWindow<R>) {}
 ///   A page painted on the CPU uses neither, and the web process opens its own display
 ///   anyway. Naming the device ([`render_device`]) and turning that renderer off spares the
 ///   app the display: in `bench desktop`, in turns with the build before, the window was
-///   made 70-83 ms sooner, the queue was visible 0.87-0.91x as late, and the app's
+///   made 60-83 ms sooner, the queue was visible 0.87-0.91x as late, and the app's
 ///   processes took 22 MiB less PSS when idle (0.91x).
 #[cfg(target_os = "linux")]
 fn webkit_defaults() {
@@ -236,8 +236,8 @@ fn webkit_defaults() {
 }
 
 /// The GPU device WebKit's web process is told to use, given the names in `/dev/dri`: the
-/// first render node, as WebKit would find through EGL, or `/dev/null` when the machine
-/// has none (no GPU: nothing could be rendered on one). WebKit only looks for a device
+/// first render node (on a machine with one GPU, the one WebKit finds through EGL), or
+/// `/dev/null` when the machine has none (no GPU: nothing could be rendered on one). WebKit only looks for a device
 /// itself when this is unset or empty.
 #[cfg(target_os = "linux")]
 fn render_device(names: Vec<String>) -> String {
